@@ -1,0 +1,58 @@
+//! Command-line definitions. The `///` comments on these fields are the
+//! `--help` text.
+
+pub mod printer;
+pub mod progress_bar;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::commands;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "chronicle",
+    version,
+    about = "Import, export, archive, replay and rebuild for an append-only event store",
+    long_about = "chronicle keeps a company's source of truth: every domain event is stored once, \
+                  by id, and kept forever. Writes are idempotent: the same id with the same \
+                  content is a duplicate, the same id with other content is a conflict that is \
+                  reported and never overwritten."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags accepted before or after any subcommand.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Store URI: sqlite:PATH or mongodb://HOST:PORT/DB [default: sqlite:chronicle.db]
+    #[arg(long, global = true, env = "CHRONICLE_STORE", value_name = "URI")]
+    pub store: Option<String>,
+    /// Config file [default: ./chronicle.toml when it exists]
+    #[arg(long, global = true, env = "CHRONICLE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print the result as one JSON object on stdout
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print nothing but errors
+    #[arg(long, short, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print more detail (every reject and conflict)
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Import CSV exports or canonical JSON lines into the store
+    Import(commands::import::ImportArgs),
+    /// Write stored events as canonical JSON lines in (received_at, id) order
+    Export(commands::export::ExportArgs),
+    /// Show what the store holds and the recorded import runs
+    Status(commands::status::StatusArgs),
+}

@@ -1,0 +1,40 @@
+//! The process exit codes, in one place, and the typed errors that select a
+//! code other than the generic fatal one.
+
+/// Exit codes of every chronicle command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// Everything was clean.
+    Success = 0,
+    /// The job finished, but with rejects, conflicts or verification failures.
+    Problems = 1,
+    /// Nothing useful happened: bad arguments or mapping, unreadable input,
+    /// unreachable store, an aborted job.
+    Fatal = 2,
+    /// Another run holds the lock (EX_TEMPFAIL: cron may simply retry).
+    Locked = 75,
+}
+
+impl ExitStatus {
+    pub fn code(self) -> i32 {
+        self as i32
+    }
+}
+
+/// Raised when a job's lock is held by another live run.
+#[derive(Debug, thiserror::Error)]
+#[error("{what} is locked by {holder} until {until}; try again later (a lock is taken over once its TTL has passed)")]
+pub struct LockedError {
+    pub what: String,
+    pub holder: String,
+    pub until: String,
+}
+
+/// The exit status an error should produce.
+pub fn status_for_error(error: &anyhow::Error) -> ExitStatus {
+    if error.downcast_ref::<LockedError>().is_some() {
+        ExitStatus::Locked
+    } else {
+        ExitStatus::Fatal
+    }
+}

@@ -1,0 +1,515 @@
+//! The import pipeline shared by every input format: a reader thread pulls
+//! items from an [`EventSource`] (parsing and mapping), the calling thread
+//! appends batches to the store, writes rejects and conflicts, and keeps the
+//! counts. Two threads because parsing and SQLite writing each take about
+//! half the time of a large import.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use serde::Serialize;
+
+use crate::event::{format_millis, now_millis, Event};
+use crate::progress::{Progress, Unit};
+use crate::source::{EventSource, InputMeter, Item, RawRecord, Reject};
+use crate::store::{AppendOutcome, ImportRun, Store};
+
+/// Events per store transaction.
+pub const DEFAULT_BATCH: usize = 5_000;
+
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    /// Rejects file; default `<input>.rejects.csv` (or `.jsonl`).
+    pub rejects: Option<PathBuf>,
+    /// Stop once this many records were rejected.
+    pub max_rejects: Option<u64>,
+    /// Map and validate only; write nothing.
+    pub dry_run: bool,
+    pub batch_size: usize,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions {
+            rejects: None,
+            max_rejects: None,
+            dry_run: false,
+            batch_size: DEFAULT_BATCH,
+        }
+    }
+}
+
+/// One input to import: a path (or `-`) and what produced its events.
+pub struct ImportInput {
+    pub path: PathBuf,
+    /// `csv`, `events`, `pgdump`, ... recorded with the run.
+    pub source_kind: String,
+    pub source: Box<dyn EventSource>,
+    pub meter: InputMeter,
+    pub size: Option<u64>,
+    /// The mapping text (empty for canonical events).
+    pub mapping_text: String,
+}
+
+/// Counts of one or more imported inputs. The JSON form has exactly the
+/// documented keys.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct ImportSummary {
+    pub read: u64,
+    pub imported: u64,
+    pub duplicates: u64,
+    pub conflicts: u64,
+    pub rejected: u64,
+    pub skipped: u64,
+    pub elapsed_s: f64,
+    pub events_per_s: f64,
+}
+
+/// A conflict: the stored version is kept, the incoming one is reported.
+#[derive(Debug, Clone)]
+pub struct Conflict {
+    pub file: PathBuf,
+    pub line: u64,
+    pub stored: Event,
+    pub incoming: Event,
+}
+
+/// Everything an import run learned, beyond the counts.
+#[derive(Debug, Default)]
+pub struct ImportReport {
+    pub summary: ImportSummary,
+    /// Per event type, for `--dry-run`.
+    pub per_type: BTreeMap<String, u64>,
+    /// The first conflicts (all of them are in the conflicts file).
+    pub conflict_samples: Vec<Conflict>,
+    /// The first rejects, for display.
+    pub reject_samples: Vec<(PathBuf, Reject)>,
+    pub rejects_files: Vec<PathBuf>,
+    pub conflicts_files: Vec<PathBuf>,
+    /// Set when `--max-rejects` stopped the import.
+    pub stopped_early: bool,
+}
+
+const SAMPLES: usize = 10;
+
+impl ImportReport {
+    fn add(&mut self, other: ImportReport) {
+        let s = &mut self.summary;
+        let o = &other.summary;
+        s.read += o.read;
+        s.imported += o.imported;
+        s.duplicates += o.duplicates;
+        s.conflicts += o.conflicts;
+        s.rejected += o.rejected;
+        s.skipped += o.skipped;
+        for (k, v) in other.per_type {
+            *self.per_type.entry(k).or_default() += v;
+        }
+        for c in other.conflict_samples {
+            if self.conflict_samples.len() < SAMPLES {
+                self.conflict_samples.push(c);
+            }
+        }
+        for r in other.reject_samples {
+            if self.reject_samples.len() < SAMPLES {
+                self.reject_samples.push(r);
+            }
+        }
+        self.rejects_files.extend(other.rejects_files);
+        self.conflicts_files.extend(other.conflicts_files);
+        self.stopped_early |= other.stopped_early;
+    }
+}
+
+/// A batch handed from the reader thread to the writer.
+struct Batch {
+    events: Vec<Event>,
+    lines: Vec<u64>,
+    rejects: Vec<Reject>,
+    read: u64,
+    skipped: u64,
+}
+
+/// Imports inputs one after the other into `store` (`None` only for a dry run).
+pub fn import_all<'s>(
+    inputs: Vec<ImportInput>,
+    mut store: Option<&mut (dyn Store + 's)>,
+    options: &ImportOptions,
+    progress: &dyn Progress,
+) -> anyhow::Result<ImportReport> {
+    let started = Instant::now();
+    let mut total = ImportReport::default();
+    let mut rejects_left = options.max_rejects;
+    for input in inputs {
+        let report = import_one(input, store.as_deref_mut(), options, rejects_left, progress)?;
+        if let Some(left) = rejects_left.as_mut() {
+            *left = left.saturating_sub(report.summary.rejected);
+        }
+        let stop = report.stopped_early;
+        total.add(report);
+        if stop {
+            break;
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    total.summary.elapsed_s = (elapsed * 1000.0).round() / 1000.0;
+    total.summary.events_per_s = if elapsed > 0.0 {
+        (total.summary.read as f64 / elapsed).round()
+    } else {
+        0.0
+    };
+    Ok(total)
+}
+
+fn default_side_file(input: &Path, suffix: &str) -> PathBuf {
+    if input == Path::new("-") {
+        PathBuf::from(format!("stdin{suffix}"))
+    } else {
+        let mut name = input.as_os_str().to_os_string();
+        name.push(suffix);
+        PathBuf::from(name)
+    }
+}
+
+fn import_one<'s>(
+    input: ImportInput,
+    mut store: Option<&mut (dyn Store + 's)>,
+    options: &ImportOptions,
+    max_rejects: Option<u64>,
+    progress: &dyn Progress,
+) -> anyhow::Result<ImportReport> {
+    let ImportInput {
+        path,
+        source_kind,
+        mut source,
+        meter,
+        size,
+        mapping_text,
+    } = input;
+    let reject_columns = source.reject_columns();
+    let rejects_path = options.rejects.clone().unwrap_or_else(|| {
+        default_side_file(
+            &path,
+            if reject_columns.is_some() {
+                ".rejects.csv"
+            } else {
+                ".rejects.jsonl"
+            },
+        )
+    });
+    let conflicts_path = default_side_file(&path, ".conflicts.jsonl");
+    let mut rejects = RejectsWriter::new(
+        rejects_path,
+        reject_columns,
+        options.dry_run,
+        options.rejects.is_none(),
+    );
+    let mut conflicts = ConflictsWriter::new(conflicts_path, options.dry_run);
+    let started_at = format_millis(now_millis());
+    let run_id = uuid::Uuid::new_v4().to_string();
+    let mut run = ImportRun {
+        run_id,
+        source: source_kind,
+        file: path.display().to_string(),
+        size: size.unwrap_or(0),
+        sha256: String::new(),
+        mapping: mapping_text,
+        started_at: started_at.clone(),
+        finished_at: String::new(),
+        read: 0,
+        imported: 0,
+        duplicates: 0,
+        conflicts: 0,
+        rejected: 0,
+        skipped: 0,
+        complete: false,
+    };
+    if let Some(store) = store.as_deref_mut() {
+        if !options.dry_run {
+            store.record_run(&run)?;
+        }
+    }
+    progress.start(&path.display().to_string(), size, Unit::Bytes);
+
+    let batch_size = options.batch_size.max(1);
+    let (sender, receiver) = crossbeam_channel::bounded::<anyhow::Result<Batch>>(4);
+    let mut report = ImportReport::default();
+    let reader_path = path.clone();
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        scope.spawn(move || {
+            let mut rejected_total = 0u64;
+            loop {
+                let mut batch = Batch {
+                    events: Vec::with_capacity(batch_size),
+                    lines: Vec::with_capacity(batch_size),
+                    rejects: Vec::new(),
+                    read: 0,
+                    skipped: 0,
+                };
+                let mut end = false;
+                while batch.events.len() < batch_size && batch.read < batch_size as u64 * 2 {
+                    match source.next_item() {
+                        Ok(Some(item)) => {
+                            batch.read += 1;
+                            match item {
+                                Item::Event { event, line } => {
+                                    batch.events.push(event);
+                                    batch.lines.push(line);
+                                }
+                                Item::Skipped => batch.skipped += 1,
+                                Item::Rejected(reject) => {
+                                    batch.rejects.push(reject);
+                                    rejected_total += 1;
+                                    if max_rejects.is_some_and(|m| rejected_total >= m) {
+                                        end = true;
+                                        break;
+                                    }
+                                }
+                            }
+                        }
+                        Ok(None) => {
+                            end = true;
+                            break;
+                        }
+                        Err(e) => {
+                            let _ = sender.send(Ok(batch));
+                            let _ =
+                                sender.send(Err(e.context(format!("{}", reader_path.display()))));
+                            return;
+                        }
+                    }
+                }
+                if sender.send(Ok(batch)).is_err() || end {
+                    return;
+                }
+            }
+        });
+        for message in receiver.iter() {
+            let batch = message?;
+            let s = &mut report.summary;
+            s.read += batch.read;
+            s.skipped += batch.skipped;
+            s.rejected += batch.rejects.len() as u64;
+            for reject in batch.rejects {
+                if report.reject_samples.len() < SAMPLES {
+                    report.reject_samples.push((path.clone(), reject.clone()));
+                }
+                rejects.write(&reject)?;
+            }
+            match store.as_deref_mut() {
+                Some(store) if !options.dry_run => {
+                    let outcomes = store.append(&batch.events)?;
+                    for ((outcome, event), line) in
+                        outcomes.into_iter().zip(batch.events).zip(batch.lines)
+                    {
+                        match outcome {
+                            AppendOutcome::Inserted => s.imported += 1,
+                            AppendOutcome::Duplicate => s.duplicates += 1,
+                            AppendOutcome::Conflict { stored } => {
+                                s.conflicts += 1;
+                                let conflict = Conflict {
+                                    file: path.clone(),
+                                    line,
+                                    stored: *stored,
+                                    incoming: event,
+                                };
+                                conflicts.write(&conflict)?;
+                                if report.conflict_samples.len() < SAMPLES {
+                                    report.conflict_samples.push(conflict);
+                                }
+                            }
+                        }
+                    }
+                }
+                _ => {
+                    for event in &batch.events {
+                        *report.per_type.entry(event.event_type.clone()).or_default() += 1;
+                    }
+                    s.imported += batch.events.len() as u64;
+                }
+            }
+            progress.set_position(meter.bytes_read());
+        }
+        Ok(())
+    })?;
+    progress.finish();
+    report.stopped_early = max_rejects.is_some_and(|m| report.summary.rejected >= m);
+    rejects.finish()?;
+    conflicts.finish()?;
+    report.rejects_files.extend(rejects.written_path());
+    report.conflicts_files.extend(conflicts.written_path());
+
+    let s = &report.summary;
+    run.read = s.read;
+    run.imported = s.imported;
+    run.duplicates = s.duplicates;
+    run.conflicts = s.conflicts;
+    run.rejected = s.rejected;
+    run.skipped = s.skipped;
+    run.complete = !report.stopped_early;
+    run.sha256 = if run.complete {
+        meter.sha256()
+    } else {
+        String::new()
+    };
+    run.size = run.size.max(meter.bytes_read());
+    run.finished_at = format_millis(now_millis());
+    if let Some(store) = store {
+        if !options.dry_run {
+            store.record_run(&run)?;
+        }
+    }
+    Ok(report)
+}
+
+/// Writes rejected records next to the input: CSV with the input's header
+/// plus `chronicle_line` and `chronicle_reason` for tabular inputs (so a
+/// corrected file can be imported again with the same mapping), JSON lines
+/// otherwise. Created on the first reject only.
+struct RejectsWriter {
+    path: PathBuf,
+    columns: Option<Vec<String>>,
+    disabled: bool,
+    csv: Option<csv::Writer<File>>,
+    jsonl: Option<BufWriter<File>>,
+    /// When the path was not chosen explicitly, a stale file from an
+    /// earlier run is removed if this run has no rejects.
+    remove_stale: bool,
+}
+
+impl RejectsWriter {
+    fn new(
+        path: PathBuf,
+        columns: Option<Vec<String>>,
+        disabled: bool,
+        remove_stale: bool,
+    ) -> Self {
+        RejectsWriter {
+            path,
+            columns,
+            disabled,
+            csv: None,
+            jsonl: None,
+            remove_stale,
+        }
+    }
+
+    fn write(&mut self, reject: &Reject) -> anyhow::Result<()> {
+        if self.disabled {
+            return Ok(());
+        }
+        let context = || format!("cannot write rejects file {}", self.path.display());
+        match &self.columns {
+            Some(columns) => {
+                if self.csv.is_none() {
+                    let mut w = csv::WriterBuilder::new()
+                        .flexible(true)
+                        .from_path(&self.path)
+                        .with_context(context)?;
+                    let mut header = columns.clone();
+                    header.push(crate::mapping::REJECT_LINE_COLUMN.into());
+                    header.push(crate::mapping::REJECT_REASON_COLUMN.into());
+                    w.write_record(&header).with_context(context)?;
+                    self.csv = Some(w);
+                }
+                let w = self.csv.as_mut().expect("just created");
+                let mut row = match &reject.raw {
+                    RawRecord::Fields(f) => f.clone(),
+                    RawRecord::Text(t) => vec![t.clone()],
+                };
+                row.push(reject.line.to_string());
+                row.push(reject.reason.clone());
+                w.write_record(&row).with_context(context)?;
+            }
+            None => {
+                if self.jsonl.is_none() {
+                    self.jsonl = Some(BufWriter::new(
+                        File::create(&self.path).with_context(context)?,
+                    ));
+                }
+                let w = self.jsonl.as_mut().expect("just created");
+                let record = match &reject.raw {
+                    RawRecord::Text(t) => serde_json::Value::String(t.clone()),
+                    RawRecord::Fields(f) => serde_json::json!(f),
+                };
+                let line = serde_json::json!({"line": reject.line, "reason": reject.reason, "record": record});
+                writeln!(w, "{line}").with_context(context)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> anyhow::Result<()> {
+        if let Some(w) = self.csv.as_mut() {
+            w.flush()?;
+        }
+        if let Some(w) = self.jsonl.as_mut() {
+            w.flush()?;
+        }
+        if self.csv.is_none()
+            && self.jsonl.is_none()
+            && self.remove_stale
+            && !self.disabled
+            && self.path.exists()
+        {
+            std::fs::remove_file(&self.path).ok();
+        }
+        Ok(())
+    }
+
+    fn written_path(&self) -> Option<PathBuf> {
+        (self.csv.is_some() || self.jsonl.is_some()).then(|| self.path.clone())
+    }
+}
+
+/// Writes every conflict, with both versions, as JSON lines.
+struct ConflictsWriter {
+    path: PathBuf,
+    disabled: bool,
+    out: Option<BufWriter<File>>,
+}
+
+impl ConflictsWriter {
+    fn new(path: PathBuf, disabled: bool) -> Self {
+        ConflictsWriter {
+            path,
+            disabled,
+            out: None,
+        }
+    }
+
+    fn write(&mut self, conflict: &Conflict) -> anyhow::Result<()> {
+        if self.disabled {
+            return Ok(());
+        }
+        let context = || format!("cannot write conflicts file {}", self.path.display());
+        if self.out.is_none() {
+            self.out = Some(BufWriter::new(
+                File::create(&self.path).with_context(context)?,
+            ));
+        }
+        let line = serde_json::json!({
+            "line": conflict.line,
+            "id": conflict.incoming.id.to_string(),
+            "stored": conflict.stored.to_json_value(),
+            "incoming": conflict.incoming.to_json_value(),
+        });
+        writeln!(self.out.as_mut().expect("just created"), "{line}").with_context(context)?;
+        Ok(())
+    }
+
+    fn finish(&mut self) -> anyhow::Result<()> {
+        if let Some(out) = self.out.as_mut() {
+            out.flush()?;
+        }
+        Ok(())
+    }
+
+    fn written_path(&self) -> Option<PathBuf> {
+        self.out.as_ref().map(|_| self.path.clone())
+    }
+}

@@ -1,0 +1,25 @@
+//! The `chronicle` binary: parses arguments, resolves settings once, runs one
+//! command and turns its outcome into an exit code. All behaviour lives in
+//! the library; see src/commands/ for the thin per-command glue.
+
+mod cli;
+mod commands;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use chronicle::exit::status_for_error;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    let printer = cli::printer::Printer::new(&args.global);
+    let status = match commands::run(args, &printer) {
+        Ok(status) => status,
+        Err(error) => {
+            printer.error(&error);
+            status_for_error(&error)
+        }
+    };
+    ExitCode::from(status.code() as u8)
+}

@@ -1,0 +1,88 @@
+//! Settings resolved once, in one place, from flags, `CHRONICLE_*`
+//! environment variables and `chronicle.toml`, in that order of precedence.
+//! Commands receive a [`Settings`] and never look at the environment or the
+//! config file themselves.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Deserialize;
+
+pub const DEFAULT_STORE: &str = "sqlite:chronicle.db";
+pub const DEFAULT_CONFIG: &str = "chronicle.toml";
+pub const DEFAULT_ARCHIVE: &str = "archive";
+
+/// The contents of `chronicle.toml`. Unknown top-level keys are errors so
+/// that a misspelt `stor = ...` does not silently fall back to the default.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Store URI, e.g. `sqlite:chronicle.db` or `mongodb://host/db`.
+    pub store: Option<String>,
+    /// Archive folder.
+    pub archive: Option<String>,
+    /// Projection definitions, `[projections.NAME]`.
+    #[serde(default)]
+    pub projections: BTreeMap<String, toml::Value>,
+}
+
+/// What the global flags and the environment said; `None` = not given.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub store: Option<String>,
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub store: String,
+    pub archive: PathBuf,
+    pub config_path: Option<PathBuf>,
+    pub config: ConfigFile,
+}
+
+impl Settings {
+    /// Resolves settings. A config file named explicitly must exist; the
+    /// default `./chronicle.toml` is optional.
+    pub fn resolve(overrides: &Overrides) -> anyhow::Result<Settings> {
+        let (config_path, config) = match &overrides.config {
+            Some(path) => (Some(path.clone()), load_config(path)?),
+            None if Path::new(DEFAULT_CONFIG).exists() => {
+                let path = PathBuf::from(DEFAULT_CONFIG);
+                (Some(path.clone()), load_config(&path)?)
+            }
+            None => (None, ConfigFile::default()),
+        };
+        let store = overrides
+            .store
+            .clone()
+            .filter(|s| !s.is_empty())
+            .or_else(|| config.store.clone())
+            .unwrap_or_else(|| DEFAULT_STORE.to_string());
+        let archive = PathBuf::from(
+            config
+                .archive
+                .clone()
+                .unwrap_or_else(|| DEFAULT_ARCHIVE.to_string()),
+        );
+        Ok(Settings {
+            store,
+            archive,
+            config_path,
+            config,
+        })
+    }
+}
+
+fn load_config(path: &Path) -> anyhow::Result<ConfigFile> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    toml::from_str(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "config file {}: {}",
+            path.display(),
+            e.to_string().trim_end()
+        )
+    })
+}

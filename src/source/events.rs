@@ -1,0 +1,61 @@
+//! Canonical events as JSON lines: the output of `chronicle export`, and the
+//! way a store is moved to another. Each line is validated against the
+//! schema; a bad line is rejected with its line number and the import goes on.
+
+use std::io::BufRead;
+use std::path::Path;
+
+use super::{open_input, EventSource, InputMeter, Item, RawRecord, Reject};
+use crate::event::Event;
+
+pub struct JsonLinesSource {
+    reader: Box<dyn BufRead + Send>,
+    line: u64,
+    buffer: String,
+}
+
+impl JsonLinesSource {
+    pub fn open(path: &Path) -> anyhow::Result<(JsonLinesSource, InputMeter, Option<u64>)> {
+        let input = open_input(path)?;
+        Ok((
+            JsonLinesSource {
+                reader: input.reader,
+                line: 0,
+                buffer: String::new(),
+            },
+            input.meter,
+            input.size,
+        ))
+    }
+}
+
+impl EventSource for JsonLinesSource {
+    fn next_item(&mut self) -> anyhow::Result<Option<Item>> {
+        loop {
+            self.buffer.clear();
+            let n = self
+                .reader
+                .read_line(&mut self.buffer)
+                .map_err(|e| anyhow::anyhow!("cannot read line {}: {e}", self.line + 1))?;
+            if n == 0 {
+                return Ok(None);
+            }
+            self.line += 1;
+            let text = self.buffer.trim_end_matches(['\n', '\r']);
+            if text.trim().is_empty() {
+                continue;
+            }
+            return Ok(Some(match Event::from_json_str(text) {
+                Ok(event) => Item::Event {
+                    event,
+                    line: self.line,
+                },
+                Err(e) => Item::Rejected(Reject {
+                    line: self.line,
+                    reason: e.to_string(),
+                    raw: RawRecord::Text(text.to_string()),
+                }),
+            }));
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! The live event store as a trait, and the choice of backend from a URI.
+//!
+//! The trait is synchronous on purpose: only the MongoDB backend needs an
+//! async runtime, and it hides its runtime behind these same calls, so the
+//! import, archive and rebuild pipelines stay plain synchronous code.
+
+pub mod sqlite;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::event::{Event, Millis};
+
+/// What happened to one event of an appended batch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AppendOutcome {
+    Inserted,
+    /// Same id, same content: nothing written.
+    Duplicate,
+    /// Same id, different content: nothing written; the stored version is
+    /// returned so that callers can report both.
+    Conflict {
+        stored: Box<Event>,
+    },
+}
+
+/// Which events a scan returns: half-open `[since, until)` on `received_at`,
+/// restricted to `types` when non-empty.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ScanFilter {
+    pub types: Vec<String>,
+    pub since: Option<Millis>,
+    pub until: Option<Millis>,
+}
+
+/// A scan position: the last (received_at, id) already returned.
+pub type ScanCursor = (Millis, Uuid);
+
+/// Number of live events of one type in one month of `received_at`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonthCount {
+    pub event_type: String,
+    /// `YYYY-MM`
+    pub month: String,
+    pub count: u64,
+}
+
+/// The record of one import run, kept in the store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportRun {
+    pub run_id: String,
+    pub source: String,
+    pub file: String,
+    pub size: u64,
+    pub sha256: String,
+    pub mapping: String,
+    pub started_at: String,
+    pub finished_at: String,
+    pub read: u64,
+    pub imported: u64,
+    pub duplicates: u64,
+    pub conflicts: u64,
+    pub rejected: u64,
+    pub skipped: u64,
+    pub complete: bool,
+}
+
+/// Result of trying to take a named lock.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LockAttempt {
+    Acquired,
+    /// Someone else holds it and its TTL has not passed.
+    Held {
+        holder: String,
+        expires_at: Millis,
+    },
+}
+
+/// A live event store. Every write is idempotent by id.
+pub trait Store: Send {
+    /// A short description for messages, e.g. `sqlite:chronicle.db`.
+    fn describe(&self) -> String;
+
+    /// Appends a batch. Events without `received_at` get the store's current
+    /// time. Returns one outcome per event, in input order. Ids repeated
+    /// within the batch are resolved against each other as if appended one
+    /// after the other.
+    fn append(&mut self, events: &[Event]) -> anyhow::Result<Vec<AppendOutcome>>;
+
+    /// Returns up to `limit` events matching `filter` strictly after `after`
+    /// in (received_at, id) order. Callers page through with
+    /// [`scan_all`] rather than holding a whole range in memory.
+    fn scan_page(
+        &mut self,
+        filter: &ScanFilter,
+        after: Option<&ScanCursor>,
+        limit: usize,
+    ) -> anyhow::Result<Vec<Event>>;
+
+    /// Fetches the stored events with these ids (missing ids are absent).
+    fn get_many(&mut self, ids: &[Uuid]) -> anyhow::Result<Vec<Event>>;
+
+    /// Deletes exactly these ids; returns how many were deleted.
+    fn delete_ids(&mut self, ids: &[Uuid]) -> anyhow::Result<u64>;
+
+    /// Live counts per type and month of `received_at`, ordered by month then type.
+    fn month_counts(&mut self) -> anyhow::Result<Vec<MonthCount>>;
+
+    /// Records (or updates, by `run_id`) an import run.
+    fn record_run(&mut self, run: &ImportRun) -> anyhow::Result<()>;
+
+    /// All recorded import runs, oldest first.
+    fn runs(&mut self) -> anyhow::Result<Vec<ImportRun>>;
+
+    fn checkpoint(&mut self, name: &str) -> anyhow::Result<Option<String>>;
+    fn set_checkpoint(&mut self, name: &str, value: &str) -> anyhow::Result<()>;
+
+    /// Takes `name` for `holder` until now + `ttl_ms`. A lock whose TTL has
+    /// passed is taken over; re-taking one's own lock renews it.
+    fn try_lock(&mut self, name: &str, holder: &str, ttl_ms: i64) -> anyhow::Result<LockAttempt>;
+    /// Releases `name` if `holder` still holds it.
+    fn unlock(&mut self, name: &str, holder: &str) -> anyhow::Result<()>;
+}
+
+/// Streams every event matching `filter` in (received_at, id) order, one
+/// page in memory at a time.
+pub fn scan_all(
+    store: &mut dyn Store,
+    filter: &ScanFilter,
+    page_size: usize,
+    mut visit: impl FnMut(Event) -> anyhow::Result<()>,
+) -> anyhow::Result<u64> {
+    let mut cursor: Option<ScanCursor> = None;
+    let mut seen = 0u64;
+    loop {
+        let page = store.scan_page(filter, cursor.as_ref(), page_size)?;
+        let full = page.len() == page_size;
+        if let Some(last) = page.last() {
+            cursor = Some((last.received_at.unwrap_or_default(), last.id));
+        }
+        for event in page {
+            seen += 1;
+            visit(event)?;
+        }
+        if !full {
+            return Ok(seen);
+        }
+    }
+}
+
+/// Opens the store named by `uri`: `sqlite:PATH` (or a bare path ending in
+/// `.db`), later `mongodb://...`.
+pub fn open(uri: &str) -> anyhow::Result<Box<dyn Store>> {
+    if let Some(path) = uri.strip_prefix("sqlite://") {
+        return Ok(Box::new(sqlite::SqliteStore::open(path)?));
+    }
+    if let Some(path) = uri.strip_prefix("sqlite:") {
+        return Ok(Box::new(sqlite::SqliteStore::open(path)?));
+    }
+    if uri.ends_with(".db") || uri.ends_with(".sqlite") {
+        return Ok(Box::new(sqlite::SqliteStore::open(uri)?));
+    }
+    anyhow::bail!(
+        "unsupported store URI `{uri}`: expected sqlite:PATH (for example sqlite:chronicle.db)"
+    )
+}

@@ -1,0 +1,354 @@
+//! The embedded default store: one SQLite file in WAL mode.
+//!
+//! Ids are stored as 16-byte blobs: their byte order equals the order of the
+//! lowercase hyphenated text, so (received_at, id) orders the same way here
+//! as in MongoDB and in the archive, and the indexes stay small enough to
+//! remain cached during a large import. Each appended batch is one
+//! transaction, so a kill -9 leaves whole batches or nothing.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, TransactionBehavior};
+use uuid::Uuid;
+
+use super::{AppendOutcome, ImportRun, LockAttempt, MonthCount, ScanCursor, ScanFilter, Store};
+use crate::event::{now_millis, Event};
+
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS events (
+    seq            INTEGER PRIMARY KEY,
+    id             BLOB NOT NULL UNIQUE,
+    received_at    INTEGER NOT NULL,
+    created_at     INTEGER NOT NULL,
+    service        TEXT NOT NULL,
+    type           TEXT NOT NULL,
+    aggregate_id   TEXT,
+    correlation_id TEXT,
+    payload        TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_received ON events(received_at, id);
+CREATE INDEX IF NOT EXISTS events_type_received ON events(type, received_at, id);
+CREATE TABLE IF NOT EXISTS import_runs (
+    run_id     TEXT PRIMARY KEY,
+    started_at TEXT NOT NULL,
+    record     TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS locks (
+    name       TEXT PRIMARY KEY,
+    holder     TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+";
+
+const EVENT_COLUMNS: &str =
+    "id, received_at, created_at, service, type, aggregate_id, correlation_id, payload";
+
+/// Number of ids bound into one `IN (...)` list.
+const ID_CHUNK: usize = 500;
+
+pub struct SqliteStore {
+    path: String,
+    conn: Connection,
+}
+
+impl SqliteStore {
+    pub fn open(path: &str) -> anyhow::Result<SqliteStore> {
+        if let Some(parent) = Path::new(path).parent() {
+            if !parent.as_os_str().is_empty() && !parent.exists() {
+                anyhow::bail!(
+                    "cannot open store sqlite:{path}: folder {} does not exist",
+                    parent.display()
+                );
+            }
+        }
+        let conn =
+            Connection::open(path).with_context(|| format!("cannot open store sqlite:{path}"))?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        // WAL + synchronous=NORMAL: a crash (even power loss) leaves a
+        // consistent file; at worst the last committed batches are rolled
+        // back, and re-running the idempotent job restores them.
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .with_context(|| format!("sqlite:{path} is not a usable SQLite database"))?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "cache_size", -65536)?;
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version > SCHEMA_VERSION {
+            anyhow::bail!(
+                "sqlite:{path} has schema version {version}, newer than this chronicle understands ({SCHEMA_VERSION}); upgrade chronicle"
+            );
+        }
+        conn.execute_batch(SCHEMA)
+            .with_context(|| format!("cannot create the schema in sqlite:{path}"))?;
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        Ok(SqliteStore {
+            path: path.to_string(),
+            conn,
+        })
+    }
+}
+
+fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
+    let id: Vec<u8> = row.get(0)?;
+    let id = Uuid::from_slice(&id).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, Box::new(e))
+    })?;
+    Ok(Event {
+        id,
+        received_at: Some(row.get(1)?),
+        created_at: row.get(2)?,
+        service: row.get(3)?,
+        event_type: row.get(4)?,
+        aggregate_id: row.get(5)?,
+        correlation_id: row.get(6)?,
+        payload: row.get(7)?,
+    })
+}
+
+fn placeholders(n: usize) -> String {
+    let mut s = String::with_capacity(n * 2);
+    for i in 0..n {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push('?');
+    }
+    s
+}
+
+impl Store for SqliteStore {
+    fn describe(&self) -> String {
+        format!("sqlite:{}", self.path)
+    }
+
+    fn append(&mut self, events: &[Event]) -> anyhow::Result<Vec<AppendOutcome>> {
+        let now = now_millis();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut outcomes = Vec::with_capacity(events.len());
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO events (id, received_at, created_at, service, type, aggregate_id, correlation_id, payload)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(id) DO NOTHING",
+            )?;
+            let mut existing =
+                tx.prepare_cached(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = ?1"))?;
+            for event in events {
+                let inserted = insert.execute(params![
+                    &event.id.as_bytes()[..],
+                    event.received_at.unwrap_or(now),
+                    event.created_at,
+                    event.service,
+                    event.event_type,
+                    event.aggregate_id,
+                    event.correlation_id,
+                    event.payload,
+                ])?;
+                if inserted == 1 {
+                    outcomes.push(AppendOutcome::Inserted);
+                    continue;
+                }
+                let stored = existing.query_row([&event.id.as_bytes()[..]], event_from_row)?;
+                if stored.same_content(event) {
+                    outcomes.push(AppendOutcome::Duplicate);
+                } else {
+                    outcomes.push(AppendOutcome::Conflict {
+                        stored: Box::new(stored),
+                    });
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(outcomes)
+    }
+
+    fn scan_page(
+        &mut self,
+        filter: &ScanFilter,
+        after: Option<&ScanCursor>,
+        limit: usize,
+    ) -> anyhow::Result<Vec<Event>> {
+        // A single type walks the (type, received_at, id) index; several
+        // types walk (received_at, id) and filter, because an IN list on the
+        // leading column would make SQLite sort every matching row before
+        // applying LIMIT.
+        let index = if filter.types.len() == 1 {
+            "events_type_received"
+        } else {
+            "events_received"
+        };
+        let mut sql = format!("SELECT {EVENT_COLUMNS} FROM events INDEXED BY {index} WHERE 1=1");
+        let mut values: Vec<rusqlite::types::Value> = Vec::new();
+        if !filter.types.is_empty() {
+            sql.push_str(&format!(
+                " AND type IN ({})",
+                placeholders(filter.types.len())
+            ));
+            values.extend(
+                filter
+                    .types
+                    .iter()
+                    .cloned()
+                    .map(rusqlite::types::Value::Text),
+            );
+        }
+        if let Some(since) = filter.since {
+            sql.push_str(" AND received_at >= ?");
+            values.push(since.into());
+        }
+        if let Some(until) = filter.until {
+            sql.push_str(" AND received_at < ?");
+            values.push(until.into());
+        }
+        if let Some((received_at, id)) = after {
+            sql.push_str(" AND (received_at, id) > (?, ?)");
+            values.push((*received_at).into());
+            values.push(rusqlite::types::Value::Blob(id.as_bytes().to_vec()));
+        }
+        sql.push_str(" ORDER BY received_at, id LIMIT ?");
+        values.push((limit as i64).into());
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params_from_iter(values), event_from_row)?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn get_many(&mut self, ids: &[Uuid]) -> anyhow::Result<Vec<Event>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(ID_CHUNK) {
+            let sql = format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE id IN ({})",
+                placeholders(chunk.len())
+            );
+            let mut stmt = self.conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(
+                params_from_iter(chunk.iter().map(|id| id.as_bytes().to_vec())),
+                event_from_row,
+            )?;
+            for row in rows {
+                out.push(row?);
+            }
+        }
+        Ok(out)
+    }
+
+    fn delete_ids(&mut self, ids: &[Uuid]) -> anyhow::Result<u64> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut deleted = 0u64;
+        for chunk in ids.chunks(ID_CHUNK) {
+            let sql = format!(
+                "DELETE FROM events WHERE id IN ({})",
+                placeholders(chunk.len())
+            );
+            let mut stmt = tx.prepare_cached(&sql)?;
+            deleted += stmt.execute(params_from_iter(
+                chunk.iter().map(|id| id.as_bytes().to_vec()),
+            ))? as u64;
+        }
+        tx.commit()?;
+        Ok(deleted)
+    }
+
+    fn month_counts(&mut self) -> anyhow::Result<Vec<MonthCount>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT strftime('%Y-%m', received_at / 1000, 'unixepoch') AS month, type, count(*)
+             FROM events GROUP BY month, type ORDER BY month, type",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(MonthCount {
+                month: r.get(0)?,
+                event_type: r.get(1)?,
+                count: r.get::<_, i64>(2)? as u64,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn record_run(&mut self, run: &ImportRun) -> anyhow::Result<()> {
+        self.conn.execute(
+            "INSERT INTO import_runs (run_id, started_at, record) VALUES (?1, ?2, ?3)
+             ON CONFLICT(run_id) DO UPDATE SET record = excluded.record",
+            params![run.run_id, run.started_at, serde_json::to_string(run)?],
+        )?;
+        Ok(())
+    }
+
+    fn runs(&mut self) -> anyhow::Result<Vec<ImportRun>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT record FROM import_runs ORDER BY started_at, run_id")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(serde_json::from_str(&row?)?);
+        }
+        Ok(out)
+    }
+
+    fn checkpoint(&mut self, name: &str) -> anyhow::Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT value FROM checkpoints WHERE name = ?1",
+                [name],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    fn set_checkpoint(&mut self, name: &str, value: &str) -> anyhow::Result<()> {
+        self.conn.execute(
+            "INSERT INTO checkpoints (name, value) VALUES (?1, ?2)
+             ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+            params![name, value],
+        )?;
+        Ok(())
+    }
+
+    fn try_lock(&mut self, name: &str, holder: &str, ttl_ms: i64) -> anyhow::Result<LockAttempt> {
+        let now = now_millis();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let current: Option<(String, i64)> = tx
+            .query_row(
+                "SELECT holder, expires_at FROM locks WHERE name = ?1",
+                [name],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        if let Some((current_holder, expires_at)) = current {
+            if current_holder != holder && expires_at > now {
+                return Ok(LockAttempt::Held {
+                    holder: current_holder,
+                    expires_at,
+                });
+            }
+        }
+        tx.execute(
+            "INSERT INTO locks (name, holder, expires_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at",
+            params![name, holder, now + ttl_ms],
+        )?;
+        tx.commit()?;
+        Ok(LockAttempt::Acquired)
+    }
+
+    fn unlock(&mut self, name: &str, holder: &str) -> anyhow::Result<()> {
+        self.conn.execute(
+            "DELETE FROM locks WHERE name = ?1 AND holder = ?2",
+            params![name, holder],
+        )?;
+        Ok(())
+    }
+}
