@@ -9,6 +9,7 @@ pub mod export;
 pub mod import;
 pub mod mapping;
 pub mod progress;
+pub mod projection;
 pub mod settings;
 pub mod source;
 pub mod status;

@@ -14,6 +14,8 @@ pub struct StatusReport {
     pub live_by_type: BTreeMap<String, u64>,
     pub live_by_month: Vec<MonthCount>,
     pub import_runs: Vec<ImportRun>,
+    /// Filled by the caller from the config (see `projection::statuses`).
+    pub projections: Vec<crate::projection::ProjectionStatus>,
 }
 
 pub fn status(store: &mut dyn Store) -> anyhow::Result<StatusReport> {
@@ -28,5 +30,6 @@ pub fn status(store: &mut dyn Store) -> anyhow::Result<StatusReport> {
         live_by_type,
         live_by_month,
         import_runs: store.runs()?,
+        projections: Vec::new(),
     })
 }

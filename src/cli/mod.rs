@@ -55,4 +55,8 @@ pub enum Command {
     Export(commands::export::ExportArgs),
     /// Show what the store holds and the recorded import runs
     Status(commands::status::StatusArgs),
+    /// Rebuild a projection from every archived and live event (blue/green)
+    Rebuild(commands::rebuild::RebuildArgs),
+    /// Bring a projection up to date with the events received since its checkpoint (for cron)
+    Project(commands::project::ProjectArgs),
 }

@@ -4,6 +4,8 @@
 
 pub mod export;
 pub mod import;
+pub mod project;
+pub mod rebuild;
 pub mod status;
 
 use chronicle::exit::ExitStatus;
@@ -21,6 +23,8 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
         Command::Import(args) => import::run(args, &settings, printer),
         Command::Export(args) => export::run(args, &settings, printer),
         Command::Status(args) => status::run(args, &settings, printer),
+        Command::Rebuild(args) => rebuild::run(args, &settings, printer),
+        Command::Project(args) => project::run(args, &settings, printer),
     }
 }
 

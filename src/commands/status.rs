@@ -20,7 +20,10 @@ pub fn run(
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
     let mut store = open_store(settings)?;
-    let report = status(store.as_mut())?;
+    let mut report = status(store.as_mut())?;
+    let now = chronicle::event::now_millis();
+    report.projections =
+        chronicle::projection::statuses(&settings.config.projections, &settings.store, now);
     let mut human = String::new();
     let _ = writeln!(
         human,
@@ -63,6 +66,41 @@ pub fn run(
             );
         }
     }
+    if !report.projections.is_empty() {
+        let _ = writeln!(human, "\nprojections");
+        for p in &report.projections {
+            let _ = match (&p.error, &p.checkpoint) {
+                (Some(e), _) => writeln!(human, "  {:<20} {:<6} error: {e}", p.name, p.kind),
+                (None, None) => writeln!(human, "  {:<20} {:<6} never run (chronicle rebuild {})", p.name, p.kind, p.name),
+                (None, Some(checkpoint)) => writeln!(
+                    human,
+                    "  {:<20} {:<6} checkpoint {checkpoint}, {} behind (lag {}), last run: {} at {}, {} events",
+                    p.name,
+                    p.kind,
+                    human_duration(p.behind_ms.unwrap_or(0)),
+                    human_duration(p.lag_ms),
+                    p.last_run.as_deref().unwrap_or("-"),
+                    p.last_run_at.as_deref().unwrap_or("-"),
+                    thousands(p.last_run_events.unwrap_or(0))
+                ),
+            };
+        }
+    }
     printer.result(human.trim_end(), &serde_json::to_value(&report)?);
     Ok(ExitStatus::Success)
+}
+
+/// `1h 02m`, `4m 10s`, `850ms`: how far behind, at a glance.
+fn human_duration(ms: i64) -> String {
+    let (sign, ms) = if ms < 0 { ("-", -ms) } else { ("", ms) };
+    let s = ms / 1000;
+    if ms < 1000 {
+        format!("{sign}{ms}ms")
+    } else if s < 3600 {
+        format!("{sign}{}m {:02}s", s / 60, s % 60)
+    } else if s < 86400 {
+        format!("{sign}{}h {:02}m", s / 3600, (s % 3600) / 60)
+    } else {
+        format!("{sign}{}d {:02}h", s / 86400, (s % 86400) / 3600)
+    }
 }

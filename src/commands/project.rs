@@ -1,0 +1,41 @@
+//! `chronicle project NAME`: the cron job that applies the events received
+//! since a projection's checkpoint.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use chronicle::exit::ExitStatus;
+use chronicle::projection::{self, config, Mode};
+use chronicle::settings::Settings;
+
+use super::progress;
+use super::rebuild::{options, print_report, ClockArgs};
+use crate::cli::printer::Printer;
+
+#[derive(Debug, Args)]
+pub struct ProjectArgs {
+    /// The projection, as named by [projections.NAME] in chronicle.toml
+    pub name: String,
+    /// Archive folder to read besides the live store [default: `archive` in chronicle.toml, else ./archive; skipped when missing]
+    #[arg(long, value_name = "DIR")]
+    pub archive: Option<PathBuf>,
+    /// Count what would be applied, per source and per type, and write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub clock: ClockArgs,
+}
+
+pub fn run(
+    args: ProjectArgs,
+    settings: &Settings,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
+    let def = config::find(&settings.config.projections, &args.name)?;
+    let options = options(settings, args.archive, args.dry_run, &args.clock);
+    let progress = progress(printer);
+    let report = projection::run(&def, Mode::Project, &options, progress.as_ref())?;
+    print_report(&report, printer)?;
+    Ok(ExitStatus::Success)
+}

@@ -1,0 +1,620 @@
+//! Projections: read models and reports built from events (see
+//! docs/projections.md). `rebuild` recomputes one from every event received
+//! before the stable time (now minus lag), from the archive and the live
+//! store merged; `project` applies the events received in
+//! [checkpoint, stable) and moves the checkpoint. This module drives both;
+//! the kinds (`table`, `latest`, `exec`) live in their own modules and only
+//! see one event at a time, in (received_at, id) order.
+
+pub mod config;
+pub mod decimal;
+pub mod exec;
+pub mod expr;
+pub mod json;
+pub mod latest;
+pub mod source;
+pub mod table;
+pub mod target;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use self::config::{KindDef, ProjectionDef};
+use self::source::{LiveEvents, Merge, Origin, Prefetch};
+use self::target::{ProjectionState, SqlTarget};
+use crate::event::{format_millis, Event, Millis};
+use crate::exit::LockedError;
+use crate::progress::{Progress, Unit};
+use crate::store::{self, LockAttempt, ScanFilter, Store};
+
+/// How long a projection lock lasts without renewal; a run renews it while
+/// it works, so only a dead run's lock ever expires.
+const LOCK_TTL_MS: i64 = 10 * 60 * 1000;
+const LOCK_RENEW: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Rebuild,
+    Project,
+}
+
+impl RunReport {
+    pub fn mode_name(&self) -> &'static str {
+        self.mode.name()
+    }
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Rebuild => "rebuild",
+            Mode::Project => "project",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub store: String,
+    /// The archive folder; read when it exists.
+    pub archive: Option<PathBuf>,
+    /// The clock, fixed by the caller so that a run has one stable time.
+    pub now: Millis,
+    pub dry_run: bool,
+}
+
+/// What one run did, for the summary and `--json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub projection: String,
+    pub kind: String,
+    pub mode: Mode,
+    pub dry_run: bool,
+    pub target: String,
+    /// Start of the window read (inclusive); `None` = from the beginning.
+    pub since: Option<String>,
+    /// The stable time: end of the window (exclusive), the new checkpoint.
+    pub until: String,
+    /// True when the checkpoint was already at the stable time.
+    pub up_to_date: bool,
+    pub events: u64,
+    pub from_archive: u64,
+    pub from_live: u64,
+    /// Events found both archived and live, passed on once.
+    pub in_both: u64,
+    pub per_type: BTreeMap<String, u64>,
+    pub rows_written: u64,
+    /// `latest` only: events without `meta.aggregate_id`, which have no row.
+    pub without_aggregate: u64,
+    pub seconds: f64,
+    pub events_per_second: f64,
+}
+
+/// The projection's event types, with their positions for cheap lookups.
+pub struct TypeIndex(Vec<String>);
+
+impl TypeIndex {
+    pub fn position(&self, event_type: &str) -> Option<usize> {
+        self.0.iter().position(|t| t == event_type)
+    }
+}
+
+/// `event ID (TYPE)`, the prefix of every error about one event.
+pub fn event_context(event: &Event) -> String {
+    format!("event {} ({})", event.id, event.event_type)
+}
+
+/// The events of `filter` from the archive (when `archive` is a folder) and
+/// the live store, merged.
+pub fn merged_events(
+    store_uri: &str,
+    archive: Option<&PathBuf>,
+    filter: &ScanFilter,
+) -> anyhow::Result<Box<dyn Iterator<Item = anyhow::Result<(Origin, Event)>>>> {
+    let live_store = store::open(store_uri)?;
+    let live_filter = filter.clone();
+    let live = Prefetch::spawn(move || Ok(LiveEvents::new(live_store, live_filter)));
+    let archived = match archive {
+        Some(dir) if dir.is_dir() => Some(archive_events(dir.clone(), filter.clone())),
+        _ => None,
+    };
+    Ok(match archived {
+        Some(archived) => Box::new(Merge::new(archived, live)),
+        None => Box::new(Merge::new(std::iter::empty(), live)),
+    })
+}
+
+/// Archived events of `filter`, read on their own thread. The archive
+/// reader lands with issue 4; until then an existing folder is an error
+/// rather than silently ignored history.
+fn archive_events(dir: PathBuf, _filter: ScanFilter) -> Prefetch {
+    Prefetch::spawn(
+        move || -> anyhow::Result<std::iter::Empty<source::EventResult>> {
+            anyhow::bail!(
+                "archive folder {} exists, but this build cannot read archives yet",
+                dir.display()
+            )
+        },
+    )
+}
+
+/// Holds `projection:NAME` in the store for the duration of a run.
+struct Lock {
+    store: Box<dyn Store>,
+    name: String,
+    holder: String,
+    renewed: Instant,
+}
+
+impl Lock {
+    fn take(store_uri: &str, def: &ProjectionDef, mode: Mode) -> anyhow::Result<Lock> {
+        let mut store = store::open(store_uri)?;
+        let name = format!("projection:{}", def.name);
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "localhost".into());
+        let holder = format!(
+            "chronicle {} {} (pid {} on {host}, started {})",
+            mode.name(),
+            def.name,
+            std::process::id(),
+            format_millis(crate::event::now_millis())
+        );
+        match store.try_lock(&name, &holder, LOCK_TTL_MS)? {
+            LockAttempt::Acquired => Ok(Lock {
+                store,
+                name,
+                holder,
+                renewed: Instant::now(),
+            }),
+            LockAttempt::Held { holder, expires_at } => Err(LockedError {
+                what: format!("projection {}", def.name),
+                holder,
+                until: format_millis(expires_at),
+            }
+            .into()),
+        }
+    }
+
+    /// Renews the lock now and then; fails if another run took it over.
+    fn keep(&mut self) -> anyhow::Result<()> {
+        if self.renewed.elapsed() < LOCK_RENEW {
+            return Ok(());
+        }
+        self.renewed = Instant::now();
+        match self.store.try_lock(&self.name, &self.holder, LOCK_TTL_MS)? {
+            LockAttempt::Acquired => Ok(()),
+            LockAttempt::Held { holder, .. } => {
+                anyhow::bail!("lost the lock {} to {holder}; stopping", self.name)
+            }
+        }
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = self.store.unlock(&self.name, &self.holder);
+    }
+}
+
+/// Counts what went by, per source and per type.
+struct Counter<'a> {
+    report: &'a mut RunReport,
+    per_type: Vec<u64>,
+    started: Instant,
+    progress: &'a dyn Progress,
+}
+
+/// Reads the merged stream, counts it, and hands each event of the
+/// projection's types to `apply`.
+fn drive(
+    events: Box<dyn Iterator<Item = anyhow::Result<(Origin, Event)>>>,
+    types: &TypeIndex,
+    counter: &mut Counter<'_>,
+    mut lock: Option<&mut Lock>,
+    mut apply: impl FnMut(&Event, usize) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    counter.progress.start(
+        &format!(
+            "{} {}",
+            counter.report.mode.name(),
+            counter.report.projection
+        ),
+        None,
+        Unit::Events,
+    );
+    for item in events {
+        let (origin, event) = item?;
+        // The sources filter by type already; this guard keeps the promise
+        // that other types are never passed on even if one did not.
+        let Some(pos) = types.position(&event.event_type) else {
+            continue;
+        };
+        let r = &mut *counter.report;
+        r.events += 1;
+        match origin {
+            Origin::Archive => r.from_archive += 1,
+            Origin::Live => r.from_live += 1,
+            Origin::Both => r.in_both += 1,
+        }
+        counter.per_type[pos] += 1;
+        apply(&event, pos)?;
+        if r.events % 8192 == 0 {
+            counter.progress.set_position(r.events);
+            if let Some(lock) = lock.as_deref_mut() {
+                lock.keep()?;
+            }
+        }
+    }
+    counter.progress.set_position(counter.report.events);
+    counter.progress.finish();
+    Ok(())
+}
+
+/// The checkpoint of a projection, wherever its kind keeps it.
+pub fn read_state(def: &ProjectionDef, store_uri: &str) -> anyhow::Result<Option<ProjectionState>> {
+    match &def.kind {
+        KindDef::Table(t) => target::read_state(target::open(&t.target)?.as_mut(), &def.name),
+        KindDef::Latest(l) => target::read_state(target::open(&l.target)?.as_mut(), &def.name),
+        KindDef::Exec(_) => read_store_state(store::open(store_uri)?.as_mut(), &def.name),
+    }
+}
+
+fn store_checkpoint_name(name: &str) -> String {
+    format!("projection:{name}")
+}
+
+fn read_store_state(store: &mut dyn Store, name: &str) -> anyhow::Result<Option<ProjectionState>> {
+    match store.checkpoint(&store_checkpoint_name(name))? {
+        Some(text) => Ok(Some(serde_json::from_str(&text).map_err(|e| {
+            anyhow::anyhow!("checkpoint of projection {name} in the store is damaged ({e})")
+        })?)),
+        None => Ok(None),
+    }
+}
+
+/// Runs `rebuild` or `project` for one projection.
+pub fn run(
+    def: &ProjectionDef,
+    mode: Mode,
+    options: &RunOptions,
+    progress: &dyn Progress,
+) -> anyhow::Result<RunReport> {
+    let started = Instant::now();
+    let stable = options.now - def.lag_ms;
+    let target_name = match &def.kind {
+        KindDef::Table(t) => format!("{} table {}", t.target, t.table),
+        KindDef::Latest(l) => format!("{} table {}", l.target, l.table),
+        KindDef::Exec(e) => e.command.join(" "),
+    };
+    let mut lock = if options.dry_run {
+        None
+    } else {
+        Some(Lock::take(&options.store, def, mode)?)
+    };
+    let previous = match mode {
+        Mode::Rebuild => None,
+        Mode::Project => read_state(def, &options.store)?,
+    };
+    let since = previous.as_ref().map(|s| s.checkpoint);
+    let mut report = RunReport {
+        projection: def.name.clone(),
+        kind: def.kind.name().to_string(),
+        mode,
+        dry_run: options.dry_run,
+        target: target_name,
+        since: since.map(format_millis),
+        until: format_millis(stable),
+        up_to_date: false,
+        events: 0,
+        from_archive: 0,
+        from_live: 0,
+        in_both: 0,
+        per_type: BTreeMap::new(),
+        rows_written: 0,
+        without_aggregate: 0,
+        seconds: 0.0,
+        events_per_second: 0.0,
+    };
+    if since.is_some_and(|s| s >= stable) {
+        report.up_to_date = true;
+        return Ok(report);
+    }
+    let filter = ScanFilter {
+        types: def.types.clone(),
+        since,
+        until: Some(stable),
+    };
+    let types = TypeIndex(def.types.clone());
+    let events = merged_events(&options.store, options.archive.as_ref(), &filter)?;
+    let state = ProjectionState {
+        checkpoint: stable,
+        last_run_at: options.now,
+        last_run: mode.name().to_string(),
+        last_run_events: 0,
+    };
+    let mut counter = Counter {
+        report: &mut report,
+        per_type: vec![0; def.types.len()],
+        started,
+        progress,
+    };
+    if options.dry_run {
+        drive(events, &types, &mut counter, None, |_, _| Ok(()))?;
+    } else {
+        let lock = lock.as_mut();
+        match &def.kind {
+            KindDef::Table(t) => run_table(
+                def,
+                t,
+                mode,
+                since,
+                events,
+                &types,
+                &mut counter,
+                lock,
+                state,
+            )?,
+            KindDef::Latest(l) => run_latest(
+                def,
+                l,
+                mode,
+                since,
+                events,
+                &types,
+                &mut counter,
+                lock,
+                state,
+            )?,
+            KindDef::Exec(e) => run_exec(
+                def,
+                e,
+                mode,
+                since,
+                stable,
+                events,
+                &types,
+                &mut counter,
+                lock,
+                state,
+                &options.store,
+            )?,
+        }
+    }
+    let per_type = std::mem::take(&mut counter.per_type);
+    let elapsed = counter.started.elapsed().as_secs_f64();
+    for (t, n) in def.types.iter().zip(per_type) {
+        report.per_type.insert(t.clone(), n);
+    }
+    report.seconds = elapsed;
+    report.events_per_second = if elapsed > 0.0 {
+        report.events as f64 / elapsed
+    } else {
+        0.0
+    };
+    Ok(report)
+}
+
+/// Runs `work` inside a target transaction: committed when it succeeds,
+/// rolled back otherwise (and by the database itself if the process dies).
+fn in_transaction<T>(
+    target: &mut dyn SqlTarget,
+    work: impl FnOnce(&mut dyn SqlTarget) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    target.begin()?;
+    match work(target) {
+        Ok(value) => {
+            target.commit()?;
+            Ok(value)
+        }
+        Err(e) => {
+            let _ = target.rollback();
+            Err(e)
+        }
+    }
+}
+
+/// Fails unless the target's checkpoint is still the one this run started
+/// from: a second writer (e.g. after a lock takeover) must not be merged
+/// over.
+fn check_unchanged(
+    target: &mut dyn SqlTarget,
+    name: &str,
+    since: Option<Millis>,
+) -> anyhow::Result<()> {
+    let now = target::read_state(target, name)?.map(|s| s.checkpoint);
+    if now != since {
+        anyhow::bail!(
+            "the checkpoint of projection {name} moved during this run (from {:?} to {:?}); nothing was written, run again",
+            since.map(format_millis),
+            now.map(format_millis)
+        );
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_table(
+    def: &ProjectionDef,
+    t: &config::TableDef,
+    mode: Mode,
+    since: Option<Millis>,
+    events: Box<dyn Iterator<Item = anyhow::Result<(Origin, Event)>>>,
+    types: &TypeIndex,
+    counter: &mut Counter<'_>,
+    lock: Option<&mut Lock>,
+    mut state: ProjectionState,
+) -> anyhow::Result<()> {
+    // Connect first: an unreachable target should fail before a long scan.
+    let mut target = target::open(&t.target)?;
+    let mut fold = table::TableFold::new(t, types);
+    drive(events, types, counter, lock, |event, pos| {
+        fold.add(event, pos)
+    })?;
+    state.last_run_events = counter.report.events;
+    let rows = in_transaction(target.as_mut(), |target| {
+        target::ensure_meta(target)?;
+        let rows = match mode {
+            Mode::Rebuild => fold.write_fresh(target, state.last_run_at)?,
+            Mode::Project => {
+                check_unchanged(target, &def.name, since)?;
+                fold.merge_into(target, state.last_run_at)?
+            }
+        };
+        target::write_state(target, &def.name, &state)?;
+        Ok(rows)
+    })?;
+    counter.report.rows_written = rows;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_latest(
+    def: &ProjectionDef,
+    l: &config::LatestDef,
+    mode: Mode,
+    since: Option<Millis>,
+    events: Box<dyn Iterator<Item = anyhow::Result<(Origin, Event)>>>,
+    types: &TypeIndex,
+    counter: &mut Counter<'_>,
+    lock: Option<&mut Lock>,
+    mut state: ProjectionState,
+) -> anyhow::Result<()> {
+    let mut target = target::open(&l.target)?;
+    let shadow = format!("{}__shadow", l.table);
+    // One transaction from the shadow's creation to the swap: a failed or
+    // killed rebuild leaves the old table and no half-built one.
+    let (rows, without) = in_transaction(target.as_mut(), |target| {
+        target::ensure_meta(target)?;
+        let writer_table = match mode {
+            Mode::Rebuild => shadow.clone(),
+            Mode::Project => {
+                check_unchanged(target, &def.name, since)?;
+                l.table.clone()
+            }
+        };
+        let mut writer = latest::LatestWriter::new(l, writer_table);
+        if mode == Mode::Rebuild || !target.table_exists(&l.table)? {
+            writer.create(target, state.last_run_at)?;
+        }
+        drive(events, types, counter, lock, |event, _| {
+            writer.add(target, event)
+        })?;
+        writer.flush(target)?;
+        if mode == Mode::Rebuild {
+            target::swap(target, &shadow, &l.table)?;
+        }
+        state.last_run_events = counter.report.events;
+        target::write_state(target, &def.name, &state)?;
+        Ok((writer.rows_written, writer.without_aggregate))
+    })?;
+    counter.report.rows_written = rows;
+    counter.report.without_aggregate = without;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_exec(
+    def: &ProjectionDef,
+    e: &config::ExecDef,
+    mode: Mode,
+    since: Option<Millis>,
+    stable: Millis,
+    events: Box<dyn Iterator<Item = anyhow::Result<(Origin, Event)>>>,
+    types: &TypeIndex,
+    counter: &mut Counter<'_>,
+    lock: Option<&mut Lock>,
+    mut state: ProjectionState,
+    store_uri: &str,
+) -> anyhow::Result<()> {
+    let env = exec::ExecEnv {
+        projection: &def.name,
+        mode: mode.name(),
+        since,
+        until: stable,
+    };
+    if mode == Mode::Rebuild {
+        if let Some(reset) = &e.reset {
+            exec::run_reset(reset, &env)?;
+        }
+    }
+    let mut sink = exec::ExecSink::start(&e.command, &env)?;
+    if let Err(err) = drive(events, types, counter, lock, |event, _| sink.add(event)) {
+        sink.abort();
+        return Err(err);
+    }
+    let written = sink.finish()?;
+    state.last_run_events = written;
+    counter.report.rows_written = written;
+    let mut store = store::open(store_uri)?;
+    store.set_checkpoint(
+        &store_checkpoint_name(&def.name),
+        &serde_json::to_string(&state)?,
+    )?;
+    Ok(())
+}
+
+/// One line of `chronicle status` per projection.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProjectionStatus {
+    pub name: String,
+    pub kind: String,
+    pub lag_ms: i64,
+    pub checkpoint: Option<String>,
+    /// Milliseconds from the checkpoint to now (the lag included).
+    pub behind_ms: Option<i64>,
+    pub last_run: Option<String>,
+    pub last_run_at: Option<String>,
+    pub last_run_events: Option<u64>,
+    /// Why the state could not be read (bad definition, target down).
+    pub error: Option<String>,
+}
+
+/// The state of every configured projection; problems are reported per
+/// projection rather than failing the whole status.
+pub fn statuses(
+    projections: &BTreeMap<String, toml::Value>,
+    store_uri: &str,
+    now: Millis,
+) -> Vec<ProjectionStatus> {
+    projections
+        .iter()
+        .map(|(name, value)| {
+            let mut status = ProjectionStatus {
+                name: name.clone(),
+                kind: value
+                    .get("kind")
+                    .and_then(|k| k.as_str())
+                    .unwrap_or("?")
+                    .to_string(),
+                lag_ms: 0,
+                checkpoint: None,
+                behind_ms: None,
+                last_run: None,
+                last_run_at: None,
+                last_run_events: None,
+                error: None,
+            };
+            let state = config::find(projections, name).and_then(|def| {
+                status.lag_ms = def.lag_ms;
+                read_state(&def, store_uri)
+            });
+            match state {
+                Ok(Some(s)) => {
+                    status.checkpoint = Some(format_millis(s.checkpoint));
+                    status.behind_ms = Some(now - s.checkpoint);
+                    status.last_run = Some(s.last_run);
+                    status.last_run_at = Some(format_millis(s.last_run_at));
+                    status.last_run_events = Some(s.last_run_events);
+                }
+                Ok(None) => {}
+                Err(e) => status.error = Some(format!("{e:#}")),
+            }
+            status
+        })
+        .collect()
+}
