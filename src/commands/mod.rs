@@ -2,9 +2,12 @@
 //! options, calls the library, and prints through the `Printer`; none of them
 //! does the work itself.
 
+pub mod archive;
 pub mod export;
 pub mod import;
+pub mod replay;
 pub mod status;
+pub mod verify;
 
 use chronicle::exit::ExitStatus;
 use chronicle::progress::{NoProgress, Progress};
@@ -21,6 +24,9 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
         Command::Import(args) => import::run(args, &settings, printer),
         Command::Export(args) => export::run(args, &settings, printer),
         Command::Status(args) => status::run(args, &settings, printer),
+        Command::Archive(args) => archive::run(args, &settings, printer),
+        Command::Verify(args) => verify::run(args, &settings, printer),
+        Command::Replay(args) => replay::run(args, &settings, printer),
     }
 }
 
