@@ -3,6 +3,7 @@
 //! stores, pipelines); the `chronicle` binary only parses arguments, resolves
 //! settings and prints. See docs/architecture.md for the data flow.
 
+pub mod archive;
 pub mod event;
 pub mod exit;
 pub mod export;

@@ -1,10 +1,12 @@
 //! `status`: what the live store holds (events per type and month of
-//! `received_at`) and the recorded import runs.
+//! `received_at`), the recorded import runs, and the archived partitions.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use serde::Serialize;
 
+use crate::archive::read::{archive_summary, PartitionSummary};
 use crate::store::{ImportRun, MonthCount, Store};
 
 #[derive(Debug, Serialize)]
@@ -16,6 +18,34 @@ pub struct StatusReport {
     pub import_runs: Vec<ImportRun>,
     /// Filled by the caller from the config (see `projection::statuses`).
     pub projections: Vec<crate::projection::ProjectionStatus>,
+    /// Filled in by [`archive_status`] when an archive folder exists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archive: Option<ArchiveStatus>,
+}
+
+/// What the archive folder holds, per partition (from the manifests).
+#[derive(Debug, Serialize)]
+pub struct ArchiveStatus {
+    pub folder: String,
+    pub total: u64,
+    pub files: u64,
+    pub bytes: u64,
+    pub partitions: Vec<PartitionSummary>,
+}
+
+/// The archive beside the live store; `None` when the folder does not exist.
+pub fn archive_status(dir: &Path) -> anyhow::Result<Option<ArchiveStatus>> {
+    if !dir.is_dir() {
+        return Ok(None);
+    }
+    let partitions = archive_summary(dir)?;
+    Ok(Some(ArchiveStatus {
+        folder: dir.display().to_string(),
+        total: partitions.iter().map(|p| p.rows).sum(),
+        files: partitions.iter().map(|p| p.files).sum(),
+        bytes: partitions.iter().map(|p| p.bytes).sum(),
+        partitions,
+    }))
 }
 
 pub fn status(store: &mut dyn Store) -> anyhow::Result<StatusReport> {
@@ -30,6 +60,7 @@ pub fn status(store: &mut dyn Store) -> anyhow::Result<StatusReport> {
         live_by_type,
         live_by_month,
         import_runs: store.runs()?,
+        archive: None,
         projections: Vec::new(),
     })
 }

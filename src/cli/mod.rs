@@ -55,6 +55,12 @@ pub enum Command {
     Export(commands::export::ExportArgs),
     /// Show what the store holds and the recorded import runs
     Status(commands::status::StatusArgs),
+    /// Move old partitions of the live store into Parquet files (see docs/archive.md)
+    Archive(commands::archive::ArchiveArgs),
+    /// Check the archive against its manifests and the live store
+    Verify(commands::verify::VerifyArgs),
+    /// Stream archived events back into a store, idempotently
+    Replay(commands::replay::ReplayArgs),
     /// Rebuild a projection from every archived and live event (blue/green)
     Rebuild(commands::rebuild::RebuildArgs),
     /// Bring a projection up to date with the events received since its checkpoint (for cron)

@@ -2,11 +2,14 @@
 //! options, calls the library, and prints through the `Printer`; none of them
 //! does the work itself.
 
+pub mod archive;
 pub mod export;
 pub mod import;
+pub mod replay;
 pub mod project;
 pub mod rebuild;
 pub mod status;
+pub mod verify;
 
 use chronicle::exit::ExitStatus;
 use chronicle::progress::{NoProgress, Progress};
@@ -23,6 +26,9 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
         Command::Import(args) => import::run(args, &settings, printer),
         Command::Export(args) => export::run(args, &settings, printer),
         Command::Status(args) => status::run(args, &settings, printer),
+        Command::Archive(args) => archive::run(args, &settings, printer),
+        Command::Verify(args) => verify::run(args, &settings, printer),
+        Command::Replay(args) => replay::run(args, &settings, printer),
         Command::Rebuild(args) => rebuild::run(args, &settings, printer),
         Command::Project(args) => project::run(args, &settings, printer),
     }

@@ -6,7 +6,7 @@ use clap::Args;
 
 use chronicle::exit::ExitStatus;
 use chronicle::settings::Settings;
-use chronicle::status::status;
+use chronicle::status::{archive_status, status};
 
 use super::{open_store, thousands};
 use crate::cli::printer::Printer;
@@ -21,6 +21,7 @@ pub fn run(
 ) -> anyhow::Result<ExitStatus> {
     let mut store = open_store(settings)?;
     let mut report = status(store.as_mut())?;
+    report.archive = archive_status(&settings.archive)?;
     let now = chronicle::event::now_millis();
     report.projections =
         chronicle::projection::statuses(&settings.config.projections, &settings.store, now);
@@ -44,6 +45,26 @@ pub fn run(
                 row.month,
                 thousands(row.count),
                 row.event_type
+            );
+        }
+    }
+    if let Some(archive) = &report.archive {
+        let _ = writeln!(
+            human,
+            "\narchive {}: {} events in {} files, {} bytes",
+            archive.folder,
+            thousands(archive.total),
+            archive.files,
+            thousands(archive.bytes)
+        );
+        for p in &archive.partitions {
+            let _ = writeln!(
+                human,
+                "  {:<10}  {:>12}  {} files  {:>14} bytes",
+                p.partition,
+                thousands(p.rows),
+                p.files,
+                thousands(p.bytes)
             );
         }
     }

@@ -128,18 +128,10 @@ pub fn merged_events(
     })
 }
 
-/// Archived events of `filter`, read on their own thread. The archive
-/// reader lands with issue 4; until then an existing folder is an error
-/// rather than silently ignored history.
-fn archive_events(dir: PathBuf, _filter: ScanFilter) -> Prefetch {
-    Prefetch::spawn(
-        move || -> anyhow::Result<std::iter::Empty<source::EventResult>> {
-            anyhow::bail!(
-                "archive folder {} exists, but this build cannot read archives yet",
-                dir.display()
-            )
-        },
-    )
+/// Archived events of `filter`, read on their own thread (partitions are
+/// pruned by the reader, from folder names and manifests).
+fn archive_events(dir: PathBuf, filter: ScanFilter) -> Prefetch {
+    Prefetch::spawn(move || crate::archive::read::archived_events(&dir, &filter))
 }
 
 /// Holds `projection:NAME` in the store for the duration of a run.

@@ -1,0 +1,300 @@
+//! Where things live in an archive folder: Hive-style partition folders
+//! (`year=YYYY/month=MM[/day=DD]`), part file names, and the file-system
+//! primitives (fsync of files and folders, atomic replace) that the crash
+//! safety of the archive procedure rests on.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use chrono::{Datelike, NaiveDate, TimeZone, Utc};
+
+use crate::event::Millis;
+
+/// The manifest file of one partition folder. The leading underscore makes
+/// DuckDB, pyarrow and Spark skip it when they read the folder as a dataset.
+pub const MANIFEST: &str = "_manifest.json";
+
+/// How events are grouped into partitions, by `received_at` (UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Granularity {
+    Month,
+    Day,
+}
+
+impl std::str::FromStr for Granularity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "month" => Ok(Granularity::Month),
+            "day" => Ok(Granularity::Day),
+            _ => Err(format!(
+                "`{s}` is not a partition size (expected month or day)"
+            )),
+        }
+    }
+}
+
+/// One calendar month or day of `received_at`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Partition {
+    pub year: i32,
+    pub month: u32,
+    /// `Some` for daily partitions.
+    pub day: Option<u32>,
+}
+
+impl Partition {
+    /// The partition holding an event received at `ms`.
+    pub fn of(ms: Millis, granularity: Granularity) -> Partition {
+        let t = Utc
+            .timestamp_millis_opt(ms)
+            .single()
+            .unwrap_or_else(|| Utc.timestamp_millis_opt(0).single().expect("epoch"));
+        Partition {
+            year: t.year(),
+            month: t.month(),
+            day: (granularity == Granularity::Day).then_some(t.day()),
+        }
+    }
+
+    pub fn granularity(&self) -> Granularity {
+        if self.day.is_some() {
+            Granularity::Day
+        } else {
+            Granularity::Month
+        }
+    }
+
+    fn first_day(&self) -> NaiveDate {
+        NaiveDate::from_ymd_opt(self.year, self.month, self.day.unwrap_or(1)).expect("valid date")
+    }
+
+    /// First millisecond of the partition.
+    pub fn start(&self) -> Millis {
+        midnight(self.first_day())
+    }
+
+    /// First millisecond after the partition.
+    pub fn end(&self) -> Millis {
+        let d = self.first_day();
+        let next = match self.day {
+            Some(_) => d.succ_opt().expect("date in range"),
+            None if self.month == 12 => NaiveDate::from_ymd_opt(self.year + 1, 1, 1).expect("date"),
+            None => NaiveDate::from_ymd_opt(self.year, self.month + 1, 1).expect("date"),
+        };
+        midnight(next)
+    }
+
+    /// The partition after this one.
+    pub fn next(&self) -> Partition {
+        Partition::of(self.end(), self.granularity())
+    }
+
+    /// `2016-01` or `2016-01-05`: the name used in messages and JSON.
+    pub fn name(&self) -> String {
+        match self.day {
+            Some(d) => format!("{:04}-{:02}-{:02}", self.year, self.month, d),
+            None => format!("{:04}-{:02}", self.year, self.month),
+        }
+    }
+
+    /// `year=2016/month=01[/day=05]`, relative to the archive folder.
+    pub fn rel_dir(&self) -> PathBuf {
+        let mut p = PathBuf::from(format!("year={:04}", self.year));
+        p.push(format!("month={:02}", self.month));
+        if let Some(d) = self.day {
+            p.push(format!("day={d:02}"));
+        }
+        p
+    }
+
+    pub fn dir(&self, root: &Path) -> PathBuf {
+        root.join(self.rel_dir())
+    }
+
+    /// True when the partition overlaps the half-open range `[since, until)`.
+    pub fn overlaps(&self, since: Option<Millis>, until: Option<Millis>) -> bool {
+        since.is_none_or(|s| self.end() > s) && until.is_none_or(|u| self.start() < u)
+    }
+}
+
+fn midnight(d: NaiveDate) -> Millis {
+    d.and_hms_opt(0, 0, 0)
+        .expect("midnight")
+        .and_utc()
+        .timestamp_millis()
+}
+
+fn hive_value(name: &str, key: &str) -> Option<u32> {
+    name.strip_prefix(key)?.strip_prefix('=')?.parse().ok()
+}
+
+fn sorted_entries(dir: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            out.push((
+                entry.file_name().to_string_lossy().into_owned(),
+                entry.path(),
+            ));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Every partition folder under `root` that holds a manifest or a part
+/// file, in time order. A missing root is an empty archive.
+pub fn list_partitions(root: &Path) -> anyhow::Result<Vec<Partition>> {
+    let mut out = Vec::new();
+    if !root.exists() {
+        return Ok(out);
+    }
+    for (year_name, year_path) in sorted_entries(root)? {
+        let Some(year) = hive_value(&year_name, "year") else {
+            continue;
+        };
+        for (month_name, month_path) in sorted_entries(&year_path)? {
+            let Some(month) = hive_value(&month_name, "month").filter(|m| (1..=12).contains(m))
+            else {
+                continue;
+            };
+            let monthly = Partition {
+                year: year as i32,
+                month,
+                day: None,
+            };
+            if holds_partition_files(&month_path)? {
+                out.push(monthly);
+            }
+            for (day_name, day_path) in sorted_entries(&month_path)? {
+                let Some(day) = hive_value(&day_name, "day") else {
+                    continue;
+                };
+                if NaiveDate::from_ymd_opt(year as i32, month, day).is_some()
+                    && holds_partition_files(&day_path)?
+                {
+                    out.push(Partition {
+                        year: year as i32,
+                        month,
+                        day: Some(day),
+                    });
+                }
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn holds_partition_files(dir: &Path) -> anyhow::Result<bool> {
+    if dir.join(MANIFEST).exists() {
+        return Ok(true);
+    }
+    Ok(!part_files_on_disk(dir)?.is_empty())
+}
+
+/// `part-00001.parquet` for sequence number 1.
+pub fn part_name(seq: u32) -> String {
+    format!("part-{seq:05}.parquet")
+}
+
+/// The sequence number of a part file name, if it is one.
+pub fn part_seq(name: &str) -> Option<u32> {
+    name.strip_prefix("part-")?
+        .strip_suffix(".parquet")?
+        .parse()
+        .ok()
+}
+
+/// Names of the part files present in a partition folder, sorted.
+pub fn part_files_on_disk(dir: &Path) -> anyhow::Result<Vec<String>> {
+    let mut out = Vec::new();
+    if !dir.exists() {
+        return Ok(out);
+    }
+    for entry in fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if part_seq(&name).is_some() {
+            out.push(name);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Leftover temporary files (`.part-*.tmp`, `._manifest.json.tmp`) of an
+/// interrupted run. They are never the only copy of anything.
+pub fn temp_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    if !dir.exists() {
+        return Ok(out);
+    }
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') && name.ends_with(".tmp") {
+            out.push(entry.path());
+        }
+    }
+    Ok(out)
+}
+
+/// The temporary name a file is written under before its rename.
+pub fn temp_path(final_path: &Path) -> PathBuf {
+    let name = final_path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    final_path.with_file_name(format!(".{name}.tmp"))
+}
+
+/// Makes a rename or a new file in `dir` durable.
+pub fn fsync_dir(dir: &Path) -> anyhow::Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("cannot fsync folder {}", dir.display()))
+}
+
+/// Replaces `path` with `bytes` so that a reader (or a crash) sees either
+/// the old or the new content, never a mix: temp file, fsync, rename, fsync
+/// folder.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let tmp = temp_path(path);
+    {
+        let mut f =
+            File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        f.write_all(bytes)?;
+        f.sync_all()
+            .with_context(|| format!("cannot fsync {}", tmp.display()))?;
+    }
+    fs::rename(&tmp, path).with_context(|| format!("cannot rename to {}", path.display()))?;
+    fsync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::parse_time_bound;
+
+    #[test]
+    fn partition_bounds_and_names() {
+        let ms = parse_time_bound("2016-12-31T23:59:59.999Z").unwrap();
+        let p = Partition::of(ms, Granularity::Month);
+        assert_eq!(p.name(), "2016-12");
+        assert_eq!(p.rel_dir(), PathBuf::from("year=2016/month=12"));
+        assert_eq!(p.end(), parse_time_bound("2017-01-01").unwrap());
+        assert_eq!(p.next().name(), "2017-01");
+        let d = Partition::of(ms, Granularity::Day);
+        assert_eq!(d.rel_dir(), PathBuf::from("year=2016/month=12/day=31"));
+        assert_eq!(d.start(), parse_time_bound("2016-12-31").unwrap());
+        assert!(d.overlaps(Some(ms), None));
+        assert!(!d.overlaps(Some(d.end()), None));
+        assert!(!d.overlaps(None, Some(d.start())));
+        assert_eq!(part_seq(&part_name(7)), Some(7));
+    }
+}

@@ -1,0 +1,849 @@
+//! The archive: old partitions of the live store moved to Parquet files,
+//! checked by `verify` and streamed back by `replay`. This module is the
+//! `archive` procedure itself; docs/archive.md explains the layout and why
+//! the procedure is safe to kill at any step.
+//!
+//! Per partition, under a lock held in the store:
+//! 1. leftovers of an interrupted run are resolved (temporary files removed,
+//!    renamed-but-unlisted parts verified and adopted, or discarded when the
+//!    live store still holds all they contain);
+//! 2. live events of the partition that the archive does not hold yet are
+//!    streamed into a new part (temp file, fsync, rename, fsync folder);
+//! 3. the part is read back and compared row by row with what the store
+//!    returned, plus row count and id digest;
+//! 4. the manifest is replaced atomically;
+//! 5. exactly the verified ids are deleted from the live store and the
+//!    delete count is checked. Live events that the archive already holds
+//!    (after a crash, a `--keep-live` run or a replay) are deleted once found
+//!    identical there; different ones are reported as conflicts.
+
+pub mod layout;
+pub mod manifest;
+pub mod parquet;
+pub mod read;
+pub mod replay;
+pub mod verify;
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::event::{format_millis, now_millis, Event, Millis};
+use crate::exit::LockedError;
+use crate::progress::{Progress, Unit};
+use crate::store::{LockAttempt, ScanCursor, ScanFilter, Store};
+use layout::{
+    fsync_dir, part_files_on_disk, part_name, part_seq, temp_files, temp_path, Granularity,
+    Partition,
+};
+use manifest::{Manifest, PartEntry};
+use parquet::{file_sha256, ids_digest, PartEvents, PartWriter};
+
+/// Name of the store lock that keeps archive runs apart.
+pub const LOCK_NAME: &str = "archive";
+/// Lock lifetime; renewed well before it runs out, so only a dead run's
+/// lock ever expires.
+pub const LOCK_TTL_MS: i64 = 10 * 60 * 1000;
+/// Live events fetched per store round trip.
+pub const PAGE: usize = 10_000;
+/// Rows per part file. Bounds memory (the writer keeps 24 bytes per row for
+/// verification and the delete step) and the cost of re-doing a part.
+pub const MAX_PART_ROWS: u64 = 2_000_000;
+
+#[derive(Debug, Clone)]
+pub struct ArchiveOptions {
+    pub root: PathBuf,
+    /// Only partitions entirely before this instant are archived.
+    pub before: Millis,
+    /// ... and entirely before now minus this lag.
+    pub lag_ms: i64,
+    pub granularity: Granularity,
+    pub dry_run: bool,
+    pub keep_live: bool,
+}
+
+/// What happened to one partition.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PartitionReport {
+    pub partition: String,
+    pub path: String,
+    /// Live events of the partition when it was scanned.
+    pub live: u64,
+    /// Events written into new part files.
+    pub archived: u64,
+    /// Live events the archive already held identically.
+    pub already_archived: u64,
+    /// Live events the archive holds with other content (left live).
+    pub conflicts: u64,
+    /// Events deleted from the live store.
+    pub deleted: u64,
+    pub new_files: Vec<String>,
+    pub adopted_files: Vec<String>,
+    pub discarded_files: Vec<String>,
+    /// Dry run: live events per type.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub per_type: BTreeMap<String, u64>,
+    /// Dry run: estimated size of the new part files.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estimated_bytes: Option<u64>,
+}
+
+/// A live event whose id the archive holds with other content.
+#[derive(Debug, Clone, Serialize)]
+pub struct ArchiveConflict {
+    pub partition: String,
+    pub id: String,
+    pub live: String,
+    pub archived: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ArchiveReport {
+    pub archive: String,
+    pub store: String,
+    pub dry_run: bool,
+    pub keep_live: bool,
+    /// Partitions entirely before this instant were eligible.
+    pub cutoff: String,
+    pub partitions: Vec<PartitionReport>,
+    pub archived: u64,
+    pub already_archived: u64,
+    pub conflicts: u64,
+    pub deleted: u64,
+    pub bytes_written: u64,
+    /// Things that went wrong without stopping the run (exit 1).
+    pub problems: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub conflict_samples: Vec<ArchiveConflict>,
+    pub elapsed_s: f64,
+    pub events_per_s: f64,
+}
+
+/// Conflicts kept in the report; the rest are only counted.
+const CONFLICT_SAMPLES: usize = 100;
+
+/// Test hook: `CHRONICLE_FAULT=<point>` aborts the process at that point of
+/// the procedure, as a crash or `kill -9` would. Points: `mid-write`,
+/// `after-rename`, `after-verify`, `after-manifest`, `after-delete`.
+fn fault(point: &str) {
+    if std::env::var("CHRONICLE_FAULT").is_ok_and(|v| v == point) {
+        eprintln!("CHRONICLE_FAULT: aborting at {point}");
+        std::process::abort();
+    }
+}
+
+/// 64-bit fingerprint of an event's stored form. Used to check that what was
+/// written reads back identically, and that a live event equals its
+/// archived copy (then `received_at` is left out, as in
+/// [`Event::same_content`]).
+fn fingerprint(event: &Event, with_received_at: bool) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    event.id.hash(&mut h);
+    event.service.hash(&mut h);
+    event.event_type.hash(&mut h);
+    event.created_at.hash(&mut h);
+    event.aggregate_id.hash(&mut h);
+    event.correlation_id.hash(&mut h);
+    event.payload.hash(&mut h);
+    if with_received_at {
+        event.received_at.hash(&mut h);
+    }
+    h.finish()
+}
+
+/// Holds the store lock and renews it while the run goes on.
+struct Lock {
+    holder: String,
+    renewed: Instant,
+}
+
+impl Lock {
+    fn take(store: &mut dyn Store) -> anyhow::Result<Lock> {
+        let host = std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "localhost".into());
+        let holder = format!(
+            "chronicle archive pid {} on {host} (run {})",
+            std::process::id(),
+            &Uuid::new_v4().simple().to_string()[..8]
+        );
+        match store.try_lock(LOCK_NAME, &holder, LOCK_TTL_MS)? {
+            LockAttempt::Acquired => Ok(Lock {
+                holder,
+                renewed: Instant::now(),
+            }),
+            LockAttempt::Held { holder, expires_at } => Err(LockedError {
+                what: format!("archiving in {}", store.describe()),
+                holder,
+                until: format_millis(expires_at),
+            }
+            .into()),
+        }
+    }
+
+    fn renew(&mut self, store: &mut dyn Store) -> anyhow::Result<()> {
+        if self.renewed.elapsed().as_millis() < (LOCK_TTL_MS / 4) as u128 {
+            return Ok(());
+        }
+        match store.try_lock(LOCK_NAME, &self.holder, LOCK_TTL_MS)? {
+            LockAttempt::Acquired => {
+                self.renewed = Instant::now();
+                Ok(())
+            }
+            LockAttempt::Held { holder, .. } => anyhow::bail!(
+                "lost the archive lock to {holder} (this run stalled past the lock's TTL); stopping before changing anything else"
+            ),
+        }
+    }
+}
+
+/// The last instant whose partition may be archived: partitions must end
+/// at or before both `before` and now minus the lag.
+pub fn effective_cutoff(options: &ArchiveOptions) -> Millis {
+    options.before.min(now_millis() - options.lag_ms)
+}
+
+/// Runs the archive procedure (or, with `dry_run`, only reports what it
+/// would do).
+pub fn archive(
+    store: &mut dyn Store,
+    options: &ArchiveOptions,
+    progress: &dyn Progress,
+) -> anyhow::Result<ArchiveReport> {
+    let started = Instant::now();
+    let cutoff = effective_cutoff(options);
+    // Events received before `bound` lie in partitions that end by the cutoff.
+    let bound = Partition::of(cutoff, options.granularity).start();
+    let mut report = ArchiveReport {
+        archive: options.root.display().to_string(),
+        store: store.describe(),
+        dry_run: options.dry_run,
+        keep_live: options.keep_live,
+        cutoff: format_millis(bound),
+        ..Default::default()
+    };
+    check_granularity(&options.root, options.granularity)?;
+    let mut lock = if options.dry_run {
+        None
+    } else {
+        Some(Lock::take(store)?)
+    };
+    let result = run_partitions(store, options, bound, &mut lock, &mut report, progress);
+    if let Some(lock) = &lock {
+        // A failed unlock only delays the next run until the TTL passes.
+        let _ = store.unlock(LOCK_NAME, &lock.holder);
+    }
+    result?;
+    let elapsed = started.elapsed().as_secs_f64();
+    report.elapsed_s = (elapsed * 1000.0).round() / 1000.0;
+    let handled = report.archived + report.already_archived;
+    report.events_per_s = if elapsed > 0.0 {
+        (handled as f64 / elapsed).round()
+    } else {
+        0.0
+    };
+    Ok(report)
+}
+
+/// Refuses to mix monthly and daily partitions in one archive folder:
+/// readers could no longer rely on one folder per time range.
+fn check_granularity(root: &Path, granularity: Granularity) -> anyhow::Result<()> {
+    if let Some(other) = layout::list_partitions(root)?
+        .into_iter()
+        .find(|p| p.granularity() != granularity)
+    {
+        anyhow::bail!(
+            "archive {} already holds {:?} partitions (e.g. {}); use the same --partition for every run",
+            root.display(),
+            other.granularity(),
+            other.rel_dir().display()
+        );
+    }
+    Ok(())
+}
+
+fn run_partitions(
+    store: &mut dyn Store,
+    options: &ArchiveOptions,
+    bound: Millis,
+    lock: &mut Option<Lock>,
+    report: &mut ArchiveReport,
+    progress: &dyn Progress,
+) -> anyhow::Result<()> {
+    // The progress total comes from the store's month counts: exact for
+    // monthly partitions, an upper bound for a daily cutoff mid-month.
+    let total: u64 = store
+        .month_counts()?
+        .iter()
+        .filter(|m| format!("{}-01", m.month) < format_millis(bound))
+        .map(|m| m.count)
+        .sum();
+    progress.start(
+        if options.dry_run {
+            "scanning"
+        } else {
+            "archiving"
+        },
+        Some(total),
+        Unit::Events,
+    );
+    let mut done = 0u64;
+    // Partitions that the archive holds leftovers in are visited even when
+    // no live event remains in them.
+    let mut pending: Vec<Partition> = layout::list_partitions(&options.root)?
+        .into_iter()
+        .filter(|p| p.end() <= bound)
+        .collect();
+    let mut since: Option<Millis> = None;
+    loop {
+        // Skip-scan: the next live event below the bound names the next
+        // partition with live events.
+        let next_live = store
+            .scan_page(
+                &ScanFilter {
+                    types: vec![],
+                    since,
+                    until: Some(bound),
+                },
+                None,
+                1,
+            )?
+            .into_iter()
+            .next()
+            .map(|e| Partition::of(e.received_at.unwrap_or_default(), options.granularity));
+        // Archive partitions before it that only need their leftovers checked.
+        while let Some(p) = pending.first().copied() {
+            if next_live.is_some_and(|n| p >= n) {
+                break;
+            }
+            pending.remove(0);
+            if !options.dry_run && has_leftovers(&options.root, &p)? {
+                let mut pr = new_partition_report(&options.root, &p);
+                recover_leftovers(store, &options.root, &p, &mut pr, report)?;
+                report.partitions.push(pr);
+            }
+        }
+        let Some(partition) = next_live else { break };
+        pending.retain(|p| *p != partition);
+        let pr = if options.dry_run {
+            dry_run_partition(store, &options.root, &partition)?
+        } else {
+            let lock = lock.as_mut().expect("a real run holds the lock");
+            lock.renew(store)?;
+            archive_partition(store, options, &partition, lock, report, progress, done)?
+        };
+        done += pr.live;
+        progress.set_position(done);
+        report.archived += pr.archived;
+        report.already_archived += pr.already_archived;
+        report.conflicts += pr.conflicts;
+        report.deleted += pr.deleted;
+        report.partitions.push(pr);
+        since = Some(partition.end());
+    }
+    progress.finish();
+    Ok(())
+}
+
+fn new_partition_report(root: &Path, p: &Partition) -> PartitionReport {
+    PartitionReport {
+        partition: p.name(),
+        path: root.join(p.rel_dir()).display().to_string(),
+        ..Default::default()
+    }
+}
+
+fn partition_filter(p: &Partition) -> ScanFilter {
+    ScanFilter {
+        types: vec![],
+        since: Some(p.start()),
+        until: Some(p.end()),
+    }
+}
+
+fn has_leftovers(root: &Path, p: &Partition) -> anyhow::Result<bool> {
+    let dir = p.dir(root);
+    let manifest = Manifest::load(&dir, p)?;
+    Ok(!temp_files(&dir)?.is_empty()
+        || part_files_on_disk(&dir)?
+            .iter()
+            .any(|f| !manifest.contains(f)))
+}
+
+/// Counts live events of a partition and estimates their archived size
+/// from the bytes per row of the existing archive (or a typical ratio).
+fn dry_run_partition(
+    store: &mut dyn Store,
+    root: &Path,
+    p: &Partition,
+) -> anyhow::Result<PartitionReport> {
+    let mut pr = new_partition_report(root, p);
+    let mut raw_bytes = 0u64;
+    let mut cursor: Option<ScanCursor> = None;
+    loop {
+        let page = store.scan_page(&partition_filter(p), cursor.as_ref(), PAGE)?;
+        let full = page.len() == PAGE;
+        for e in &page {
+            pr.live += 1;
+            raw_bytes += (e.payload.len()
+                + e.service.len()
+                + e.event_type.len()
+                + e.aggregate_id.as_ref().map_or(0, |s| s.len())
+                + e.correlation_id.as_ref().map_or(0, |s| s.len())
+                + 52) as u64;
+            *pr.per_type.entry(e.event_type.clone()).or_default() += 1;
+        }
+        if let Some(last) = page.last() {
+            cursor = Some((last.received_at.unwrap_or_default(), last.id));
+        }
+        if !full {
+            break;
+        }
+    }
+    let summary = read::archive_summary(root)?;
+    let (rows, bytes) = summary
+        .iter()
+        .fold((0u64, 0u64), |(r, b), s| (r + s.rows, b + s.bytes));
+    // Without an archive to learn from: zstd on typical event rows gives
+    // about a fifth of the raw size.
+    pr.estimated_bytes = Some((pr.live * bytes).checked_div(rows).unwrap_or(raw_bytes / 5));
+    Ok(pr)
+}
+
+/// Removes temporary files and resolves part files that a crashed run
+/// renamed into place but never listed in the manifest.
+fn recover_leftovers(
+    store: &mut dyn Store,
+    root: &Path,
+    p: &Partition,
+    pr: &mut PartitionReport,
+    report: &mut ArchiveReport,
+) -> anyhow::Result<Manifest> {
+    let dir = p.dir(root);
+    for tmp in temp_files(&dir)? {
+        std::fs::remove_file(&tmp).with_context(|| format!("cannot remove {}", tmp.display()))?;
+    }
+    let mut manifest = Manifest::load(&dir, p)?;
+    for file in part_files_on_disk(&dir)? {
+        if manifest.contains(&file) {
+            continue;
+        }
+        let path = dir.join(&file);
+        match check_orphan(store, &path, &manifest, &dir)? {
+            Orphan::Adopt(entry) => {
+                manifest.parts.push(entry);
+                manifest.save(&dir)?;
+                pr.adopted_files.push(file);
+            }
+            Orphan::Discard => {
+                std::fs::remove_file(&path)
+                    .with_context(|| format!("cannot remove {}", path.display()))?;
+                fsync_dir(&dir)?;
+                pr.discarded_files.push(file);
+            }
+            Orphan::Keep(why) => report.problems.push(format!(
+                "{}: not in the manifest and {why}; left in place for inspection",
+                path.display()
+            )),
+        }
+    }
+    Ok(manifest)
+}
+
+enum Orphan {
+    Adopt(PartEntry),
+    Discard,
+    Keep(String),
+}
+
+/// An unlisted part is adopted when it reads completely and every row is
+/// live and identical in the store, and shares no id with the listed parts.
+/// Otherwise it is discarded when discarding loses nothing (every row is
+/// still live or listed), and kept and reported when it does not.
+fn check_orphan(
+    store: &mut dyn Store,
+    path: &Path,
+    manifest: &Manifest,
+    dir: &Path,
+) -> anyhow::Result<Orphan> {
+    let listed = listed_ids(dir, manifest)?;
+    let mut events = match PartEvents::open(path, &ScanFilter::default()) {
+        Ok(e) => e,
+        // Parts are fsynced before their rename, so an unreadable unlisted
+        // part was damaged later; its rows were never deleted from live.
+        Err(_) => return Ok(Orphan::Discard),
+    };
+    let mut all_identical = true;
+    let mut unique_rows = 0u64;
+    let mut ids = Vec::new();
+    let mut types: BTreeMap<String, u64> = BTreeMap::new();
+    let (mut min, mut max) = (Millis::MAX, Millis::MIN);
+    let mut chunk: Vec<Event> = Vec::with_capacity(PAGE);
+    loop {
+        let next = match events.next() {
+            Some(Ok(e)) => Some(e),
+            Some(Err(_)) => return Ok(Orphan::Discard),
+            None => None,
+        };
+        let last = next.is_none();
+        if let Some(e) = next {
+            chunk.push(e);
+        }
+        if chunk.len() == PAGE || (last && !chunk.is_empty()) {
+            let chunk_ids: Vec<Uuid> = chunk.iter().map(|e| e.id).collect();
+            let live: HashMap<Uuid, Event> = store
+                .get_many(&chunk_ids)?
+                .into_iter()
+                .map(|e| (e.id, e))
+                .collect();
+            for e in chunk.drain(..) {
+                let in_listed = listed.binary_search(&e.id).is_ok();
+                match live.get(&e.id) {
+                    Some(l)
+                        if l.same_content(&e) && l.received_at == e.received_at && !in_listed => {}
+                    Some(_) => all_identical = false,
+                    None => {
+                        all_identical = false;
+                        if !in_listed {
+                            unique_rows += 1;
+                        }
+                    }
+                }
+                let r = e.received_at.unwrap_or_default();
+                min = min.min(r);
+                max = max.max(r);
+                *types.entry(e.event_type).or_default() += 1;
+                ids.push(e.id);
+            }
+        }
+        if last {
+            break;
+        }
+    }
+    if all_identical && !ids.is_empty() {
+        ids.sort_unstable();
+        let written = parquet::WrittenPart {
+            rows: ids.len() as u64,
+            min_received_at: min,
+            max_received_at: max,
+            ids_digest: ids_digest(&ids),
+            sorted_ids: Vec::new(),
+            types,
+        };
+        let bytes = std::fs::metadata(path)?.len();
+        let name = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        return Ok(Orphan::Adopt(PartEntry::new(
+            &name,
+            bytes,
+            file_sha256(path)?,
+            &written,
+        )));
+    }
+    if unique_rows == 0 {
+        return Ok(Orphan::Discard);
+    }
+    Ok(Orphan::Keep(format!(
+        "{unique_rows} of its events are neither live nor in a listed part"
+    )))
+}
+
+/// The ids of every listed part of a partition, sorted (16 bytes per row).
+fn listed_ids(dir: &Path, manifest: &Manifest) -> anyhow::Result<Vec<Uuid>> {
+    let mut ids = Vec::new();
+    for entry in &manifest.parts {
+        ids.extend(parquet::read_ids(&dir.join(&entry.file))?);
+    }
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+/// A part being written: its temp path, final name and, per row, the
+/// fingerprint of the event as the store returned it.
+struct OpenPart {
+    writer: PartWriter,
+    tmp: PathBuf,
+    name: String,
+    fingerprints: Vec<u64>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn archive_partition(
+    store: &mut dyn Store,
+    options: &ArchiveOptions,
+    p: &Partition,
+    lock: &mut Lock,
+    report: &mut ArchiveReport,
+    progress: &dyn Progress,
+    done_before: u64,
+) -> anyhow::Result<PartitionReport> {
+    let mut pr = new_partition_report(&options.root, p);
+    let dir = p.dir(&options.root);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut manifest = recover_leftovers(store, &options.root, p, &mut pr, report)?;
+    let listed = listed_ids(&dir, &manifest)?;
+    let old_parts: Vec<PartEntry> = manifest.parts.clone();
+    // Live events whose id the archive already holds: fingerprint to compare.
+    let mut already: HashMap<Uuid, u64> = HashMap::new();
+    let mut next_seq = manifest
+        .parts
+        .iter()
+        .filter_map(|e| part_seq(&e.file))
+        .chain(part_files_on_disk(&dir)?.iter().filter_map(|f| part_seq(f)))
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let mut open: Option<OpenPart> = None;
+    let mut cursor: Option<ScanCursor> = None;
+    loop {
+        let page = store.scan_page(&partition_filter(p), cursor.as_ref(), PAGE)?;
+        let full = page.len() == PAGE;
+        if let Some(last) = page.last() {
+            cursor = Some((last.received_at.unwrap_or_default(), last.id));
+        }
+        for event in page {
+            pr.live += 1;
+            if listed.binary_search(&event.id).is_ok() {
+                already.insert(event.id, fingerprint(&event, false));
+                continue;
+            }
+            if open.is_none() {
+                let name = part_name(next_seq);
+                next_seq += 1;
+                let tmp = temp_path(&dir.join(&name));
+                open = Some(OpenPart {
+                    writer: PartWriter::create(&tmp)?,
+                    tmp,
+                    name,
+                    fingerprints: Vec::new(),
+                });
+            }
+            let part = open.as_mut().expect("opened above");
+            part.writer.push(&event)?;
+            part.fingerprints.push(fingerprint(&event, true));
+            if part.writer.rows() == 1000 {
+                fault("mid-write");
+            }
+            if part.writer.rows() >= MAX_PART_ROWS {
+                let part = open.take().expect("open");
+                commit_part(store, options, &dir, &mut manifest, part, &mut pr, report)?;
+                lock.renew(store)?;
+            }
+        }
+        progress.set_position(done_before + pr.live);
+        lock.renew(store)?;
+        if !full {
+            break;
+        }
+    }
+    if let Some(part) = open.take() {
+        commit_part(store, options, &dir, &mut manifest, part, &mut pr, report)?;
+    }
+    if !already.is_empty() {
+        settle_already_archived(
+            store, options, p, &dir, &old_parts, already, &mut pr, report,
+        )?;
+    }
+    Ok(pr)
+}
+
+/// Steps 2 to 6 for one part: rename into place, read back and verify, list
+/// in the manifest, delete the verified ids from live, check the count.
+fn commit_part(
+    store: &mut dyn Store,
+    options: &ArchiveOptions,
+    dir: &Path,
+    manifest: &mut Manifest,
+    part: OpenPart,
+    pr: &mut PartitionReport,
+    report: &mut ArchiveReport,
+) -> anyhow::Result<()> {
+    let written = part.writer.finish()?;
+    let path = dir.join(&part.name);
+    std::fs::rename(&part.tmp, &path)
+        .with_context(|| format!("cannot rename {} into place", part.tmp.display()))?;
+    fsync_dir(dir)?;
+    fault("after-rename");
+
+    // Read back: same rows, same order, same content as the store returned.
+    let mut rows = 0usize;
+    let mut read_ids = Vec::with_capacity(part.fingerprints.len());
+    for event in PartEvents::open(&path, &ScanFilter::default())? {
+        let event = event?;
+        anyhow::ensure!(
+            part.fingerprints.get(rows) == Some(&fingerprint(&event, true)),
+            "{} does not read back as written (row {rows}, id {}); it is left unlisted and the next run discards it",
+            path.display(),
+            event.id
+        );
+        read_ids.push(event.id);
+        rows += 1;
+    }
+    anyhow::ensure!(
+        rows == part.fingerprints.len() && rows as u64 == written.rows,
+        "{} reads back {rows} rows, {} were written",
+        path.display(),
+        written.rows
+    );
+    read_ids.sort_unstable();
+    anyhow::ensure!(
+        ids_digest(&read_ids) == written.ids_digest,
+        "{}: the id digest read back differs from the one written",
+        path.display()
+    );
+    let sha256 = file_sha256(&path)?;
+    let bytes = std::fs::metadata(&path)?.len();
+    fault("after-verify");
+
+    manifest
+        .parts
+        .push(PartEntry::new(&part.name, bytes, sha256, &written));
+    manifest.save(dir)?;
+    fault("after-manifest");
+    pr.archived += written.rows;
+    pr.new_files.push(part.name.clone());
+    report.bytes_written += bytes;
+
+    if !options.keep_live {
+        let deleted = store.delete_ids(&read_ids)?;
+        fault("after-delete");
+        pr.deleted += deleted;
+        if deleted != read_ids.len() as u64 {
+            report.problems.push(format!(
+                "{}: deleted {deleted} live events for {} archived ones; the rest were no longer live",
+                path.display(),
+                read_ids.len()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Live events whose ids the partition's listed parts already hold: delete
+/// those found identical there, report the others as conflicts.
+#[allow(clippy::too_many_arguments)]
+fn settle_already_archived(
+    store: &mut dyn Store,
+    options: &ArchiveOptions,
+    p: &Partition,
+    dir: &Path,
+    parts: &[PartEntry],
+    mut already: HashMap<Uuid, u64>,
+    pr: &mut PartitionReport,
+    report: &mut ArchiveReport,
+) -> anyhow::Result<()> {
+    let mut identical = Vec::new();
+    for entry in parts {
+        let path = dir.join(&entry.file);
+        read::check_sha256(&path, entry)?;
+        for archived in PartEvents::open(&path, &ScanFilter::default())? {
+            let archived = archived?;
+            let Some(fp) = already.remove(&archived.id) else {
+                continue;
+            };
+            if fp == fingerprint(&archived, false) {
+                identical.push(archived.id);
+            } else {
+                pr.conflicts += 1;
+                if report.conflict_samples.len() < CONFLICT_SAMPLES {
+                    let live = store.get_many(&[archived.id])?;
+                    report.conflict_samples.push(ArchiveConflict {
+                        partition: p.name(),
+                        id: archived.id.to_string(),
+                        live: live.first().map(|e| e.to_json_line()).unwrap_or_default(),
+                        archived: archived.to_json_line(),
+                    });
+                }
+            }
+        }
+    }
+    anyhow::ensure!(
+        already.is_empty(),
+        "{}: {} ids listed in the archive were not found in its parts",
+        dir.display(),
+        already.len()
+    );
+    pr.already_archived += identical.len() as u64;
+    if pr.conflicts > 0 {
+        report.problems.push(format!(
+            "{}: {} live events differ from their archived copies; they stay live",
+            p.name(),
+            pr.conflicts
+        ));
+    }
+    if !options.keep_live && !identical.is_empty() {
+        let deleted = store.delete_ids(&identical)?;
+        pr.deleted += deleted;
+        if deleted != identical.len() as u64 {
+            report.problems.push(format!(
+                "{}: deleted {deleted} already archived live events of {}",
+                p.name(),
+                identical.len()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Parses a duration such as `90d`, `12h`, `30m`, `45s`, `2w` or `0`.
+pub fn parse_duration_ms(text: &str) -> Result<i64, String> {
+    let t = text.trim();
+    if t == "0" {
+        return Ok(0);
+    }
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: i64 = digits.parse().map_err(|_| {
+        format!("`{text}` is not a duration (expected e.g. 90d, 12h, 30m, 45s or 2w)")
+    })?;
+    let unit_ms = match unit {
+        "w" => 7 * 86_400_000,
+        "d" => 86_400_000,
+        "h" => 3_600_000,
+        "m" => 60_000,
+        "s" => 1_000,
+        _ => {
+            return Err(format!(
+                "`{text}` is not a duration (expected e.g. 90d, 12h, 30m, 45s or 2w)"
+            ))
+        }
+    };
+    n.checked_mul(unit_ms)
+        .ok_or_else(|| format!("`{text}` is too long a duration"))
+}
+
+/// Parses `--before`: an instant (RFC 3339 or a date, UTC) or an age such as
+/// `90d`, meaning that long before now.
+pub fn parse_before(text: &str) -> Result<Millis, String> {
+    if text.trim().ends_with(|c: char| c.is_ascii_alphabetic()) && !text.contains('-') {
+        return parse_duration_ms(text).map(|age| now_millis() - age);
+    }
+    crate::event::parse_time_bound(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_ages() {
+        assert_eq!(parse_duration_ms("90d"), Ok(90 * 86_400_000));
+        assert_eq!(parse_duration_ms("1h"), Ok(3_600_000));
+        assert_eq!(parse_duration_ms("0"), Ok(0));
+        assert!(parse_duration_ms("1y").is_err());
+        let age = now_millis() - parse_before("2d").unwrap();
+        assert!((2 * 86_400_000..2 * 86_400_000 + 60_000).contains(&age));
+        assert_eq!(
+            parse_before("2016-02-01").unwrap(),
+            crate::event::parse_time_bound("2016-02-01").unwrap()
+        );
+    }
+}

@@ -1,0 +1,75 @@
+//! `chronicle replay`: streams archived events back into a store; exit 1
+//! when some archived id is stored with other content.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use chronicle::archive::replay::{replay, ReplayOptions};
+use chronicle::event::parse_time_bound;
+use chronicle::exit::ExitStatus;
+use chronicle::settings::Settings;
+use chronicle::store::ScanFilter;
+
+use super::{open_store, progress, thousands};
+use crate::cli::printer::Printer;
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Archive folder [default: `archive` in chronicle.toml, else ./archive]
+    #[arg(long, value_name = "DIR")]
+    pub from: Option<PathBuf>,
+    /// Only events received at or after this time (RFC 3339 or YYYY-MM-DD, UTC)
+    #[arg(long, value_name = "TIME", value_parser = parse_time_bound)]
+    pub since: Option<i64>,
+    /// Only events received before this time (exclusive)
+    #[arg(long, value_name = "TIME", value_parser = parse_time_bound)]
+    pub until: Option<i64>,
+    /// Only events of this type (repeatable)
+    #[arg(long = "type", value_name = "TYPE")]
+    pub types: Vec<String>,
+    /// Events per store transaction
+    #[arg(long, default_value_t = chronicle::import::DEFAULT_BATCH, hide = true)]
+    pub batch_size: usize,
+}
+
+pub fn run(args: ReplayArgs, settings: &Settings, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    let mut options = ReplayOptions::new(
+        args.from.unwrap_or_else(|| settings.archive.clone()),
+        ScanFilter {
+            types: args.types,
+            since: args.since,
+            until: args.until,
+        },
+    );
+    options.batch_size = args.batch_size;
+    let mut store = open_store(settings)?;
+    let progress = progress(printer);
+    let report = replay(store.as_mut(), &options, progress.as_ref())?;
+    let shown = if printer.is_verbose() { usize::MAX } else { 5 };
+    for c in report.conflict_samples.iter().take(shown) {
+        printer.note(format!(
+            "conflict: id {} is stored with other content; the stored version is kept\n  stored:   {}\n  archived: {}",
+            c.id, c.stored, c.archived
+        ));
+    }
+    let mut human = String::new();
+    let _ = writeln!(human, "replayed {} into {}", report.archive, report.store);
+    let _ = writeln!(human, "read        {:>12}", thousands(report.read));
+    let _ = writeln!(human, "inserted    {:>12}", thousands(report.inserted));
+    let _ = writeln!(human, "duplicates  {:>12}", thousands(report.duplicates));
+    let _ = writeln!(human, "conflicts   {:>12}", thousands(report.conflicts));
+    let _ = write!(
+        human,
+        "elapsed     {:>10.2} s ({} events/s)",
+        report.elapsed_s,
+        thousands(report.events_per_s as u64)
+    );
+    printer.result(human, &serde_json::to_value(&report)?);
+    Ok(if report.conflicts > 0 {
+        ExitStatus::Problems
+    } else {
+        ExitStatus::Success
+    })
+}

@@ -1,0 +1,52 @@
+//! `chronicle verify`: checks the archive folder (and, through the store,
+//! that nothing is both live and archived); exit 1 when anything is wrong.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use chronicle::archive::verify::verify;
+use chronicle::exit::ExitStatus;
+use chronicle::settings::Settings;
+
+use super::{open_store, progress, thousands};
+use crate::cli::printer::Printer;
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Archive folder [default: `archive` in chronicle.toml, else ./archive]
+    #[arg(long, value_name = "DIR")]
+    pub archive: Option<PathBuf>,
+}
+
+pub fn run(args: VerifyArgs, settings: &Settings, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    let root = args.archive.unwrap_or_else(|| settings.archive.clone());
+    let mut store = open_store(settings)?;
+    let progress = progress(printer);
+    let report = verify(&root, Some(store.as_mut()), progress.as_ref())?;
+    let mut human = String::new();
+    for p in &report.problems {
+        let _ = writeln!(human, "PROBLEM {}: {}", p.path, p.problem);
+    }
+    let _ = write!(
+        human,
+        "archive {}: {} partitions, {} files, {} rows, {} bytes; {}",
+        report.archive,
+        report.partitions,
+        report.files,
+        thousands(report.rows),
+        thousands(report.bytes),
+        if report.problems.is_empty() {
+            "everything checks out".to_string()
+        } else {
+            format!("{} problems", report.problems.len())
+        }
+    );
+    printer.result(human, &serde_json::to_value(&report)?);
+    Ok(if report.problems.is_empty() {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Problems
+    })
+}
