@@ -5,9 +5,9 @@
 pub mod archive;
 pub mod export;
 pub mod import;
-pub mod replay;
 pub mod project;
 pub mod rebuild;
+pub mod replay;
 pub mod status;
 pub mod verify;
 

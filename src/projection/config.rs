@@ -254,6 +254,12 @@ fn parse_def(name: &str, value: &toml::Value) -> anyhow::Result<ProjectionDef> {
     };
     let ctx = Ctx { key, table };
     let kind = ctx.required_string("kind")?;
+    if !["table", "latest", "exec"].contains(&kind.as_str()) {
+        return fail(
+            &ctx.sub("kind"),
+            format!("unknown kind `{kind}` (expected table, latest or exec)"),
+        );
+    }
     let common = ["kind", "types", "lag"];
     let types = match ctx.strings("types")? {
         Some(t) => t,

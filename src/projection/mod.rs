@@ -108,13 +108,16 @@ pub fn event_context(event: &Event) -> String {
     format!("event {} ({})", event.id, event.event_type)
 }
 
+/// The merged stream a run reads.
+pub type Events = Box<dyn Iterator<Item = anyhow::Result<(Origin, Event)>>>;
+
 /// The events of `filter` from the archive (when `archive` is a folder) and
 /// the live store, merged.
 pub fn merged_events(
     store_uri: &str,
     archive: Option<&PathBuf>,
     filter: &ScanFilter,
-) -> anyhow::Result<Box<dyn Iterator<Item = anyhow::Result<(Origin, Event)>>>> {
+) -> anyhow::Result<Events> {
     let live_store = store::open(store_uri)?;
     let live_filter = filter.clone();
     let live = Prefetch::spawn(move || Ok(LiveEvents::new(live_store, live_filter)));
@@ -204,7 +207,7 @@ struct Counter<'a> {
 /// Reads the merged stream, counts it, and hands each event of the
 /// projection's types to `apply`.
 fn drive(
-    events: Box<dyn Iterator<Item = anyhow::Result<(Origin, Event)>>>,
+    events: Events,
     types: &TypeIndex,
     counter: &mut Counter<'_>,
     mut lock: Option<&mut Lock>,
@@ -235,7 +238,7 @@ fn drive(
         }
         counter.per_type[pos] += 1;
         apply(&event, pos)?;
-        if r.events % 8192 == 0 {
+        if r.events.is_multiple_of(8192) {
             counter.progress.set_position(r.events);
             if let Some(lock) = lock.as_deref_mut() {
                 lock.keep()?;
@@ -410,6 +413,13 @@ fn in_transaction<T>(
     }
 }
 
+/// A suffix that keeps index and constraint names of a new table unique
+/// in the schema (runs are serialised by the lock, and take far longer than
+/// a millisecond). The wall clock, not `--now`, which tests fix.
+fn generation() -> i64 {
+    crate::event::now_millis()
+}
+
 /// Fails unless the target's checkpoint is still the one this run started
 /// from: a second writer (e.g. after a lock takeover) must not be merged
 /// over.
@@ -435,7 +445,7 @@ fn run_table(
     t: &config::TableDef,
     mode: Mode,
     since: Option<Millis>,
-    events: Box<dyn Iterator<Item = anyhow::Result<(Origin, Event)>>>,
+    events: Events,
     types: &TypeIndex,
     counter: &mut Counter<'_>,
     lock: Option<&mut Lock>,
@@ -451,10 +461,10 @@ fn run_table(
     let rows = in_transaction(target.as_mut(), |target| {
         target::ensure_meta(target)?;
         let rows = match mode {
-            Mode::Rebuild => fold.write_fresh(target, state.last_run_at)?,
+            Mode::Rebuild => fold.write_fresh(target, generation())?,
             Mode::Project => {
                 check_unchanged(target, &def.name, since)?;
-                fold.merge_into(target, state.last_run_at)?
+                fold.merge_into(target, generation())?
             }
         };
         target::write_state(target, &def.name, &state)?;
@@ -470,7 +480,7 @@ fn run_latest(
     l: &config::LatestDef,
     mode: Mode,
     since: Option<Millis>,
-    events: Box<dyn Iterator<Item = anyhow::Result<(Origin, Event)>>>,
+    events: Events,
     types: &TypeIndex,
     counter: &mut Counter<'_>,
     lock: Option<&mut Lock>,
@@ -491,7 +501,7 @@ fn run_latest(
         };
         let mut writer = latest::LatestWriter::new(l, writer_table);
         if mode == Mode::Rebuild || !target.table_exists(&l.table)? {
-            writer.create(target, state.last_run_at)?;
+            writer.create(target, generation())?;
         }
         drive(events, types, counter, lock, |event, _| {
             writer.add(target, event)
@@ -516,7 +526,7 @@ fn run_exec(
     mode: Mode,
     since: Option<Millis>,
     stable: Millis,
-    events: Box<dyn Iterator<Item = anyhow::Result<(Origin, Event)>>>,
+    events: Events,
     types: &TypeIndex,
     counter: &mut Counter<'_>,
     lock: Option<&mut Lock>,

@@ -111,14 +111,13 @@ impl Prefetch {
             for item in source {
                 let failed = item.is_err();
                 batch.push(item);
-                if batch.len() == PAGE || failed {
-                    if tx
-                        .send(std::mem::replace(&mut batch, Vec::with_capacity(PAGE)))
-                        .is_err()
-                        || failed
-                    {
-                        return;
-                    }
+                if batch.len() < PAGE && !failed {
+                    continue;
+                }
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(PAGE));
+                // Stop after an error, or once the consumer has gone.
+                if tx.send(full).is_err() || failed {
+                    return;
                 }
             }
             if !batch.is_empty() {
