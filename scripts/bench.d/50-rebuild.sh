@@ -12,15 +12,16 @@ if [ ! -s "$REBUILD_DIR/ready" ]; then
   mkdir -p "$REBUILD_DIR"
   "$CHRONICLE" --quiet --store "sqlite:$REBUILD_DIR/tmp.db" import csv "$CSV" --mapping "$MAPPING" \
     --rejects "$REBUILD_DIR/rejects.csv" || [ $? -eq 1 ]
-  # received_at := created_at, so that partitions by received_at hold years.
+  # received_at := created_at, so that partitions by received_at hold years;
+  # stored in received_at order, as a live store receives them.
   "$CHRONICLE" --quiet --store "sqlite:$REBUILD_DIR/tmp.db" export |
     python3 -c '
 import re, sys
 pat = re.compile(r"\"received_at\":\"[^\"]*\"")
 for line in sys.stdin:
     created = line[line.index("\"created_at\":\"") + 14:][:24]
-    sys.stdout.write(pat.sub("\"received_at\":\"" + created + "\"", line, count=1))
-' >"$REBUILD_DIR/spread.jsonl"
+    sys.stdout.write(created + "\t" + pat.sub("\"received_at\":\"" + created + "\"", line, count=1))
+' | LC_ALL=C sort -t "$(printf '\t')" -k1,1 -S 200M | cut -f2- >"$REBUILD_DIR/spread.jsonl"
   rm -f "$REBUILD_DIR"/tmp.db*
   "$CHRONICLE" --quiet --store "sqlite:$REBUILD_DIR/store.db" import events "$REBUILD_DIR/spread.jsonl"
   rm -f "$REBUILD_DIR/spread.jsonl"

@@ -18,6 +18,7 @@ pub mod target;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -196,32 +197,55 @@ impl Drop for Lock {
     }
 }
 
-/// Counts what went by, per source and per type.
-struct Counter<'a> {
-    report: &'a mut RunReport,
+/// What went by, per source and per type.
+#[derive(Debug, Clone, Default)]
+struct Stats {
+    events: u64,
+    from_archive: u64,
+    from_live: u64,
+    in_both: u64,
     per_type: Vec<u64>,
-    started: Instant,
-    progress: &'a dyn Progress,
 }
 
-/// Reads the merged stream, counts it, and hands each event of the
-/// projection's types to `apply`.
+impl Stats {
+    fn new(types: usize) -> Stats {
+        Stats {
+            per_type: vec![0; types],
+            ..Stats::default()
+        }
+    }
+
+    fn add(&mut self, other: &Stats) {
+        self.events += other.events;
+        self.from_archive += other.from_archive;
+        self.from_live += other.from_live;
+        self.in_both += other.in_both;
+        for (a, b) in self.per_type.iter_mut().zip(&other.per_type) {
+            *a += b;
+        }
+    }
+}
+
+/// Progress shared by the threads of one run.
+struct Shared<'a> {
+    progress: &'a dyn Progress,
+    seen: AtomicU64,
+}
+
+/// Events counted between two progress updates and lock renewals.
+const TICK: u64 = 8192;
+
+/// Reads a merged stream, counts it into `stats`, and hands each event of
+/// the projection's types to `apply`.
 fn drive(
     events: Events,
     types: &TypeIndex,
-    counter: &mut Counter<'_>,
+    stats: &mut Stats,
+    shared: &Shared<'_>,
     mut lock: Option<&mut Lock>,
     mut apply: impl FnMut(&Event, usize) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    counter.progress.start(
-        &format!(
-            "{} {}",
-            counter.report.mode.name(),
-            counter.report.projection
-        ),
-        None,
-        Unit::Events,
-    );
+    let mut unreported = 0u64;
     for item in events {
         let (origin, event) = item?;
         // The sources filter by type already; this guard keeps the promise
@@ -229,25 +253,42 @@ fn drive(
         let Some(pos) = types.position(&event.event_type) else {
             continue;
         };
-        let r = &mut *counter.report;
-        r.events += 1;
+        stats.events += 1;
         match origin {
-            Origin::Archive => r.from_archive += 1,
-            Origin::Live => r.from_live += 1,
-            Origin::Both => r.in_both += 1,
+            Origin::Archive => stats.from_archive += 1,
+            Origin::Live => stats.from_live += 1,
+            Origin::Both => stats.in_both += 1,
         }
-        counter.per_type[pos] += 1;
+        stats.per_type[pos] += 1;
         apply(&event, pos)?;
-        if r.events.is_multiple_of(8192) {
-            counter.progress.set_position(r.events);
+        unreported += 1;
+        if unreported == TICK {
+            let seen = shared.seen.fetch_add(unreported, AtomicOrdering::Relaxed) + unreported;
+            shared.progress.set_position(seen);
+            unreported = 0;
             if let Some(lock) = lock.as_deref_mut() {
                 lock.keep()?;
             }
         }
     }
-    counter.progress.set_position(counter.report.events);
-    counter.progress.finish();
+    shared.seen.fetch_add(unreported, AtomicOrdering::Relaxed);
     Ok(())
+}
+
+/// Opens the merged stream of a window; called from worker threads.
+type Open<'a> = &'a (dyn Fn(&ScanFilter) -> anyhow::Result<Events> + Sync);
+
+/// Where a table fold can be cut in two windows read in parallel: the end
+/// of the last archived partition inside the window, so that one thread
+/// reads (mostly) the archive and the other (mostly) the live store. Both
+/// windows are still merged from both sources, so the cut is only about
+/// speed, never about which events are read.
+fn split_point(archive: Option<&PathBuf>, filter: &ScanFilter) -> Option<Millis> {
+    let dir = archive.filter(|d| d.is_dir())?;
+    let partitions = crate::archive::read::partitions_for(dir, filter).ok()?;
+    let cut = partitions.last()?.end();
+    let inside = filter.since.is_none_or(|s| cut > s) && filter.until.is_none_or(|u| cut < u);
+    inside.then_some(cut)
 }
 
 /// The checkpoint of a projection, wherever its kind keeps it.
@@ -325,65 +366,69 @@ pub fn run(
         until: Some(stable),
     };
     let types = TypeIndex(def.types.clone());
-    let events = merged_events(&options.store, options.archive.as_ref(), &filter)?;
+    let open = |f: &ScanFilter| merged_events(&options.store, options.archive.as_ref(), f);
     let state = ProjectionState {
         checkpoint: stable,
         last_run_at: options.now,
         last_run: mode.name().to_string(),
         last_run_events: 0,
     };
-    let mut counter = Counter {
-        report: &mut report,
-        per_type: vec![0; def.types.len()],
-        started,
+    let shared = Shared {
         progress,
+        seen: AtomicU64::new(0),
     };
-    if options.dry_run {
-        drive(events, &types, &mut counter, None, |_, _| Ok(()))?;
+    progress.start(&format!("{} {}", mode.name(), def.name), None, Unit::Events);
+    let mut stats = Stats::new(def.types.len());
+    let ctx = RunCtx {
+        def,
+        mode,
+        since,
+        types: &types,
+        shared: &shared,
+    };
+    let outcome = if options.dry_run {
+        drive(open(&filter)?, &types, &mut stats, &shared, None, |_, _| {
+            Ok(())
+        })
+        .map(|()| (0, 0))
     } else {
         let lock = lock.as_mut();
         match &def.kind {
             KindDef::Table(t) => run_table(
-                def,
+                &ctx,
                 t,
-                mode,
-                since,
-                events,
-                &types,
-                &mut counter,
+                &open,
+                &filter,
+                options.archive.as_ref(),
+                &mut stats,
                 lock,
                 state,
-            )?,
-            KindDef::Latest(l) => run_latest(
-                def,
-                l,
-                mode,
-                since,
-                events,
-                &types,
-                &mut counter,
-                lock,
-                state,
-            )?,
+            ),
+            KindDef::Latest(l) => run_latest(&ctx, l, open(&filter)?, &mut stats, lock, state),
             KindDef::Exec(e) => run_exec(
-                def,
+                &ctx,
                 e,
-                mode,
-                since,
                 stable,
-                events,
-                &types,
-                &mut counter,
+                open(&filter)?,
+                &mut stats,
                 lock,
                 state,
                 &options.store,
-            )?,
+            ),
         }
-    }
-    let per_type = std::mem::take(&mut counter.per_type);
-    let elapsed = counter.started.elapsed().as_secs_f64();
-    for (t, n) in def.types.iter().zip(per_type) {
-        report.per_type.insert(t.clone(), n);
+    };
+    progress.set_position(stats.events);
+    progress.finish();
+    let (rows, without) = outcome?;
+    report.rows_written = rows;
+    report.without_aggregate = without;
+    report.events = stats.events;
+    report.from_archive = stats.from_archive;
+    report.from_live = stats.from_live;
+    report.in_both = stats.in_both;
+    let elapsed = started.elapsed().as_secs_f64();
+    for (t, n) in def.types.iter().zip(&stats.per_type) {
+        report.per_type.insert(t.clone(), *n);
     }
     report.seconds = elapsed;
     report.events_per_second = if elapsed > 0.0 {
@@ -439,125 +484,174 @@ fn check_unchanged(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-fn run_table(
-    def: &ProjectionDef,
-    t: &config::TableDef,
+/// What every kind's run needs to know.
+struct RunCtx<'a> {
+    def: &'a ProjectionDef,
     mode: Mode,
     since: Option<Millis>,
+    types: &'a TypeIndex,
+    shared: &'a Shared<'a>,
+}
+
+/// Rows written and events without aggregate (latest only).
+type Written = (u64, u64);
+
+/// Folds one window of events into a table fold.
+fn fold_window<'d>(
+    ctx: &RunCtx<'_>,
+    t: &'d config::TableDef,
     events: Events,
-    types: &TypeIndex,
-    counter: &mut Counter<'_>,
+    lock: Option<&mut Lock>,
+) -> anyhow::Result<(table::TableFold<'d>, Stats)> {
+    let mut fold = table::TableFold::new(t, ctx.types);
+    let mut stats = Stats::new(ctx.types.0.len());
+    drive(
+        events,
+        ctx.types,
+        &mut stats,
+        ctx.shared,
+        lock,
+        |event, pos| fold.add(event, pos),
+    )?;
+    Ok((fold, stats))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_table(
+    ctx: &RunCtx<'_>,
+    t: &config::TableDef,
+    open: Open<'_>,
+    filter: &ScanFilter,
+    archive: Option<&PathBuf>,
+    stats: &mut Stats,
     lock: Option<&mut Lock>,
     mut state: ProjectionState,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Written> {
     // Connect first: an unreachable target should fail before a long scan.
     let mut target = target::open(&t.target)?;
-    let mut fold = table::TableFold::new(t, types);
-    drive(events, types, counter, lock, |event, pos| {
-        fold.add(event, pos)
-    })?;
-    state.last_run_events = counter.report.events;
+    let fold = match split_point(archive, filter) {
+        None => {
+            let (fold, s) = fold_window(ctx, t, open(filter)?, lock)?;
+            stats.add(&s);
+            fold
+        }
+        Some(cut) => {
+            // Two windows folded on two threads; the later one is absorbed
+            // into the earlier one, which gives exactly the sequential fold.
+            let early = ScanFilter {
+                until: Some(cut),
+                ..filter.clone()
+            };
+            let late = ScanFilter {
+                since: Some(cut),
+                ..filter.clone()
+            };
+            let (a, b) = std::thread::scope(|scope| {
+                let later = scope.spawn(|| fold_window(ctx, t, open(&late)?, None));
+                let earlier = open(&early).and_then(|events| fold_window(ctx, t, events, lock));
+                (earlier, later.join().expect("fold thread panicked"))
+            });
+            let (mut fold, sa) = a?;
+            let (later, sb) = b?;
+            fold.absorb(later)?;
+            stats.add(&sa);
+            stats.add(&sb);
+            fold
+        }
+    };
+    state.last_run_events = stats.events;
+    let def = ctx.def;
     let rows = in_transaction(target.as_mut(), |target| {
         target::ensure_meta(target)?;
-        let rows = match mode {
+        let rows = match ctx.mode {
             Mode::Rebuild => fold.write_fresh(target, generation())?,
             Mode::Project => {
-                check_unchanged(target, &def.name, since)?;
+                check_unchanged(target, &def.name, ctx.since)?;
                 fold.merge_into(target, generation())?
             }
         };
         target::write_state(target, &def.name, &state)?;
         Ok(rows)
     })?;
-    counter.report.rows_written = rows;
-    Ok(())
+    Ok((rows, 0))
 }
 
-#[allow(clippy::too_many_arguments)]
 fn run_latest(
-    def: &ProjectionDef,
+    ctx: &RunCtx<'_>,
     l: &config::LatestDef,
-    mode: Mode,
-    since: Option<Millis>,
     events: Events,
-    types: &TypeIndex,
-    counter: &mut Counter<'_>,
+    stats: &mut Stats,
     lock: Option<&mut Lock>,
     mut state: ProjectionState,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Written> {
     let mut target = target::open(&l.target)?;
     let shadow = format!("{}__shadow", l.table);
+    let def = ctx.def;
     // One transaction from the shadow's creation to the swap: a failed or
     // killed rebuild leaves the old table and no half-built one.
-    let (rows, without) = in_transaction(target.as_mut(), |target| {
+    in_transaction(target.as_mut(), |target| {
         target::ensure_meta(target)?;
-        let writer_table = match mode {
+        let writer_table = match ctx.mode {
             Mode::Rebuild => shadow.clone(),
             Mode::Project => {
-                check_unchanged(target, &def.name, since)?;
+                check_unchanged(target, &def.name, ctx.since)?;
                 l.table.clone()
             }
         };
         let mut writer = latest::LatestWriter::new(l, writer_table);
-        if mode == Mode::Rebuild || !target.table_exists(&l.table)? {
+        if ctx.mode == Mode::Rebuild || !target.table_exists(&l.table)? {
             writer.create(target, generation())?;
         }
-        drive(events, types, counter, lock, |event, _| {
+        drive(events, ctx.types, stats, ctx.shared, lock, |event, _| {
             writer.add(target, event)
         })?;
         writer.flush(target)?;
-        if mode == Mode::Rebuild {
+        if ctx.mode == Mode::Rebuild {
             target::swap(target, &shadow, &l.table)?;
         }
-        state.last_run_events = counter.report.events;
+        state.last_run_events = stats.events;
         target::write_state(target, &def.name, &state)?;
         Ok((writer.rows_written, writer.without_aggregate))
-    })?;
-    counter.report.rows_written = rows;
-    counter.report.without_aggregate = without;
-    Ok(())
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
 fn run_exec(
-    def: &ProjectionDef,
+    ctx: &RunCtx<'_>,
     e: &config::ExecDef,
-    mode: Mode,
-    since: Option<Millis>,
     stable: Millis,
     events: Events,
-    types: &TypeIndex,
-    counter: &mut Counter<'_>,
+    stats: &mut Stats,
     lock: Option<&mut Lock>,
     mut state: ProjectionState,
     store_uri: &str,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Written> {
     let env = exec::ExecEnv {
-        projection: &def.name,
-        mode: mode.name(),
-        since,
+        projection: &ctx.def.name,
+        mode: ctx.mode.name(),
+        since: ctx.since,
         until: stable,
     };
-    if mode == Mode::Rebuild {
+    if ctx.mode == Mode::Rebuild {
         if let Some(reset) = &e.reset {
             exec::run_reset(reset, &env)?;
         }
     }
     let mut sink = exec::ExecSink::start(&e.command, &env)?;
-    if let Err(err) = drive(events, types, counter, lock, |event, _| sink.add(event)) {
+    if let Err(err) = drive(events, ctx.types, stats, ctx.shared, lock, |event, _| {
+        sink.add(event)
+    }) {
         sink.abort();
         return Err(err);
     }
     let written = sink.finish()?;
     state.last_run_events = written;
-    counter.report.rows_written = written;
     let mut store = store::open(store_uri)?;
     store.set_checkpoint(
-        &store_checkpoint_name(&def.name),
+        &store_checkpoint_name(&ctx.def.name),
         &serde_json::to_string(&state)?,
     )?;
-    Ok(())
+    Ok((written, 0))
 }
 
 /// One line of `chronicle status` per projection.

@@ -216,6 +216,46 @@ impl<'d> TableFold<'d> {
         Ok(())
     }
 
+    /// Adds a fold of *later* events (the next window in (received_at, id)
+    /// order) to this one; the result equals folding both windows in turn.
+    pub fn absorb(&mut self, later: TableFold<'_>) -> anyhow::Result<()> {
+        let funcs: Vec<AggFn> = aggregates(self.def).map(|(_, f, _, _)| f).collect();
+        for (key, acc) in later.groups {
+            match self.groups.get_mut(&key) {
+                None => {
+                    self.groups.insert(key, acc);
+                }
+                Some(mine) => {
+                    for ((a, b), func) in mine.states.iter_mut().zip(acc.states).zip(&funcs) {
+                        match (a, b) {
+                            (AggState::Count(n), AggState::Count(m)) => *n += m,
+                            (AggState::Sum(x), AggState::Sum(y)) => {
+                                *x = x.checked_add(&y).ok_or_else(|| {
+                                    anyhow::anyhow!("decimal overflow adding {y} to {x}")
+                                })?
+                            }
+                            (AggState::Extreme(x), AggState::Extreme(Some(y))) => {
+                                // On ties the earlier value stays, as in one fold.
+                                let replace = match x {
+                                    None => true,
+                                    Some(cur) if *func == AggFn::Min => y.less(cur),
+                                    Some(cur) => cur.less(&y),
+                                };
+                                if replace {
+                                    *x = Some(y);
+                                }
+                            }
+                            (AggState::Extreme(_), AggState::Extreme(None)) => {}
+                            (AggState::Distinct(x), AggState::Distinct(y)) => x.extend(y),
+                            _ => unreachable!("both folds come from one definition"),
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Rebuild: writes every group into a fresh shadow table and swaps it in.
     /// The caller owns the transaction.
     pub fn write_fresh(self, target: &mut dyn SqlTarget, generation: i64) -> anyhow::Result<u64> {
