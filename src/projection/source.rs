@@ -48,6 +48,12 @@ impl LiveEvents {
     }
 
     fn next_page(&mut self) -> anyhow::Result<Vec<Event>> {
+        // Once a cursor exists it implies the lower bound; keeping `since`
+        // as well makes SQLite seek by `since` and walk the whole window
+        // again for every page instead of seeking by the cursor.
+        if self.cursor.is_some() && self.filter.since.is_some() {
+            self.filter.since = None;
+        }
         let page = self
             .store
             .scan_page(&self.filter, self.cursor.as_ref(), PAGE)?;
