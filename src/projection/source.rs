@@ -13,8 +13,11 @@ use crossbeam_channel::{bounded, Receiver};
 use crate::event::Event;
 use crate::store::{ScanCursor, ScanFilter, Store};
 
-/// Events per live store page and per batch handed between threads.
+/// Events per live store page.
 pub const PAGE: usize = 8192;
+/// Events per batch handed between threads: small enough that a batch's
+/// memory is reused while still warm in cache.
+const BATCH: usize = 1024;
 
 pub type EventResult = anyhow::Result<Event>;
 
@@ -104,7 +107,7 @@ impl Prefetch {
         F: FnOnce() -> anyhow::Result<I> + Send + 'static,
         I: Iterator<Item = EventResult>,
     {
-        let (tx, rx) = bounded::<Vec<EventResult>>(4);
+        let (tx, rx) = bounded::<Vec<EventResult>>(32);
         std::thread::spawn(move || {
             let source = match open() {
                 Ok(source) => source,
@@ -113,14 +116,14 @@ impl Prefetch {
                     return;
                 }
             };
-            let mut batch = Vec::with_capacity(PAGE);
+            let mut batch = Vec::with_capacity(BATCH);
             for item in source {
                 let failed = item.is_err();
                 batch.push(item);
-                if batch.len() < PAGE && !failed {
+                if batch.len() < BATCH && !failed {
                     continue;
                 }
-                let full = std::mem::replace(&mut batch, Vec::with_capacity(PAGE));
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
                 // Stop after an error, or once the consumer has gone.
                 if tx.send(full).is_err() || failed {
                     return;
