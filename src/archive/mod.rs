@@ -128,12 +128,24 @@ pub struct ArchiveReport {
 const CONFLICT_SAMPLES: usize = 100;
 
 /// Test hook: `CHRONICLE_FAULT=<point>` aborts the process at that point of
-/// the procedure, as a crash or `kill -9` would. Points: `mid-write`,
-/// `after-rename`, `after-verify`, `after-manifest`, `after-delete`.
+/// the procedure, as a crash or `kill -9` would; `CHRONICLE_FAULT=<point>:<ms>`
+/// pauses there instead (to hold the lock while a second run starts).
+/// Points: `after-lock`, `mid-write`, `after-rename`, `after-verify`,
+/// `after-manifest`, `after-delete`.
 fn fault(point: &str) {
-    if std::env::var("CHRONICLE_FAULT").is_ok_and(|v| v == point) {
+    let Ok(value) = std::env::var("CHRONICLE_FAULT") else {
+        return;
+    };
+    if value == point {
         eprintln!("CHRONICLE_FAULT: aborting at {point}");
         std::process::abort();
+    }
+    if let Some(ms) = value
+        .strip_prefix(point)
+        .and_then(|rest| rest.strip_prefix(':'))
+        .and_then(|ms| ms.parse().ok())
+    {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
     }
 }
 
@@ -164,15 +176,24 @@ struct Lock {
 
 impl Lock {
     fn take(store: &mut dyn Store) -> anyhow::Result<Lock> {
-        let host = std::fs::read_to_string("/etc/hostname")
-            .map(|h| h.trim().to_string())
-            .unwrap_or_else(|_| "localhost".into());
         let holder = format!(
-            "chronicle archive pid {} on {host} (run {})",
+            "chronicle archive pid {} on {} (run {})",
             std::process::id(),
+            hostname(),
             &Uuid::new_v4().simple().to_string()[..8]
         );
-        match store.try_lock(LOCK_NAME, &holder, LOCK_TTL_MS)? {
+        let mut attempt = store.try_lock(LOCK_NAME, &holder, LOCK_TTL_MS)?;
+        if let LockAttempt::Held { holder: stale, .. } = &attempt {
+            // A run killed on this machine leaves its lock until the TTL
+            // passes; when its process is gone, the lock is released now.
+            // Should two runs race here, `unlock` only releases the dead
+            // holder's lock, so just one of them gets it.
+            if holder_is_dead_here(stale) {
+                store.unlock(LOCK_NAME, stale)?;
+                attempt = store.try_lock(LOCK_NAME, &holder, LOCK_TTL_MS)?;
+            }
+        }
+        match attempt {
             LockAttempt::Acquired => Ok(Lock {
                 holder,
                 renewed: Instant::now(),
@@ -200,6 +221,29 @@ impl Lock {
             ),
         }
     }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// True when `holder` names an archive run on this host whose process no
+/// longer exists.
+fn holder_is_dead_here(holder: &str) -> bool {
+    let Some(rest) = holder.strip_prefix("chronicle archive pid ") else {
+        return false;
+    };
+    let mut words = rest.split(' ');
+    let (Some(pid), Some("on"), Some(host)) = (words.next(), words.next(), words.next()) else {
+        return false;
+    };
+    host == hostname()
+        && pid.parse::<u32>().is_ok()
+        && Path::new("/proc").is_dir()
+        && !Path::new("/proc").join(pid).exists()
 }
 
 /// The last instant whose partition may be archived: partitions must end
@@ -233,6 +277,7 @@ pub fn archive(
     } else {
         Some(Lock::take(store)?)
     };
+    fault("after-lock");
     let result = run_partitions(store, options, bound, &mut lock, &mut report, progress);
     if let Some(lock) = &lock {
         // A failed unlock only delays the next run until the TTL passes.
@@ -629,7 +674,7 @@ fn archive_partition(
             let part = open.as_mut().expect("opened above");
             part.writer.push(&event)?;
             part.fingerprints.push(fingerprint(&event, true));
-            if part.writer.rows() == 1000 {
+            if part.writer.rows() == 1 {
                 fault("mid-write");
             }
             if part.writer.rows() >= MAX_PART_ROWS {
