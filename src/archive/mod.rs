@@ -80,7 +80,9 @@ pub struct PartitionReport {
     pub already_archived: u64,
     /// Live events the archive holds with other content (left live).
     pub conflicts: u64,
-    /// Events deleted from the live store.
+    /// Events queued for deletion from the live store (deleted in one
+    /// transaction with other partitions'; the run's `deleted` is the count
+    /// the store reported).
     pub deleted: u64,
     pub new_files: Vec<String>,
     pub adopted_files: Vec<String>,
@@ -122,6 +124,50 @@ pub struct ArchiveReport {
     pub conflict_samples: Vec<ArchiveConflict>,
     pub elapsed_s: f64,
     pub events_per_s: f64,
+    /// Verified and listed ids not deleted from live yet.
+    #[serde(skip)]
+    pending: PendingDeletes,
+}
+
+/// Ids whose archiving is complete (verified part, manifest saved), queued
+/// so that the live store deletes many partitions' ids in one transaction:
+/// in a store whose rows of one month are scattered over the whole table,
+/// one delete per partition would rewrite most pages once per partition.
+/// Delaying a delete is always safe: a run killed before it leaves events
+/// both archived and live, which the next run deletes.
+#[derive(Debug, Clone, Default)]
+struct PendingDeletes {
+    ids: Vec<Uuid>,
+    partitions: Vec<String>,
+}
+
+/// Ids queued before the live store is asked to delete them.
+const DELETE_BATCH: usize = 1_000_000;
+
+fn queue_delete(report: &mut ArchiveReport, partition: &str, ids: &[Uuid]) {
+    report.pending.ids.extend_from_slice(ids);
+    if report.pending.partitions.last().map(String::as_str) != Some(partition) {
+        report.pending.partitions.push(partition.to_string());
+    }
+}
+
+/// Deletes exactly the queued ids and checks the count.
+fn flush_deletes(store: &mut dyn Store, report: &mut ArchiveReport) -> anyhow::Result<()> {
+    let pending = std::mem::take(&mut report.pending);
+    if pending.ids.is_empty() {
+        return Ok(());
+    }
+    let deleted = store.delete_ids(&pending.ids)?;
+    fault("after-delete");
+    report.deleted += deleted;
+    if deleted != pending.ids.len() as u64 {
+        report.problems.push(format!(
+            "deleted {deleted} live events for {} archived ones of partitions {}; the others were no longer live",
+            pending.ids.len(),
+            pending.partitions.join(", ")
+        ));
+    }
+    Ok(())
 }
 
 /// Conflicts kept in the report; the rest are only counted.
@@ -278,7 +324,12 @@ pub fn archive(
         Some(Lock::take(store)?)
     };
     fault("after-lock");
-    let result = run_partitions(store, options, bound, &mut lock, &mut report, progress);
+    let mut result = run_partitions(store, options, bound, &mut lock, &mut report, progress);
+    // Also after a failure: the queued ids belong to verified, listed parts.
+    let flushed = flush_deletes(store, &mut report);
+    if result.is_ok() {
+        result = flushed;
+    }
     if let Some(lock) = &lock {
         // A failed unlock only delays the next run until the TTL passes.
         let _ = store.unlock(LOCK_NAME, &lock.holder);
@@ -387,7 +438,6 @@ fn run_partitions(
         report.archived += pr.archived;
         report.already_archived += pr.already_archived;
         report.conflicts += pr.conflicts;
-        report.deleted += pr.deleted;
         report.partitions.push(pr);
         since = Some(partition.end());
     }
@@ -646,56 +696,81 @@ fn archive_partition(
         .max()
         .unwrap_or(0)
         + 1;
-    let mut open: Option<OpenPart> = None;
-    let mut cursor: Option<ScanCursor> = None;
-    loop {
-        let page = store.scan_page(&partition_filter(p), cursor.as_ref(), PAGE)?;
-        let full = page.len() == PAGE;
-        if let Some(last) = page.last() {
-            cursor = Some((last.received_at.unwrap_or_default(), last.id));
-        }
-        for event in page {
-            pr.live += 1;
-            if listed.binary_search(&event.id).is_ok() {
-                already.insert(event.id, fingerprint(&event, false));
-                continue;
+    // A scanner thread pages through the store while this thread encodes
+    // Parquet: the two take about the same time on large partitions.
+    let filter = partition_filter(p);
+    let (tx, rx) = crossbeam_channel::bounded::<Vec<Event>>(2);
+    let (scanned, consumed) = std::thread::scope(|scope| {
+        let scan_store = &mut *store;
+        let scan_lock = &mut *lock;
+        let filter = &filter;
+        let scanner = scope.spawn(move || -> anyhow::Result<()> {
+            let mut cursor: Option<ScanCursor> = None;
+            loop {
+                let page = scan_store.scan_page(filter, cursor.as_ref(), PAGE)?;
+                let full = page.len() == PAGE;
+                if let Some(last) = page.last() {
+                    cursor = Some((last.received_at.unwrap_or_default(), last.id));
+                }
+                scan_lock.renew(scan_store)?;
+                // A closed channel means the writer failed; it reports why.
+                if tx.send(page).is_err() || !full {
+                    return Ok(());
+                }
             }
-            if open.is_none() {
-                let name = part_name(next_seq);
-                next_seq += 1;
-                let tmp = temp_path(&dir.join(&name));
-                open = Some(OpenPart {
-                    writer: PartWriter::create(&tmp)?,
-                    tmp,
-                    name,
-                    fingerprints: Vec::new(),
-                });
+        });
+        let consumed = (|| -> anyhow::Result<()> {
+            let rx = rx;
+            let mut open: Option<OpenPart> = None;
+            for page in rx.iter() {
+                for event in page {
+                    pr.live += 1;
+                    if listed.binary_search(&event.id).is_ok() {
+                        already.insert(event.id, fingerprint(&event, false));
+                        continue;
+                    }
+                    if open.is_none() {
+                        let name = part_name(next_seq);
+                        next_seq += 1;
+                        let tmp = temp_path(&dir.join(&name));
+                        open = Some(OpenPart {
+                            writer: PartWriter::create(&tmp)?,
+                            tmp,
+                            name,
+                            fingerprints: Vec::new(),
+                        });
+                    }
+                    let part = open.as_mut().expect("opened above");
+                    part.writer.push(&event)?;
+                    part.fingerprints.push(fingerprint(&event, true));
+                    if part.writer.rows() == 1 {
+                        fault("mid-write");
+                    }
+                    if part.writer.rows() >= MAX_PART_ROWS {
+                        let part = open.take().expect("open");
+                        commit_part(options, &dir, &mut manifest, part, &mut pr, report)?;
+                    }
+                }
+                progress.set_position(done_before + pr.live);
             }
-            let part = open.as_mut().expect("opened above");
-            part.writer.push(&event)?;
-            part.fingerprints.push(fingerprint(&event, true));
-            if part.writer.rows() == 1 {
-                fault("mid-write");
+            if let Some(part) = open.take() {
+                commit_part(options, &dir, &mut manifest, part, &mut pr, report)?;
             }
-            if part.writer.rows() >= MAX_PART_ROWS {
-                let part = open.take().expect("open");
-                commit_part(store, options, &dir, &mut manifest, part, &mut pr, report)?;
-                lock.renew(store)?;
-            }
-        }
-        progress.set_position(done_before + pr.live);
-        lock.renew(store)?;
-        if !full {
-            break;
-        }
-    }
-    if let Some(part) = open.take() {
-        commit_part(store, options, &dir, &mut manifest, part, &mut pr, report)?;
-    }
+            Ok(())
+        })();
+        (scanner.join(), consumed)
+    });
+    let scanned = scanned.map_err(|_| anyhow::anyhow!("the store scanner thread panicked"))?;
+    // The writer's error explains a scanner that stopped because of it.
+    consumed?;
+    scanned?;
     if !already.is_empty() {
         settle_already_archived(
             store, options, p, &dir, &old_parts, already, &mut pr, report,
         )?;
+    }
+    if report.pending.ids.len() >= DELETE_BATCH {
+        flush_deletes(store, report)?;
     }
     Ok(pr)
 }
@@ -703,7 +778,6 @@ fn archive_partition(
 /// Steps 2 to 6 for one part: rename into place, read back and verify, list
 /// in the manifest, delete the verified ids from live, check the count.
 fn commit_part(
-    store: &mut dyn Store,
     options: &ArchiveOptions,
     dir: &Path,
     manifest: &mut Manifest,
@@ -758,16 +832,8 @@ fn commit_part(
     report.bytes_written += bytes;
 
     if !options.keep_live {
-        let deleted = store.delete_ids(&read_ids)?;
-        fault("after-delete");
-        pr.deleted += deleted;
-        if deleted != read_ids.len() as u64 {
-            report.problems.push(format!(
-                "{}: deleted {deleted} live events for {} archived ones; the rest were no longer live",
-                path.display(),
-                read_ids.len()
-            ));
-        }
+        pr.deleted += read_ids.len() as u64;
+        queue_delete(report, &pr.partition, &read_ids);
     }
     Ok(())
 }
@@ -825,15 +891,8 @@ fn settle_already_archived(
         ));
     }
     if !options.keep_live && !identical.is_empty() {
-        let deleted = store.delete_ids(&identical)?;
-        pr.deleted += deleted;
-        if deleted != identical.len() as u64 {
-            report.problems.push(format!(
-                "{}: deleted {deleted} already archived live events of {}",
-                p.name(),
-                identical.len()
-            ));
-        }
+        pr.deleted += identical.len() as u64;
+        queue_delete(report, &pr.partition, &identical);
     }
     Ok(())
 }
