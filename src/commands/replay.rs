@@ -30,7 +30,7 @@ pub struct ReplayArgs {
     #[arg(long = "type", value_name = "TYPE")]
     pub types: Vec<String>,
     /// Events per store transaction
-    #[arg(long, default_value_t = chronicle::import::DEFAULT_BATCH, hide = true)]
+    #[arg(long, default_value_t = chronicle::archive::replay::REPLAY_BATCH, hide = true)]
     pub batch_size: usize,
 }
 
