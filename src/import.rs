@@ -19,7 +19,7 @@ use crate::source::{EventSource, InputMeter, Item, RawRecord, Reject};
 use crate::store::{AppendOutcome, ImportRun, Store};
 
 /// Events per store transaction.
-pub const DEFAULT_BATCH: usize = 5_000;
+pub const DEFAULT_BATCH: usize = 10_000;
 
 #[derive(Debug, Clone)]
 pub struct ImportOptions {
@@ -336,6 +336,11 @@ fn import_one<'s>(
         }
         Ok(())
     })?;
+    if let Some(store) = store.as_deref_mut() {
+        if !options.dry_run {
+            store.flush()?;
+        }
+    }
     progress.finish();
     report.stopped_early = max_rejects.is_some_and(|m| report.summary.rejected >= m);
     rejects.finish()?;

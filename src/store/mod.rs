@@ -87,6 +87,13 @@ pub trait Store: Send {
     /// after the other.
     fn append(&mut self, events: &[Event]) -> anyhow::Result<Vec<AppendOutcome>>;
 
+    /// Makes every appended event durable. Backends may group several
+    /// `append` calls into one transaction for speed; the pipelines call
+    /// this at the end of a job and before recording its outcome.
+    fn flush(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
+
     /// Returns up to `limit` events matching `filter` strictly after `after`
     /// in (received_at, id) order. Callers page through with
     /// [`scan_all`] rather than holding a whole range in memory.
