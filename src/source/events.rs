@@ -47,7 +47,9 @@ impl EventSource for JsonLinesSource {
                     return Ok(Some(Item::Rejected(Reject {
                         line: self.line,
                         reason: format!("not valid UTF-8 at byte {} of the line", e.valid_up_to()),
-                        raw: RawRecord::Text(String::from_utf8_lossy(&self.buffer).trim_end().to_string()),
+                        raw: RawRecord::Text(
+                            String::from_utf8_lossy(&self.buffer).trim_end().to_string(),
+                        ),
                     })))
                 }
             };

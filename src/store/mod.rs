@@ -45,6 +45,28 @@ pub struct MonthCount {
     pub count: u64,
 }
 
+/// What happened to the records of an import (or a replay).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportCounts {
+    pub read: u64,
+    pub imported: u64,
+    pub duplicates: u64,
+    pub conflicts: u64,
+    pub rejected: u64,
+    pub skipped: u64,
+}
+
+impl ImportCounts {
+    pub fn add(&mut self, other: &ImportCounts) {
+        self.read += other.read;
+        self.imported += other.imported;
+        self.duplicates += other.duplicates;
+        self.conflicts += other.conflicts;
+        self.rejected += other.rejected;
+        self.skipped += other.skipped;
+    }
+}
+
 /// The record of one import run, kept in the store.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ImportRun {
@@ -56,12 +78,8 @@ pub struct ImportRun {
     pub mapping: String,
     pub started_at: String,
     pub finished_at: String,
-    pub read: u64,
-    pub imported: u64,
-    pub duplicates: u64,
-    pub conflicts: u64,
-    pub rejected: u64,
-    pub skipped: u64,
+    #[serde(flatten)]
+    pub counts: ImportCounts,
     pub complete: bool,
 }
 
