@@ -707,3 +707,105 @@ fn unreadable_input_is_fatal_and_named() {
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("nope.toml"), "{}", out.stderr);
 }
+
+/// The row-hash key of docs/schema.md, computed here independently.
+fn row_hash_id(service: &str, columns: &[&str], values: &[&str]) -> Uuid {
+    use sha2::Digest;
+    let mut pairs: Vec<(&str, &str)> = columns
+        .iter()
+        .copied()
+        .zip(values.iter().copied())
+        .collect();
+    pairs.sort();
+    let mut hasher = sha2::Sha256::new();
+    for (name, value) in pairs {
+        hasher.update(format!("{name}\u{1f}s{value}\u{1e}").as_bytes());
+    }
+    let key = format!("row-sha256:{}", hex::encode(hasher.finalize()));
+    Uuid::new_v5(
+        &Uuid::NAMESPACE_URL,
+        format!("chronicle:{service}:{key}").as_bytes(),
+    )
+}
+
+#[test]
+fn headerless_tab_separated_typed_values_and_row_hash_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    for store in store_uris(dir.path(), "typed") {
+        let rejects = dir.path().join("typed-rejects.csv");
+        let out = run(
+            dir.path(),
+            &[
+                "import",
+                "csv",
+                &fixture_str("csv/typed-noheader.tsv"),
+                "-m",
+                &fixture_str("csv/typed-noheader.toml"),
+                "--store",
+                &store,
+                "--rejects",
+                rejects.to_str().unwrap(),
+                "--json",
+            ],
+        );
+        assert_eq!(out.code, 1, "{}", out.stderr);
+        assert_eq!(
+            counts(&out),
+            summary(4, 2, 1, 0, 1, 0),
+            "the repeated row collapses into one event"
+        );
+
+        let events = events_without_received_at(&export(dir.path(), &store, &[]));
+        let expected =
+            std::fs::read_to_string(fixture("csv/typed-noheader.expected.jsonl")).unwrap();
+        assert_eq!(events, events_without_received_at(&expected));
+
+        let columns = ["n", "flag", "doc", "ts", "price", "label"];
+        let first = row_hash_id(
+            "typed",
+            &columns,
+            &[
+                "1",
+                "true",
+                "{\"b\":1,\"a\":[1,2]}",
+                "1451649600",
+                "12.5",
+                "  x  ",
+            ],
+        );
+        let second = row_hash_id(
+            "typed",
+            &columns,
+            &["2", "no", "", "1451649600.5", "-0.001", ""],
+        );
+        let ids: Vec<&str> = events.iter().map(|e| e["id"].as_str().unwrap()).collect();
+        assert!(
+            ids.contains(&first.to_string().as_str()) && ids.contains(&second.to_string().as_str()),
+            "{ids:?}"
+        );
+
+        let e1 = events
+            .iter()
+            .find(|e| e["id"] == first.to_string())
+            .unwrap();
+        assert_eq!(
+            e1["payload"],
+            json!({"doc": {"a": [1, 2], "b": 1}, "flag": true, "label": "  x  ", "n": 1, "price": "12.500",
+                   "seen": "2016-01-01T12:00:00.000Z"})
+        );
+        let e2 = events
+            .iter()
+            .find(|e| e["id"] == second.to_string())
+            .unwrap();
+        assert_eq!(e2["payload"]["doc"], serde_json::Value::Null);
+        assert_eq!(e2["payload"]["label"], "");
+        assert_eq!(e2["meta"]["created_at"], "2016-01-01T12:00:00.500Z");
+
+        let rejects = std::fs::read_to_string(&rejects).unwrap();
+        assert!(
+            rejects.contains("payload.flag: `maybe` is not a boolean"),
+            "{rejects}"
+        );
+        assert!(rejects.starts_with("n,flag,doc,ts,price,label,chronicle_line,chronicle_reason\n"));
+    }
+}
