@@ -3,8 +3,8 @@
 //! crashes (injected aborts and a real SIGKILL), concurrent runs, late
 //! events, damaged files, and the archive read by DuckDB and pyarrow.
 //!
-//! Every test runs once per store URI from [`store_uris`]; the MongoDB store
-//! joins by adding its URI there.
+//! Every test runs once per store from `common::store_uris`: SQLite, and
+//! MongoDB when `MONGODB_URI` is set.
 
 use std::collections::BTreeSet;
 use std::path::Path;

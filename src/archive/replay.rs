@@ -17,10 +17,8 @@ use crate::event::Event;
 use crate::progress::{Progress, Unit};
 use crate::store::{AppendOutcome, ScanFilter, Store};
 
-/// Events per store transaction. Larger than the import's batch: replayed
-/// events arrive pre-validated and sorted, and SQLite's cost per commit
-/// (rewriting the touched index pages into the WAL) dominates a replay.
-pub const REPLAY_BATCH: usize = 50_000;
+/// Events per `append` call (the store groups calls into transactions).
+pub const REPLAY_BATCH: usize = 10_000;
 
 #[derive(Debug, Clone)]
 pub struct ReplayOptions {
@@ -138,7 +136,7 @@ pub fn replay(
             report.read += batch.len() as u64;
             progress.set_position(report.read);
         }
-        Ok(())
+        store.flush()
     });
     progress.finish();
     result?;
