@@ -405,6 +405,14 @@ fn run_partitions(
         Unit::Events,
     );
     let mut done = 0u64;
+    // Rows and bytes archived so far, for the dry run's size estimate.
+    let archived_size = if options.dry_run {
+        read::archive_summary(&options.root)?
+            .iter()
+            .fold((0u64, 0u64), |(r, b), s| (r + s.rows, b + s.bytes))
+    } else {
+        (0, 0)
+    };
     // Partitions that the archive holds leftovers in are visited even when
     // no live event remains in them.
     let mut pending: Vec<Partition> = layout::list_partitions(&options.root)?
@@ -443,7 +451,7 @@ fn run_partitions(
         let Some(partition) = next_live else { break };
         pending.retain(|p| *p != partition);
         let pr = if options.dry_run {
-            dry_run_partition(store, &options.root, &partition)?
+            dry_run_partition(store, &options.root, &partition, archived_size)?
         } else {
             let lock = lock.as_mut().expect("a real run holds the lock");
             lock.renew(store)?;
@@ -492,6 +500,7 @@ fn dry_run_partition(
     store: &mut dyn Store,
     root: &Path,
     p: &Partition,
+    (rows, bytes): (u64, u64),
 ) -> anyhow::Result<PartitionReport> {
     let mut pr = new_partition_report(root, p);
     let mut raw_bytes = 0u64;
@@ -516,10 +525,6 @@ fn dry_run_partition(
             break;
         }
     }
-    let summary = read::archive_summary(root)?;
-    let (rows, bytes) = summary
-        .iter()
-        .fold((0u64, 0u64), |(r, b), s| (r + s.rows, b + s.bytes));
     // Without an archive to learn from: zstd on typical event rows gives
     // about a fifth of the raw size.
     pr.estimated_bytes = Some((pr.live * bytes).checked_div(rows).unwrap_or(raw_bytes / 5));
