@@ -65,6 +65,9 @@ pub struct ArchiveOptions {
     pub granularity: Granularity,
     pub dry_run: bool,
     pub keep_live: bool,
+    /// Count the live events first so that progress shows a total (one
+    /// extra pass over the store's month counts); off when nobody watches.
+    pub count_total: bool,
 }
 
 /// What happened to one partition.
@@ -80,7 +83,9 @@ pub struct PartitionReport {
     pub already_archived: u64,
     /// Live events the archive holds with other content (left live).
     pub conflicts: u64,
-    /// Events deleted from the live store.
+    /// Events queued for deletion from the live store (deleted in one
+    /// transaction with other partitions'; the run's `deleted` is the count
+    /// the store reported).
     pub deleted: u64,
     pub new_files: Vec<String>,
     pub adopted_files: Vec<String>,
@@ -122,18 +127,74 @@ pub struct ArchiveReport {
     pub conflict_samples: Vec<ArchiveConflict>,
     pub elapsed_s: f64,
     pub events_per_s: f64,
+    /// Verified and listed ids not deleted from live yet.
+    #[serde(skip)]
+    pending: PendingDeletes,
+}
+
+/// Ids whose archiving is complete (verified part, manifest saved), queued
+/// so that the live store deletes many partitions' ids in one transaction:
+/// in a store whose rows of one month are scattered over the whole table,
+/// one delete per partition would rewrite most pages once per partition.
+/// Delaying a delete is always safe: a run killed before it leaves events
+/// both archived and live, which the next run deletes.
+#[derive(Debug, Clone, Default)]
+struct PendingDeletes {
+    ids: Vec<Uuid>,
+    partitions: Vec<String>,
+}
+
+/// Ids queued before the live store is asked to delete them.
+const DELETE_BATCH: usize = 1_000_000;
+
+fn queue_delete(report: &mut ArchiveReport, partition: &str, ids: &[Uuid]) {
+    report.pending.ids.extend_from_slice(ids);
+    if report.pending.partitions.last().map(String::as_str) != Some(partition) {
+        report.pending.partitions.push(partition.to_string());
+    }
+}
+
+/// Deletes exactly the queued ids and checks the count.
+fn flush_deletes(store: &mut dyn Store, report: &mut ArchiveReport) -> anyhow::Result<()> {
+    let pending = std::mem::take(&mut report.pending);
+    if pending.ids.is_empty() {
+        return Ok(());
+    }
+    let deleted = store.delete_ids(&pending.ids)?;
+    fault("after-delete");
+    report.deleted += deleted;
+    if deleted != pending.ids.len() as u64 {
+        report.problems.push(format!(
+            "deleted {deleted} live events for {} archived ones of partitions {}; the others were no longer live",
+            pending.ids.len(),
+            pending.partitions.join(", ")
+        ));
+    }
+    Ok(())
 }
 
 /// Conflicts kept in the report; the rest are only counted.
 const CONFLICT_SAMPLES: usize = 100;
 
 /// Test hook: `CHRONICLE_FAULT=<point>` aborts the process at that point of
-/// the procedure, as a crash or `kill -9` would. Points: `mid-write`,
-/// `after-rename`, `after-verify`, `after-manifest`, `after-delete`.
+/// the procedure, as a crash or `kill -9` would; `CHRONICLE_FAULT=<point>:<ms>`
+/// pauses there instead (to hold the lock while a second run starts).
+/// Points: `after-lock`, `mid-write`, `after-rename`, `after-verify`,
+/// `after-manifest`, `after-delete`.
 fn fault(point: &str) {
-    if std::env::var("CHRONICLE_FAULT").is_ok_and(|v| v == point) {
+    let Ok(value) = std::env::var("CHRONICLE_FAULT") else {
+        return;
+    };
+    if value == point {
         eprintln!("CHRONICLE_FAULT: aborting at {point}");
         std::process::abort();
+    }
+    if let Some(ms) = value
+        .strip_prefix(point)
+        .and_then(|rest| rest.strip_prefix(':'))
+        .and_then(|ms| ms.parse().ok())
+    {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
     }
 }
 
@@ -142,16 +203,32 @@ fn fault(point: &str) {
 /// archived copy (then `received_at` is left out, as in
 /// [`Event::same_content`]).
 fn fingerprint(event: &Event, with_received_at: bool) -> u64 {
+    fingerprint_row(
+        &parquet::RowRef {
+            id: event.id,
+            service: &event.service,
+            event_type: &event.event_type,
+            created_at: event.created_at,
+            received_at: event.received_at.unwrap_or_default(),
+            aggregate_id: event.aggregate_id.as_deref(),
+            correlation_id: event.correlation_id.as_deref(),
+            payload: &event.payload,
+        },
+        with_received_at,
+    )
+}
+
+fn fingerprint_row(row: &parquet::RowRef<'_>, with_received_at: bool) -> u64 {
     let mut h = std::hash::DefaultHasher::new();
-    event.id.hash(&mut h);
-    event.service.hash(&mut h);
-    event.event_type.hash(&mut h);
-    event.created_at.hash(&mut h);
-    event.aggregate_id.hash(&mut h);
-    event.correlation_id.hash(&mut h);
-    event.payload.hash(&mut h);
+    row.id.hash(&mut h);
+    row.service.hash(&mut h);
+    row.event_type.hash(&mut h);
+    row.created_at.hash(&mut h);
+    row.aggregate_id.hash(&mut h);
+    row.correlation_id.hash(&mut h);
+    row.payload.hash(&mut h);
     if with_received_at {
-        event.received_at.hash(&mut h);
+        row.received_at.hash(&mut h);
     }
     h.finish()
 }
@@ -164,15 +241,24 @@ struct Lock {
 
 impl Lock {
     fn take(store: &mut dyn Store) -> anyhow::Result<Lock> {
-        let host = std::fs::read_to_string("/etc/hostname")
-            .map(|h| h.trim().to_string())
-            .unwrap_or_else(|_| "localhost".into());
         let holder = format!(
-            "chronicle archive pid {} on {host} (run {})",
+            "chronicle archive pid {} on {} (run {})",
             std::process::id(),
+            hostname(),
             &Uuid::new_v4().simple().to_string()[..8]
         );
-        match store.try_lock(LOCK_NAME, &holder, LOCK_TTL_MS)? {
+        let mut attempt = store.try_lock(LOCK_NAME, &holder, LOCK_TTL_MS)?;
+        if let LockAttempt::Held { holder: stale, .. } = &attempt {
+            // A run killed on this machine leaves its lock until the TTL
+            // passes; when its process is gone, the lock is released now.
+            // Should two runs race here, `unlock` only releases the dead
+            // holder's lock, so just one of them gets it.
+            if holder_is_dead_here(stale) {
+                store.unlock(LOCK_NAME, stale)?;
+                attempt = store.try_lock(LOCK_NAME, &holder, LOCK_TTL_MS)?;
+            }
+        }
+        match attempt {
             LockAttempt::Acquired => Ok(Lock {
                 holder,
                 renewed: Instant::now(),
@@ -200,6 +286,29 @@ impl Lock {
             ),
         }
     }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// True when `holder` names an archive run on this host whose process no
+/// longer exists.
+fn holder_is_dead_here(holder: &str) -> bool {
+    let Some(rest) = holder.strip_prefix("chronicle archive pid ") else {
+        return false;
+    };
+    let mut words = rest.split(' ');
+    let (Some(pid), Some("on"), Some(host)) = (words.next(), words.next(), words.next()) else {
+        return false;
+    };
+    host == hostname()
+        && pid.parse::<u32>().is_ok()
+        && Path::new("/proc").is_dir()
+        && !Path::new("/proc").join(pid).exists()
 }
 
 /// The last instant whose partition may be archived: partitions must end
@@ -233,7 +342,13 @@ pub fn archive(
     } else {
         Some(Lock::take(store)?)
     };
-    let result = run_partitions(store, options, bound, &mut lock, &mut report, progress);
+    fault("after-lock");
+    let mut result = run_partitions(store, options, bound, &mut lock, &mut report, progress);
+    // Also after a failure: the queued ids belong to verified, listed parts.
+    let flushed = flush_deletes(store, &mut report);
+    if result.is_ok() {
+        result = flushed;
+    }
     if let Some(lock) = &lock {
         // A failed unlock only delays the next run until the TTL passes.
         let _ = store.unlock(LOCK_NAME, &lock.holder);
@@ -277,22 +392,36 @@ fn run_partitions(
 ) -> anyhow::Result<()> {
     // The progress total comes from the store's month counts: exact for
     // monthly partitions, an upper bound for a daily cutoff mid-month.
-    let total: u64 = store
-        .month_counts()?
-        .iter()
-        .filter(|m| format!("{}-01", m.month) < format_millis(bound))
-        .map(|m| m.count)
-        .sum();
+    let total = if options.count_total {
+        Some(
+            store
+                .month_counts()?
+                .iter()
+                .filter(|m| format!("{}-01", m.month) < format_millis(bound))
+                .map(|m| m.count)
+                .sum(),
+        )
+    } else {
+        None
+    };
     progress.start(
         if options.dry_run {
             "scanning"
         } else {
             "archiving"
         },
-        Some(total),
+        total,
         Unit::Events,
     );
     let mut done = 0u64;
+    // Rows and bytes archived so far, for the dry run's size estimate.
+    let archived_size = if options.dry_run {
+        read::archive_summary(&options.root)?
+            .iter()
+            .fold((0u64, 0u64), |(r, b), s| (r + s.rows, b + s.bytes))
+    } else {
+        (0, 0)
+    };
     // Partitions that the archive holds leftovers in are visited even when
     // no live event remains in them.
     let mut pending: Vec<Partition> = layout::list_partitions(&options.root)?
@@ -331,7 +460,7 @@ fn run_partitions(
         let Some(partition) = next_live else { break };
         pending.retain(|p| *p != partition);
         let pr = if options.dry_run {
-            dry_run_partition(store, &options.root, &partition)?
+            dry_run_partition(store, &options.root, &partition, archived_size)?
         } else {
             let lock = lock.as_mut().expect("a real run holds the lock");
             lock.renew(store)?;
@@ -342,7 +471,6 @@ fn run_partitions(
         report.archived += pr.archived;
         report.already_archived += pr.already_archived;
         report.conflicts += pr.conflicts;
-        report.deleted += pr.deleted;
         report.partitions.push(pr);
         since = Some(partition.end());
     }
@@ -381,6 +509,7 @@ fn dry_run_partition(
     store: &mut dyn Store,
     root: &Path,
     p: &Partition,
+    (rows, bytes): (u64, u64),
 ) -> anyhow::Result<PartitionReport> {
     let mut pr = new_partition_report(root, p);
     let mut raw_bytes = 0u64;
@@ -405,10 +534,6 @@ fn dry_run_partition(
             break;
         }
     }
-    let summary = read::archive_summary(root)?;
-    let (rows, bytes) = summary
-        .iter()
-        .fold((0u64, 0u64), |(r, b), s| (r + s.rows, b + s.bytes));
     // Without an archive to learn from: zstd on typical event rows gives
     // about a fifth of the raw size.
     pr.estimated_bytes = Some((pr.live * bytes).checked_div(rows).unwrap_or(raw_bytes / 5));
@@ -601,56 +726,81 @@ fn archive_partition(
         .max()
         .unwrap_or(0)
         + 1;
-    let mut open: Option<OpenPart> = None;
-    let mut cursor: Option<ScanCursor> = None;
-    loop {
-        let page = store.scan_page(&partition_filter(p), cursor.as_ref(), PAGE)?;
-        let full = page.len() == PAGE;
-        if let Some(last) = page.last() {
-            cursor = Some((last.received_at.unwrap_or_default(), last.id));
-        }
-        for event in page {
-            pr.live += 1;
-            if listed.binary_search(&event.id).is_ok() {
-                already.insert(event.id, fingerprint(&event, false));
-                continue;
+    // A scanner thread pages through the store while this thread encodes
+    // Parquet: the two take about the same time on large partitions.
+    let filter = partition_filter(p);
+    let (tx, rx) = crossbeam_channel::bounded::<Vec<Event>>(2);
+    let (scanned, consumed) = std::thread::scope(|scope| {
+        let scan_store = &mut *store;
+        let scan_lock = &mut *lock;
+        let filter = &filter;
+        let scanner = scope.spawn(move || -> anyhow::Result<()> {
+            let mut cursor: Option<ScanCursor> = None;
+            loop {
+                let page = scan_store.scan_page(filter, cursor.as_ref(), PAGE)?;
+                let full = page.len() == PAGE;
+                if let Some(last) = page.last() {
+                    cursor = Some((last.received_at.unwrap_or_default(), last.id));
+                }
+                scan_lock.renew(scan_store)?;
+                // A closed channel means the writer failed; it reports why.
+                if tx.send(page).is_err() || !full {
+                    return Ok(());
+                }
             }
-            if open.is_none() {
-                let name = part_name(next_seq);
-                next_seq += 1;
-                let tmp = temp_path(&dir.join(&name));
-                open = Some(OpenPart {
-                    writer: PartWriter::create(&tmp)?,
-                    tmp,
-                    name,
-                    fingerprints: Vec::new(),
-                });
+        });
+        let consumed = (|| -> anyhow::Result<()> {
+            let rx = rx;
+            let mut open: Option<OpenPart> = None;
+            for page in rx.iter() {
+                for event in page {
+                    pr.live += 1;
+                    if listed.binary_search(&event.id).is_ok() {
+                        already.insert(event.id, fingerprint(&event, false));
+                        continue;
+                    }
+                    if open.is_none() {
+                        let name = part_name(next_seq);
+                        next_seq += 1;
+                        let tmp = temp_path(&dir.join(&name));
+                        open = Some(OpenPart {
+                            writer: PartWriter::create(&tmp)?,
+                            tmp,
+                            name,
+                            fingerprints: Vec::new(),
+                        });
+                    }
+                    let part = open.as_mut().expect("opened above");
+                    part.writer.push(&event)?;
+                    part.fingerprints.push(fingerprint(&event, true));
+                    if part.writer.rows() == 1 {
+                        fault("mid-write");
+                    }
+                    if part.writer.rows() >= MAX_PART_ROWS {
+                        let part = open.take().expect("open");
+                        commit_part(options, &dir, &mut manifest, part, &mut pr, report)?;
+                    }
+                }
+                progress.set_position(done_before + pr.live);
             }
-            let part = open.as_mut().expect("opened above");
-            part.writer.push(&event)?;
-            part.fingerprints.push(fingerprint(&event, true));
-            if part.writer.rows() == 1000 {
-                fault("mid-write");
+            if let Some(part) = open.take() {
+                commit_part(options, &dir, &mut manifest, part, &mut pr, report)?;
             }
-            if part.writer.rows() >= MAX_PART_ROWS {
-                let part = open.take().expect("open");
-                commit_part(store, options, &dir, &mut manifest, part, &mut pr, report)?;
-                lock.renew(store)?;
-            }
-        }
-        progress.set_position(done_before + pr.live);
-        lock.renew(store)?;
-        if !full {
-            break;
-        }
-    }
-    if let Some(part) = open.take() {
-        commit_part(store, options, &dir, &mut manifest, part, &mut pr, report)?;
-    }
+            Ok(())
+        })();
+        (scanner.join(), consumed)
+    });
+    let scanned = scanned.map_err(|_| anyhow::anyhow!("the store scanner thread panicked"))?;
+    // The writer's error explains a scanner that stopped because of it.
+    consumed?;
+    scanned?;
     if !already.is_empty() {
         settle_already_archived(
             store, options, p, &dir, &old_parts, already, &mut pr, report,
         )?;
+    }
+    if report.pending.ids.len() >= DELETE_BATCH {
+        flush_deletes(store, report)?;
     }
     Ok(pr)
 }
@@ -658,7 +808,6 @@ fn archive_partition(
 /// Steps 2 to 6 for one part: rename into place, read back and verify, list
 /// in the manifest, delete the verified ids from live, check the count.
 fn commit_part(
-    store: &mut dyn Store,
     options: &ArchiveOptions,
     dir: &Path,
     manifest: &mut Manifest,
@@ -676,17 +825,17 @@ fn commit_part(
     // Read back: same rows, same order, same content as the store returned.
     let mut rows = 0usize;
     let mut read_ids = Vec::with_capacity(part.fingerprints.len());
-    for event in PartEvents::open(&path, &ScanFilter::default())? {
-        let event = event?;
+    parquet::for_each_row(&path, |row| {
         anyhow::ensure!(
-            part.fingerprints.get(rows) == Some(&fingerprint(&event, true)),
+            part.fingerprints.get(rows) == Some(&fingerprint_row(&row, true)),
             "{} does not read back as written (row {rows}, id {}); it is left unlisted and the next run discards it",
             path.display(),
-            event.id
+            row.id
         );
-        read_ids.push(event.id);
+        read_ids.push(row.id);
         rows += 1;
-    }
+        Ok(())
+    })?;
     anyhow::ensure!(
         rows == part.fingerprints.len() && rows as u64 == written.rows,
         "{} reads back {rows} rows, {} were written",
@@ -713,16 +862,8 @@ fn commit_part(
     report.bytes_written += bytes;
 
     if !options.keep_live {
-        let deleted = store.delete_ids(&read_ids)?;
-        fault("after-delete");
-        pr.deleted += deleted;
-        if deleted != read_ids.len() as u64 {
-            report.problems.push(format!(
-                "{}: deleted {deleted} live events for {} archived ones; the rest were no longer live",
-                path.display(),
-                read_ids.len()
-            ));
-        }
+        pr.deleted += read_ids.len() as u64;
+        queue_delete(report, &pr.partition, &read_ids);
     }
     Ok(())
 }
@@ -780,15 +921,8 @@ fn settle_already_archived(
         ));
     }
     if !options.keep_live && !identical.is_empty() {
-        let deleted = store.delete_ids(&identical)?;
-        pr.deleted += deleted;
-        if deleted != identical.len() as u64 {
-            report.problems.push(format!(
-                "{}: deleted {deleted} already archived live events of {}",
-                p.name(),
-                identical.len()
-            ));
-        }
+        pr.deleted += identical.len() as u64;
+        queue_delete(report, &pr.partition, &identical);
     }
     Ok(())
 }

@@ -497,6 +497,85 @@ fn batch_to_events(
     Ok(())
 }
 
+/// One archived row, borrowed from a decoded batch.
+#[derive(Debug, Clone, Copy)]
+pub struct RowRef<'a> {
+    pub id: Uuid,
+    pub service: &'a str,
+    pub event_type: &'a str,
+    pub created_at: Millis,
+    pub received_at: Millis,
+    pub aggregate_id: Option<&'a str>,
+    pub correlation_id: Option<&'a str>,
+    pub payload: &'a str,
+}
+
+/// Calls `visit` for every row of a part, in file order, without building
+/// owned events (the archive's read-back check runs on every row written).
+/// Returns the number of rows.
+pub fn for_each_row(
+    path: &Path,
+    mut visit: impl FnMut(RowRef<'_>) -> anyhow::Result<()>,
+) -> anyhow::Result<u64> {
+    let reader = open_builder(path)?
+        .with_batch_size(BATCH_ROWS)
+        .build()
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let mut rows = 0u64;
+    for batch in reader {
+        let batch = batch.with_context(|| format!("cannot read {}", path.display()))?;
+        let cols = (|| -> anyhow::Result<_> {
+            Ok((
+                string_column(&batch, "id")?,
+                string_column(&batch, "service")?,
+                string_column(&batch, "type")?,
+                string_column(&batch, "aggregate_id")?,
+                string_column(&batch, "correlation_id")?,
+                time_column(&batch, "created_at")?,
+                time_column(&batch, "received_at")?,
+                string_column(&batch, "payload")?,
+            ))
+        })()
+        .with_context(|| format!("{} is not an archive part", path.display()))?;
+        let (
+            id,
+            service,
+            event_type,
+            aggregate_id,
+            correlation_id,
+            created_at,
+            received_at,
+            payload,
+        ) = cols;
+        for i in 0..batch.num_rows() {
+            let text = id.value(i);
+            let parsed = Uuid::parse_str(text).map_err(|e| {
+                anyhow::anyhow!(
+                    "{}: row {}: id `{text}` is not a UUID ({e})",
+                    path.display(),
+                    rows
+                )
+            })?;
+            visit(RowRef {
+                id: parsed,
+                service: service.value(i),
+                event_type: event_type.value(i),
+                created_at: created_at.value(i),
+                received_at: received_at.value(i),
+                aggregate_id: optional_value(aggregate_id, i),
+                correlation_id: optional_value(correlation_id, i),
+                payload: payload.value(i),
+            })?;
+            rows += 1;
+        }
+    }
+    Ok(rows)
+}
+
+fn optional_value(a: &arrow_array::StringArray, i: usize) -> Option<&str> {
+    (!a.is_null(i)).then(|| a.value(i))
+}
+
 /// Every id of a part, in file order, reading only the id column.
 pub fn read_ids(path: &Path) -> anyhow::Result<Vec<Uuid>> {
     let builder = open_builder(path)?;

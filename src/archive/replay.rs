@@ -14,9 +14,11 @@ use serde::Serialize;
 
 use super::read::{archived_counts, archived_events};
 use crate::event::Event;
-use crate::import::DEFAULT_BATCH;
 use crate::progress::{Progress, Unit};
 use crate::store::{AppendOutcome, ScanFilter, Store};
+
+/// Events per `append` call (the store groups calls into transactions).
+pub const REPLAY_BATCH: usize = 10_000;
 
 #[derive(Debug, Clone)]
 pub struct ReplayOptions {
@@ -30,7 +32,7 @@ impl ReplayOptions {
         ReplayOptions {
             root,
             filter,
-            batch_size: DEFAULT_BATCH,
+            batch_size: REPLAY_BATCH,
         }
     }
 }
@@ -82,7 +84,7 @@ pub fn replay(
     progress.start("replaying", Some(total), Unit::Events);
     let events = archived_events(&options.root, &options.filter)?;
     let batch_size = options.batch_size.max(1);
-    let (tx, rx) = crossbeam_channel::bounded::<anyhow::Result<Vec<Event>>>(4);
+    let (tx, rx) = crossbeam_channel::bounded::<anyhow::Result<Vec<Event>>>(2);
     let result = std::thread::scope(|scope| -> anyhow::Result<()> {
         scope.spawn(move || {
             let mut batch = Vec::with_capacity(batch_size);
@@ -134,7 +136,7 @@ pub fn replay(
             report.read += batch.len() as u64;
             progress.set_position(report.read);
         }
-        Ok(())
+        store.flush()
     });
     progress.finish();
     result?;

@@ -49,6 +49,7 @@ pub fn run(
         granularity: args.partition,
         dry_run: args.dry_run,
         keep_live: args.keep_live,
+        count_total: printer.wants_progress(),
     };
     let mut store = open_store(settings)?;
     let progress = progress(printer);

@@ -29,8 +29,8 @@ pub struct ReplayArgs {
     /// Only events of this type (repeatable)
     #[arg(long = "type", value_name = "TYPE")]
     pub types: Vec<String>,
-    /// Events per store transaction
-    #[arg(long, default_value_t = chronicle::import::DEFAULT_BATCH, hide = true)]
+    /// Events per append call
+    #[arg(long, default_value_t = chronicle::archive::replay::REPLAY_BATCH, hide = true)]
     pub batch_size: usize,
 }
 
