@@ -775,3 +775,23 @@ fn table_and_latest_into_postgres() {
         expected("payment_state.expected.csv")
     );
 }
+
+#[test]
+fn project_refuses_to_recreate_a_dropped_table() {
+    let s = Sandbox::new();
+    s.import_fixture("payments.jsonl");
+    s.ok(&["rebuild", "revenue", "--now", "2016-03-01T00:00:00Z"]);
+    rusqlite::Connection::open(s.path("reports.db"))
+        .unwrap()
+        .execute("DROP TABLE monthly_revenue", [])
+        .unwrap();
+    let out = s.run(&["project", "revenue", "--now", LATER]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("run `chronicle rebuild revenue`"),
+        "{stderr}"
+    );
+    s.ok(&["rebuild", "revenue", "--now", LATER]);
+    assert_eq!(s.dump("monthly_revenue"), expected("revenue.expected.csv"));
+}

@@ -472,7 +472,13 @@ fn check_unchanged(
     target: &mut dyn SqlTarget,
     name: &str,
     since: Option<Millis>,
+    table: &str,
 ) -> anyhow::Result<()> {
+    if since.is_some() && !target.table_exists(table)? {
+        anyhow::bail!(
+            "table {table} of projection {name} is missing although its checkpoint is recorded; run `chronicle rebuild {name}`"
+        );
+    }
     let now = target::read_state(target, name)?.map(|s| s.checkpoint);
     if now != since {
         anyhow::bail!(
@@ -566,7 +572,7 @@ fn run_table(
         let rows = match ctx.mode {
             Mode::Rebuild => fold.write_fresh(target, generation())?,
             Mode::Project => {
-                check_unchanged(target, &def.name, ctx.since)?;
+                check_unchanged(target, &def.name, ctx.since, &t.table)?;
                 fold.merge_into(target, generation())?
             }
         };
@@ -594,7 +600,7 @@ fn run_latest(
         let writer_table = match ctx.mode {
             Mode::Rebuild => shadow.clone(),
             Mode::Project => {
-                check_unchanged(target, &def.name, ctx.since)?;
+                check_unchanged(target, &def.name, ctx.since, &l.table)?;
                 l.table.clone()
             }
         };
