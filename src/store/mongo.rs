@@ -75,7 +75,10 @@ const TRANSIENT_CODES: &[i32] = &[
 
 const INDEXES: &[(&str, &[&str])] = &[
     ("received_at_id", &["meta.received_at", "_id"]),
-    ("type_received_at_id", &["meta.type", "meta.received_at", "_id"]),
+    (
+        "type_received_at_id",
+        &["meta.type", "meta.received_at", "_id"],
+    ),
     ("aggregate_id", &["meta.aggregate_id"]),
 ];
 
@@ -598,9 +601,9 @@ impl Store for MongoStore {
                 break;
             }
             if attempt >= MAX_ATTEMPTS {
-                let error = transient.map(|e| self.fatal(&e)).unwrap_or_else(|| {
-                    anyhow!("MongoDB at {}: writes kept failing", self.hosts)
-                });
+                let error = transient
+                    .map(|e| self.fatal(&e))
+                    .unwrap_or_else(|| anyhow!("MongoDB at {}: writes kept failing", self.hosts));
                 return Err(error.context(format!(
                     "gave up after {MAX_ATTEMPTS} attempts; events already written are kept and re-running the job is safe"
                 )));
@@ -614,7 +617,11 @@ impl Store for MongoStore {
         for (i, event) in events.iter().enumerate() {
             let first = first_of[&event.id];
             if first == i {
-                out.push(outcome[i].take().expect("every first occurrence was resolved"));
+                out.push(
+                    outcome[i]
+                        .take()
+                        .expect("every first occurrence was resolved"),
+                );
                 continue;
             }
             let stored = match &outcome[first] {
@@ -770,7 +777,10 @@ impl Store for MongoStore {
         let mut out = Vec::with_capacity(docs.len());
         for mut d in docs {
             d.remove("_id");
-            out.push(mongodb::bson::deserialize_from_document(d).context("unreadable import run record")?);
+            out.push(
+                mongodb::bson::deserialize_from_document(d)
+                    .context("unreadable import run record")?,
+            );
         }
         Ok(out)
     }
@@ -835,7 +845,10 @@ impl Store for MongoStore {
             }
             // Released or expired in between: try again.
         }
-        bail!("lock {name} on {} kept changing hands; try again", self.description)
+        bail!(
+            "lock {name} on {} kept changing hands; try again",
+            self.description
+        )
     }
 
     fn unlock(&mut self, name: &str, holder: &str) -> anyhow::Result<()> {
@@ -1005,9 +1018,11 @@ fn bson_to_json(value: RawBsonRef<'_>, path: &str) -> anyhow::Result<Value> {
             Number::from_f64(f)
                 .ok_or_else(|| anyhow!("payload field {path} is {f}, which JSON cannot hold"))?,
         ),
-        RawBsonRef::Decimal128(d) => Value::Number(decimal_to_number(&d).ok_or_else(|| {
-            anyhow!("payload field {path} is a decimal that JSON cannot hold")
-        })?),
+        RawBsonRef::Decimal128(d) => {
+            Value::Number(decimal_to_number(&d).ok_or_else(|| {
+                anyhow!("payload field {path} is a decimal that JSON cannot hold")
+            })?)
+        }
         RawBsonRef::String(s) => Value::String(s.to_string()),
         RawBsonRef::Document(d) => Value::Object(raw_doc_to_json(d, path)?),
         RawBsonRef::Array(a) => Value::Array(raw_array_to_json(a, path)?),
@@ -1099,10 +1114,14 @@ mod tests {
 
     #[test]
     fn payload_round_trips_byte_for_byte() {
-        round_trip(r#"{"a":1,"b":-1,"c":2147483648,"d":-9223372036854775808,"e":9223372036854775807}"#);
+        round_trip(
+            r#"{"a":1,"b":-1,"c":2147483648,"d":-9223372036854775808,"e":9223372036854775807}"#,
+        );
         round_trip(r#"{"u":18446744073709551615,"v":9223372036854775808}"#);
         round_trip(r#"{"f":1.0,"g":0.1,"h":-0.0,"i":1e300,"j":2.5e-308,"k":123456789.123456789}"#);
-        round_trip(r#"{"s":"x\u0000y\n\"é😀","n":null,"t":true,"arr":[1,2.5,"x",[],{}],"o":{"z":1,"a":{"b":[null]}}}"#);
+        round_trip(
+            r#"{"s":"x\u0000y\n\"é😀","n":null,"t":true,"arr":[1,2.5,"x",[],{}],"o":{"z":1,"a":{"b":[null]}}}"#,
+        );
         round_trip(r#"{"$weird":1,"a.b":2,"":3}"#);
         assert_eq!(round_trip(r#"{"b":1,"a":2}"#), r#"{"a":2,"b":1}"#);
     }
@@ -1116,18 +1135,30 @@ mod tests {
 
     #[test]
     fn uri_options() {
-        let u = MongoUri::parse("mongodb://u:p@h1:1,h2:2/db1?collection=ev&serverSelectionTimeoutMS=500&w=1").unwrap();
+        let u = MongoUri::parse(
+            "mongodb://u:p@h1:1,h2:2/db1?collection=ev&serverSelectionTimeoutMS=500&w=1",
+        )
+        .unwrap();
         assert_eq!(u.hosts, "h1:1,h2:2");
         assert_eq!(u.database, "db1");
         assert_eq!(u.collection, "ev");
         assert_eq!(u.server_selection_timeout, Some(Duration::from_millis(500)));
-        assert_eq!(u.driver_uri, "mongodb://u:p@h1:1,h2:2/db1?serverSelectionTimeoutMS=500&w=1");
+        assert_eq!(
+            u.driver_uri,
+            "mongodb://u:p@h1:1,h2:2/db1?serverSelectionTimeoutMS=500&w=1"
+        );
         assert_eq!(u.describe(), "mongodb://h1:1,h2:2/db1?collection=ev");
         let u = MongoUri::parse("mongodb://localhost").unwrap();
-        assert_eq!((u.database.as_str(), u.collection.as_str()), ("chronicle", "events"));
+        assert_eq!(
+            (u.database.as_str(), u.collection.as_str()),
+            ("chronicle", "events")
+        );
         let u = MongoUri::parse("mongodb+srv://cluster.example.com/?retryWrites=true").unwrap();
         assert_eq!(u.database, "chronicle");
-        assert_eq!(u.driver_uri, "mongodb+srv://cluster.example.com/?retryWrites=true");
+        assert_eq!(
+            u.driver_uri,
+            "mongodb+srv://cluster.example.com/?retryWrites=true"
+        );
         assert!(MongoUri::parse("mongodb://h/db?collection=").is_err());
         assert!(MongoUri::parse("mongodb:///db").is_err());
     }
