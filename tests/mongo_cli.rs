@@ -58,8 +58,18 @@ fn summary(out: &Output) -> Value {
 }
 
 fn counts(v: &Value) -> [u64; 6] {
-    ["read", "imported", "duplicates", "conflicts", "rejected", "skipped"]
-        .map(|k| v[k].as_u64().unwrap_or_else(|| panic!("{k} missing in {v}")))
+    [
+        "read",
+        "imported",
+        "duplicates",
+        "conflicts",
+        "rejected",
+        "skipped",
+    ]
+    .map(|k| {
+        v[k].as_u64()
+            .unwrap_or_else(|| panic!("{k} missing in {v}"))
+    })
 }
 
 fn import_fixture(dir: &Path, store: &str) -> Output {
@@ -146,7 +156,10 @@ fn import_csv_into_mongodb_matches_the_embedded_store() {
     let a = chronicle(dir, &["--store", &sqlite, "export"]);
     let b = chronicle(dir, &["--store", &db.uri, "export"]);
     assert!(b.status.success());
-    assert_eq!(without_received_at(&a.stdout), without_received_at(&b.stdout));
+    assert_eq!(
+        without_received_at(&a.stdout),
+        without_received_at(&b.stdout)
+    );
 
     // Re-running: nothing imported, every event a duplicate.
     let again = import_fixture(dir, &db.uri);
@@ -175,7 +188,14 @@ fn export_import_events_moves_a_store_from_sqlite_to_mongodb() {
     let export = chronicle(dir, &["--store", &sqlite, "export"]);
     assert!(export.status.success());
 
-    let args = ["--json", "--store", db.uri.as_str(), "import", "events", "-"];
+    let args = [
+        "--json",
+        "--store",
+        db.uri.as_str(),
+        "import",
+        "events",
+        "-",
+    ];
     let moved = chronicle_stdin(dir, &args, &export.stdout);
     assert_eq!(moved.status.code(), Some(0), "{moved:?}");
     assert_eq!(counts(&summary(&moved)), [7, 7, 0, 0, 0, 0]);

@@ -445,7 +445,7 @@ fn mongo_layout_and_indexes() {
         Some(ms("2020-01-02T03:04:05.678Z")),
         r#"{"amount":"3.00/EUR","n":7,"u":18446744073709551615}"#,
     );
-    store.append(&[e.clone()]).unwrap();
+    store.append(std::slice::from_ref(&e)).unwrap();
     assert_eq!(
         store.describe(),
         format!("mongodb://{}?collection=ledger", {

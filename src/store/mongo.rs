@@ -82,6 +82,18 @@ const INDEXES: &[(&str, &[&str])] = &[
     ("aggregate_id", &["meta.aggregate_id"]),
 ];
 
+/// What one round of bulk inserts did, by position in the batch.
+#[derive(Default)]
+struct InsertRound {
+    inserted: Vec<usize>,
+    /// Refused with a duplicate `_id`: stored before, or by our own attempt
+    /// whose reply was lost.
+    existing: Vec<usize>,
+    /// Failed transiently: to be sent again.
+    again: Vec<usize>,
+    last_transient: Option<MongoError>,
+}
+
 /// A scan whose server cursor is kept open between pages, so that paging
 /// through a range costs one query rather than one per page.
 struct OpenScan {
@@ -280,7 +292,7 @@ impl MongoStore {
             }
             // Compared by key pattern, not name, so an index created by hand
             // under another name is reused rather than duplicated.
-            if existing.iter().any(|k| *k == keys) {
+            if existing.contains(&keys) {
                 continue;
             }
             let model = IndexModel::builder()
@@ -293,15 +305,13 @@ impl MongoStore {
         Ok(())
     }
 
-    /// Inserts `docs` (positions into the caller's list in `which`) with
-    /// unordered bulk inserts, `WRITERS` chunks at a time. Returns, per
-    /// position, whether it was inserted, hit an existing `_id`, or must be
-    /// tried again.
+    /// Inserts the documents at positions `which` of `docs` with unordered
+    /// bulk inserts, `WRITERS` chunks at a time.
     fn insert_round(
         &self,
         docs: &[RawDocumentBuf],
         which: &[usize],
-    ) -> anyhow::Result<(Vec<usize>, Vec<usize>, Vec<usize>, Option<MongoError>)> {
+    ) -> anyhow::Result<InsertRound> {
         let chunks: Vec<&[usize]> = which.chunks(INSERT_CHUNK).collect();
         let events = &self.events;
         let mut results = Vec::with_capacity(chunks.len());
@@ -328,12 +338,11 @@ impl MongoStore {
                 });
             results.extend(group.iter().zip(group_results));
         }
-        let (mut inserted, mut existing, mut again) = (Vec::new(), Vec::new(), Vec::new());
-        let mut last_transient = None;
+        let mut round = InsertRound::default();
         for (chunk, (_, result)) in results {
             let error = match result {
                 Ok(()) => {
-                    inserted.extend_from_slice(chunk);
+                    round.inserted.extend_from_slice(chunk);
                     continue;
                 }
                 Err(e) => e,
@@ -348,9 +357,9 @@ impl MongoStore {
                     }
                     for (pos, code) in chunk.iter().zip(failed) {
                         match code {
-                            None => inserted.push(*pos),
-                            Some(DUPLICATE_KEY) => existing.push(*pos),
-                            Some(code) if TRANSIENT_CODES.contains(&code) => again.push(*pos),
+                            None => round.inserted.push(*pos),
+                            Some(DUPLICATE_KEY) => round.existing.push(*pos),
+                            Some(code) if TRANSIENT_CODES.contains(&code) => round.again.push(*pos),
                             Some(code) => {
                                 let id = docs[*pos].get_str("_id").unwrap_or("?");
                                 let message = failure
@@ -367,21 +376,21 @@ impl MongoStore {
                             }
                         }
                     }
-                    if !again.is_empty() {
-                        last_transient = Some(error.clone());
+                    if !round.again.is_empty() {
+                        round.last_transient = Some(error.clone());
                     }
                 }
                 // A failed write concern, a network error or a step-down:
                 // some of the chunk may be stored. Sending it again is safe
                 // because `write_id` recognises our own earlier inserts.
                 _ if is_transient(&error) => {
-                    again.extend_from_slice(chunk);
-                    last_transient = Some(error.clone());
+                    round.again.extend_from_slice(chunk);
+                    round.last_transient = Some(error.clone());
                 }
                 _ => return Err(self.fatal(&error)),
             }
         }
-        Ok((inserted, existing, again, last_transient))
+        Ok(round)
     }
 
     /// Reads the stored documents with these ids, keyed by id.
@@ -435,9 +444,10 @@ impl MongoStore {
 }
 
 /// The filter of a scan: types, the half-open range, and the keyset
-/// position. The position is written as `received_at >= r AND (received_at
-/// > r OR _id > id)` rather than a top-level `$or`, so that the range on the
-/// leading index field stays a plain index bound for every query planner.
+/// position. The position is written as `received_at >= r AND
+/// (received_at > r OR _id > id)` rather than a top-level `$or`, so that the
+/// range on the leading index field stays a plain index bound for every
+/// query planner.
 fn scan_query(filter: &ScanFilter, after: Option<&ScanCursor>) -> Document {
     let mut query = Document::new();
     match filter.types.len() {
@@ -484,7 +494,7 @@ fn backoff(attempt: u32) -> Duration {
 }
 
 fn human_duration(d: Duration) -> String {
-    if d.as_millis() % 1000 == 0 {
+    if d.as_millis().is_multiple_of(1000) {
         format!("{} s", d.as_secs())
     } else {
         format!("{:.1} s", d.as_secs_f64())
@@ -574,7 +584,12 @@ impl Store for MongoStore {
         let mut pending: Vec<usize> = (0..docs.len()).collect();
         let mut attempt = 1;
         while !pending.is_empty() {
-            let (inserted, existing, mut again, transient) = self.insert_round(&docs, &pending)?;
+            let InsertRound {
+                inserted,
+                existing,
+                mut again,
+                last_transient,
+            } = self.insert_round(&docs, &pending)?;
             for d in inserted {
                 outcome[firsts[d]] = Some(AppendOutcome::Inserted);
             }
@@ -601,7 +616,7 @@ impl Store for MongoStore {
                 break;
             }
             if attempt >= MAX_ATTEMPTS {
-                let error = transient
+                let error = last_transient
                     .map(|e| self.fatal(&e))
                     .unwrap_or_else(|| anyhow!("MongoDB at {}: writes kept failing", self.hosts));
                 return Err(error.context(format!(
