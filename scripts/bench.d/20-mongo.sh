@@ -1,5 +1,5 @@
 # Sourced by scripts/bench.sh: `import csv` of the bench CSV into MongoDB,
-# a re-run (all duplicates), and the server's own insert throughput for
+# optionally a re-run (all duplicates), and the server's own insert throughput for
 # comparison (pymongo insert_many of as many similar documents). Uses
 # MONGODB_URI when set, else starts a SecantusDB like scripts/ci/20-mongo.sh.
 # It also splits CPU time between chronicle and the server, which shows

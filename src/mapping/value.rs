@@ -61,6 +61,7 @@ enum TimeFormat {
     UnixSeconds,
     UnixMillis,
     Pattern {
+        pattern: &'static str,
         items: Vec<Item<'static>>,
         has_offset: bool,
     },
@@ -76,6 +77,8 @@ struct TimeParser {
 #[derive(Debug)]
 pub(super) struct CompiledValue {
     pub key: String,
+    /// Where the value comes from, for row errors: "column `created`".
+    origin: String,
     source: ValueSource,
     kind: Kind,
     empty: EmptyPolicy,
@@ -184,6 +187,28 @@ impl CompileContext<'_> {
         })
     }
 
+    fn origin(&self, source: &ValueSource) -> String {
+        let name = |i: &usize| format!("`{}`", self.columns[*i]);
+        match source {
+            ValueSource::Column(i) => format!("column {}", name(i)),
+            ValueSource::Template(parts) => {
+                let names: Vec<String> = parts
+                    .iter()
+                    .filter_map(|p| match p {
+                        Part::Column(i) => Some(name(i)),
+                        Part::Literal(_) => None,
+                    })
+                    .collect();
+                format!(
+                    "column{} {}",
+                    if names.len() > 1 { "s" } else { "" },
+                    names.join(", ")
+                )
+            }
+            ValueSource::Const(_) => String::new(),
+        }
+    }
+
     /// A value given either as a template string or as a table.
     pub fn compile_value(
         &self,
@@ -207,9 +232,11 @@ impl CompileContext<'_> {
                     _ => Kind::String,
                 };
                 let empty = default_empty.unwrap_or(EmptyPolicy::Keep);
+                let source = self.template(key, text)?;
                 return Ok(CompiledValue {
                     key: key.to_string(),
-                    source: self.template(key, text)?,
+                    origin: self.origin(&source),
+                    source,
                     kind,
                     empty,
                 });
@@ -346,6 +373,7 @@ impl CompileContext<'_> {
         };
         Ok(CompiledValue {
             key: key.to_string(),
+            origin: self.origin(&source),
             source,
             kind,
             empty,
@@ -397,7 +425,11 @@ impl CompileContext<'_> {
                         )
                     )
                 });
-                TimeFormat::Pattern { items, has_offset }
+                TimeFormat::Pattern {
+                    pattern,
+                    items,
+                    has_offset,
+                }
             }
         };
         let zone = match timezone {
@@ -550,9 +582,13 @@ impl CompiledSkip {
 
 impl CompiledValue {
     fn fail(&self, reason: impl Into<String>) -> RowError {
+        let mut reason = reason.into();
+        if !self.origin.is_empty() {
+            reason = format!("{reason} ({})", self.origin);
+        }
         RowError {
             key: self.key.clone(),
-            reason: reason.into(),
+            reason,
         }
     }
 
@@ -735,10 +771,14 @@ impl TimeParser {
                     .parse()
                     .map_err(|_| format!("`{text}` is not a Unix time in milliseconds"))
             }
-            TimeFormat::Pattern { items, has_offset } => {
+            TimeFormat::Pattern {
+                pattern,
+                items,
+                has_offset,
+            } => {
                 let mut parsed = Parsed::new();
                 chrono::format::parse(&mut parsed, text, items.iter())
-                    .map_err(|e| format!("`{text}` does not match the format ({e})"))?;
+                    .map_err(|e| format!("`{text}` does not match the format `{pattern}`: {e}"))?;
                 if *has_offset {
                     let t = parsed
                         .to_datetime()
@@ -773,7 +813,7 @@ impl TimeParser {
                 )),
             },
             LocalResult::None => Err(format!(
-                "`{text}` does not exist in {zone} (it falls in the daylight-saving gap)"
+                "`{text}` does not exist in {zone}: it falls in the daylight-saving gap"
             )),
         }
     }
@@ -861,6 +901,7 @@ mod tests {
     fn berlin_dst_gap_and_overlap() {
         let parser = |amb| TimeParser {
             format: TimeFormat::Pattern {
+                pattern: "%Y-%m-%d %H:%M:%S",
                 items: StrftimeItems::new("%Y-%m-%d %H:%M:%S").collect(),
                 has_offset: false,
             },

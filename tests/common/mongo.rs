@@ -38,21 +38,6 @@ impl Drop for TestDb {
     }
 }
 
-/// The base URI, or `None` (after printing why) when the tests that need
-/// it should skip. Panics when `CI` is set and no URI is configured.
-pub fn base_uri() -> Option<String> {
-    match std::env::var("MONGODB_URI") {
-        Ok(uri) if !uri.trim().is_empty() => Some(uri),
-        _ => {
-            if std::env::var_os("CI").is_some() {
-                panic!("MONGODB_URI is not set, but CI is: the MongoDB tests must run in CI (scripts/ci/20-mongo.sh starts a server)");
-            }
-            println!("skipped: MONGODB_URI not set");
-            None
-        }
-    }
-}
-
 /// Replaces the database path of `uri` with `db`, keeping its options.
 pub fn with_database(uri: &str, db: &str) -> String {
     let (base, query) = match uri.split_once('?') {
@@ -71,7 +56,7 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// A fresh database named after the test, or `None` when skipping.
 pub fn test_db(test: &str) -> Option<TestDb> {
-    let base = base_uri()?;
+    let base = super::mongodb_uri()?;
     let name = format!(
         "chronicle_t_{}_{}_{}",
         test.chars().take(30).collect::<String>(),
