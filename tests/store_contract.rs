@@ -7,7 +7,8 @@ mod common;
 
 use chronicle::event::{parse_rfc3339_millis, Event, Millis};
 use chronicle::store::{
-    self, scan_all, AppendOutcome, ImportRun, LockAttempt, MonthCount, ScanFilter, Store,
+    self, scan_all, AppendOutcome, ImportCounts, ImportRun, LockAttempt, MonthCount, ScanFilter,
+    Store,
 };
 use common::mongo::{test_db, TestDb};
 use mongodb::bson::doc;
@@ -369,12 +370,7 @@ fn import_runs_are_recorded(store: &mut dyn Store) {
         mapping: "[event]\n".into(),
         started_at: "2024-01-02T00:00:00.000Z".into(),
         finished_at: String::new(),
-        read: 0,
-        imported: 0,
-        duplicates: 0,
-        conflicts: 0,
-        rejected: 0,
-        skipped: 0,
+        counts: ImportCounts::default(),
         complete: false,
     };
     store.record_run(&run).unwrap();
@@ -382,9 +378,9 @@ fn import_runs_are_recorded(store: &mut dyn Store) {
     first.run_id = "r1".into();
     first.started_at = "2024-01-01T00:00:00.000Z".into();
     store.record_run(&first).unwrap();
-    run.read = 5;
-    run.imported = 4;
-    run.duplicates = 1;
+    run.counts.read = 5;
+    run.counts.imported = 4;
+    run.counts.duplicates = 1;
     run.complete = true;
     run.sha256 = "ab".repeat(32);
     store.record_run(&run).unwrap();
