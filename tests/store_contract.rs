@@ -434,6 +434,22 @@ fn mongo_db(test: &str) -> Option<TestDb> {
 #[test]
 fn mongo_layout_and_indexes() {
     let Some(db) = mongo_db("layout") else { return };
+    // An index made by hand, under another name and with a double 1 as a
+    // shell writes it, counts as present.
+    let database = db.client().database(&db.name);
+    let coll = database.collection::<mongodb::bson::Document>("ledger");
+    coll.create_index(
+        mongodb::IndexModel::builder()
+            .keys(doc! {"meta.aggregate_id": 1.0})
+            .options(
+                mongodb::options::IndexOptions::builder()
+                    .name("by_hand".to_string())
+                    .build(),
+            )
+            .build(),
+    )
+    .run()
+    .unwrap();
     let mut store = store::open(&db.uri_with("collection=ledger")).unwrap();
     let e = event(
         &id("ab"),
@@ -449,8 +465,6 @@ fn mongo_layout_and_indexes() {
             base.split('?').next().unwrap().to_string()
         })
     );
-    let database = db.client().database(&db.name);
-    let coll = database.collection::<mongodb::bson::Document>("ledger");
     let stored = coll.find_one(doc! {}).run().unwrap().unwrap();
     assert_eq!(stored.get_str("_id").unwrap(), id("ab"));
     let meta = stored.get_document("meta").unwrap();
@@ -504,7 +518,9 @@ fn mongo_layout_and_indexes() {
     // Opening again does not create duplicate indexes.
     drop(store);
     store::open(&db.uri_with("collection=ledger")).unwrap();
-    assert_eq!(coll.list_indexes().run().unwrap().count(), 4);
+    let names: Vec<String> = coll.list_index_names().run().unwrap();
+    assert_eq!(names.len(), 4, "{names:?}");
+    assert!(names.contains(&"by_hand".to_string()), "{names:?}");
 }
 
 /// Arms the server's `failCommand` fail point for connections of `app`.

@@ -286,21 +286,26 @@ impl MongoStore {
             }
         })?;
         for (name, fields) in INDEXES {
+            // Compared by key pattern, not name, so an index created by hand
+            // under another name is reused rather than duplicated.
+            if existing.iter().any(|k| is_ascending_index_on(k, fields)) {
+                continue;
+            }
             let mut keys = Document::new();
             for f in *fields {
                 keys.insert(*f, 1i32);
-            }
-            // Compared by key pattern, not name, so an index created by hand
-            // under another name is reused rather than duplicated.
-            if existing.contains(&keys) {
-                continue;
             }
             let model = IndexModel::builder()
                 .keys(keys)
                 .options(IndexOptions::builder().name(name.to_string()).build())
                 .build();
-            self.retry(|| self.events.create_index(model.clone()).run())
-                .with_context(|| format!("cannot create index {name} on {}", self.description))?;
+            self.retry(|| match self.events.create_index(model.clone()).run() {
+                // Created meanwhile by another chronicle, or present with
+                // other options (IndexOptionsConflict, IndexKeySpecsConflict).
+                Err(e) if matches!(command_code(&e), Some(85 | 86)) => Ok(()),
+                other => other.map(|_| ()),
+            })
+            .with_context(|| format!("cannot create index {name} on {}", self.description))?;
         }
         Ok(())
     }
@@ -483,6 +488,21 @@ fn scan_query(filter: &ScanFilter, after: Option<&ScanCursor>) -> Document {
         );
     }
     query
+}
+
+/// True when `keys` (an index key pattern) is exactly `fields`, ascending,
+/// whatever numeric type a shell or another driver wrote the 1 in.
+fn is_ascending_index_on(keys: &Document, fields: &[&str]) -> bool {
+    keys.len() == fields.len()
+        && keys.iter().zip(fields).all(|((k, v), f)| {
+            k == f
+                && match v {
+                    Bson::Int32(n) => *n == 1,
+                    Bson::Int64(n) => *n == 1,
+                    Bson::Double(n) => *n == 1.0,
+                    _ => false,
+                }
+        })
 }
 
 fn id_text(id: &Uuid) -> String {
