@@ -6,58 +6,33 @@
 mod common;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::mongo::{test_db, TestDb};
+use common::{command, events_without_received_at, fixture_str, run, Run};
 use mongodb::bson::{doc, Document};
-use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_chronicle");
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/csv")
-        .join(name)
-}
-
-fn chronicle(dir: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .current_dir(dir)
-        .env_remove("CHRONICLE_STORE")
-        .env_remove("CHRONICLE_CONFIG")
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn chronicle_stdin(dir: &Path, args: &[&str], input: &[u8]) -> Output {
-    let mut child = Command::new(BIN)
-        .current_dir(dir)
-        .env_remove("CHRONICLE_STORE")
-        .env_remove("CHRONICLE_CONFIG")
-        .args(args)
+/// Runs chronicle with `input` on its standard input.
+fn run_with_stdin(dir: &Path, args: &[&str], input: &[u8]) -> Run {
+    let mut child = command(dir, args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     child.stdin.take().unwrap().write_all(input).unwrap();
-    child.wait_with_output().unwrap()
+    let out = child.wait_with_output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
 }
 
-fn summary(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not a JSON summary ({e}): stdout {} stderr {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
-
-fn counts(v: &Value) -> [u64; 6] {
+fn counts(run: &Run) -> [u64; 6] {
+    let v = run.json();
     [
         "read",
         "imported",
@@ -72,10 +47,9 @@ fn counts(v: &Value) -> [u64; 6] {
     })
 }
 
-fn import_fixture(dir: &Path, store: &str) -> Output {
-    let csv = fixture("legacy-payments.csv");
-    let mapping = fixture("legacy-payments.toml");
-    chronicle(
+fn import_fixture(dir: &Path, store: &str) -> Run {
+    let rejects = dir.join("rejects.csv").display().to_string();
+    run(
         dir,
         &[
             "--json",
@@ -83,25 +57,13 @@ fn import_fixture(dir: &Path, store: &str) -> Output {
             store,
             "import",
             "csv",
-            csv.to_str().unwrap(),
+            &fixture_str("csv/legacy-payments.csv"),
             "--mapping",
-            mapping.to_str().unwrap(),
+            &fixture_str("csv/legacy-payments.toml"),
             "--rejects",
-            dir.join("rejects.csv").to_str().unwrap(),
+            &rejects,
         ],
     )
-}
-
-/// Export lines with `received_at` removed (it is the import time).
-fn without_received_at(export: &[u8]) -> Vec<Value> {
-    String::from_utf8_lossy(export)
-        .lines()
-        .map(|l| {
-            let mut v: Value = serde_json::from_str(l).unwrap();
-            v["meta"].as_object_mut().unwrap().remove("received_at");
-            v
-        })
-        .collect()
 }
 
 fn setup(test: &str) -> Option<(TestDb, tempfile::TempDir)> {
@@ -118,9 +80,9 @@ fn import_csv_into_mongodb_matches_the_embedded_store() {
     let sqlite = format!("sqlite:{}", dir.join("a.db").display());
     let embedded = import_fixture(dir, &sqlite);
     let out = import_fixture(dir, &db.uri);
-    assert_eq!(out.status.code(), Some(1), "rejects -> exit 1");
-    assert_eq!(counts(&summary(&out)), counts(&summary(&embedded)));
-    assert_eq!(counts(&summary(&out)), [14, 7, 1, 0, 5, 1]);
+    assert_eq!(out.code, 1, "rejects -> exit 1");
+    assert_eq!(counts(&out), counts(&embedded));
+    assert_eq!(counts(&out), [14, 7, 1, 0, 5, 1]);
 
     // Field by field, read with the driver, not with chronicle.
     let events = db
@@ -152,23 +114,23 @@ fn import_csv_into_mongodb_matches_the_embedded_store() {
     assert!(payload.get("note").is_none(), "empty note is omitted");
     assert_eq!(events.count_documents(doc! {}).run().unwrap(), 7);
 
-    // Both stores export the same events in the same order.
-    let a = chronicle(dir, &["--store", &sqlite, "export"]);
-    let b = chronicle(dir, &["--store", &db.uri, "export"]);
-    assert!(b.status.success());
+    // Both stores export the same events.
+    let a = run(dir, &["--store", &sqlite, "export"]);
+    let b = run(dir, &["--store", &db.uri, "export"]);
+    assert_eq!(b.code, 0, "{}", b.stderr);
+    assert_eq!(b.stdout.lines().count(), 7);
     assert_eq!(
-        without_received_at(&a.stdout),
-        without_received_at(&b.stdout)
+        events_without_received_at(&a.stdout),
+        events_without_received_at(&b.stdout)
     );
 
     // Re-running: nothing imported, every event a duplicate.
     let again = import_fixture(dir, &db.uri);
-    assert_eq!(counts(&summary(&again)), [14, 0, 8, 0, 5, 1]);
+    assert_eq!(counts(&again), [14, 0, 8, 0, 5, 1]);
     assert_eq!(events.count_documents(doc! {}).run().unwrap(), 7);
 
     // status reads the same numbers, and both runs were recorded.
-    let status = chronicle(dir, &["--json", "--store", &db.uri, "status"]);
-    let status = summary(&status);
+    let status = run(dir, &["--json", "--store", &db.uri, "status"]).json();
     assert_eq!(status["live_total"], 7);
     assert_eq!(status["live_by_type"]["payment-completed"], 5);
     let runs = status["import_runs"].as_array().unwrap();
@@ -185,8 +147,8 @@ fn export_import_events_moves_a_store_from_sqlite_to_mongodb() {
     let dir = dir.path();
     let sqlite = format!("sqlite:{}", dir.join("a.db").display());
     import_fixture(dir, &sqlite);
-    let export = chronicle(dir, &["--store", &sqlite, "export"]);
-    assert!(export.status.success());
+    let export = run(dir, &["--store", &sqlite, "export"]);
+    assert_eq!(export.code, 0, "{}", export.stderr);
 
     let args = [
         "--json",
@@ -196,34 +158,30 @@ fn export_import_events_moves_a_store_from_sqlite_to_mongodb() {
         "events",
         "-",
     ];
-    let moved = chronicle_stdin(dir, &args, &export.stdout);
-    assert_eq!(moved.status.code(), Some(0), "{moved:?}");
-    assert_eq!(counts(&summary(&moved)), [7, 7, 0, 0, 0, 0]);
+    let moved = run_with_stdin(dir, &args, export.stdout.as_bytes());
+    assert_eq!(moved.code, 0, "{moved:?}");
+    assert_eq!(counts(&moved), [7, 7, 0, 0, 0, 0]);
 
     // Byte for byte the same export: received_at travels with the events.
-    let back = chronicle(dir, &["--store", &db.uri, "export"]);
-    assert_eq!(
-        String::from_utf8_lossy(&back.stdout),
-        String::from_utf8_lossy(&export.stdout)
-    );
-    let s1 = summary(&chronicle(dir, &["--json", "--store", &sqlite, "status"]));
-    let s2 = summary(&chronicle(dir, &["--json", "--store", &db.uri, "status"]));
+    let back = run(dir, &["--store", &db.uri, "export"]);
+    assert_eq!(back.stdout, export.stdout);
+    let s1 = run(dir, &["--json", "--store", &sqlite, "status"]).json();
+    let s2 = run(dir, &["--json", "--store", &db.uri, "status"]).json();
     assert_eq!(s1["live_by_month"], s2["live_by_month"]);
     assert_eq!(s2["live_total"], 7);
 
     // Moving again is harmless.
-    let again = chronicle_stdin(dir, &args, &export.stdout);
-    assert_eq!(again.status.code(), Some(0));
-    assert_eq!(counts(&summary(&again)), [7, 0, 7, 0, 0, 0]);
+    let again = run_with_stdin(dir, &args, export.stdout.as_bytes());
+    assert_eq!(again.code, 0);
+    assert_eq!(counts(&again), [7, 0, 7, 0, 0, 0]);
 
     // An event changed on the way is a conflict: reported, not written.
-    let text = String::from_utf8(export.stdout.clone()).unwrap();
-    let first = text.lines().next().unwrap();
+    let first = export.stdout.lines().next().unwrap();
     let changed = first.replacen("\"payload\":{", "\"payload\":{\"extra\":1,", 1);
-    let conflict = chronicle_stdin(dir, &args, format!("{changed}\n").as_bytes());
-    assert_eq!(conflict.status.code(), Some(1));
-    assert_eq!(counts(&summary(&conflict)), [1, 0, 0, 1, 0, 0]);
-    let after = chronicle(dir, &["--store", &db.uri, "export"]);
+    let conflict = run_with_stdin(dir, &args, format!("{changed}\n").as_bytes());
+    assert_eq!(conflict.code, 1);
+    assert_eq!(counts(&conflict), [1, 0, 0, 1, 0, 0]);
+    let after = run(dir, &["--store", &db.uri, "export"]);
     assert_eq!(after.stdout, export.stdout, "the stored version is kept");
 }
 
@@ -233,25 +191,21 @@ fn store_uri_from_environment_and_config_file() {
         return;
     };
     let dir = dir.path();
-    let from_env = Command::new(BIN)
-        .current_dir(dir)
+    let from_env = command(dir, &["--json", "status"])
         .env("CHRONICLE_STORE", &db.uri)
-        .args(["--json", "status"])
         .output()
         .unwrap();
     assert!(from_env.status.success(), "{from_env:?}");
-    assert_eq!(
-        summary(&from_env)["store"],
-        Value::String(format!("mongodb://{}", db.uri.split_once("://").unwrap().1))
-    );
+    let status: serde_json::Value = serde_json::from_slice(&from_env.stdout).unwrap();
+    assert_eq!(status["store"].as_str(), Some(db.uri.as_str()));
     std::fs::write(
         dir.join("chronicle.toml"),
         format!("store = \"{}\"\n", db.uri_with("collection=other")),
     )
     .unwrap();
-    let from_config = chronicle(dir, &["--json", "status"]);
-    assert!(from_config.status.success(), "{from_config:?}");
-    assert!(summary(&from_config)["store"]
+    let from_config = run(dir, &["--json", "status"]);
+    assert_eq!(from_config.code, 0, "{from_config:?}");
+    assert!(from_config.json()["store"]
         .as_str()
         .unwrap()
         .ends_with("?collection=other"));
@@ -267,10 +221,10 @@ fn unreachable_server_exits_2_quickly_naming_the_host() {
         "mongodb://127.0.0.1:1/chronicle?serverSelectionTimeoutMS=700",
     );
     let elapsed = started.elapsed();
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.code, 2);
     assert!(elapsed >= Duration::from_millis(700), "{elapsed:?}");
     assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = &out.stderr;
     assert!(stderr.contains("127.0.0.1:1"), "{stderr}");
     assert!(stderr.lines().count() <= 2, "a short message: {stderr}");
     assert!(out.stdout.is_empty());
