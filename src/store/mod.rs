@@ -4,6 +4,7 @@
 //! async runtime, and it hides its runtime behind these same calls, so the
 //! import, archive and rebuild pipelines stay plain synchronous code.
 
+pub mod mongo;
 pub mod sqlite;
 
 use serde::{Deserialize, Serialize};
@@ -174,8 +175,11 @@ pub fn scan_all(
 }
 
 /// Opens the store named by `uri`: `sqlite:PATH` (or a bare path ending in
-/// `.db`), later `mongodb://...`.
+/// `.db`), or `mongodb://...` / `mongodb+srv://...` (see docs/stores.md).
 pub fn open(uri: &str) -> anyhow::Result<Box<dyn Store>> {
+    if uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://") {
+        return Ok(Box::new(mongo::MongoStore::open(uri)?));
+    }
     if let Some(path) = uri.strip_prefix("sqlite://") {
         return Ok(Box::new(sqlite::SqliteStore::open(path)?));
     }
@@ -186,6 +190,6 @@ pub fn open(uri: &str) -> anyhow::Result<Box<dyn Store>> {
         return Ok(Box::new(sqlite::SqliteStore::open(uri)?));
     }
     anyhow::bail!(
-        "unsupported store URI `{uri}`: expected sqlite:PATH (for example sqlite:chronicle.db)"
+        "unsupported store URI `{uri}`: expected sqlite:PATH (for example sqlite:chronicle.db) or mongodb://HOST:PORT/DB"
     )
 }

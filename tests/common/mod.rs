@@ -2,6 +2,8 @@
 //! binary in a scratch folder, locate fixtures, and read results back.
 #![allow(dead_code)]
 
+pub mod mongo;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
