@@ -410,6 +410,10 @@ impl CompileContext<'_> {
                         )
                     )
                 });
+                // `%#z` (an offset whose minutes may be missing, as in
+                // PostgreSQL's `+01`) parses to an internal item that the
+                // match above cannot name.
+                let has_offset = has_offset || pattern.contains("%#z");
                 TimeFormat::Pattern { items, has_offset }
             }
         };
