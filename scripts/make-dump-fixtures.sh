@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 OUT=${1:-fixtures/dumps}
-DB=chronicle_dump_fixtures
+DB=${CHRONICLE_FIXTURE_DB:-chronicle_dump_fixtures}
 PY=scripts/make_dump_fixtures.py
 mkdir -p "$OUT"
 PSQL=(psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -U postgres)

@@ -133,10 +133,7 @@ impl Mapping {
         Ok(names.into_inner())
     }
 
-    fn compile_in(
-        &self,
-        ctx: &value::CompileContext<'_>,
-    ) -> Result<CompiledMapping, MappingError> {
+    fn compile_in(&self, ctx: &value::CompileContext<'_>) -> Result<CompiledMapping, MappingError> {
         let columns = ctx.columns;
         let ev = &self.file.event;
         let service = ctx.compile_text("event.service", &ev.service, value::EmptyPolicy::Reject)?;

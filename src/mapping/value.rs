@@ -426,18 +426,19 @@ impl CompileContext<'_> {
                 )
             })?),
         };
-        let ambiguous =
-            match ambiguous.unwrap_or("earliest") {
-                "earliest" => Ambiguous::Earliest,
-                "latest" => Ambiguous::Latest,
-                "reject" => Ambiguous::Reject,
-                other => return Err(self.error(
+        let ambiguous = match ambiguous.unwrap_or("earliest") {
+            "earliest" => Ambiguous::Earliest,
+            "latest" => Ambiguous::Latest,
+            "reject" => Ambiguous::Reject,
+            other => {
+                return Err(self.error(
                     key,
                     format!(
                         "unknown `ambiguous` policy `{other}`; expected earliest, latest or reject"
                     ),
-                )),
-            };
+                ))
+            }
+        };
         Ok(TimeParser {
             format,
             zone,

@@ -177,11 +177,7 @@ fn parse_array(buf: &[u8], at: usize) -> ParseResult<Vec<Value>> {
     Ok(items)
 }
 
-fn parse_elements(
-    buf: &[u8],
-    at: usize,
-    mut put: impl FnMut(String, Value),
-) -> ParseResult<usize> {
+fn parse_elements(buf: &[u8], at: usize, mut put: impl FnMut(String, Value)) -> ParseResult<usize> {
     let len = i32_at(buf, at)?;
     if len < 5 || at + len as usize > buf.len() {
         return Err((at, format!("bad embedded document length {len}")));
@@ -194,7 +190,8 @@ fn parse_elements(
     while pos < end - 1 {
         let kind = buf[pos];
         let (key, next) = cstring(&buf[..end], pos + 1)?;
-        let (value, next) = element(&buf[..end], kind, next, pos).map_err(|(p, r)| (p, format!("field `{key}`: {r}")))?;
+        let (value, next) = element(&buf[..end], kind, next, pos)
+            .map_err(|(p, r)| (p, format!("field `{key}`: {r}")))?;
         put(key, value);
         pos = next;
     }
@@ -216,11 +213,17 @@ fn element(buf: &[u8], kind: u8, at: usize, kind_at: usize) -> ParseResult<(Valu
         }
         0x03 => {
             let len = i32_at(buf, at)?;
-            (Value::Object(parse_document(buf, at)?), at + len.max(0) as usize)
+            (
+                Value::Object(parse_document(buf, at)?),
+                at + len.max(0) as usize,
+            )
         }
         0x04 => {
             let len = i32_at(buf, at)?;
-            (Value::Array(parse_array(buf, at)?), at + len.max(0) as usize)
+            (
+                Value::Array(parse_array(buf, at)?),
+                at + len.max(0) as usize,
+            )
         }
         0x05 => {
             let len = i32_at(buf, at)?;

@@ -109,7 +109,12 @@ pub fn detect(name: &str, head: &[u8]) -> Option<DumpFormat> {
     if text.contains("-- MySQL dump") || text.contains("-- MariaDB dump") {
         return Some(DumpFormat::MySqlDump);
     }
-    match text.trim_start_matches('\u{feff}').trim_start().chars().next() {
+    match text
+        .trim_start_matches('\u{feff}')
+        .trim_start()
+        .chars()
+        .next()
+    {
         Some('{') | Some('[') => return Some(DumpFormat::MongoExport),
         _ => {}
     }
@@ -126,7 +131,7 @@ pub fn detect(name: &str, head: &[u8]) -> Option<DumpFormat> {
     if head.len() >= 5 {
         let len = i32::from_le_bytes(head[..4].try_into().expect("4 bytes"));
         let known = matches!(head[4], 0x00..=0x13 | 0x7f | 0xff);
-        if len >= 5 && len <= 48 << 20 && known {
+        if (5..=48 << 20).contains(&len) && known {
             return Some(DumpFormat::MongoDump);
         }
     }
@@ -221,7 +226,10 @@ mod tests {
         assert_eq!(detect("x.sql", pg), Some(DumpFormat::PgDump));
         let my = b"/*M!999999\\- enable the sandbox mode */ \n-- MariaDB dump 10.19\n";
         assert_eq!(detect("x.sql", my), Some(DumpFormat::MySqlDump));
-        assert_eq!(detect("a.json", b"  [{\"a\":1}]"), Some(DumpFormat::MongoExport));
+        assert_eq!(
+            detect("a.json", b"  [{\"a\":1}]"),
+            Some(DumpFormat::MongoExport)
+        );
         assert_eq!(detect("orders.bson.gz", b""), Some(DumpFormat::MongoDump));
         let mut bson = 12i32.to_le_bytes().to_vec();
         bson.extend_from_slice(b"\x10a\0\x01\0\0\0\0");

@@ -370,7 +370,10 @@ fn convert_object(map: Map<String, Value>) -> Result<Value, String> {
         let p = &map["$dbPointer"];
         let ns = text(p.get("$ref").unwrap_or(&Value::Null), "$dbPointer.$ref")?;
         let id = convert(p.get("$id").cloned().unwrap_or(Value::Null))?;
-        return Ok(object(&[("$ref", Value::String(ns.to_string())), ("$id", id)]));
+        return Ok(object(&[
+            ("$ref", Value::String(ns.to_string())),
+            ("$id", id),
+        ]));
     }
     // Not a type wrapper (for example a `$ref`/`$id` DBRef): a document.
     let _ = first;
@@ -428,8 +431,11 @@ mod tests {
             "[event]\nservice = \"s\"\ntype = \"t\"\nkey = \"{_id}\"\ncreated_at = \"{at}\"\n",
         )
         .unwrap();
-        ExtJsonSource::new(Box::new(std::io::Cursor::new(text.as_bytes().to_vec())), &mapping)
-            .unwrap()
+        ExtJsonSource::new(
+            Box::new(std::io::Cursor::new(text.as_bytes().to_vec())),
+            &mapping,
+        )
+        .unwrap()
     }
 
     fn drain(s: &mut ExtJsonSource) -> anyhow::Result<Vec<String>> {
@@ -453,10 +459,7 @@ mod tests {
             ["event@1", "event@2", "reject@4"]
         );
         let array = format!("[{doc},\n{doc}]\n");
-        assert_eq!(
-            drain(&mut source(&array)).unwrap(),
-            ["event@1", "event@2"]
-        );
+        assert_eq!(drain(&mut source(&array)).unwrap(), ["event@1", "event@2"]);
         assert!(drain(&mut source("[]")).unwrap().is_empty());
         let err = drain(&mut source(&format!("{doc}\n{{\"_id\": 2, \"at\""))).unwrap_err();
         assert!(err.to_string().contains("starting at line 2"), "{err}");

@@ -17,8 +17,8 @@ use anyhow::{anyhow, bail};
 
 use super::row::{map_row, Row};
 use super::sql::{
-    bits_to_decimal, bytes_to_decimal, is_word_byte, push_bytea_hex, qualify, ByteReader,
-    Dialect, Literal, MarkerText, SqlLexer, TableChoice,
+    bits_to_decimal, bytes_to_decimal, is_word_byte, push_bytea_hex, qualify, ByteReader, Dialect,
+    Literal, MarkerText, SqlLexer, TableChoice,
 };
 use super::{EventSource, Item};
 use crate::mapping::{CompiledMapping, Mapping};

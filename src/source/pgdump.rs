@@ -17,7 +17,9 @@ use std::io::Read;
 use anyhow::{anyhow, bail};
 
 use super::row::{map_row, Row};
-use super::sql::{push_bytea_hex, qualify, ByteReader, Dialect, Literal, MarkerText, SqlLexer, TableChoice};
+use super::sql::{
+    push_bytea_hex, qualify, ByteReader, Dialect, Literal, MarkerText, SqlLexer, TableChoice,
+};
 use super::{EventSource, Item};
 use crate::mapping::{CompiledMapping, Mapping};
 
@@ -251,7 +253,11 @@ impl PgDumpSource {
 
     fn create(&mut self) -> anyhow::Result<()> {
         loop {
-            if self.lexer.skip_trivia()?.is_some_and(super::sql::is_word_byte) {
+            if self
+                .lexer
+                .skip_trivia()?
+                .is_some_and(super::sql::is_word_byte)
+            {
                 let w = self.lexer.word()?.to_ascii_lowercase();
                 match w.as_str() {
                     "unlogged" | "global" | "local" | "temporary" | "temp" | "foreign" => continue,
@@ -347,9 +353,9 @@ impl PgDumpSource {
             let table = table.clone();
             self.choice.note_rows(&table.qualified);
             let at = format!("line {line_no}");
-            let take = self
-                .choice
-                .take(table.schema.as_deref(), &table.name, &table.qualified, &at)?;
+            let take =
+                self.choice
+                    .take(table.schema.as_deref(), &table.name, &table.qualified, &at)?;
             if take {
                 self.bind(&table)?;
             }
@@ -381,14 +387,16 @@ impl PgDumpSource {
             self.lexer.input.line()
         };
         self.row.clear();
-        let raw = self.lexer.tuple(&mut self.row, |row, _, kind, bytes| match kind {
-            Literal::Null => row.null(),
-            Literal::Binary => {
-                row.begin();
-                push_bytea_hex(row, bytes);
-            }
-            Literal::Text | Literal::Bits => row.field_bytes(bytes),
-        })?;
+        let raw = self
+            .lexer
+            .tuple(&mut self.row, |row, _, kind, bytes| match kind {
+                Literal::Null => row.null(),
+                Literal::Binary => {
+                    row.begin();
+                    push_bytea_hex(row, bytes);
+                }
+                Literal::Text | Literal::Bits => row.field_bytes(bytes),
+            })?;
         if !self.lexer.more_tuples()? {
             self.state = State::Statements;
         }
@@ -528,7 +536,9 @@ mod tests {
         let mut row = Row::default();
         parse_copy_line(line, &mut row);
         row.seal().unwrap();
-        (0..row.len()).map(|i| row.field(i).map(str::to_string)).collect()
+        (0..row.len())
+            .map(|i| row.field(i).map(str::to_string))
+            .collect()
     }
 
     #[test]

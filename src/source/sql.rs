@@ -374,9 +374,9 @@ impl SqlLexer {
                 loop {
                     match self.input.bump()? {
                         None => {
-                            return Err(self.eof_error(&format!(
-                                "a quoted name opened at line {line}"
-                            )))
+                            return Err(
+                                self.eof_error(&format!("a quoted name opened at line {line}"))
+                            )
                         }
                         Some(b) if b == q => {
                             if self.input.peek()? == Some(q) {
@@ -645,9 +645,8 @@ impl SqlLexer {
             b'X' | b'x' if next == Some(b'\'') => {
                 self.input.bump()?;
                 self.string(true, false)?;
-                self.value = decode_hex(&self.value).ok_or_else(|| {
-                    anyhow!("bad hexadecimal literal at {}", self.input.line())
-                })?;
+                self.value = decode_hex(&self.value)
+                    .ok_or_else(|| anyhow!("bad hexadecimal literal at {}", self.input.line()))?;
                 Literal::Binary
             }
             b'B' | b'b' if next == Some(b'\'') => {
@@ -883,7 +882,7 @@ pub fn hex_value(b: u8) -> Option<u8> {
 }
 
 fn decode_hex(text: &[u8]) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     text.chunks(2)
@@ -1019,11 +1018,10 @@ impl TableChoice {
         if self.chosen.is_some() {
             return Ok(());
         }
-        let created = self.created.iter().any(|c| {
-            c == w
-                || c.rsplit_once('.').map(|(_, n)| n) == Some(w.as_str())
-                || (!w.contains('.') && c == w)
-        });
+        let created = self
+            .created
+            .iter()
+            .any(|c| c == w || c.rsplit_once('.').map(|(_, n)| n) == Some(w.as_str()));
         if created {
             return Ok(());
         }
@@ -1084,8 +1082,10 @@ mod tests {
     fn values(lx: &mut SqlLexer) -> Vec<(Literal, Vec<u8>)> {
         let mut out = Vec::new();
         let mut row = Row::default();
-        lx.tuple(&mut row, |_, _, kind, bytes| out.push((kind, bytes.to_vec())))
-            .unwrap();
+        lx.tuple(&mut row, |_, _, kind, bytes| {
+            out.push((kind, bytes.to_vec()))
+        })
+        .unwrap();
         out
     }
 
