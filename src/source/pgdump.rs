@@ -32,7 +32,6 @@ pub struct PgDumpSource {
     state: State,
     target: Option<Target>,
     row: Row,
-    line: Vec<u8>,
     scratch: String,
     done: bool,
 }
@@ -91,7 +90,6 @@ impl PgDumpSource {
             state: State::Statements,
             target: None,
             row: Row::default(),
-            line: Vec::new(),
             scratch: String::new(),
             done: false,
         })
@@ -324,60 +322,62 @@ impl PgDumpSource {
             table,
             import,
             started,
-        } = &mut self.state
+        } = &self.state
         else {
             unreachable!("called in COPY state")
         };
-        let line_no = self.lexer.input.line();
-        self.line.clear();
-        if !self.lexer.input.read_line(&mut self.line)? {
+        let Some(len) = self.lexer.input.fill_line()? else {
             bail!(
-                "the dump is truncated: the COPY data of {} (from line {}) ends at line {line_no} (byte {}) without its `\\.` end marker",
+                "the dump is truncated: the COPY data of {} (from line {}) ends at line {} (byte {}) without its `\\.` end marker",
                 table.qualified,
                 started,
-                self.lexer.input.offset()
+                self.lexer.input.line(),
+                self.lexer.input.offset() + self.lexer.input.buffered() as u64
             );
-        }
-        let mut end = self.line.len() - 1;
-        if end > 0 && self.line[end - 1] == b'\r' {
-            end -= 1;
-        }
-        if &self.line[..end] == b"\\." {
+        };
+        if strip_eol(self.lexer.input.peek_line(len)) == b"\\." {
+            self.lexer.input.take_line(len);
             self.state = State::Statements;
             return Ok(None);
         }
-        if *import == Import::No {
-            return Ok(None);
-        }
-        if *import == Import::Maybe {
-            let table = table.clone();
-            self.choice.note_rows(&table.qualified);
-            let at = format!("line {line_no}");
-            let take =
-                self.choice
-                    .take(table.schema.as_deref(), &table.name, &table.qualified, &at)?;
-            if take {
-                self.bind(&table)?;
-            }
-            let State::Copy { import, .. } = &mut self.state else {
-                unreachable!()
-            };
-            *import = if take { Import::Yes } else { Import::No };
-            if !take {
+        match *import {
+            Import::Yes => {}
+            Import::No => {
+                self.lexer.input.take_line(len);
                 return Ok(None);
             }
+            Import::Maybe => {
+                let table = table.clone();
+                self.choice.note_rows(&table.qualified);
+                let at = format!("line {}", self.lexer.input.line());
+                let take = self.choice.take(
+                    table.schema.as_deref(),
+                    &table.name,
+                    &table.qualified,
+                    &at,
+                )?;
+                if take {
+                    self.bind(&table)?;
+                }
+                if let State::Copy { import, .. } = &mut self.state {
+                    *import = if take { Import::Yes } else { Import::No };
+                }
+                return self.copy_row();
+            }
         }
+        let line_no = self.lexer.input.line();
+        // The line is parsed where it lies in the read buffer: no copy.
+        let line = self.lexer.input.take_line(len);
         let target = self.target.as_ref().expect("bound before the first row");
         self.row.clear();
-        parse_copy_line(&self.line[..end], &mut self.row);
-        let line = &self.line;
+        parse_copy_line(strip_eol(line), &mut self.row);
         Ok(Some(map_row(
             &target.mapping,
             &target.columns,
             &mut self.row,
             &mut self.scratch,
             line_no,
-            || String::from_utf8_lossy(line.strip_suffix(b"\n").unwrap_or(line)).into_owned(),
+            || String::from_utf8_lossy(strip_eol(line)).into_owned(),
         )))
     }
 
@@ -450,12 +450,23 @@ impl EventSource for PgDumpSource {
     }
 }
 
+/// A line without its `\n` (or `\r\n`: raw carriage returns never occur in
+/// COPY data, which escapes them).
+fn strip_eol(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
 /// Splits one COPY text-format line into fields and undoes its escapes:
 /// `\N` alone is NULL; `\b \f \n \r \t \v`, `\` + 1-3 octal digits and
 /// `\x` + 1-2 hex digits are bytes; a backslash before anything else
 /// stands for that character.
 pub fn parse_copy_line(line: &[u8], row: &mut Row) {
-    for field in line.split(|&b| b == b'\t') {
+    let mut start = 0;
+    let tabs = memchr::memchr_iter(b'\t', line).chain(std::iter::once(line.len()));
+    for end in tabs {
+        let field = &line[start..end];
+        start = end + 1;
         if field == b"\\N" {
             row.null();
             continue;

@@ -50,6 +50,11 @@ impl ByteReader {
         self.line
     }
 
+    /// Bytes read from the input but not yet consumed.
+    pub fn buffered(&self) -> usize {
+        self.end - self.pos
+    }
+
     /// Offset in the decoded stream of the next unread byte.
     pub fn offset(&self) -> u64 {
         self.base + self.pos as u64
@@ -120,33 +125,33 @@ impl ByteReader {
         Ok(Some(b))
     }
 
-    /// Appends the rest of the line, including its `\n`, to `out`. Returns
-    /// false when the input ended before a newline (a truncated line).
-    pub fn read_line(&mut self, out: &mut Vec<u8>) -> anyhow::Result<bool> {
+    /// Makes the whole next line available in the buffer (growing it to the
+    /// longest line seen) and returns its length including the `\n`; `None`
+    /// when the input ends before a newline. Read it with [`Self::take_line`].
+    pub fn fill_line(&mut self) -> anyhow::Result<Option<usize>> {
+        let mut scanned = 0;
         loop {
-            if self.pos == self.end && !self.fill(1)? {
-                return Ok(false);
+            if let Some(i) = memchr::memchr(b'\n', &self.buf[self.pos + scanned..self.end]) {
+                return Ok(Some(scanned + i + 1));
             }
-            let chunk = &self.buf[self.pos..self.end];
-            match memchr::memchr(b'\n', chunk) {
-                Some(i) => {
-                    out.extend_from_slice(&chunk[..=i]);
-                    if let Some(c) = self.capture.as_mut() {
-                        c.extend_from_slice(&chunk[..=i]);
-                    }
-                    self.pos += i + 1;
-                    self.line += 1;
-                    return Ok(true);
-                }
-                None => {
-                    out.extend_from_slice(chunk);
-                    if let Some(c) = self.capture.as_mut() {
-                        c.extend_from_slice(chunk);
-                    }
-                    self.pos = self.end;
-                }
+            scanned = self.end - self.pos;
+            if !self.fill(scanned + 1)? {
+                return Ok(None);
             }
         }
+    }
+
+    /// The next `len` bytes, as found by [`Self::fill_line`], without copying.
+    pub fn peek_line(&self, len: usize) -> &[u8] {
+        &self.buf[self.pos..self.pos + len]
+    }
+
+    /// Consumes the line found by [`Self::fill_line`] and returns it.
+    pub fn take_line(&mut self, len: usize) -> &[u8] {
+        let start = self.pos;
+        self.pos += len;
+        self.line += 1;
+        &self.buf[start..start + len]
     }
 
     /// Skips to just after the next `\n` without keeping the bytes.
