@@ -200,6 +200,31 @@ impl Event {
             Some(_) => return Err(invalid("meta", "must be an object")),
             None => return Err(invalid("meta", "is missing")),
         };
+        // Nothing is silently dropped: a key the schema does not know would
+        // not survive storage, so the event is rejected instead.
+        if let Some(key) = obj
+            .keys()
+            .find(|k| !["id", "meta", "payload"].contains(&k.as_str()))
+        {
+            return Err(invalid(
+                "event",
+                format!("unknown key `{key}` (expected id, meta, payload)"),
+            ));
+        }
+        const META_KEYS: [&str; 6] = [
+            "service",
+            "type",
+            "created_at",
+            "received_at",
+            "aggregate_id",
+            "correlation_id",
+        ];
+        if let Some(key) = meta.keys().find(|k| !META_KEYS.contains(&k.as_str())) {
+            return Err(invalid(
+                "meta",
+                format!("unknown key `{key}` (expected {})", META_KEYS.join(", ")),
+            ));
+        }
         let service = required_string(meta, "service", "meta.service")?;
         let event_type = required_string(meta, "type", "meta.type")?;
         let created_at = match meta.get("created_at") {

@@ -16,10 +16,10 @@ use serde::Serialize;
 use crate::event::{format_millis, now_millis, Event};
 use crate::progress::{Progress, Unit};
 use crate::source::{EventSource, InputMeter, Item, RawRecord, Reject};
-use crate::store::{AppendOutcome, ImportRun, Store};
+use crate::store::{AppendOutcome, ImportCounts, ImportRun, Store};
 
 /// Events per store transaction.
-pub const DEFAULT_BATCH: usize = 5_000;
+pub const DEFAULT_BATCH: usize = 10_000;
 
 #[derive(Debug, Clone)]
 pub struct ImportOptions {
@@ -59,12 +59,8 @@ pub struct ImportInput {
 /// documented keys.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct ImportSummary {
-    pub read: u64,
-    pub imported: u64,
-    pub duplicates: u64,
-    pub conflicts: u64,
-    pub rejected: u64,
-    pub skipped: u64,
+    #[serde(flatten)]
+    pub counts: ImportCounts,
     pub elapsed_s: f64,
     pub events_per_s: f64,
 }
@@ -98,14 +94,7 @@ const SAMPLES: usize = 10;
 
 impl ImportReport {
     fn add(&mut self, other: ImportReport) {
-        let s = &mut self.summary;
-        let o = &other.summary;
-        s.read += o.read;
-        s.imported += o.imported;
-        s.duplicates += o.duplicates;
-        s.conflicts += o.conflicts;
-        s.rejected += o.rejected;
-        s.skipped += o.skipped;
+        self.summary.counts.add(&other.summary.counts);
         for (k, v) in other.per_type {
             *self.per_type.entry(k).or_default() += v;
         }
@@ -147,7 +136,7 @@ pub fn import_all<'s>(
     for input in inputs {
         let report = import_one(input, store.as_deref_mut(), options, rejects_left, progress)?;
         if let Some(left) = rejects_left.as_mut() {
-            *left = left.saturating_sub(report.summary.rejected);
+            *left = left.saturating_sub(report.summary.counts.rejected);
         }
         let stop = report.stopped_early;
         total.add(report);
@@ -158,7 +147,7 @@ pub fn import_all<'s>(
     let elapsed = started.elapsed().as_secs_f64();
     total.summary.elapsed_s = (elapsed * 1000.0).round() / 1000.0;
     total.summary.events_per_s = if elapsed > 0.0 {
-        (total.summary.read as f64 / elapsed).round()
+        (total.summary.counts.read as f64 / elapsed).round()
     } else {
         0.0
     };
@@ -220,12 +209,7 @@ fn import_one<'s>(
         mapping: mapping_text,
         started_at: started_at.clone(),
         finished_at: String::new(),
-        read: 0,
-        imported: 0,
-        duplicates: 0,
-        conflicts: 0,
-        rejected: 0,
-        skipped: 0,
+        counts: ImportCounts::default(),
         complete: false,
     };
     if let Some(store) = store.as_deref_mut() {
@@ -290,7 +274,7 @@ fn import_one<'s>(
         });
         for message in receiver.iter() {
             let batch = message?;
-            let s = &mut report.summary;
+            let s = &mut report.summary.counts;
             s.read += batch.read;
             s.skipped += batch.skipped;
             s.rejected += batch.rejects.len() as u64;
@@ -336,20 +320,19 @@ fn import_one<'s>(
         }
         Ok(())
     })?;
+    if let Some(store) = store.as_deref_mut() {
+        if !options.dry_run {
+            store.flush()?;
+        }
+    }
     progress.finish();
-    report.stopped_early = max_rejects.is_some_and(|m| report.summary.rejected >= m);
+    report.stopped_early = max_rejects.is_some_and(|m| report.summary.counts.rejected >= m);
     rejects.finish()?;
     conflicts.finish()?;
     report.rejects_files.extend(rejects.written_path());
     report.conflicts_files.extend(conflicts.written_path());
 
-    let s = &report.summary;
-    run.read = s.read;
-    run.imported = s.imported;
-    run.duplicates = s.duplicates;
-    run.conflicts = s.conflicts;
-    run.rejected = s.rejected;
-    run.skipped = s.skipped;
+    run.counts = report.summary.counts;
     run.complete = !report.stopped_early;
     run.sha256 = if run.complete {
         meter.sha256()

@@ -168,10 +168,10 @@ fn pg_dump_copy_inserts_column_inserts_and_gzip() {
         assert_events(&case, "ledger-pg.expected.jsonl", dump);
         let rejects = case.rejects();
         assert_eq!(rejects[0]["line"], line_of(plain, "approved is NULL"));
-        assert_eq!(
-            rejects[0]["reason"],
-            "payload.approved: empty value where one is required"
-        );
+        assert!(rejects[0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("payload.approved: empty value where one is required"));
     }
 }
 
@@ -216,10 +216,10 @@ fn mongodump_and_mongoexport_agree() {
         assert_events(&case, "orders.expected.jsonl", file);
         let rejects = case.rejects();
         assert_eq!(rejects[0]["line"], position, "{file}");
-        assert_eq!(
-            rejects[0]["reason"],
-            "event.type: empty value where one is required"
-        );
+        assert!(rejects[0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("event.type: empty value where one is required"));
         assert!(rejects[0]["record"]
             .as_str()
             .unwrap()

@@ -151,7 +151,7 @@ pub fn run(args: ImportArgs, settings: &Settings, printer: &Printer) -> anyhow::
     print_report(&report, &options, printer);
     Ok(if report.stopped_early {
         ExitStatus::Fatal
-    } else if report.summary.rejected > 0 || report.summary.conflicts > 0 {
+    } else if report.summary.counts.rejected > 0 || report.summary.counts.conflicts > 0 {
         ExitStatus::Problems
     } else {
         ExitStatus::Success
@@ -159,7 +159,7 @@ pub fn run(args: ImportArgs, settings: &Settings, printer: &Printer) -> anyhow::
 }
 
 fn print_report(report: &ImportReport, options: &ImportOptions, printer: &Printer) {
-    let s = &report.summary;
+    let s = &report.summary.counts;
     let shown = if printer.is_verbose() { usize::MAX } else { 5 };
     for (file, reject) in report.reject_samples.iter().take(shown) {
         printer.note(format!(
@@ -222,10 +222,10 @@ fn print_report(report: &ImportReport, options: &ImportOptions, printer: &Printe
     let _ = write!(
         human,
         "elapsed     {:>10.2} s ({} events/s)",
-        s.elapsed_s,
-        thousands(s.events_per_s as u64)
+        report.summary.elapsed_s,
+        thousands(report.summary.events_per_s as u64)
     );
-    let mut json = serde_json::to_value(s).expect("summary serialises");
+    let mut json = serde_json::to_value(&report.summary).expect("summary serialises");
     if options.dry_run {
         json["per_type"] = serde_json::json!(report.per_type);
     }

@@ -53,12 +53,12 @@ pub fn run(
                 run.started_at,
                 run.source,
                 run.file,
-                run.read,
-                run.imported,
-                run.duplicates,
-                run.conflicts,
-                run.rejected,
-                run.skipped,
+                run.counts.read,
+                run.counts.imported,
+                run.counts.duplicates,
+                run.counts.conflicts,
+                run.counts.rejected,
+                run.counts.skipped,
                 if run.complete { "" } else { "  (incomplete)" }
             );
         }

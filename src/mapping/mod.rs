@@ -11,7 +11,6 @@
 mod spec;
 mod value;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Context;
@@ -81,7 +80,7 @@ impl std::fmt::Display for RowError {
 #[derive(Debug)]
 pub enum Mapped {
     Event(Event),
-    /// A `[[skip]]` rule matched; carries the rule's description.
+    /// A `[[skip]]` rule matched.
     Skipped,
 }
 
@@ -302,14 +301,10 @@ impl CompiledMapping {
     }
 }
 
-/// Column names a mapping refers to, for messages and for sources that can
-/// read only what is needed.
+/// The source's columns as listed in mapping error messages.
 pub fn describe_columns(columns: &[String]) -> String {
     if columns.is_empty() {
         return "(the source has no columns)".to_string();
     }
     columns.join(", ")
 }
-
-/// Parsed mapping sections, re-exported for sources that read `[source]`.
-pub type PayloadSpecs = BTreeMap<String, toml::Value>;

@@ -64,6 +64,7 @@ enum TimeFormat {
     UnixSeconds,
     UnixMillis,
     Pattern {
+        pattern: &'static str,
         items: Vec<Item<'static>>,
         has_offset: bool,
     },
@@ -79,6 +80,8 @@ struct TimeParser {
 #[derive(Debug)]
 pub(super) struct CompiledValue {
     pub key: String,
+    /// Where the value comes from, for row errors: "column `created`".
+    origin: String,
     source: ValueSource,
     kind: Kind,
     empty: EmptyPolicy,
@@ -197,6 +200,31 @@ impl CompileContext<'_> {
         })
     }
 
+    fn origin(&self, source: &ValueSource) -> String {
+        let name = |i: &usize| match self.referenced {
+            Some(names) => format!("`{}`", names.borrow()[*i]),
+            None => format!("`{}`", self.columns[*i]),
+        };
+        match source {
+            ValueSource::Column(i) => format!("column {}", name(i)),
+            ValueSource::Template(parts) => {
+                let names: Vec<String> = parts
+                    .iter()
+                    .filter_map(|p| match p {
+                        Part::Column(i) => Some(name(i)),
+                        Part::Literal(_) => None,
+                    })
+                    .collect();
+                format!(
+                    "column{} {}",
+                    if names.len() > 1 { "s" } else { "" },
+                    names.join(", ")
+                )
+            }
+            ValueSource::Const(_) => String::new(),
+        }
+    }
+
     /// A value given either as a template string or as a table.
     pub fn compile_value(
         &self,
@@ -220,9 +248,11 @@ impl CompileContext<'_> {
                     _ => Kind::String,
                 };
                 let empty = default_empty.unwrap_or(EmptyPolicy::Keep);
+                let source = self.template(key, text)?;
                 return Ok(CompiledValue {
                     key: key.to_string(),
-                    source: self.template(key, text)?,
+                    origin: self.origin(&source),
+                    source,
                     kind,
                     empty,
                 });
@@ -359,6 +389,7 @@ impl CompileContext<'_> {
         };
         Ok(CompiledValue {
             key: key.to_string(),
+            origin: self.origin(&source),
             source,
             kind,
             empty,
@@ -414,7 +445,11 @@ impl CompileContext<'_> {
                 // PostgreSQL's `+01`) parses to an internal item that the
                 // match above cannot name.
                 let has_offset = has_offset || pattern.contains("%#z");
-                TimeFormat::Pattern { items, has_offset }
+                TimeFormat::Pattern {
+                    pattern,
+                    items,
+                    has_offset,
+                }
             }
         };
         let zone = match timezone {
@@ -567,9 +602,13 @@ impl CompiledSkip {
 
 impl CompiledValue {
     fn fail(&self, reason: impl Into<String>) -> RowError {
+        let mut reason = reason.into();
+        if !self.origin.is_empty() {
+            reason = format!("{reason} ({})", self.origin);
+        }
         RowError {
             key: self.key.clone(),
-            reason: reason.into(),
+            reason,
         }
     }
 
@@ -752,10 +791,14 @@ impl TimeParser {
                     .parse()
                     .map_err(|_| format!("`{text}` is not a Unix time in milliseconds"))
             }
-            TimeFormat::Pattern { items, has_offset } => {
+            TimeFormat::Pattern {
+                pattern,
+                items,
+                has_offset,
+            } => {
                 let mut parsed = Parsed::new();
                 chrono::format::parse(&mut parsed, text, items.iter())
-                    .map_err(|e| format!("`{text}` does not match the format ({e})"))?;
+                    .map_err(|e| format!("`{text}` does not match the format `{pattern}`: {e}"))?;
                 if *has_offset {
                     let t = parsed
                         .to_datetime()
@@ -790,7 +833,7 @@ impl TimeParser {
                 )),
             },
             LocalResult::None => Err(format!(
-                "`{text}` does not exist in {zone} (it falls in the daylight-saving gap)"
+                "`{text}` does not exist in {zone}: it falls in the daylight-saving gap"
             )),
         }
     }
@@ -878,6 +921,7 @@ mod tests {
     fn berlin_dst_gap_and_overlap() {
         let parser = |amb| TimeParser {
             format: TimeFormat::Pattern {
+                pattern: "%Y-%m-%d %H:%M:%S",
                 items: StrftimeItems::new("%Y-%m-%d %H:%M:%S").collect(),
                 has_offset: false,
             },

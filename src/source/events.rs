@@ -11,7 +11,7 @@ use crate::event::Event;
 pub struct JsonLinesSource {
     reader: Box<dyn BufRead + Send>,
     line: u64,
-    buffer: String,
+    buffer: Vec<u8>,
 }
 
 impl JsonLinesSource {
@@ -21,7 +21,7 @@ impl JsonLinesSource {
             JsonLinesSource {
                 reader: input.reader,
                 line: 0,
-                buffer: String::new(),
+                buffer: Vec::new(),
             },
             input.meter,
             input.size,
@@ -35,13 +35,24 @@ impl EventSource for JsonLinesSource {
             self.buffer.clear();
             let n = self
                 .reader
-                .read_line(&mut self.buffer)
+                .read_until(b'\n', &mut self.buffer)
                 .map_err(|e| anyhow::anyhow!("cannot read line {}: {e}", self.line + 1))?;
             if n == 0 {
                 return Ok(None);
             }
             self.line += 1;
-            let text = self.buffer.trim_end_matches(['\n', '\r']);
+            let text = match std::str::from_utf8(&self.buffer) {
+                Ok(text) => text.trim_end_matches(['\n', '\r']),
+                Err(e) => {
+                    return Ok(Some(Item::Rejected(Reject {
+                        line: self.line,
+                        reason: format!("not valid UTF-8 at byte {} of the line", e.valid_up_to()),
+                        raw: RawRecord::Text(
+                            String::from_utf8_lossy(&self.buffer).trim_end().to_string(),
+                        ),
+                    })))
+                }
+            };
             if text.trim().is_empty() {
                 continue;
             }

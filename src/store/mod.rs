@@ -45,6 +45,28 @@ pub struct MonthCount {
     pub count: u64,
 }
 
+/// What happened to the records of an import (or a replay).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportCounts {
+    pub read: u64,
+    pub imported: u64,
+    pub duplicates: u64,
+    pub conflicts: u64,
+    pub rejected: u64,
+    pub skipped: u64,
+}
+
+impl ImportCounts {
+    pub fn add(&mut self, other: &ImportCounts) {
+        self.read += other.read;
+        self.imported += other.imported;
+        self.duplicates += other.duplicates;
+        self.conflicts += other.conflicts;
+        self.rejected += other.rejected;
+        self.skipped += other.skipped;
+    }
+}
+
 /// The record of one import run, kept in the store.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ImportRun {
@@ -56,12 +78,8 @@ pub struct ImportRun {
     pub mapping: String,
     pub started_at: String,
     pub finished_at: String,
-    pub read: u64,
-    pub imported: u64,
-    pub duplicates: u64,
-    pub conflicts: u64,
-    pub rejected: u64,
-    pub skipped: u64,
+    #[serde(flatten)]
+    pub counts: ImportCounts,
     pub complete: bool,
 }
 
@@ -86,6 +104,13 @@ pub trait Store: Send {
     /// within the batch are resolved against each other as if appended one
     /// after the other.
     fn append(&mut self, events: &[Event]) -> anyhow::Result<Vec<AppendOutcome>>;
+
+    /// Makes every appended event durable. Backends may group several
+    /// `append` calls into one transaction for speed; the pipelines call
+    /// this at the end of a job and before recording its outcome.
+    fn flush(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
 
     /// Returns up to `limit` events matching `filter` strictly after `after`
     /// in (received_at, id) order. Callers page through with
