@@ -534,3 +534,49 @@ fn fresh_dumps_from_the_real_tools() {
         assert_events(&case, expected_file, dump);
     }
 }
+
+/// Lines and statements of many megabytes: a 24 MB text value in a COPY
+/// line, and one extended INSERT of 200,000 tuples on a single line.
+#[test]
+fn huge_lines_and_statements() {
+    let case = Case::new();
+    let big = "x".repeat(24 << 20);
+    let pg = format!(
+        "COPY public.notes (id, at, note) FROM stdin;\n1\t2016-01-01T00:00:00Z\t{big}\n2\t2016-01-01T00:00:00Z\tsmall\n\\.\n"
+    );
+    let pg_path = case.path("big.sql");
+    std::fs::write(&pg_path, pg).unwrap();
+    let mapping = case.path("notes.toml");
+    std::fs::write(
+        &mapping,
+        "[source]\nformat = \"pgdump\"\n[event]\nservice = \"notes\"\ntype = \"note\"\nkey = \"{id}\"\ncreated_at = \"{at}\"\n[payload]\nnote = \"{note}\"\n",
+    )
+    .unwrap();
+    let (code, summary, err) = case.import(&pg_path, &mapping);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(summary["imported"], 2);
+
+    let mut my = String::from("INSERT INTO `notes` (`id`, `at`, `note`) VALUES ");
+    for i in 0..200_000 {
+        if i > 0 {
+            my.push(',');
+        }
+        my.push_str(&format!("({i},'2016-01-01T00:00:00Z','n\\'{i}')"));
+    }
+    my.push_str(";\n");
+    let my_path = case.path("big-my.sql");
+    std::fs::write(&my_path, my).unwrap();
+    std::fs::write(
+        &mapping,
+        std::fs::read_to_string(&mapping)
+            .unwrap()
+            .replace("pgdump", "mysqldump")
+            .replace("\"notes\"", "\"notes-my\""),
+    )
+    .unwrap();
+    let (code, summary, err) = case.import(&my_path, &mapping);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(summary["imported"], 200_000);
+    let events = case.events();
+    assert!(events.iter().any(|e| e["payload"]["note"] == "n'199999"));
+}

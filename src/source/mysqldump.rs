@@ -128,6 +128,10 @@ impl MySqlDumpSource {
                     }
                 }
                 "CREATE" => self.create()?,
+                // A client command (around triggers and routines), not SQL.
+                "DELIMITER" => {
+                    self.lexer.input.skip_line()?;
+                }
                 "USE" => {
                     self.database = Some(self.lexer.identifier()?);
                     self.lexer.skip_statement()?;
