@@ -56,20 +56,6 @@ impl Row {
         self.spans.push(None);
     }
 
-    /// The bytes of the field currently being written, for in-place
-    /// conversions (e.g. binary to hex).
-    pub fn open_field_start(&self) -> Option<usize> {
-        self.open
-    }
-
-    pub fn truncate_to(&mut self, len: usize) {
-        self.bytes.truncate(len);
-    }
-
-    pub fn buffer(&self) -> &[u8] {
-        &self.bytes
-    }
-
     fn finish_open(&mut self) {
         if let Some(start) = self.open.take() {
             self.spans.push(Some(start..self.bytes.len()));
@@ -100,22 +86,6 @@ impl Row {
                 Err(field)
             }
         }
-    }
-
-    /// The fields as text, lossily decoded, for rejects files.
-    pub fn lossy_fields(&self) -> Vec<Option<String>> {
-        let source: &[u8] = if self.bytes.is_empty() {
-            self.text.as_bytes()
-        } else {
-            &self.bytes
-        };
-        self.spans
-            .iter()
-            .map(|s| {
-                s.as_ref()
-                    .map(|r| String::from_utf8_lossy(&source[r.clone()]).into_owned())
-            })
-            .collect()
     }
 }
 
@@ -201,6 +171,5 @@ mod tests {
         row.field_bytes(b"ok");
         row.field_bytes(&[0xff]);
         assert_eq!(row.seal(), Err(1));
-        assert_eq!(row.lossy_fields()[1].as_deref(), Some("\u{fffd}"));
     }
 }

@@ -195,10 +195,6 @@ impl ByteReader {
         let bytes = self.capture.take().unwrap_or_default();
         String::from_utf8_lossy(&bytes).into_owned()
     }
-
-    pub fn stop_capture(&mut self) {
-        self.capture = None;
-    }
 }
 
 pub fn is_word_byte(b: u8) -> bool {
@@ -779,11 +775,6 @@ impl SqlLexer {
         }
     }
 
-    /// Skips the remaining tuples of an INSERT whose table is not imported.
-    pub fn skip_to_statement_end(&mut self) -> anyhow::Result<()> {
-        self.skip_statement()
-    }
-
     /// The column definitions of `CREATE TABLE name (...)`, whose `(` is
     /// next: (name, type) pairs. Constraints are left out.
     pub fn column_definitions(&mut self) -> anyhow::Result<Vec<(String, String)>> {
@@ -951,10 +942,6 @@ impl TableChoice {
             wanted,
             ..TableChoice::default()
         }
-    }
-
-    pub fn wanted(&self) -> Option<&str> {
-        self.wanted.as_deref()
     }
 
     pub fn matches(&self, schema: Option<&str>, name: &str) -> bool {
