@@ -2,7 +2,7 @@
 # Regenerates fixtures/dumps/ with the real tools: loads awkward rows into the
 # local PostgreSQL (127.0.0.1:5432, user postgres) and MariaDB (127.0.0.1:3306,
 # root), dumps them with pg_dump (plain COPY, --inserts, --column-inserts,
-# custom format) and mysqldump (extended inserts; --complete-insert
+# custom and tar formats) and mysqldump (extended inserts; --complete-insert
 # --hex-blob), writes the MongoDB fixtures with pymongo's bson package, and
 # computes the expected events in Python (scripts/make_dump_fixtures.py).
 # Run once by hand; the tests use the committed files and need no server.
@@ -25,6 +25,7 @@ PGDUMP=(env PGTZ=Europe/Berlin pg_dump -h 127.0.0.1 -U postgres --no-owner --no-
 "${PGDUMP[@]}" --inserts -f "$OUT/pg-inserts.sql"
 "${PGDUMP[@]}" --column-inserts -f "$OUT/pg-column-inserts.sql"
 "${PGDUMP[@]}" -Fc -f "$OUT/pg-custom.dump"
+"${PGDUMP[@]}" -Ft -f "$OUT/pg-tar.tar"
 gzip -n -c "$OUT/pg-plain.sql" >"$OUT/pg-plain.sql.gz"
 "${PSQL[@]}" -d postgres -c "DROP DATABASE $DB"
 

@@ -398,6 +398,25 @@ fn pg_custom_format_is_refused_with_the_conversion() {
     assert!(err.contains("pg_restore -f -"), "{err}");
     assert!(err.contains("custom-format"), "{err}");
     assert!(!case.path("store.db").exists(), "nothing was opened");
+
+    let (code, _, err) = case.import(&fixture("pg-tar.tar"), &fixture("payments-pg.toml"));
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("tar-format") && err.contains("pg_restore -f -"),
+        "{err}"
+    );
+
+    // A directory-format archive is a directory with a toc.dat.
+    let dir = case.path("pg-dir");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::copy(fixture("pg-custom.dump"), dir.join("toc.dat")).unwrap();
+    let (code, _, err) = case.import(&dir, &fixture("payments-pg.toml"));
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("directory-format") && err.contains("pg_restore -f -"),
+        "{err}"
+    );
+    assert!(!case.path("store.db").exists(), "nothing was opened");
 }
 
 #[test]
