@@ -7,6 +7,6 @@ if [ ! -s "$PGDUMP_SQL" ]; then
 fi
 DUMP_DB=$BENCH_DIR/store-dump-$ROWS.db
 rm -f "$DUMP_DB" "$DUMP_DB"-wal "$DUMP_DB"-shm
-measure "import dump (pg_dump COPY) -> sqlite (fresh store)" "$ROWS" \
+measure "import dump (pg_dump COPY) -> sqlite (fresh)" "$ROWS" \
   "$CHRONICLE" --quiet --store "sqlite:$DUMP_DB" import dump "$PGDUMP_SQL" \
   --mapping scripts/bench-payments-pgdump.toml --rejects "$BENCH_DIR/dump-rejects.jsonl"
