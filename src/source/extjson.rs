@@ -245,13 +245,9 @@ fn text<'a>(v: &'a Value, what: &str) -> Result<&'a str, String> {
 }
 
 fn convert_object(map: Map<String, Value>) -> Result<Value, String> {
-    let Some(first) = map.keys().next().filter(|k| k.starts_with('$')) else {
-        return map
-            .into_iter()
-            .map(|(k, v)| convert(v).map(|v| (k, v)))
-            .collect::<Result<Map<_, _>, _>>()
-            .map(Value::Object);
-    };
+    if !map.keys().any(|k| k.starts_with('$')) {
+        return plain_object(map);
+    }
     let get = |k: &str| map.get(k);
     let single = |k: &str| map.len() == 1 && map.contains_key(k);
     if single("$oid") {
@@ -376,7 +372,10 @@ fn convert_object(map: Map<String, Value>) -> Result<Value, String> {
         ]));
     }
     // Not a type wrapper (for example a `$ref`/`$id` DBRef): a document.
-    let _ = first;
+    plain_object(map)
+}
+
+fn plain_object(map: Map<String, Value>) -> Result<Value, String> {
     map.into_iter()
         .map(|(k, v)| convert(v).map(|v| (k, v)))
         .collect::<Result<Map<_, _>, _>>()
