@@ -552,6 +552,48 @@ fn fresh_dumps_from_the_real_tools() {
         assert_eq!(code, 1, "{dump}: {err}");
         assert_events(&case, expected_file, dump);
     }
+    // The BSON encoder and the expected events are deterministic.
+    for file in [
+        "orders.bson",
+        "orders.expected.jsonl",
+        "payments.expected.jsonl",
+    ] {
+        assert_eq!(
+            std::fs::read(out.join(file)).unwrap(),
+            std::fs::read(fixture(file)).unwrap(),
+            "{file} changed when regenerated"
+        );
+    }
+}
+
+#[test]
+fn dumps_in_other_encodings_are_refused() {
+    let case = Case::new();
+    let pg = case.path("latin1.sql");
+    std::fs::write(
+        &pg,
+        "SET client_encoding = 'LATIN1';\nCOPY public.payments (payment_id) FROM stdin;\n1\n\\.\n",
+    )
+    .unwrap();
+    let (code, _, err) = case.import(&pg, &fixture("payments-pg.toml"));
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("LATIN1") && err.contains("pg_dump -E UTF8"),
+        "{err}"
+    );
+
+    let my = case.path("latin1-my.sql");
+    std::fs::write(
+        &my,
+        "/*!40101 SET NAMES latin1 */;\nINSERT INTO `payments` (`payment_id`) VALUES ('1');\n",
+    )
+    .unwrap();
+    let (code, _, err) = case.import(&my, &fixture("payments-my.toml"));
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("latin1") && err.contains("--default-character-set=utf8mb4"),
+        "{err}"
+    );
 }
 
 /// Lines and statements of many megabytes: a 24 MB text value in a COPY
