@@ -452,6 +452,12 @@ fn table_choice_and_mapping_errors() {
         "{err}"
     );
 
+    // A data-only dump whose table has no rows: nothing to import, cleanly.
+    let empty = write("empty.sql", "COPY public.refunds (id) FROM stdin;\n\\.\n");
+    let (code, summary, err) = case.import(&empty, &missing);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(summary["read"], 0);
+
     let bad_column = write(
         "bad-column.toml",
         &base.replace("country = \"{country}\"", "country = \"{land}\""),

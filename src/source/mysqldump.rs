@@ -165,7 +165,7 @@ impl MySqlDumpSource {
         if !values.eq_ignore_ascii_case("values") && !values.eq_ignore_ascii_case("value") {
             bail!("unsupported INSERT into {qualified} at line {line}: only INSERT ... VALUES is read");
         }
-        self.choice.note_rows(&qualified);
+        self.choice.note_data(&qualified);
         let at = format!("line {line}");
         if !self
             .choice

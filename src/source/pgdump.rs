@@ -191,6 +191,7 @@ impl PgDumpSource {
         }
         // The data starts on the next line.
         self.lexer.input.skip_line()?;
+        self.choice.note_data(&table.qualified);
         let import = if self.choice.matches(table.schema.as_deref(), &table.name) {
             Import::Maybe
         } else {
@@ -235,7 +236,7 @@ impl PgDumpSource {
                 ),
             }
         }
-        self.choice.note_rows(&table.qualified);
+        self.choice.note_data(&table.qualified);
         let at = format!("line {line}");
         if self
             .choice
@@ -348,7 +349,6 @@ impl PgDumpSource {
             }
             Import::Maybe => {
                 let table = table.clone();
-                self.choice.note_rows(&table.qualified);
                 let at = format!("line {}", self.lexer.input.line());
                 let take = self.choice.take(
                     table.schema.as_deref(),

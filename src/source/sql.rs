@@ -930,8 +930,8 @@ pub fn bytes_to_decimal(bytes: &[u8]) -> Option<String> {
 pub struct TableChoice {
     wanted: Option<String>,
     chosen: Option<String>,
-    /// Tables with rows seen so far, for messages.
-    pub with_rows: Vec<String>,
+    /// Tables whose data (COPY or INSERT) was seen so far.
+    pub with_data: Vec<String>,
     /// Tables created so far.
     pub created: Vec<String>,
 }
@@ -996,9 +996,9 @@ impl TableChoice {
         Ok(true)
     }
 
-    pub fn note_rows(&mut self, qualified: &str) {
-        if !self.with_rows.iter().any(|c| c == qualified) && self.with_rows.len() < 1000 {
-            self.with_rows.push(qualified.to_string());
+    pub fn note_data(&mut self, qualified: &str) {
+        if !self.with_data.iter().any(|c| c == qualified) && self.with_data.len() < 1000 {
+            self.with_data.push(qualified.to_string());
         }
     }
 
@@ -1010,15 +1010,17 @@ impl TableChoice {
         if self.chosen.is_some() {
             return Ok(());
         }
-        let created = self
+        // A table that is in the dump but has no rows imports nothing, cleanly.
+        let present = self
             .created
             .iter()
+            .chain(&self.with_data)
             .any(|c| c == w || c.rsplit_once('.').map(|(_, n)| n) == Some(w.as_str()));
-        if created {
+        if present {
             return Ok(());
         }
         let mut tables = self.created.clone();
-        for t in &self.with_rows {
+        for t in &self.with_data {
             if !tables.contains(t) {
                 tables.push(t.clone());
             }
