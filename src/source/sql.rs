@@ -310,7 +310,10 @@ impl SqlLexer {
         if self.marker_text.trailer.iter().any(|m| text.starts_with(m)) {
             self.markers.trailer = true;
         } else if self.marker_text.header.iter().any(|m| text.starts_with(m)) {
+            // pg_dumpall repeats header and trailer per database: only the
+            // last database's trailer tells that the file is complete.
             self.markers.header = true;
+            self.markers.trailer = false;
         }
         Ok(())
     }
