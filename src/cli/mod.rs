@@ -49,7 +49,7 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Import CSV exports or canonical JSON lines into the store
+    /// Import CSV exports, database dumps or canonical JSON lines into the store
     Import(commands::import::ImportArgs),
     /// Write stored events as canonical JSON lines in (received_at, id) order
     Export(commands::export::ExportArgs),

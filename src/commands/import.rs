@@ -1,4 +1,4 @@
-//! `chronicle import csv|events`: builds the sources and options, calls
+//! `chronicle import csv|dump|events`: builds the sources and options, calls
 //! `chronicle::import`, prints the summary and picks the exit code.
 
 use std::fmt::Write as _;
@@ -11,6 +11,7 @@ use chronicle::import::{import_all, ImportInput, ImportOptions, ImportReport, DE
 use chronicle::mapping::Mapping;
 use chronicle::settings::Settings;
 use chronicle::source::csv::CsvSource;
+use chronicle::source::dump::open_dump;
 use chronicle::source::events::JsonLinesSource;
 
 use super::{open_store, progress, thousands};
@@ -26,6 +27,8 @@ pub struct ImportArgs {
 pub enum ImportKind {
     /// Import CSV exports (plain or .gz) through a mapping file
     Csv(CsvArgs),
+    /// Import database dumps (pg_dump, mysqldump, mongodump, mongoexport) through a mapping file; see docs/dumps.md
+    Dump(DumpArgs),
     /// Import canonical events as JSON lines (e.g. another store's export); `-` reads stdin
     Events(EventsArgs),
 }
@@ -36,6 +39,19 @@ pub struct CsvArgs {
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// Mapping file (TOML) describing how a row becomes an event; see docs/mapping.md
+    #[arg(long, short, value_name = "MAPPING.toml")]
+    pub mapping: PathBuf,
+    #[command(flatten)]
+    pub common: CommonImportArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DumpArgs {
+    /// Dump files (plain or .gz): pg_dump plain SQL, mysqldump SQL, mongodump NAME.bson (or its
+    /// directory, with source.table) or mongoexport JSON
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Mapping file (TOML); [source] format and table pick the reader and the table; see docs/dumps.md
     #[arg(long, short, value_name = "MAPPING.toml")]
     pub mapping: PathBuf,
     #[command(flatten)]
@@ -82,6 +98,22 @@ pub fn run(args: ImportArgs, settings: &Settings, printer: &Printer) -> anyhow::
                     source: Box::new(source),
                     meter,
                     size,
+                    mapping_text: mapping.text.clone(),
+                });
+            }
+            (inputs, args.common)
+        }
+        ImportKind::Dump(args) => {
+            let mapping = Mapping::load(&args.mapping)?;
+            let mut inputs = Vec::new();
+            for path in args.files {
+                let dump = open_dump(&path, &mapping)?;
+                inputs.push(ImportInput {
+                    path: dump.path,
+                    source_kind: dump.format.name().into(),
+                    source: dump.source,
+                    meter: dump.meter,
+                    size: dump.size,
                     mapping_text: mapping.text.clone(),
                 });
             }

@@ -112,10 +112,28 @@ impl Mapping {
 
     /// Resolves the mapping against the source's column names.
     pub fn compile(&self, columns: &[String]) -> Result<CompiledMapping, MappingError> {
-        let ctx = value::CompileContext {
+        self.compile_in(&value::CompileContext {
             file: &self.path,
             columns,
-        };
+            referenced: None,
+        })
+    }
+
+    /// The column names the mapping refers to, in order of first use, for
+    /// sources without a fixed column set (documents). Checks everything
+    /// else that [`Mapping::compile`] checks.
+    pub fn referenced_columns(&self) -> Result<Vec<String>, MappingError> {
+        let names = std::cell::RefCell::new(Vec::new());
+        self.compile_in(&value::CompileContext {
+            file: &self.path,
+            columns: &[],
+            referenced: Some(&names),
+        })?;
+        Ok(names.into_inner())
+    }
+
+    fn compile_in(&self, ctx: &value::CompileContext<'_>) -> Result<CompiledMapping, MappingError> {
+        let columns = ctx.columns;
         let ev = &self.file.event;
         let service = ctx.compile_text("event.service", &ev.service, value::EmptyPolicy::Reject)?;
         let event_type =

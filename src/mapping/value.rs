@@ -13,6 +13,9 @@ use crate::event::{canonical_json, format_millis, push_json_string, Millis};
 pub(super) struct CompileContext<'a> {
     pub file: &'a str,
     pub columns: &'a [String],
+    /// When set, every column name is accepted and recorded here instead
+    /// of being looked up in `columns`.
+    pub referenced: Option<&'a std::cell::RefCell<Vec<String>>>,
 }
 
 /// What an empty (or null) value turns into.
@@ -121,6 +124,16 @@ impl CompileContext<'_> {
     }
 
     fn column(&self, key: &str, name: &str) -> Result<usize, MappingError> {
+        if let Some(names) = self.referenced {
+            let mut names = names.borrow_mut();
+            return Ok(match names.iter().position(|c| c == name) {
+                Some(i) => i,
+                None => {
+                    names.push(name.to_string());
+                    names.len() - 1
+                }
+            });
+        }
         self.columns.iter().position(|c| c == name).ok_or_else(|| {
             self.error(
                 key,
@@ -188,7 +201,10 @@ impl CompileContext<'_> {
     }
 
     fn origin(&self, source: &ValueSource) -> String {
-        let name = |i: &usize| format!("`{}`", self.columns[*i]);
+        let name = |i: &usize| match self.referenced {
+            Some(names) => format!("`{}`", names.borrow()[*i]),
+            None => format!("`{}`", self.columns[*i]),
+        };
         match source {
             ValueSource::Column(i) => format!("column {}", name(i)),
             ValueSource::Template(parts) => {
@@ -425,6 +441,10 @@ impl CompileContext<'_> {
                         )
                     )
                 });
+                // `%#z` (an offset whose minutes may be missing, as in
+                // PostgreSQL's `+01`) parses to an internal item that the
+                // match above cannot name.
+                let has_offset = has_offset || pattern.contains("%#z");
                 TimeFormat::Pattern {
                     pattern,
                     items,

@@ -3,8 +3,16 @@
 //! records. One module per input format; the import pipeline only sees the
 //! [`EventSource`] trait.
 
+pub mod bson;
 pub mod csv;
+pub mod document;
+pub mod dump;
 pub mod events;
+pub mod extjson;
+pub mod mysqldump;
+pub mod pgdump;
+pub mod row;
+pub mod sql;
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
