@@ -264,7 +264,13 @@ impl Store for SqliteStore {
                     .map(rusqlite::types::Value::Text),
             );
         }
-        if let Some(since) = filter.since {
+        // Once a cursor at or past `since` exists, the cursor alone bounds the
+        // range; keeping `since` too makes SQLite seek by it and re-walk the
+        // whole window on every page, which turns a scan quadratic.
+        let since = filter
+            .since
+            .filter(|since| after.is_none_or(|(received_at, _)| received_at < since));
+        if let Some(since) = since {
             sql.push_str(" AND received_at >= ?");
             values.push(since.into());
         }
