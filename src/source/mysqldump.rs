@@ -287,14 +287,8 @@ impl MySqlDumpSource {
     fn finish(&mut self) -> anyhow::Result<()> {
         self.done = true;
         self.choice.check_found()?;
-        if self.lexer.markers.header && !self.lexer.markers.trailer {
-            bail!(
-                "the dump is truncated: it ends at line {} (byte {}) without mysqldump's closing `-- Dump completed` comment",
-                self.lexer.input.line(),
-                self.lexer.input.offset()
-            );
-        }
-        Ok(())
+        self.lexer
+            .check_complete("mysqldump's closing `-- Dump completed` comment")
     }
 }
 

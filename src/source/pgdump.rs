@@ -414,14 +414,8 @@ impl PgDumpSource {
     fn finish(&mut self) -> anyhow::Result<()> {
         self.done = true;
         self.choice.check_found()?;
-        if self.lexer.markers.header && !self.lexer.markers.trailer {
-            bail!(
-                "the dump is truncated: it ends at line {} (byte {}) without pg_dump's closing `-- PostgreSQL database dump complete` comment",
-                self.lexer.input.line(),
-                self.lexer.input.offset()
-            );
-        }
-        Ok(())
+        self.lexer
+            .check_complete("pg_dump's closing `-- PostgreSQL database dump complete` comment")
     }
 }
 

@@ -252,6 +252,19 @@ pub struct SqlLexer {
 }
 
 impl SqlLexer {
+    /// A dump that opened with its tool's header comment must end with the
+    /// tool's closing comment (`trailer`); otherwise it was cut short.
+    pub fn check_complete(&self, trailer: &str) -> anyhow::Result<()> {
+        if self.markers.header && !self.markers.trailer {
+            anyhow::bail!(
+                "the dump is truncated: it ends at line {} (byte {}) without {trailer}",
+                self.input.line(),
+                self.input.offset()
+            );
+        }
+        Ok(())
+    }
+
     pub fn new(input: ByteReader, dialect: Dialect, marker_text: MarkerText) -> SqlLexer {
         SqlLexer {
             input,
