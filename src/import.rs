@@ -2,7 +2,9 @@
 //! items from an [`EventSource`] (parsing and mapping), the calling thread
 //! appends batches to the store, writes rejects and conflicts, and keeps the
 //! counts. Two threads because parsing and SQLite writing each take about
-//! half the time of a large import.
+//! half the time of a large import. Any failure ends both (see
+//! [`crate::cancel`]); an interrupt stops at the next batch boundary with
+//! everything before it committed and the run recorded as interrupted.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -13,10 +15,13 @@ use std::time::Instant;
 use anyhow::Context;
 use serde::Serialize;
 
+use crate::cancel::{self, Interrupted, Stop};
 use crate::event::{format_millis, now_millis, Event};
 use crate::progress::{Progress, Unit};
 use crate::source::{EventSource, InputMeter, Item, RawRecord, Reject};
-use crate::store::{AppendOutcome, ImportCounts, ImportRun, Store};
+use crate::store::{
+    write_failed, AppendOutcome, ImportCounts, ImportRun, RunStatus, Store, WriteFailed,
+};
 
 /// Events per store transaction.
 pub const DEFAULT_BATCH: usize = 10_000;
@@ -88,6 +93,9 @@ pub struct ImportReport {
     pub conflicts_files: Vec<PathBuf>,
     /// Set when `--max-rejects` stopped the import.
     pub stopped_early: bool,
+    /// Set when a signal stopped the import at a batch boundary; the counts
+    /// are what was committed.
+    pub interrupted: Option<Interrupted>,
 }
 
 const SAMPLES: usize = 10;
@@ -111,6 +119,7 @@ impl ImportReport {
         self.rejects_files.extend(other.rejects_files);
         self.conflicts_files.extend(other.conflicts_files);
         self.stopped_early |= other.stopped_early;
+        self.interrupted = self.interrupted.or(other.interrupted);
     }
 }
 
@@ -138,7 +147,7 @@ pub fn import_all<'s>(
         if let Some(left) = rejects_left.as_mut() {
             *left = left.saturating_sub(report.summary.counts.rejected);
         }
-        let stop = report.stopped_early;
+        let stop = report.stopped_early || report.interrupted.is_some();
         total.add(report);
         if stop {
             break;
@@ -211,68 +220,75 @@ fn import_one<'s>(
         finished_at: String::new(),
         counts: ImportCounts::default(),
         complete: false,
+        status: Some(RunStatus::Running),
     };
     if let Some(store) = store.as_deref_mut() {
         if !options.dry_run {
-            store.record_run(&run)?;
+            store
+                .record_run(&run)
+                .map_err(|e| write_failed(store, e))?;
         }
     }
     progress.start(&path.display().to_string(), size, Unit::Bytes);
 
     let batch_size = options.batch_size.max(1);
-    let (sender, receiver) = crossbeam_channel::bounded::<anyhow::Result<Batch>>(4);
     let mut report = ImportReport::default();
     let reader_path = path.clone();
-    std::thread::scope(|scope| -> anyhow::Result<()> {
-        scope.spawn(move || {
-            let mut rejected_total = 0u64;
-            loop {
-                let mut batch = Batch {
-                    events: Vec::with_capacity(batch_size),
-                    lines: Vec::with_capacity(batch_size),
-                    rejects: Vec::new(),
-                    read: 0,
-                    skipped: 0,
-                };
-                let mut end = false;
-                while batch.events.len() < batch_size && batch.read < batch_size as u64 * 2 {
-                    match source.next_item() {
-                        Ok(Some(item)) => {
-                            batch.read += 1;
-                            match item {
-                                Item::Event { event, line } => {
-                                    batch.events.push(event);
-                                    batch.lines.push(line);
-                                }
-                                Item::Skipped => batch.skipped += 1,
-                                Item::Rejected(reject) => {
-                                    batch.rejects.push(reject);
-                                    rejected_total += 1;
-                                    if max_rejects.is_some_and(|m| rejected_total >= m) {
-                                        end = true;
-                                        break;
-                                    }
+    // The reader owns its source, so it runs on a thread nobody waits for:
+    // one blocked reading an idle stdin cannot hold up a failed or
+    // interrupted import.
+    let batches = cancel::spawn_feed("reader", 4, &Stop::new(), move |feed| {
+        let mut rejected_total = 0u64;
+        loop {
+            let mut batch = Batch {
+                events: Vec::with_capacity(batch_size),
+                lines: Vec::with_capacity(batch_size),
+                rejects: Vec::new(),
+                read: 0,
+                skipped: 0,
+            };
+            let mut end = false;
+            while batch.events.len() < batch_size && batch.read < batch_size as u64 * 2 {
+                match source.next_item() {
+                    Ok(Some(item)) => {
+                        batch.read += 1;
+                        match item {
+                            Item::Event { event, line } => {
+                                batch.events.push(event);
+                                batch.lines.push(line);
+                            }
+                            Item::Skipped => batch.skipped += 1,
+                            Item::Rejected(reject) => {
+                                batch.rejects.push(reject);
+                                rejected_total += 1;
+                                if max_rejects.is_some_and(|m| rejected_total >= m) {
+                                    end = true;
+                                    break;
                                 }
                             }
                         }
-                        Ok(None) => {
-                            end = true;
-                            break;
-                        }
-                        Err(e) => {
-                            let _ = sender.send(Ok(batch));
-                            let _ =
-                                sender.send(Err(e.context(format!("{}", reader_path.display()))));
-                            return;
-                        }
+                    }
+                    Ok(None) => {
+                        end = true;
+                        break;
+                    }
+                    Err(e) => {
+                        let _ = feed.send(batch);
+                        return Err(e.context(format!("{}", reader_path.display())));
                     }
                 }
-                if sender.send(Ok(batch)).is_err() || end {
-                    return;
-                }
             }
-        });
-        for message in receiver.iter() {
+            // A gone consumer failed or was interrupted; it reports why.
+            if feed.send(batch).is_err() || end {
+                return Ok(());
+            }
+        }
+    });
+    let writing = store.is_some() && !options.dry_run;
+    // `batches` moves into the closure: however it returns, the channel is
+    // dropped and the reader stops at its next send.
+    let outcome = (|| -> anyhow::Result<()> {
+        for message in batches {
             let batch = message?;
             let s = &mut report.summary.counts;
             s.read += batch.read;
@@ -285,8 +301,10 @@ fn import_one<'s>(
                 rejects.write(&reject)?;
             }
             match store.as_deref_mut() {
-                Some(store) if !options.dry_run => {
-                    let outcomes = store.append(&batch.events)?;
+                Some(store) if writing => {
+                    let outcomes = store
+                        .append(&batch.events)
+                        .map_err(|e| write_failed(store, e))?;
                     for ((outcome, event), line) in
                         outcomes.into_iter().zip(batch.events).zip(batch.lines)
                     {
@@ -308,6 +326,12 @@ fn import_one<'s>(
                             }
                         }
                     }
+                    // With each batch, so that the record of a run that dies
+                    // says what it had written.
+                    run.counts = *s;
+                    store
+                        .record_run(&run)
+                        .map_err(|e| write_failed(store, e))?;
                 }
                 _ => {
                     for event in &batch.events {
@@ -319,10 +343,29 @@ fn import_one<'s>(
             progress.set_position(meter.bytes_read());
         }
         Ok(())
-    })?;
+    })();
+    report.interrupted = outcome.as_ref().err().and_then(cancel::interruption);
+    if let Err(error) = outcome {
+        if report.interrupted.is_none() {
+            progress.finish();
+            let _ = rejects.finish();
+            let _ = conflicts.finish();
+            // A store that has just refused a write is not asked again (a
+            // locked one would only make the user wait once more); the run
+            // record keeps the counts of its last committed batch.
+            if let Some(store) = store.filter(|_| writing) {
+                if error.downcast_ref::<WriteFailed>().is_none() && store.flush().is_ok() {
+                    run.status = Some(RunStatus::Failed);
+                    run.finished_at = format_millis(now_millis());
+                    let _ = store.record_run(&run);
+                }
+            }
+            return Err(error);
+        }
+    }
     if let Some(store) = store.as_deref_mut() {
-        if !options.dry_run {
-            store.flush()?;
+        if writing {
+            store.flush().map_err(|e| write_failed(store, e))?;
         }
     }
     progress.finish();
@@ -333,7 +376,14 @@ fn import_one<'s>(
     report.conflicts_files.extend(conflicts.written_path());
 
     run.counts = report.summary.counts;
-    run.complete = !report.stopped_early;
+    run.complete = !report.stopped_early && report.interrupted.is_none();
+    run.status = Some(if report.interrupted.is_some() {
+        RunStatus::Interrupted
+    } else if report.stopped_early {
+        RunStatus::Stopped
+    } else {
+        RunStatus::Complete
+    });
     run.sha256 = if run.complete {
         meter.sha256()
     } else {
@@ -341,10 +391,10 @@ fn import_one<'s>(
     };
     run.size = run.size.max(meter.bytes_read());
     run.finished_at = format_millis(now_millis());
-    if let Some(store) = store {
-        if !options.dry_run {
-            store.record_run(&run)?;
-        }
+    if let Some(store) = store.filter(|_| writing) {
+        store
+            .record_run(&run)
+            .map_err(|e| write_failed(store, e))?;
     }
     Ok(report)
 }

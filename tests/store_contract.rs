@@ -7,8 +7,8 @@ mod common;
 
 use chronicle::event::{parse_rfc3339_millis, Event, Millis};
 use chronicle::store::{
-    self, scan_all, AppendOutcome, ImportCounts, ImportRun, LockAttempt, MonthCount, ScanFilter,
-    Store,
+    self, scan_all, AppendOutcome, ImportCounts, ImportRun, LockAttempt, MonthCount, RunStatus,
+    ScanFilter, Store,
 };
 use common::mongo::{test_db, TestDb};
 use mongodb::bson::doc;
@@ -372,6 +372,7 @@ fn import_runs_are_recorded(store: &mut dyn Store) {
         finished_at: String::new(),
         counts: ImportCounts::default(),
         complete: false,
+        status: Some(RunStatus::Running),
     };
     store.record_run(&run).unwrap();
     let mut first = run.clone();
@@ -382,6 +383,7 @@ fn import_runs_are_recorded(store: &mut dyn Store) {
     run.counts.imported = 4;
     run.counts.duplicates = 1;
     run.complete = true;
+    run.status = Some(RunStatus::Complete);
     run.sha256 = "ab".repeat(32);
     store.record_run(&run).unwrap();
     assert_eq!(store.runs().unwrap(), vec![first, run]);

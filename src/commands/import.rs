@@ -149,7 +149,9 @@ pub fn run(args: ImportArgs, settings: &Settings, printer: &Printer) -> anyhow::
         import_all(inputs, Some(store.as_mut()), &options, progress.as_ref())?
     };
     print_report(&report, &options, printer);
-    Ok(if report.stopped_early {
+    Ok(if let Some(interrupt) = report.interrupted {
+        ExitStatus::interrupted(interrupt)
+    } else if report.stopped_early {
         ExitStatus::Fatal
     } else if report.summary.counts.rejected > 0 || report.summary.counts.conflicts > 0 {
         ExitStatus::Problems
@@ -189,6 +191,11 @@ fn print_report(report: &ImportReport, options: &ImportOptions, printer: &Printe
         printer.note(format!(
             "conflicts (both versions) were written to {}",
             path.display()
+        ));
+    }
+    if let Some(interrupt) = report.interrupted {
+        printer.warn(format!(
+            "{interrupt}: stopped at a batch boundary; the counts below were committed and the run is recorded as interrupted. Run the same command again to finish: what was already imported counts as duplicates"
         ));
     }
     if report.stopped_early {

@@ -82,6 +82,26 @@ pub struct ImportRun {
     #[serde(flatten)]
     pub counts: ImportCounts,
     pub complete: bool,
+    /// How the run ended; `None` in records of older chronicle versions.
+    #[serde(default)]
+    pub status: Option<RunStatus>,
+}
+
+/// Where an import run is, as its record says. The record is updated with
+/// each committed batch, so its counts are what the store holds from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Under way, or ended without being able to say so (killed, power
+    /// loss, or the store itself refused writes).
+    Running,
+    Complete,
+    /// Stopped by `--max-rejects`.
+    Stopped,
+    /// Stopped by an error (the input, the rejects file, ...).
+    Failed,
+    /// Stopped by SIGINT or SIGTERM at a batch boundary.
+    Interrupted,
 }
 
 /// Result of trying to take a named lock.
@@ -148,8 +168,33 @@ pub trait Store: Send {
     fn unlock(&mut self, name: &str, holder: &str) -> anyhow::Result<()>;
 }
 
+/// A write the store refused (full disk, lock held by another process,
+/// lost connection): "store write failed: CAUSE (STORE)".
+#[derive(Debug, thiserror::Error)]
+#[error("store write failed: {cause} ({store})")]
+pub struct WriteFailed {
+    pub store: String,
+    pub cause: String,
+}
+
+/// Marks `error`, raised by a write to `store`, as a [`WriteFailed`].
+pub fn write_failed(store: &dyn Store, error: anyhow::Error) -> anyhow::Error {
+    // SQLite's own message ("database or disk is full") rather than the
+    // error code beneath it.
+    let cause = error
+        .chain()
+        .find(|c| c.is::<rusqlite::Error>())
+        .unwrap_or_else(|| error.root_cause())
+        .to_string();
+    error.context(WriteFailed {
+        store: store.describe(),
+        cause,
+    })
+}
+
 /// Streams every event matching `filter` in (received_at, id) order, one
-/// page in memory at a time.
+/// page in memory at a time; stops with an error at the page boundary after
+/// an interrupt.
 pub fn scan_all(
     store: &mut dyn Store,
     filter: &ScanFilter,
@@ -159,6 +204,7 @@ pub fn scan_all(
     let mut cursor: Option<ScanCursor> = None;
     let mut seen = 0u64;
     loop {
+        crate::cancel::check()?;
         let page = store.scan_page(filter, cursor.as_ref(), page_size)?;
         let full = page.len() == page_size;
         if let Some(last) = page.last() {

@@ -70,6 +70,9 @@ pub struct SqliteStore {
     conn: Connection,
     /// Start time and size of the open append transaction, if any.
     open_group: Option<(Instant, usize)>,
+    /// Set while an append runs: still set afterwards means it failed, and
+    /// its group is rolled back rather than committed.
+    appending: bool,
 }
 
 impl SqliteStore {
@@ -109,12 +112,23 @@ impl SqliteStore {
             path: path.to_string(),
             conn,
             open_group: None,
+            appending: false,
         })
     }
 
     /// Commits the open append group, if any. Every operation other than
-    /// `append` starts with this so it never runs inside a group.
+    /// `append` starts with this so it never runs inside a group. A group
+    /// in which an append failed (a full disk, say) is rolled back instead:
+    /// what the store holds then stays what the last commit, and the import
+    /// run record written with it, say.
     fn commit_group(&mut self) -> anyhow::Result<()> {
+        if std::mem::take(&mut self.appending) && self.open_group.take().is_some() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            anyhow::bail!(
+                "an append to sqlite:{} failed; its uncommitted events were rolled back",
+                self.path
+            );
+        }
         if self.open_group.take().is_some() {
             self.conn
                 .execute_batch("COMMIT")
@@ -166,10 +180,22 @@ impl Store for SqliteStore {
 
     fn append(&mut self, events: &[Event]) -> anyhow::Result<Vec<AppendOutcome>> {
         let now = now_millis();
+        // A group is committed when the next batch arrives rather than at
+        // the end of the batch that filled it: what the caller writes in
+        // between (the import run record with its counts) then commits
+        // together with the events it counts.
+        if self.appending
+            || self.open_group.is_some_and(|(started, pending)| {
+                pending >= GROUP_EVENTS || started.elapsed() >= GROUP_TIME
+            })
+        {
+            self.commit_group()?;
+        }
         if self.open_group.is_none() {
             self.conn.execute_batch("BEGIN IMMEDIATE")?;
             self.open_group = Some((Instant::now(), 0));
         }
+        self.appending = true;
         // Inserting in (received_at, id) order turns the index updates into
         // near-appends (SQLite's fast path for the right edge of a b-tree)
         // and walks the random id index left to right. The stable sort keeps
@@ -220,12 +246,10 @@ impl Store for SqliteStore {
             .into_iter()
             .map(|o| o.expect("every event has an outcome"))
             .collect();
-        if let Some((started, pending)) = self.open_group.as_mut() {
+        if let Some((_, pending)) = self.open_group.as_mut() {
             *pending += events.len();
-            if *pending >= GROUP_EVENTS || started.elapsed() >= GROUP_TIME {
-                self.commit_group()?;
-            }
         }
+        self.appending = false;
         Ok(outcomes)
     }
 
@@ -347,7 +371,8 @@ impl Store for SqliteStore {
     }
 
     fn record_run(&mut self, run: &ImportRun) -> anyhow::Result<()> {
-        self.commit_group()?;
+        // Inside the open append group, if any: the counts commit with the
+        // events they count, so a killed import's record is exact.
         self.conn.execute(
             "INSERT INTO import_runs (run_id, started_at, record) VALUES (?1, ?2, ?3)
              ON CONFLICT(run_id) DO UPDATE SET record = excluded.record",
