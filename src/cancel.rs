@@ -55,6 +55,13 @@ pub struct Interrupted {
     pub signal: i32,
 }
 
+/// In JSON summaries: `"interrupted": "SIGINT"`.
+impl serde::Serialize for Interrupted {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
 impl Interrupted {
     pub fn name(&self) -> &'static str {
         match self.signal {

@@ -68,6 +68,10 @@ pub struct ImportSummary {
     pub counts: ImportCounts,
     pub elapsed_s: f64,
     pub events_per_s: f64,
+    /// Set when a signal stopped the import at a batch boundary; the counts
+    /// are what was committed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interrupted: Option<Interrupted>,
 }
 
 /// A conflict: the stored version is kept, the incoming one is reported.
@@ -93,9 +97,6 @@ pub struct ImportReport {
     pub conflicts_files: Vec<PathBuf>,
     /// Set when `--max-rejects` stopped the import.
     pub stopped_early: bool,
-    /// Set when a signal stopped the import at a batch boundary; the counts
-    /// are what was committed.
-    pub interrupted: Option<Interrupted>,
 }
 
 const SAMPLES: usize = 10;
@@ -119,7 +120,7 @@ impl ImportReport {
         self.rejects_files.extend(other.rejects_files);
         self.conflicts_files.extend(other.conflicts_files);
         self.stopped_early |= other.stopped_early;
-        self.interrupted = self.interrupted.or(other.interrupted);
+        self.summary.interrupted = self.summary.interrupted.or(other.summary.interrupted);
     }
 }
 
@@ -147,7 +148,7 @@ pub fn import_all<'s>(
         if let Some(left) = rejects_left.as_mut() {
             *left = left.saturating_sub(report.summary.counts.rejected);
         }
-        let stop = report.stopped_early || report.interrupted.is_some();
+        let stop = report.stopped_early || report.summary.interrupted.is_some();
         total.add(report);
         if stop {
             break;
@@ -344,9 +345,9 @@ fn import_one<'s>(
         }
         Ok(())
     })();
-    report.interrupted = outcome.as_ref().err().and_then(cancel::interruption);
+    report.summary.interrupted = outcome.as_ref().err().and_then(cancel::interruption);
     if let Err(error) = outcome {
-        if report.interrupted.is_none() {
+        if report.summary.interrupted.is_none() {
             progress.finish();
             let _ = rejects.finish();
             let _ = conflicts.finish();
@@ -376,8 +377,8 @@ fn import_one<'s>(
     report.conflicts_files.extend(conflicts.written_path());
 
     run.counts = report.summary.counts;
-    run.complete = !report.stopped_early && report.interrupted.is_none();
-    run.status = Some(if report.interrupted.is_some() {
+    run.complete = !report.stopped_early && report.summary.interrupted.is_none();
+    run.status = Some(if report.summary.interrupted.is_some() {
         RunStatus::Interrupted
     } else if report.stopped_early {
         RunStatus::Stopped

@@ -20,6 +20,18 @@ use chronicle::exit::status_for_error;
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     let printer = cli::printer::Printer::new(&args.global);
+    // Jobs stop cleanly on SIGINT/SIGTERM; the quick read-only commands keep
+    // the default (die at once).
+    let long_job = !matches!(
+        args.command,
+        cli::Command::Status(_) | cli::Command::Verify(_)
+    );
+    if long_job {
+        if let Err(error) = cli::signals::install(args.global.quiet) {
+            printer.error(&error);
+            return ExitCode::from(status_for_error(&error).code() as u8);
+        }
+    }
     let status = match commands::run(args, &printer) {
         Ok(status) => status,
         Err(error) => {

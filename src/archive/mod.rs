@@ -33,6 +33,7 @@ use anyhow::Context;
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::cancel::{self, Interrupted, Stop};
 use crate::event::{format_millis, now_millis, Event, Millis};
 use crate::exit::LockedError;
 use crate::progress::{Progress, Unit};
@@ -127,6 +128,10 @@ pub struct ArchiveReport {
     pub conflict_samples: Vec<ArchiveConflict>,
     pub elapsed_s: f64,
     pub events_per_s: f64,
+    /// Set when a signal stopped the run: the partitions listed are done,
+    /// the one it was working on is left as it was (live).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interrupted: Option<Interrupted>,
     /// Verified and listed ids not deleted from live yet.
     #[serde(skip)]
     pending: PendingDeletes,
@@ -344,6 +349,12 @@ pub fn archive(
     };
     fault("after-lock");
     let mut result = run_partitions(store, options, bound, &mut lock, &mut report, progress);
+    // An interrupt ends the run like its end would, after the last part
+    // that was done.
+    report.interrupted = result.as_ref().err().and_then(cancel::interruption);
+    if report.interrupted.is_some() {
+        result = Ok(());
+    }
     // Also after a failure: the queued ids belong to verified, listed parts.
     let flushed = flush_deletes(store, &mut report);
     if result.is_ok() {
@@ -430,6 +441,7 @@ fn run_partitions(
         .collect();
     let mut since: Option<Millis> = None;
     loop {
+        cancel::check()?;
         // Skip-scan: the next live event below the bound names the next
         // partition with live events.
         let next_live = store
@@ -729,12 +741,14 @@ fn archive_partition(
     // A scanner thread pages through the store while this thread encodes
     // Parquet: the two take about the same time on large partitions.
     let filter = partition_filter(p);
-    let (tx, rx) = crossbeam_channel::bounded::<Vec<Event>>(2);
-    let (scanned, consumed) = std::thread::scope(|scope| {
-        let scan_store = &mut *store;
-        let scan_lock = &mut *lock;
-        let filter = &filter;
-        let scanner = scope.spawn(move || -> anyhow::Result<()> {
+    let filter = &filter;
+    let scan_store = &mut *store;
+    let scan_lock = &mut *lock;
+    cancel::pipeline(
+        "store scanner",
+        2,
+        &Stop::new(),
+        move |pages| {
             let mut cursor: Option<ScanCursor> = None;
             loop {
                 let page = scan_store.scan_page(filter, cursor.as_ref(), PAGE)?;
@@ -743,57 +757,60 @@ fn archive_partition(
                     cursor = Some((last.received_at.unwrap_or_default(), last.id));
                 }
                 scan_lock.renew(scan_store)?;
-                // A closed channel means the writer failed; it reports why.
-                if tx.send(page).is_err() || !full {
+                // A gone writer failed or was interrupted; it reports why.
+                if pages.send(page).is_err() || !full {
                     return Ok(());
                 }
             }
-        });
-        let consumed = (|| -> anyhow::Result<()> {
-            let rx = rx;
+        },
+        |pages| {
             let mut open: Option<OpenPart> = None;
-            for page in rx.iter() {
-                for event in page {
-                    pr.live += 1;
-                    if listed.binary_search(&event.id).is_ok() {
-                        already.insert(event.id, fingerprint(&event, false));
-                        continue;
+            let written = (|| -> anyhow::Result<()> {
+                for page in pages {
+                    for event in page? {
+                        pr.live += 1;
+                        if listed.binary_search(&event.id).is_ok() {
+                            already.insert(event.id, fingerprint(&event, false));
+                            continue;
+                        }
+                        if open.is_none() {
+                            let name = part_name(next_seq);
+                            next_seq += 1;
+                            let tmp = temp_path(&dir.join(&name));
+                            open = Some(OpenPart {
+                                writer: PartWriter::create(&tmp)?,
+                                tmp,
+                                name,
+                                fingerprints: Vec::new(),
+                            });
+                        }
+                        let part = open.as_mut().expect("opened above");
+                        part.writer.push(&event)?;
+                        part.fingerprints.push(fingerprint(&event, true));
+                        if part.writer.rows() == 1 {
+                            fault("mid-write");
+                        }
+                        if part.writer.rows() >= MAX_PART_ROWS {
+                            let part = open.take().expect("open");
+                            commit_part(options, &dir, &mut manifest, part, &mut pr, report)?;
+                        }
                     }
-                    if open.is_none() {
-                        let name = part_name(next_seq);
-                        next_seq += 1;
-                        let tmp = temp_path(&dir.join(&name));
-                        open = Some(OpenPart {
-                            writer: PartWriter::create(&tmp)?,
-                            tmp,
-                            name,
-                            fingerprints: Vec::new(),
-                        });
-                    }
-                    let part = open.as_mut().expect("opened above");
-                    part.writer.push(&event)?;
-                    part.fingerprints.push(fingerprint(&event, true));
-                    if part.writer.rows() == 1 {
-                        fault("mid-write");
-                    }
-                    if part.writer.rows() >= MAX_PART_ROWS {
-                        let part = open.take().expect("open");
-                        commit_part(options, &dir, &mut manifest, part, &mut pr, report)?;
-                    }
+                    progress.set_position(done_before + pr.live);
                 }
-                progress.set_position(done_before + pr.live);
+                if let Some(part) = open.take() {
+                    commit_part(options, &dir, &mut manifest, part, &mut pr, report)?;
+                }
+                Ok(())
+            })();
+            if let Some(part) = open.take().filter(|_| written.is_err()) {
+                // Stopped mid-part (a failure or an interrupt): the part was
+                // never listed, so its temporary file is only clutter.
+                drop(part.writer);
+                let _ = std::fs::remove_file(&part.tmp);
             }
-            if let Some(part) = open.take() {
-                commit_part(options, &dir, &mut manifest, part, &mut pr, report)?;
-            }
-            Ok(())
-        })();
-        (scanner.join(), consumed)
-    });
-    let scanned = scanned.map_err(|_| anyhow::anyhow!("the store scanner thread panicked"))?;
-    // The writer's error explains a scanner that stopped because of it.
-    consumed?;
-    scanned?;
+            written
+        },
+    )?;
     if !already.is_empty() {
         settle_already_archived(
             store, options, p, &dir, &old_parts, already, &mut pr, report,

@@ -3,6 +3,7 @@
 
 pub mod printer;
 pub mod progress_bar;
+pub mod signals;
 
 use std::path::PathBuf;
 

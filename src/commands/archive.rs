@@ -12,7 +12,7 @@ use chronicle::archive::{archive, parse_before, parse_duration_ms, ArchiveOption
 use chronicle::exit::ExitStatus;
 use chronicle::settings::Settings;
 
-use super::{open_store, progress, thousands};
+use super::{interrupted, open_store, progress, thousands};
 use crate::cli::printer::Printer;
 
 #[derive(Debug, Args)]
@@ -55,7 +55,13 @@ pub fn run(
     let progress = progress(printer);
     let report = archive(store.as_mut(), &options, progress.as_ref())?;
     print_report(&report, printer);
-    Ok(if report.conflicts > 0 || !report.problems.is_empty() {
+    Ok(if let Some(interrupt) = report.interrupted {
+        interrupted(
+            printer,
+            interrupt,
+            "the partitions listed above are archived, the one in progress is left live as it was",
+        )
+    } else if report.conflicts > 0 || !report.problems.is_empty() {
         ExitStatus::Problems
     } else {
         ExitStatus::Success

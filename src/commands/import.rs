@@ -14,7 +14,7 @@ use chronicle::source::csv::CsvSource;
 use chronicle::source::dump::open_dump;
 use chronicle::source::events::JsonLinesSource;
 
-use super::{open_store, progress, thousands};
+use super::{interrupted, open_store, progress, thousands};
 use crate::cli::printer::Printer;
 
 #[derive(Debug, Args)]
@@ -149,8 +149,12 @@ pub fn run(args: ImportArgs, settings: &Settings, printer: &Printer) -> anyhow::
         import_all(inputs, Some(store.as_mut()), &options, progress.as_ref())?
     };
     print_report(&report, &options, printer);
-    Ok(if let Some(interrupt) = report.interrupted {
-        ExitStatus::interrupted(interrupt)
+    Ok(if let Some(interrupt) = report.summary.interrupted {
+        interrupted(
+            printer,
+            interrupt,
+            "the counts above were committed and the import run is recorded as interrupted",
+        )
     } else if report.stopped_early {
         ExitStatus::Fatal
     } else if report.summary.counts.rejected > 0 || report.summary.counts.conflicts > 0 {
@@ -191,11 +195,6 @@ fn print_report(report: &ImportReport, options: &ImportOptions, printer: &Printe
         printer.note(format!(
             "conflicts (both versions) were written to {}",
             path.display()
-        ));
-    }
-    if let Some(interrupt) = report.interrupted {
-        printer.warn(format!(
-            "{interrupt}: stopped at a batch boundary; the counts below were committed and the run is recorded as interrupted. Run the same command again to finish: what was already imported counts as duplicates"
         ));
     }
     if report.stopped_early {

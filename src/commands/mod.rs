@@ -11,6 +11,7 @@ pub mod replay;
 pub mod status;
 pub mod verify;
 
+use chronicle::cancel::Interrupted;
 use chronicle::exit::ExitStatus;
 use chronicle::progress::{NoProgress, Progress};
 use chronicle::settings::{Overrides, Settings};
@@ -51,6 +52,15 @@ pub fn progress(printer: &Printer) -> Box<dyn Progress> {
     } else {
         Box::new(NoProgress)
     }
+}
+
+/// Ends a job that a signal stopped at a batch boundary: says what was
+/// kept and how to go on, and picks the exit code (130 or 143).
+pub fn interrupted(printer: &Printer, interrupt: Interrupted, kept: &str) -> ExitStatus {
+    printer.warn(format!(
+        "{interrupt}: stopped at a batch boundary; {kept}. Run the same command again to finish the job (that is safe: nothing is written twice)"
+    ));
+    ExitStatus::interrupted(interrupt)
 }
 
 /// `1234567` as `1,234,567`, for summaries people read at 3 a.m.

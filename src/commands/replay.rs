@@ -12,7 +12,7 @@ use chronicle::exit::ExitStatus;
 use chronicle::settings::Settings;
 use chronicle::store::ScanFilter;
 
-use super::{open_store, progress, thousands};
+use super::{interrupted, open_store, progress, thousands};
 use crate::cli::printer::Printer;
 
 #[derive(Debug, Args)]
@@ -67,7 +67,13 @@ pub fn run(args: ReplayArgs, settings: &Settings, printer: &Printer) -> anyhow::
         thousands(report.events_per_s as u64)
     );
     printer.result(human, &serde_json::to_value(&report)?);
-    Ok(if report.conflicts > 0 {
+    Ok(if let Some(interrupt) = report.interrupted {
+        interrupted(
+            printer,
+            interrupt,
+            "the events counted above were committed",
+        )
+    } else if report.conflicts > 0 {
         ExitStatus::Problems
     } else {
         ExitStatus::Success

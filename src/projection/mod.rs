@@ -26,6 +26,7 @@ use serde::Serialize;
 use self::config::{KindDef, ProjectionDef};
 use self::source::{LiveEvents, Merge, Origin, Prefetch};
 use self::target::{ProjectionState, SqlTarget};
+use crate::cancel::{self, Stop};
 use crate::event::{format_millis, Event, Millis};
 use crate::exit::LockedError;
 use crate::progress::{Progress, Unit};
@@ -226,10 +227,12 @@ impl Stats {
     }
 }
 
-/// Progress shared by the threads of one run.
+/// Progress shared by the threads of one run, and their common stop: the
+/// first to fail stops the others.
 struct Shared<'a> {
     progress: &'a dyn Progress,
     seen: AtomicU64,
+    stop: Stop,
 }
 
 /// Events counted between two progress updates and lock renewals.
@@ -247,6 +250,7 @@ fn drive(
 ) -> anyhow::Result<()> {
     let mut unreported = 0u64;
     for item in events {
+        shared.stop.check()?;
         let (origin, event) = item?;
         // The sources filter by type already; this guard keeps the promise
         // that other types are never passed on even if one did not.
@@ -376,6 +380,7 @@ pub fn run(
     let shared = Shared {
         progress,
         seen: AtomicU64::new(0),
+        stop: Stop::new(),
     };
     progress.start(&format!("{} {}", mode.name(), def.name), None, Unit::Events);
     let mut stats = Stats::new(def.types.len());
@@ -419,7 +424,15 @@ pub fn run(
     };
     progress.set_position(stats.events);
     progress.finish();
-    let (rows, without) = outcome?;
+    let (rows, without) = outcome.map_err(|e| match cancel::interruption(&e) {
+        Some(_) => e.context(format!(
+            "{} {} stopped after {} events: nothing was committed and the checkpoint did not move (a run is one transaction); run it again",
+            mode.name(),
+            def.name,
+            stats.events
+        )),
+        None => e,
+    })?;
     report.rows_written = rows;
     report.without_aggregate = without;
     report.events = stats.events;
@@ -552,13 +565,19 @@ fn run_table(
                 since: Some(cut),
                 ..filter.clone()
             };
+            let stop = &ctx.shared.stop;
             let (a, b) = std::thread::scope(|scope| {
-                let later = scope.spawn(|| fold_window(ctx, t, open(&late)?, None));
-                let earlier = open(&early).and_then(|events| fold_window(ctx, t, events, lock));
-                (earlier, later.join().expect("fold thread panicked"))
+                let later =
+                    scope.spawn(|| stop.guard(|| fold_window(ctx, t, open(&late)?, None)));
+                let earlier = stop.guard(|| {
+                    open(&early).and_then(|events| fold_window(ctx, t, events, lock))
+                });
+                let later = later
+                    .join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("the fold thread panicked")));
+                (earlier, later)
             });
-            let (mut fold, sa) = a?;
-            let (later, sb) = b?;
+            let ((mut fold, sa), (later, sb)) = cancel::both(a, b)?;
             fold.absorb(later)?;
             stats.add(&sa);
             stats.add(&sb);
