@@ -123,10 +123,7 @@ impl Stop {
 
 /// Of two threads' results, the first real cause: an error that only says
 /// "stopped because the other failed" never hides the other's error.
-pub fn both<A, B>(
-    a: anyhow::Result<A>,
-    b: anyhow::Result<B>,
-) -> anyhow::Result<(A, B)> {
+pub fn both<A, B>(a: anyhow::Result<A>, b: anyhow::Result<B>) -> anyhow::Result<(A, B)> {
     let secondary = |e: &anyhow::Error| e.downcast_ref::<Stopped>().is_some();
     match (a, b) {
         (Ok(a), Ok(b)) => Ok((a, b)),
@@ -318,7 +315,10 @@ mod tests {
 
         let mut drain = spawn_feed::<u32>("reader", 4, &stop, |_| panic!("bug"));
         let err = drain.next().unwrap().unwrap_err().to_string();
-        assert!(err.contains("reader thread stopped without finishing"), "{err}");
+        assert!(
+            err.contains("reader thread stopped without finishing"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -225,9 +225,7 @@ fn import_one<'s>(
     };
     if let Some(store) = store.as_deref_mut() {
         if !options.dry_run {
-            store
-                .record_run(&run)
-                .map_err(|e| write_failed(store, e))?;
+            store.record_run(&run).map_err(|e| write_failed(store, e))?;
         }
     }
     progress.start(&path.display().to_string(), size, Unit::Bytes);
@@ -330,9 +328,7 @@ fn import_one<'s>(
                     // With each batch, so that the record of a run that dies
                     // says what it had written.
                     run.counts = *s;
-                    store
-                        .record_run(&run)
-                        .map_err(|e| write_failed(store, e))?;
+                    store.record_run(&run).map_err(|e| write_failed(store, e))?;
                 }
                 _ => {
                     for event in &batch.events {
@@ -393,9 +389,7 @@ fn import_one<'s>(
     run.size = run.size.max(meter.bytes_read());
     run.finished_at = format_millis(now_millis());
     if let Some(store) = store.filter(|_| writing) {
-        store
-            .record_run(&run)
-            .map_err(|e| write_failed(store, e))?;
+        store.record_run(&run).map_err(|e| write_failed(store, e))?;
     }
     Ok(report)
 }

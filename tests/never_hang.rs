@@ -165,11 +165,33 @@ impl Drop for Tmpfs {
     }
 }
 
-/// The import runs recorded in a store, as `status --json` shows them.
+/// The import runs recorded in a store, as `status --json` shows them. A
+/// SQLite store is read directly: opening it with chronicle while an import
+/// writes would wait for the import's write lock.
 fn import_runs(dir: &Path, store: &str) -> Vec<Value> {
+    if let Some(path) = store.strip_prefix("sqlite:") {
+        let Ok(conn) =
+            rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        else {
+            return Vec::new();
+        };
+        let Ok(mut stmt) =
+            conn.prepare("SELECT record FROM import_runs ORDER BY started_at, run_id")
+        else {
+            return Vec::new();
+        };
+        return stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .unwrap()
+            .map(|r| serde_json::from_str(&r.unwrap()).unwrap())
+            .collect();
+    }
     let run = common::run(dir, &["--json", "--store", store, "status"]);
     assert_eq!(run.code, 0, "status failed: {}", run.stderr);
-    run.json()["import_runs"].as_array().cloned().unwrap_or_default()
+    run.json()["import_runs"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn sqlite_count(db: &Path, sql: &str) -> u64 {
@@ -200,14 +222,21 @@ fn import_into_a_full_disk_fails_fast_and_keeps_what_was_committed() {
 
     let run = start(
         tmp.path(),
-        &["--store", &store, "import", "events", input.to_str().unwrap()],
+        &[
+            "--store",
+            &store,
+            "import",
+            "events",
+            input.to_str().unwrap(),
+        ],
         Stdio::null(),
         &[],
     )
     .finish_within(60);
     assert_eq!(run.code, Some(2), "stderr: {}", run.stderr);
     assert!(
-        run.stderr.contains("store write failed: database or disk is full")
+        run.stderr
+            .contains("store write failed: database or disk is full")
             && run.stderr.contains(&store),
         "the cause and the store are named: {}",
         run.stderr
@@ -275,7 +304,8 @@ fn import_while_another_process_holds_the_write_lock_fails_instead_of_waiting_fo
     feeder.join().unwrap();
     assert_eq!(run.code, Some(2), "stderr: {}", run.stderr);
     assert!(
-        run.stderr.contains("store write failed: database is locked")
+        run.stderr
+            .contains("store write failed: database is locked")
             && run.stderr.contains(&store),
         "the cause and the store are named: {}",
         run.stderr
@@ -322,5 +352,461 @@ fn rejects_into_a_full_device_fail_the_import_instead_of_hanging() {
         assert_eq!(runs.len(), 1);
         assert_eq!(runs[0]["complete"], false);
         assert_eq!(runs[0]["status"], "failed");
+    }
+}
+
+#[test]
+fn archive_into_a_full_disk_stops_with_the_cause_and_loses_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let n = 24_000;
+    let input = tmp.path().join("events.jsonl");
+    events_file(&input, n);
+    let store = format!("sqlite:{}", tmp.path().join("live.db").display());
+    let seed = common::run(
+        tmp.path(),
+        &[
+            "-q",
+            "--store",
+            &store,
+            "import",
+            "events",
+            input.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(seed.code, 0, "{}", seed.stderr);
+    // Room for the first months' parts only.
+    let archive = tmp.path().join("archive");
+    let _mount = Tmpfs::mount(&archive, "256k");
+
+    let run = start(
+        tmp.path(),
+        &[
+            "--store",
+            &store,
+            "archive",
+            "--before",
+            "2016-01-01",
+            "--to",
+            archive.to_str().unwrap(),
+        ],
+        Stdio::null(),
+        &[],
+    )
+    .finish_within(120);
+    assert_eq!(run.code, Some(2), "stderr: {}", run.stderr);
+    assert!(
+        run.stderr.contains("No space left on device"),
+        "the cause is named: {}",
+        run.stderr
+    );
+    // Every event is either archived (in a verified, listed part) or live.
+    let check = tmp.path().join("check.db");
+    let replayed = common::run(
+        tmp.path(),
+        &[
+            "--json",
+            "--store",
+            &format!("sqlite:{}", check.display()),
+            "replay",
+            "--from",
+            archive.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(replayed.code, 0, "{}", replayed.stderr);
+    let archived = replayed.json()["inserted"].as_u64().unwrap();
+    assert!(
+        archived > 0,
+        "some months were archived before the disk filled"
+    );
+    assert_eq!(archived + live_count(tmp.path(), &store), n);
+}
+
+#[test]
+fn rebuild_into_a_failing_target_stops_with_the_cause() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("events.jsonl");
+    events_file(&input, 30_000);
+    std::fs::write(
+        tmp.path().join("chronicle.toml"),
+        r#"store = "sqlite:store.db"
+[projections.state]
+kind = "latest"
+types = ["t0", "t1", "t2"]
+lag = "0"
+target = "sqlite:small/reports.db"
+fields = ["text"]
+"#,
+    )
+    .unwrap();
+    let seed = common::run(
+        tmp.path(),
+        &[
+            "-q",
+            "--config",
+            "chronicle.toml",
+            "import",
+            "events",
+            input.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(seed.code, 0, "{}", seed.stderr);
+    let _mount = Tmpfs::mount(&tmp.path().join("small"), "256k");
+    let run = start(
+        tmp.path(),
+        &["--config", "chronicle.toml", "rebuild", "state"],
+        Stdio::null(),
+        &[],
+    )
+    .finish_within(120);
+    assert_eq!(run.code, Some(2), "stderr: {}", run.stderr);
+    assert!(
+        run.stderr.contains("database or disk is full"),
+        "the cause is named: {}",
+        run.stderr
+    );
+    // The rebuild was one transaction: no table, no checkpoint.
+    let conn = rusqlite::Connection::open(tmp.path().join("small/reports.db")).unwrap();
+    let tables: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name LIKE 'state%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(tables, 0);
+}
+
+// ---------------------------------------------------------------------------
+// SIGINT and SIGTERM stop at a batch boundary, keeping what was committed.
+
+/// Input sizes: SQLite must outlast its first 2-second commit group; the
+/// MongoDB-compatible test server takes far longer per event.
+fn sized(store: &str, sqlite: u64, mongo: u64) -> u64 {
+    if store.starts_with("sqlite:") {
+        sqlite
+    } else {
+        mongo
+    }
+}
+
+/// Live events once a killed client's last write has settled on the server
+/// (MongoDB finishes a bulk insert whose client has gone).
+fn settled_live_count(dir: &Path, store: &str) -> u64 {
+    let mut last = live_count(dir, store);
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+        let now = live_count(dir, store);
+        if now == last {
+            return now;
+        }
+        last = now;
+    }
+}
+
+/// Imports `input` again and checks that, with the `first` events committed
+/// before, nothing is lost and nothing is counted as new twice.
+fn rerun_completes(dir: &Path, store: &str, input: &Path, total: u64, first: u64) {
+    let again = common::run(
+        dir,
+        &[
+            "--json",
+            "--store",
+            store,
+            "import",
+            "events",
+            input.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    let summary = again.json();
+    assert_eq!(summary["read"], total);
+    assert_eq!(
+        summary["duplicates"], first,
+        "what was committed counts as duplicates"
+    );
+    assert_eq!(summary["imported"], total - first);
+    assert_eq!(live_count(dir, store), total);
+    let runs = import_runs(dir, store);
+    assert_eq!(runs.last().unwrap()["status"], "complete");
+}
+
+/// The last run recorded in `store`, once it has committed events.
+fn wait_for_committed_events(dir: &Path, store: &str, run: &mut Running) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        assert!(
+            run.is_running(),
+            "the import ended before it could be interrupted: make the input bigger"
+        );
+        let committed = import_runs(dir, store)
+            .last()
+            .and_then(|r| r["imported"].as_u64())
+            .unwrap_or(0);
+        if committed > 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no batch was committed in 120 s");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+#[test]
+fn sigint_stops_an_import_at_a_batch_boundary_and_a_rerun_completes_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    for store in common::store_uris(tmp.path(), "sigint") {
+        let total = sized(&store, 150000, 12000);
+        let input = tmp.path().join(format!("events-{total}.jsonl"));
+        events_file(&input, total);
+        let mut run = start(
+            tmp.path(),
+            &[
+                "--json",
+                "--store",
+                &store,
+                "import",
+                "events",
+                input.to_str().unwrap(),
+                "--batch-size",
+                "2000",
+            ],
+            Stdio::null(),
+            &[],
+        );
+        wait_for_committed_events(tmp.path(), &store, &mut run);
+        send("INT", run.pid());
+        let run = run.finish_within(120);
+        assert_eq!(run.code, Some(130), "stderr: {}", run.stderr);
+        assert!(
+            run.stderr.contains("interrupted by SIGINT"),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains("Run the same command again"),
+            "{}",
+            run.stderr
+        );
+        let summary: Value = serde_json::from_str(run.stdout.trim()).unwrap();
+        assert_eq!(summary["interrupted"], "SIGINT");
+        let first = summary["imported"].as_u64().unwrap();
+        assert!(first > 0 && first < total, "stopped part way: {first}");
+        assert_eq!(
+            live_count(tmp.path(), &store),
+            first,
+            "the counts printed were committed"
+        );
+        let runs = import_runs(tmp.path(), &store);
+        assert_eq!(runs[0]["status"], "interrupted");
+        assert_eq!(runs[0]["complete"], false);
+        assert_eq!(runs[0]["imported"], first);
+        rerun_completes(tmp.path(), &store, &input, total, first);
+    }
+}
+
+#[test]
+fn sigterm_stops_an_import_waiting_on_its_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    for store in common::store_uris(tmp.path(), "sigterm") {
+        let total = sized(&store, 40000, 8000);
+        let input = tmp.path().join(format!("events-{total}.jsonl"));
+        events_file(&input, total);
+        let lines: Vec<String> = std::fs::read_to_string(&input)
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect();
+        let mut run = start(
+            tmp.path(),
+            &[
+                "--json",
+                "--store",
+                &store,
+                "import",
+                "events",
+                "-",
+                "--batch-size",
+                "2000",
+            ],
+            Stdio::piped(),
+            &[],
+        );
+        // Part of the input, then a pipe that stays open and idle.
+        let mut stdin = run.child.stdin.take().unwrap();
+        for line in &lines[..lines.len() * 5 / 8] {
+            writeln!(stdin, "{line}").unwrap();
+        }
+        stdin.flush().unwrap();
+        wait_until(60, "the import run to be recorded", || {
+            !import_runs(tmp.path(), &store).is_empty()
+        });
+        std::thread::sleep(Duration::from_secs(2));
+        send("TERM", run.pid());
+        let run = run.finish_within(120);
+        drop(stdin);
+        assert_eq!(run.code, Some(143), "stderr: {}", run.stderr);
+        assert!(
+            run.stderr.contains("interrupted by SIGTERM"),
+            "{}",
+            run.stderr
+        );
+        let summary: Value = serde_json::from_str(run.stdout.trim()).unwrap();
+        let first = summary["imported"].as_u64().unwrap();
+        assert_eq!(live_count(tmp.path(), &store), first);
+        let runs = import_runs(tmp.path(), &store);
+        assert_eq!(runs[0]["status"], "interrupted");
+        assert_eq!(runs[0]["imported"], first);
+        rerun_completes(tmp.path(), &store, &input, total, first);
+    }
+}
+
+#[test]
+fn sigterm_stops_an_archive_between_parts_and_a_rerun_completes_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    for store in common::store_uris(tmp.path(), "archive") {
+        let n = sized(&store, 24000, 6000);
+        let input = tmp.path().join(format!("events-{n}.jsonl"));
+        events_file(&input, n);
+        let seed = common::run(
+            tmp.path(),
+            &[
+                "-q",
+                "--store",
+                &store,
+                "import",
+                "events",
+                input.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(seed.code, 0, "{}", seed.stderr);
+        let archive = tmp
+            .path()
+            .join(format!("archive-{}", uuid::Uuid::new_v4().simple()));
+        let args = [
+            "--json",
+            "--store",
+            &store,
+            "archive",
+            "--before",
+            "2016-01-01",
+            "--to",
+            archive.to_str().unwrap(),
+        ];
+        // Each part pauses at its first row: time to see January done and
+        // February begun.
+        let mut run = start(
+            tmp.path(),
+            &args,
+            Stdio::null(),
+            &[("CHRONICLE_FAULT", "mid-write:3000")],
+        );
+        let february = archive.join("year=2015/month=02");
+        wait_until(120, "February's part to be begun", || {
+            std::fs::read_dir(&february).is_ok_and(|d| d.count() > 0)
+        });
+        assert!(run.is_running());
+        send("TERM", run.pid());
+        let run = run.finish_within(120);
+        assert_eq!(run.code, Some(143), "stderr: {}", run.stderr);
+        assert!(
+            run.stderr.contains("interrupted by SIGTERM"),
+            "{}",
+            run.stderr
+        );
+        let report: Value = serde_json::from_str(run.stdout.trim()).unwrap();
+        assert_eq!(report["interrupted"], "SIGTERM");
+        let archived = report["archived"].as_u64().unwrap();
+        assert_eq!(
+            report["partitions"].as_array().unwrap().len(),
+            1,
+            "January only"
+        );
+        assert!(archived > 0);
+        assert_eq!(
+            report["deleted"], archived,
+            "January's verified events left live"
+        );
+        assert_eq!(live_count(tmp.path(), &store), n - archived);
+        let leftovers: Vec<_> = std::fs::read_dir(&february).unwrap().collect();
+        assert!(
+            leftovers.is_empty(),
+            "the unfinished part is removed: {leftovers:?}"
+        );
+
+        // A second run finishes; every event is archived exactly once.
+        let again = common::run(tmp.path(), &args[1..]);
+        assert_eq!(again.code, 0, "{}", again.stderr);
+        assert_eq!(live_count(tmp.path(), &store), 0);
+        let check = format!(
+            "sqlite:{}",
+            tmp.path()
+                .join(format!("check-{}.db", uuid::Uuid::new_v4().simple()))
+                .display()
+        );
+        let replayed = common::run(
+            tmp.path(),
+            &[
+                "--json",
+                "--store",
+                &check,
+                "replay",
+                "--from",
+                archive.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(replayed.code, 0, "{}", replayed.stderr);
+        assert_eq!(replayed.json()["read"], n);
+        assert_eq!(replayed.json()["inserted"], n);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// A killed import's run record.
+
+#[test]
+fn a_sigkilled_imports_run_record_shows_what_it_had_committed() {
+    let tmp = tempfile::tempdir().unwrap();
+    for store in common::store_uris(tmp.path(), "sigkill") {
+        let total = sized(&store, 150000, 12000);
+        let input = tmp.path().join(format!("events-{total}.jsonl"));
+        events_file(&input, total);
+        let mut run = start(
+            tmp.path(),
+            &[
+                "--store",
+                &store,
+                "import",
+                "events",
+                input.to_str().unwrap(),
+                "--batch-size",
+                "2000",
+            ],
+            Stdio::null(),
+            &[],
+        );
+        wait_for_committed_events(tmp.path(), &store, &mut run);
+        send("KILL", run.pid());
+        let run = run.finish_within(120);
+        assert_eq!(run.code, None, "killed by the signal");
+        let runs = import_runs(tmp.path(), &store);
+        let recorded = runs[0]["imported"].as_u64().unwrap();
+        let stored = settled_live_count(tmp.path(), &store);
+        assert!(
+            recorded > 0,
+            "the record shows the batches written: {}",
+            runs[0]
+        );
+        assert_eq!(runs[0]["complete"], false);
+        assert_eq!(runs[0]["status"], "running");
+        if store.starts_with("sqlite:") {
+            // Counts and events commit in one transaction.
+            assert_eq!(recorded, stored);
+        } else {
+            // Each batch is recorded right after it is written.
+            assert!(
+                recorded <= stored && stored - recorded <= 2_000,
+                "{recorded} vs {stored}"
+            );
+        }
+        rerun_completes(tmp.path(), &store, &input, total, stored);
     }
 }

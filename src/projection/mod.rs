@@ -567,11 +567,9 @@ fn run_table(
             };
             let stop = &ctx.shared.stop;
             let (a, b) = std::thread::scope(|scope| {
-                let later =
-                    scope.spawn(|| stop.guard(|| fold_window(ctx, t, open(&late)?, None)));
-                let earlier = stop.guard(|| {
-                    open(&early).and_then(|events| fold_window(ctx, t, events, lock))
-                });
+                let later = scope.spawn(|| stop.guard(|| fold_window(ctx, t, open(&late)?, None)));
+                let earlier = stop
+                    .guard(|| open(&early).and_then(|events| fold_window(ctx, t, events, lock)));
                 let later = later
                     .join()
                     .unwrap_or_else(|_| Err(anyhow::anyhow!("the fold thread panicked")));
