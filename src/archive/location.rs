@@ -45,8 +45,12 @@ pub trait ControlFiles: Send + Sync {
     fn create(&self, key: &str, bytes: &[u8]) -> anyhow::Result<Option<Version>>;
     /// Replaces `key` only if it is still `expected`; `None` when it changed
     /// or is gone.
-    fn replace(&self, key: &str, expected: &Version, bytes: &[u8])
-        -> anyhow::Result<Option<Version>>;
+    fn replace(
+        &self,
+        key: &str,
+        expected: &Version,
+        bytes: &[u8],
+    ) -> anyhow::Result<Option<Version>>;
     /// Deletes `key` only if it is still `expected`; `false` when it changed
     /// or is gone.
     fn delete(&self, key: &str, expected: &Version) -> anyhow::Result<bool>;

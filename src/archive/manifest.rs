@@ -180,9 +180,7 @@ impl Manifest {
         for entry in &self.parts {
             let mut problem = |text: String| out.push(format!("entry `{}`: {text}", entry.file));
             if !is_part_name(&entry.file) {
-                problem(
-                    "not a part file of this folder (expected part-NNNNN.parquet)".into(),
-                );
+                problem("not a part file of this folder (expected part-NNNNN.parquet)".into());
                 continue;
             }
             if !seen.insert(entry.file.as_str()) {

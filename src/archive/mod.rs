@@ -47,7 +47,9 @@ use crate::exit::{LockedError, LostRaceError};
 use crate::progress::{Progress, Unit};
 use crate::store::{LockAttempt, ScanCursor, ScanFilter, Store};
 use folder_lock::FolderLock;
-use layout::{part_files_on_disk, part_name, part_seq, publish_new, temp_path, Granularity, Partition};
+use layout::{
+    part_files_on_disk, part_name, part_seq, publish_new, temp_path, Granularity, Partition,
+};
 use location::{LocalFolder, Version};
 use manifest::{Manifest, PartEntry};
 use parquet::{file_sha256, ids_digest, PartEvents, PartWriter};
@@ -216,11 +218,7 @@ fn flush_deletes(
             pending.partitions.join(", ")
         ));
     }
-    anyhow::ensure!(
-        failed.is_empty(),
-        "{}",
-        failed.join("\n")
-    );
+    anyhow::ensure!(failed.is_empty(), "{}", failed.join("\n"));
     Ok(())
 }
 

@@ -417,9 +417,9 @@ impl PartEvents {
             };
             let batch = batch.with_context(|| format!("cannot read {}", self.path.display()))?;
             let rows = batch.num_rows() as u64;
-            batch_to_events(&batch, &self.filter, self.bounds, &mut self.buffer).with_context(|| {
-                format!("{} (rows from {})", self.path.display(), self.row_base)
-            })?;
+            batch_to_events(&batch, &self.filter, self.bounds, &mut self.buffer).with_context(
+                || format!("{} (rows from {})", self.path.display(), self.row_base),
+            )?;
             self.row_base += rows;
         }
         Ok(true)

@@ -187,4 +187,3 @@ pub(super) fn listed_ids(dir: &Path, manifest: &Manifest) -> anyhow::Result<Vec<
     ids.sort_unstable();
     Ok(ids)
 }
-

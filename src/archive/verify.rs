@@ -258,8 +258,7 @@ fn check_part(
                 entry.max_received_at
             ));
         }
-        if facts.min_received_at < partition.start() || facts.max_received_at >= partition.end()
-        {
+        if facts.min_received_at < partition.start() || facts.max_received_at >= partition.end() {
             problem(format!(
                 "holds rows received from {min} to {max}, outside its partition [{}, {})",
                 format_millis(partition.start()),
