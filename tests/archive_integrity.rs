@@ -229,6 +229,77 @@ fn a_second_store_archiving_into_the_same_folder_exits_75_and_nothing_is_lost() 
     assert_exactly_once(dir, &archive, &[&a, &b], &originals);
 }
 
+/// `n` events received over 2015, with ids derived from `tag`.
+fn year_of_events(path: &Path, tag: &str, n: usize) {
+    let start = 1_420_070_400_000i64; // 2015-01-01
+    let step = 365 * 86_400_000i64 / n as i64;
+    let mut text = String::new();
+    for i in 0..n {
+        let t = chrono::DateTime::from_timestamp_millis(start + i as i64 * step)
+            .unwrap()
+            .format("%Y-%m-%dT%H:%M:%S%.3fZ");
+        text.push_str(&format!(
+            r#"{{"id":"{}","meta":{{"service":"{tag}","type":"t{}","created_at":"{t}","received_at":"{t}"}},"payload":{{"i":{i},"text":"a few words to give the row a realistic size"}}}}"#,
+            uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, format!("{tag}:{i}").as_bytes()),
+            i % 4
+        ));
+        text.push('\n');
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+/// The reported failure as it happens, without hooks: two stores start
+/// archiving into one folder at the same moment. One may be refused with
+/// 75 (and then archives after the other); none loses an event.
+#[test]
+fn two_stores_started_at_once_never_lose_events() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let stores = [sqlite(dir, "a"), sqlite(dir, "b")];
+    let mut originals = Vec::new();
+    for (store, tag) in stores.iter().zip(["a", "b"]) {
+        let input = dir.join(format!("{tag}.jsonl"));
+        year_of_events(&input, tag, 20_000);
+        ok(
+            dir,
+            store,
+            &["-q", "import", "events", input.to_str().unwrap()],
+        );
+        originals.extend(export(dir, store));
+    }
+    let archive = dir.join("archive");
+    let children: Vec<Child> = stores
+        .iter()
+        .map(|s| spawn(dir, s, &archive_args(&archive, "2016-01-01"), "none"))
+        .collect();
+    let outputs: Vec<Output> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    // Once both have ended, a refused run archives after the other.
+    for (store, out) in stores.iter().zip(outputs) {
+        match code(&out) {
+            0 => {}
+            75 => {
+                assert!(
+                    stderr(&out).contains("is locked by chronicle archive pid"),
+                    "{}",
+                    stderr(&out)
+                );
+                ok(dir, store, &archive_args(&archive, "2016-01-01"));
+            }
+            other => panic!("archive exited {other}: {}", stderr(&out)),
+        }
+    }
+    for store in &stores {
+        assert!(
+            export(dir, store).is_empty(),
+            "{store} still holds live events"
+        );
+    }
+    assert_exactly_once(dir, &archive, &[&stores[0], &stores[1]], &originals);
+}
+
 #[test]
 fn a_writer_whose_lock_was_taken_over_loses_the_manifest_race_cleanly() {
     let tmp = tempfile::tempdir().unwrap();
