@@ -101,18 +101,21 @@ fn id_of(line: &str) -> String {
         .to_string()
 }
 
-/// `n` events received in January and February 2016 with ids of their own.
-fn other_events(path: &Path, n: usize) {
-    let start = 1_451_606_400_000i64; // 2016-01-01
-    let step = 59 * 86_400_000i64 / n as i64;
+/// `n` events spread evenly over `days` days from `start` (an RFC 3339
+/// instant), with ids derived from `tag`.
+fn events(path: &Path, tag: &str, n: usize, start: &str, days: i64) {
+    let start = chrono::DateTime::parse_from_rfc3339(start)
+        .unwrap()
+        .timestamp_millis();
+    let step = days * 86_400_000 / n as i64;
     let mut text = String::new();
     for i in 0..n {
         let t = chrono::DateTime::from_timestamp_millis(start + i as i64 * step)
             .unwrap()
             .format("%Y-%m-%dT%H:%M:%S%.3fZ");
         text.push_str(&format!(
-            r#"{{"id":"{}","meta":{{"service":"other","type":"t{}","created_at":"{t}","received_at":"{t}"}},"payload":{{"i":{i}}}}}"#,
-            uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, format!("other:{i}").as_bytes()),
+            r#"{{"id":"{}","meta":{{"service":"{tag}","type":"t{}","created_at":"{t}","received_at":"{t}"}},"payload":{{"i":{i},"text":"a few words to give the row a realistic size"}}}}"#,
+            uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, format!("{tag}:{i}").as_bytes()),
             i % 3
         ));
         text.push('\n');
@@ -121,18 +124,20 @@ fn other_events(path: &Path, n: usize) {
 }
 
 /// Two stores with disjoint events in the same months: the archive fixture
-/// (240 events, January to April 2016) and 500 others (January, February).
-fn two_stores(dir: &Path) -> (String, String) {
+/// (240 events, January to April 2016) and 500 others (January, February),
+/// and the export lines of both.
+fn two_stores(dir: &Path) -> (String, String, Vec<String>) {
     let (a, b) = (sqlite(dir, "a"), sqlite(dir, "b"));
     ok(dir, &a, &["-q", "import", "events", FIXTURE]);
     let input = dir.join("other.jsonl");
-    other_events(&input, 500);
+    events(&input, "other", 500, "2016-01-01T00:00:00Z", 59);
     ok(
         dir,
         &b,
         &["-q", "import", "events", input.to_str().unwrap()],
     );
-    (a, b)
+    let originals = export(dir, &a).into_iter().chain(export(dir, &b)).collect();
+    (a, b, originals)
 }
 
 /// Every event of `originals` is exactly once in archive ∪ the live stores,
@@ -191,8 +196,7 @@ fn wait_for(path: &Path, seconds: u64) {
 fn a_second_store_archiving_into_the_same_folder_exits_75_and_nothing_is_lost() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let (a, b) = two_stores(dir);
-    let originals: Vec<String> = export(dir, &a).into_iter().chain(export(dir, &b)).collect();
+    let (a, b, originals) = two_stores(dir);
     let archive = dir.join("archive");
 
     // A holds the folder (paused right after taking its locks) while B,
@@ -229,25 +233,6 @@ fn a_second_store_archiving_into_the_same_folder_exits_75_and_nothing_is_lost() 
     assert_exactly_once(dir, &archive, &[&a, &b], &originals);
 }
 
-/// `n` events received over 2015, with ids derived from `tag`.
-fn year_of_events(path: &Path, tag: &str, n: usize) {
-    let start = 1_420_070_400_000i64; // 2015-01-01
-    let step = 365 * 86_400_000i64 / n as i64;
-    let mut text = String::new();
-    for i in 0..n {
-        let t = chrono::DateTime::from_timestamp_millis(start + i as i64 * step)
-            .unwrap()
-            .format("%Y-%m-%dT%H:%M:%S%.3fZ");
-        text.push_str(&format!(
-            r#"{{"id":"{}","meta":{{"service":"{tag}","type":"t{}","created_at":"{t}","received_at":"{t}"}},"payload":{{"i":{i},"text":"a few words to give the row a realistic size"}}}}"#,
-            uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, format!("{tag}:{i}").as_bytes()),
-            i % 4
-        ));
-        text.push('\n');
-    }
-    std::fs::write(path, text).unwrap();
-}
-
 /// The reported failure as it happens, without hooks: two stores start
 /// archiving into one folder at the same moment. One may be refused with
 /// 75 (and then archives after the other); none loses an event.
@@ -259,7 +244,7 @@ fn two_stores_started_at_once_never_lose_events() {
     let mut originals = Vec::new();
     for (store, tag) in stores.iter().zip(["a", "b"]) {
         let input = dir.join(format!("{tag}.jsonl"));
-        year_of_events(&input, tag, 20_000);
+        events(&input, tag, 20_000, "2015-01-01T00:00:00Z", 365);
         ok(
             dir,
             store,
@@ -304,8 +289,7 @@ fn two_stores_started_at_once_never_lose_events() {
 fn a_writer_whose_lock_was_taken_over_loses_the_manifest_race_cleanly() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let (a, b) = two_stores(dir);
-    let originals: Vec<String> = export(dir, &a).into_iter().chain(export(dir, &b)).collect();
+    let (a, b, originals) = two_stores(dir);
     let archive = dir.join("archive");
 
     // A stalls between verifying its first part and listing it in the
@@ -372,7 +356,7 @@ fn a_writer_whose_lock_was_taken_over_loses_the_manifest_race_cleanly() {
 fn a_part_replaced_after_its_manifest_is_never_trusted_for_the_delete() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let (a, b) = two_stores(dir);
+    let (a, b, _) = two_stores(dir);
     let january = |store: &str| {
         export(dir, store)
             .into_iter()
