@@ -403,6 +403,38 @@ fn a_part_replaced_after_its_manifest_is_never_trusted_for_the_delete() {
     );
 }
 
+#[test]
+fn temporary_files_carry_the_run_id_and_a_killed_runs_lock_is_taken_over() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (a, _, _) = two_stores(dir);
+    let original = export(dir, &a);
+    let archive = dir.join("archive");
+    let out = run(
+        dir,
+        &a,
+        &archive_args(&archive, "2016-03-15"),
+        &[("CHRONICLE_FAULT", "mid-write")],
+    );
+    assert_ne!(code(&out), 0, "the injected abort did not stop the run");
+    // The killed run's lock is still there, and its temporary part is named
+    // after its run id.
+    let lock: Value =
+        serde_json::from_slice(&std::fs::read(archive.join("_archive.lock")).unwrap()).unwrap();
+    let run_id = lock["run"].as_str().unwrap().to_string();
+    assert!(!run_id.is_empty());
+    let temp = archive.join(format!(
+        "year=2016/month=01/.part-00001.parquet.{run_id}.tmp"
+    ));
+    assert!(temp.exists(), "no {}", temp.display());
+    // Its process is gone, so the next run takes the lock over at once and
+    // removes the leftover.
+    ok(dir, &a, &archive_args(&archive, "2016-03-15"));
+    assert!(!temp.exists());
+    assert!(!archive.join("_archive.lock").exists());
+    assert_exactly_once(dir, &archive, &[&a], &original);
+}
+
 /// The fixture archived whole (January to April 2016), with its original
 /// export lines.
 fn archived_fixture(dir: &Path) -> (String, PathBuf, Vec<String>) {
