@@ -32,10 +32,11 @@ pub(super) fn has_leftovers(root: &Path, p: &Partition) -> anyhow::Result<bool> 
 /// Removes temporary files and resolves part files that a crashed run
 /// renamed into place but never listed in the manifest.
 ///
-/// Runs under the archive folder's lock, confirmed first: temporary files
-/// and unlisted parts are then leftovers of a dead or expired run, never
-/// the work in progress of a live one. Returns the manifest and the version
-/// read, for the compare and swap of the next manifest update.
+/// Runs under the archive folder's lock, confirmed before anything is
+/// removed or listed: temporary files and unlisted parts are then leftovers
+/// of a dead or expired run, never the work in progress of a live one.
+/// Returns the manifest and the version read, for the compare and swap of
+/// the next manifest update.
 pub(super) fn recover_leftovers(
     store: &mut dyn Store,
     folder: &mut FolderLock<'_>,
@@ -45,8 +46,11 @@ pub(super) fn recover_leftovers(
     report: &mut ArchiveReport,
 ) -> anyhow::Result<(Manifest, Option<Version>)> {
     let dir = p.dir(root);
-    folder.confirm()?;
-    for tmp in temp_files(&dir)? {
+    let temps = temp_files(&dir)?;
+    if !temps.is_empty() {
+        folder.confirm()?;
+    }
+    for tmp in temps {
         std::fs::remove_file(&tmp).with_context(|| format!("cannot remove {}", tmp.display()))?;
     }
     let (mut manifest, mut version) = Manifest::read_versioned(folder.files(), p)?;
@@ -63,6 +67,7 @@ pub(super) fn recover_leftovers(
                 pr.adopted_files.push(file);
             }
             Orphan::Discard => {
+                folder.confirm()?;
                 std::fs::remove_file(&path)
                     .with_context(|| format!("cannot remove {}", path.display()))?;
                 fsync_dir(&dir)?;
