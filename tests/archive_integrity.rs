@@ -536,6 +536,41 @@ fn manifest_entries_naming_other_files_are_refused() {
 }
 
 #[test]
+fn a_part_copied_in_from_another_partition_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (store, archive, _) = archived_fixture(dir);
+    // April's part copied into January's folder under a part name, listed
+    // with its true checksum, rows and digest and a January time range.
+    let copy = archive.join("year=2016/month=01/part-00002.parquet");
+    std::fs::copy(archive.join("year=2016/month=04/part-00001.parquet"), &copy).unwrap();
+    let january = read_manifest(&archive, "01")["parts"][0].clone();
+    let mut entry = read_manifest(&archive, "04")["parts"][0].clone();
+    entry["file"] = "part-00002.parquet".into();
+    entry["min_received_at"] = january["min_received_at"].clone();
+    entry["max_received_at"] = january["max_received_at"].clone();
+    let mut manifest = read_manifest(&archive, "01");
+    manifest["parts"].as_array_mut().unwrap().push(entry);
+    std::fs::write(
+        manifest_path(&archive, "01"),
+        serde_json::to_string_pretty(&manifest).unwrap(),
+    )
+    .unwrap();
+
+    let out = verify(dir, &store, &archive);
+    assert_eq!(code(&out), 1);
+    let named = format!("{}: holds rows received from 2016-04", copy.display());
+    assert!(stderr(&out).contains(&named), "{}", stderr(&out));
+    let out = replay(dir, &archive, &[]);
+    assert_eq!(code(&out), 2, "replay read April's rows as January's");
+    assert!(
+        stderr(&out).contains("outside the partition [2016-01-01"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn an_edited_time_range_fails_verify_and_hides_no_event_from_replay() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
