@@ -366,6 +366,7 @@ fn injected_crashes_recover_on_the_next_run() {
         "after-rename",
         "after-verify",
         "after-manifest",
+        "before-delete",
         "after-delete",
     ] {
         let dir = tmp.path().join(point);
