@@ -530,7 +530,29 @@ fn rerun_completes(dir: &Path, store: &str, input: &Path, total: u64, first: u64
     assert_eq!(runs.last().unwrap()["status"], "complete");
 }
 
-/// The last run recorded in `store`, once it has committed events.
+/// An import of generated events into `store` that has committed its first
+/// batches and is still going; with its input and the input's size.
+fn import_under_way(dir: &Path, store: &str, flags: &[&str]) -> (Running, PathBuf, u64) {
+    let total = sized(store, 150_000, 12_000);
+    let input = dir.join(format!("events-{total}.jsonl"));
+    events_file(&input, total);
+    let mut args = flags.to_vec();
+    let path = input.to_str().unwrap();
+    args.extend([
+        "--store",
+        store,
+        "import",
+        "events",
+        path,
+        "--batch-size",
+        "2000",
+    ]);
+    let mut run = start(dir, &args, Stdio::null(), &[]);
+    wait_for_committed_events(dir, store, &mut run);
+    (run, input, total)
+}
+
+/// Waits until the import run recorded in `store` has committed events.
 fn wait_for_committed_events(dir: &Path, store: &str, run: &mut Running) {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
@@ -554,25 +576,7 @@ fn wait_for_committed_events(dir: &Path, store: &str, run: &mut Running) {
 fn sigint_stops_an_import_at_a_batch_boundary_and_a_rerun_completes_it() {
     let tmp = tempfile::tempdir().unwrap();
     for store in common::store_uris(tmp.path(), "sigint") {
-        let total = sized(&store, 150000, 12000);
-        let input = tmp.path().join(format!("events-{total}.jsonl"));
-        events_file(&input, total);
-        let mut run = start(
-            tmp.path(),
-            &[
-                "--json",
-                "--store",
-                &store,
-                "import",
-                "events",
-                input.to_str().unwrap(),
-                "--batch-size",
-                "2000",
-            ],
-            Stdio::null(),
-            &[],
-        );
-        wait_for_committed_events(tmp.path(), &store, &mut run);
+        let (run, input, total) = import_under_way(tmp.path(), &store, &["--json"]);
         send("INT", run.pid());
         let run = run.finish_within(120);
         assert_eq!(run.code, Some(130), "stderr: {}", run.stderr);
@@ -607,7 +611,7 @@ fn sigint_stops_an_import_at_a_batch_boundary_and_a_rerun_completes_it() {
 fn sigterm_stops_an_import_waiting_on_its_input() {
     let tmp = tempfile::tempdir().unwrap();
     for store in common::store_uris(tmp.path(), "sigterm") {
-        let total = sized(&store, 40000, 8000);
+        let total = sized(&store, 40_000, 8_000);
         let input = tmp.path().join(format!("events-{total}.jsonl"));
         events_file(&input, total);
         let lines: Vec<String> = std::fs::read_to_string(&input)
@@ -663,7 +667,7 @@ fn sigterm_stops_an_import_waiting_on_its_input() {
 fn sigterm_stops_an_archive_between_parts_and_a_rerun_completes_it() {
     let tmp = tempfile::tempdir().unwrap();
     for store in common::store_uris(tmp.path(), "archive") {
-        let n = sized(&store, 24000, 6000);
+        let n = sized(&store, 24_000, 6_000);
         let input = tmp.path().join(format!("events-{n}.jsonl"));
         events_file(&input, n);
         let seed = common::run(
@@ -766,24 +770,7 @@ fn sigterm_stops_an_archive_between_parts_and_a_rerun_completes_it() {
 fn a_sigkilled_imports_run_record_shows_what_it_had_committed() {
     let tmp = tempfile::tempdir().unwrap();
     for store in common::store_uris(tmp.path(), "sigkill") {
-        let total = sized(&store, 150000, 12000);
-        let input = tmp.path().join(format!("events-{total}.jsonl"));
-        events_file(&input, total);
-        let mut run = start(
-            tmp.path(),
-            &[
-                "--store",
-                &store,
-                "import",
-                "events",
-                input.to_str().unwrap(),
-                "--batch-size",
-                "2000",
-            ],
-            Stdio::null(),
-            &[],
-        );
-        wait_for_committed_events(tmp.path(), &store, &mut run);
+        let (run, input, total) = import_under_way(tmp.path(), &store, &[]);
         send("KILL", run.pid());
         let run = run.finish_within(120);
         assert_eq!(run.code, None, "killed by the signal");
