@@ -5,6 +5,7 @@
 
 pub mod archive;
 pub mod draft;
+pub mod dry_run;
 pub mod event;
 pub mod exit;
 pub mod export;

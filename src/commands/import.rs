@@ -2,7 +2,7 @@
 //! `chronicle::import`, prints the summary and picks the exit code.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 
@@ -13,6 +13,7 @@ use chronicle::settings::Settings;
 use chronicle::source::csv::CsvSource;
 use chronicle::source::dump::open_dump;
 use chronicle::source::events::JsonLinesSource;
+use chronicle::store;
 
 use super::{open_store, progress, thousands};
 use crate::cli::printer::Printer;
@@ -75,9 +76,16 @@ pub struct CommonImportArgs {
     /// Stop the import once N records were rejected (what was written stays)
     #[arg(long, value_name = "N")]
     pub max_rejects: Option<u64>,
-    /// Map and validate everything, report per type, and write nothing
+    /// Map and validate everything and read the store to report what a real run would import,
+    /// find duplicate or in conflict; write nothing (a missing store file is not created)
     #[arg(long)]
     pub dry_run: bool,
+    /// Print the first N mapped events (canonical JSON) and the first N rejects with their reasons
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub show: usize,
+    /// Read only the first N records (over all inputs), e.g. to try a mapping on a big file
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
     /// Events per store transaction
     #[arg(long, default_value_t = DEFAULT_BATCH, hide = true)]
     pub batch_size: usize,
@@ -140,10 +148,20 @@ pub fn run(args: ImportArgs, settings: &Settings, printer: &Printer) -> anyhow::
         max_rejects: common.max_rejects,
         dry_run: common.dry_run,
         batch_size: common.batch_size,
+        limit: common.limit,
+        show: common.show,
     };
     let progress = progress(printer);
     let report = if options.dry_run {
-        import_all(inputs, None, &options, progress.as_ref())?
+        // A dry run reads the store to classify events, but a store file
+        // that does not exist yet is not created: everything would import.
+        let missing = store::sqlite_path(&settings.store).is_some_and(|p| !Path::new(p).exists());
+        let mut store = if missing {
+            None
+        } else {
+            Some(open_store(settings)?)
+        };
+        import_all(inputs, store.as_deref_mut(), &options, progress.as_ref())?
     } else {
         let mut store = open_store(settings)?;
         import_all(inputs, Some(store.as_mut()), &options, progress.as_ref())?
@@ -198,6 +216,27 @@ fn print_report(report: &ImportReport, options: &ImportOptions, printer: &Printe
         ));
     }
     let mut human = String::new();
+    if options.show > 0 {
+        let _ = writeln!(
+            human,
+            "first {} mapped event(s):",
+            report.shown_events.len()
+        );
+        for event in &report.shown_events {
+            let _ = writeln!(human, "{}", event.to_json_line());
+        }
+        let rejects: Vec<_> = report.reject_samples.iter().take(options.show).collect();
+        let _ = writeln!(human, "first {} reject(s):", rejects.len());
+        for (file, reject) in &rejects {
+            let _ = writeln!(
+                human,
+                "{}:{}: {}",
+                file.display(),
+                reject.line,
+                reject.reason
+            );
+        }
+    }
     if options.dry_run {
         let _ = writeln!(human, "dry run: nothing was written");
         for (event_type, n) in &report.per_type {
@@ -228,6 +267,21 @@ fn print_report(report: &ImportReport, options: &ImportOptions, printer: &Printe
     let mut json = serde_json::to_value(&report.summary).expect("summary serialises");
     if options.dry_run {
         json["per_type"] = serde_json::json!(report.per_type);
+    }
+    if options.show > 0 {
+        json["events"] = report
+            .shown_events
+            .iter()
+            .map(|e| e.to_json_value())
+            .collect();
+        json["rejects"] = report
+            .reject_samples
+            .iter()
+            .take(options.show)
+            .map(|(file, r)| {
+                serde_json::json!({"file": file.display().to_string(), "line": r.line, "reason": r.reason})
+            })
+            .collect();
     }
     printer.result(human, &json);
 }

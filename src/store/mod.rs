@@ -174,20 +174,22 @@ pub fn scan_all(
     }
 }
 
+/// The file of a SQLite store URI (`sqlite:PATH`, `sqlite://PATH`, or a
+/// bare path ending in `.db` / `.sqlite`); `None` for other stores.
+pub fn sqlite_path(uri: &str) -> Option<&str> {
+    uri.strip_prefix("sqlite://")
+        .or_else(|| uri.strip_prefix("sqlite:"))
+        .or_else(|| (uri.ends_with(".db") || uri.ends_with(".sqlite")).then_some(uri))
+}
+
 /// Opens the store named by `uri`: `sqlite:PATH` (or a bare path ending in
 /// `.db`), or `mongodb://...` / `mongodb+srv://...` (see docs/stores.md).
 pub fn open(uri: &str) -> anyhow::Result<Box<dyn Store>> {
     if uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://") {
         return Ok(Box::new(mongo::MongoStore::open(uri)?));
     }
-    if let Some(path) = uri.strip_prefix("sqlite://") {
+    if let Some(path) = sqlite_path(uri) {
         return Ok(Box::new(sqlite::SqliteStore::open(path)?));
-    }
-    if let Some(path) = uri.strip_prefix("sqlite:") {
-        return Ok(Box::new(sqlite::SqliteStore::open(path)?));
-    }
-    if uri.ends_with(".db") || uri.ends_with(".sqlite") {
-        return Ok(Box::new(sqlite::SqliteStore::open(uri)?));
     }
     anyhow::bail!(
         "unsupported store URI `{uri}`: expected sqlite:PATH (for example sqlite:chronicle.db) or mongodb://HOST:PORT/DB"

@@ -1,0 +1,170 @@
+//! Output for people (#14): `import --dry-run` reads the store and reports
+//! what a real run would do, `--show N`, `--limit N`, compact `status`,
+//! conflicts shown as a diff.
+
+mod common;
+
+use std::path::Path;
+
+use common::{fixture_str, run, store_uris};
+
+fn import(dir: &Path, store: &str, input: &str, mapping: &str, extra: &[&str]) -> common::Run {
+    let mut args = vec![
+        "--json",
+        "--store",
+        store,
+        "import",
+        "csv",
+        input,
+        "--mapping",
+        mapping,
+    ];
+    args.extend_from_slice(extra);
+    run(dir, &args)
+}
+
+fn counts(r: &common::Run) -> [u64; 6] {
+    let j = r.json();
+    [
+        "read",
+        "imported",
+        "duplicates",
+        "conflicts",
+        "rejected",
+        "skipped",
+    ]
+    .map(|k| j[k].as_u64().unwrap_or_else(|| panic!("{k} in {j}")))
+}
+
+#[test]
+fn dry_run_reports_what_a_real_run_would() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = fixture_str("csv/legacy-payments.csv");
+    let mapping = fixture_str("csv/legacy-payments.toml");
+    for store in store_uris(dir.path(), "dry") {
+        // Fresh store: the dry run predicts the first real run.
+        let dry = import(dir.path(), &store, &csv, &mapping, &["--dry-run"]);
+        let real = import(dir.path(), &store, &csv, &mapping, &[]);
+        assert_eq!(counts(&dry), counts(&real), "{store}");
+        assert_eq!(counts(&real), [14, 7, 1, 0, 5, 1]);
+        // Again: everything is already stored.
+        let dry = import(dir.path(), &store, &csv, &mapping, &["--dry-run"]);
+        assert_eq!(counts(&dry), [14, 0, 8, 0, 5, 1], "{store}");
+        let real = import(dir.path(), &store, &csv, &mapping, &[]);
+        assert_eq!(counts(&dry), counts(&real), "{store}");
+        // Another amount for one payment: a conflict, reported, not written.
+        let text = std::fs::read_to_string(&csv)
+            .unwrap()
+            .replace("P-1001,42,completed,3.00", "P-1001,42,completed,4.00");
+        let changed = dir.path().join("changed.csv");
+        std::fs::write(&changed, text).unwrap();
+        let changed = changed.to_str().unwrap();
+        let dry = import(dir.path(), &store, changed, &mapping, &["--dry-run"]);
+        assert_eq!(dry.code, 1);
+        assert_eq!(counts(&dry), [14, 0, 7, 1, 5, 1], "{store}");
+        assert!(!dir.path().join("changed.csv.conflicts.jsonl").exists());
+        let real = import(dir.path(), &store, changed, &mapping, &[]);
+        assert_eq!(counts(&dry), counts(&real), "{store}");
+        std::fs::remove_file(dir.path().join("changed.csv.conflicts.jsonl")).unwrap();
+    }
+}
+
+#[test]
+fn dry_run_does_not_create_a_missing_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = import(
+        dir.path(),
+        "sqlite:new.db",
+        &fixture_str("csv/clean-payments.csv"),
+        &fixture_str("csv/clean-payments.toml"),
+        &["--dry-run"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.json()["imported"], 3);
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn show_prints_mapped_events_and_rejects() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = import(
+        dir.path(),
+        "sqlite:s.db",
+        &fixture_str("csv/legacy-payments.csv"),
+        &fixture_str("csv/legacy-payments.toml"),
+        &["--dry-run", "--show", "2"],
+    );
+    let j = r.json();
+    let events = j["events"].as_array().unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0]["payload"]["amount"], "3.00/EUR");
+    assert_eq!(events[0]["meta"]["created_at"], "2016-01-01T12:00:00.000Z");
+    let rejects = j["rejects"].as_array().unwrap();
+    assert_eq!(rejects.len(), 2);
+    assert_eq!(rejects[0]["line"], 8);
+    assert!(rejects[1]["reason"].as_str().unwrap().contains("user_id"));
+    // The human form: canonical JSON lines, then the rejects.
+    let r = run(
+        dir.path(),
+        &[
+            "--store",
+            "sqlite:s.db",
+            "import",
+            "csv",
+            &fixture_str("csv/legacy-payments.csv"),
+            "--mapping",
+            &fixture_str("csv/legacy-payments.toml"),
+            "--dry-run",
+            "--show",
+            "1",
+        ],
+    );
+    let first_event = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with('{'))
+        .expect("an event line");
+    let event: serde_json::Value = serde_json::from_str(first_event).unwrap();
+    assert_eq!(event["id"], "e8fb33a9-772c-5528-aed1-f2cdc20e4b8b");
+    assert!(
+        r.stdout.contains("legacy-payments.csv:8: event.created_at"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn limit_reads_only_the_first_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = fixture_str("csv/legacy-payments.csv");
+    let mapping = fixture_str("csv/legacy-payments.toml");
+    for store in store_uris(dir.path(), "limit") {
+        let r = import(dir.path(), &store, &csv, &mapping, &["--limit", "3"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert_eq!(counts(&r), [3, 3, 0, 0, 0, 0]);
+        let r = run(dir.path(), &["--json", "--store", &store, "export"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let exported = run(dir.path(), &["--store", &store, "export"]).stdout;
+        assert_eq!(exported.lines().count(), 3);
+        // Over several inputs the limit is shared.
+        let r = run(
+            dir.path(),
+            &[
+                "--json",
+                "--store",
+                &store,
+                "import",
+                "csv",
+                &csv,
+                &csv,
+                "--mapping",
+                &mapping,
+                "--limit",
+                "20",
+                "--dry-run",
+            ],
+        );
+        assert_eq!(r.json()["read"], 20);
+    }
+}
