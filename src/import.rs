@@ -61,6 +61,8 @@ pub struct ImportInput {
     pub size: Option<u64>,
     /// The mapping text (empty for canonical events).
     pub mapping_text: String,
+    /// The mapping file's path as given (empty for canonical events).
+    pub mapping_path: String,
 }
 
 /// Counts of one or more imported inputs. The JSON form has exactly the
@@ -216,6 +218,7 @@ fn import_one<'s>(
         meter,
         size,
         mapping_text,
+        mapping_path,
     } = input;
     let reject_columns = source.reject_columns();
     let rejects_path = options.rejects.clone().unwrap_or_else(|| {
@@ -245,11 +248,15 @@ fn import_one<'s>(
         size: size.unwrap_or(0),
         sha256: String::new(),
         mapping: mapping_text,
+        mapping_path,
         started_at: started_at.clone(),
         finished_at: String::new(),
         counts: ImportCounts::default(),
         complete: false,
+        created_min: None,
+        created_max: None,
     };
+    let mut created: Option<(i64, i64)> = None;
     if let Some(store) = store.as_deref_mut() {
         if !options.dry_run {
             store.record_run(&run)?;
@@ -331,6 +338,8 @@ fn import_one<'s>(
                 rejects.write(&reject)?;
             }
             for event in &batch.events {
+                let t = event.created_at;
+                created = Some(created.map_or((t, t), |(lo, hi)| (lo.min(t), hi.max(t))));
                 if report.shown_events.len() < options.show {
                     report.shown_events.push(event.clone());
                 }
@@ -393,6 +402,10 @@ fn import_one<'s>(
     };
     run.size = run.size.max(meter.bytes_read());
     run.finished_at = format_millis(now_millis());
+    if let Some((lo, hi)) = created {
+        run.created_min = Some(format_millis(lo));
+        run.created_max = Some(format_millis(hi));
+    }
     if let Some(store) = store {
         if !options.dry_run {
             store.record_run(&run)?;

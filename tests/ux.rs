@@ -168,3 +168,75 @@ fn limit_reads_only_the_first_records() {
         assert_eq!(r.json()["read"], 20);
     }
 }
+
+#[test]
+fn status_is_compact_with_years_runs_and_created_months() {
+    let root = tempfile::tempdir().unwrap();
+    let csv = fixture_str("csv/legacy-payments.csv");
+    let mapping = fixture_str("csv/legacy-payments.toml");
+    for (i, store) in store_uris(root.path(), "status").into_iter().enumerate() {
+        // Each store gets its own folder, hence its own ./archive.
+        let dir = root.path().join(format!("s{i}"));
+        std::fs::create_dir(&dir).unwrap();
+        let dir = dir.as_path();
+        for _ in 0..7 {
+            let r = import(dir, &store, &csv, &mapping, &[]);
+            assert_eq!(r.code, 1, "{}", r.stderr);
+        }
+        let events = fixture_str("archive/events.jsonl");
+        let r = run(dir, &["--store", &store, "import", "events", &events]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let r = run(
+            dir,
+            &["--store", &store, "archive", "--before", "2016-03-01"],
+        );
+        assert_eq!(r.code, 0, "{}", r.stderr);
+
+        let j = run(dir, &["--json", "--store", &store, "status"]);
+        let j = if j.code == 0 {
+            j.json()
+        } else {
+            panic!("{}", j.stderr)
+        };
+        // Runs: the last five of eight, with created_at months, and the
+        // mapping as hash and path, never its text.
+        assert_eq!(j["import_runs_total"], 8);
+        let runs = j["import_runs"].as_array().unwrap();
+        assert_eq!(runs.len(), 5);
+        let csv_run = &runs[0];
+        assert!(csv_run.get("mapping").is_none(), "{csv_run}");
+        assert_eq!(csv_run["mapping_path"], mapping);
+        use sha2::Digest;
+        let sha = hex::encode(sha2::Sha256::digest(std::fs::read(&mapping).unwrap()));
+        assert_eq!(csv_run["mapping_sha256"], sha);
+        assert_eq!(csv_run["created_min"], "2016-01-01T12:00:00.000Z");
+        let events_run = &runs[4];
+        assert_eq!(events_run["source"], "events");
+        assert_eq!(events_run["mapping_sha256"], "");
+        // Years: the archived 2016 events, the live ones of this year.
+        let years = j["by_year"].as_array().unwrap();
+        let archived: u64 = years.iter().map(|y| y["archived"].as_u64().unwrap()).sum();
+        assert_eq!(archived, j["archive"]["total"].as_u64().unwrap());
+        assert!(archived > 0);
+        let live: u64 = years.iter().map(|y| y["live"].as_u64().unwrap()).sum();
+        assert_eq!(live, j["live_total"].as_u64().unwrap());
+        assert!(years
+            .iter()
+            .any(|y| y["year"] == "2016" && y["archived"].as_u64() > Some(0)));
+
+        // The human form: compact by default, details on request.
+        let text = run(dir, &["--store", &store, "status"]).stdout;
+        assert!(text.contains("the last 5 of 8"), "{text}");
+        assert!(text.contains("created 2016-01..2016-12"), "{text}");
+        assert!(!text.contains("per month"), "{text}");
+        assert!(!text.contains("[event]"), "{text}");
+        let full = run(
+            dir,
+            &["--store", &store, "status", "--months", "--runs", "all"],
+        )
+        .stdout;
+        assert!(full.contains("live events per month"), "{full}");
+        assert!(full.contains("archived partitions"), "{full}");
+        assert_eq!(full.matches("  csv  ").count(), 7, "{full}");
+    }
+}

@@ -107,6 +107,7 @@ pub fn run(args: ImportArgs, settings: &Settings, printer: &Printer) -> anyhow::
                     meter,
                     size,
                     mapping_text: mapping.text.clone(),
+                    mapping_path: mapping.path.clone(),
                 });
             }
             (inputs, args.common)
@@ -123,6 +124,7 @@ pub fn run(args: ImportArgs, settings: &Settings, printer: &Printer) -> anyhow::
                     meter: dump.meter,
                     size: dump.size,
                     mapping_text: mapping.text.clone(),
+                    mapping_path: mapping.path.clone(),
                 });
             }
             (inputs, args.common)
@@ -138,6 +140,7 @@ pub fn run(args: ImportArgs, settings: &Settings, printer: &Printer) -> anyhow::
                     meter,
                     size,
                     mapping_text: String::new(),
+                    mapping_path: String::new(),
                 });
             }
             (inputs, args.common)

@@ -77,11 +77,20 @@ pub struct ImportRun {
     pub size: u64,
     pub sha256: String,
     pub mapping: String,
+    /// The mapping file as given on the command line (empty for events).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub mapping_path: String,
     pub started_at: String,
     pub finished_at: String,
     #[serde(flatten)]
     pub counts: ImportCounts,
     pub complete: bool,
+    /// The earliest and latest `created_at` of the events the run mapped:
+    /// which months a legacy import covered, whatever its `received_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_min: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_max: Option<String>,
 }
 
 /// Result of trying to take a named lock.
