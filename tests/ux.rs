@@ -240,3 +240,54 @@ fn status_is_compact_with_years_runs_and_created_months() {
         assert_eq!(full.matches("  csv  ").count(), 7, "{full}");
     }
 }
+
+#[test]
+fn a_conflict_is_shown_as_the_fields_that_differ() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = fixture_str("csv/legacy-payments.csv");
+    let mapping = fixture_str("csv/legacy-payments.toml");
+    let r = run(dir.path(), &["import", "csv", &csv, "--mapping", &mapping]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let text = std::fs::read_to_string(&csv).unwrap().replace(
+        "P-1001,42,completed,3.00,EUR,DE",
+        "P-1001,42,completed,4.00,EUR,AT",
+    );
+    let changed = dir.path().join("changed.csv");
+    std::fs::write(&changed, text).unwrap();
+    let r = run(
+        dir.path(),
+        &[
+            "import",
+            "csv",
+            changed.to_str().unwrap(),
+            "--mapping",
+            &mapping,
+        ],
+    );
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr
+            .contains("  payload.amount: stored \"3.00/EUR\", incoming \"4.00/EUR\"\n"),
+        "{}",
+        r.stderr
+    );
+    assert!(r
+        .stderr
+        .contains("  payload.country: stored \"DE\", incoming \"AT\""));
+    // Only what differs: no whole documents, no received_at.
+    assert!(!r.stderr.contains("stored:   {"), "{}", r.stderr);
+    assert!(!r.stderr.contains("received_at"), "{}", r.stderr);
+    let block: Vec<&str> = r
+        .stderr
+        .lines()
+        .skip_while(|l| !l.starts_with("conflict "))
+        .take_while(|l| l.starts_with("conflict ") || l.starts_with("  "))
+        .collect();
+    assert_eq!(block.len(), 3, "{block:?}");
+    // The conflicts file stays complete: both whole versions.
+    let line = std::fs::read_to_string(dir.path().join("changed.csv.conflicts.jsonl")).unwrap();
+    let c: serde_json::Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
+    assert_eq!(c["stored"]["payload"]["amount"], "3.00/EUR");
+    assert_eq!(c["stored"]["payload"]["user_id"], 42);
+    assert_eq!(c["incoming"]["payload"]["amount"], "4.00/EUR");
+}

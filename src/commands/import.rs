@@ -6,8 +6,11 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 
+use chronicle::diff::json_diff;
 use chronicle::exit::ExitStatus;
-use chronicle::import::{import_all, ImportInput, ImportOptions, ImportReport, DEFAULT_BATCH};
+use chronicle::import::{
+    import_all, Conflict, ImportInput, ImportOptions, ImportReport, DEFAULT_BATCH,
+};
 use chronicle::mapping::Mapping;
 use chronicle::settings::Settings;
 use chronicle::source::csv::CsvSource;
@@ -179,6 +182,44 @@ pub fn run(args: ImportArgs, settings: &Settings, printer: &Printer) -> anyhow::
     })
 }
 
+/// A conflict as the fields that differ, with their JSON paths (the
+/// conflicts file has both whole versions; --verbose prints them too).
+fn conflict_text(c: &Conflict, whole: bool) -> String {
+    let mut text = format!(
+        "conflict {}:{}: id {} is stored with other content",
+        c.file.display(),
+        c.line,
+        c.incoming.id
+    );
+    let mut stored = c.stored.to_json_value();
+    // received_at is the store's, not content: never part of a conflict.
+    if let Some(meta) = stored.get_mut("meta").and_then(|m| m.as_object_mut()) {
+        meta.remove("received_at");
+    }
+    let show = |v: &Option<serde_json::Value>| match v {
+        Some(v) => v.to_string(),
+        None => "(absent)".to_string(),
+    };
+    for d in json_diff(&stored, &c.incoming.to_json_value()) {
+        let _ = write!(
+            text,
+            "\n  {}: stored {}, incoming {}",
+            d.path,
+            show(&d.left),
+            show(&d.right)
+        );
+    }
+    if whole {
+        let _ = write!(
+            text,
+            "\n  stored:   {}\n  incoming: {}",
+            c.stored.to_json_line(),
+            c.incoming.to_json_line()
+        );
+    }
+    text
+}
+
 fn print_report(report: &ImportReport, options: &ImportOptions, printer: &Printer) {
     let s = &report.summary.counts;
     let shown = if printer.is_verbose() { usize::MAX } else { 5 };
@@ -191,14 +232,7 @@ fn print_report(report: &ImportReport, options: &ImportOptions, printer: &Printe
         ));
     }
     for c in report.conflict_samples.iter().take(shown) {
-        printer.note(format!(
-            "conflict {}:{}: id {} is stored with other content\n  stored:   {}\n  incoming: {}",
-            c.file.display(),
-            c.line,
-            c.incoming.id,
-            c.stored.to_json_line(),
-            c.incoming.to_json_line()
-        ));
+        printer.note(conflict_text(c, printer.is_verbose()));
     }
     for path in &report.rejects_files {
         printer.note(format!(
