@@ -291,3 +291,55 @@ fn a_conflict_is_shown_as_the_fields_that_differ() {
     assert_eq!(c["stored"]["payload"]["user_id"], 42);
     assert_eq!(c["incoming"]["payload"]["amount"], "4.00/EUR");
 }
+
+/// Records the progress total and the last position of one job.
+#[derive(Default)]
+struct Recorder(std::sync::Mutex<(Option<u64>, u64)>);
+
+impl chronicle::progress::Progress for Recorder {
+    fn start(&self, _label: &str, total: Option<u64>, _unit: chronicle::progress::Unit) {
+        *self.0.lock().unwrap() = (total, 0);
+    }
+    fn set_position(&self, position: u64) {
+        self.0.lock().unwrap().1 = position;
+    }
+}
+
+#[test]
+fn the_archive_progress_total_is_what_is_archived() {
+    use chronicle::archive::layout::Granularity;
+    use chronicle::archive::{archive, ArchiveOptions};
+    // Monthly partitions before March, then daily ones before 15 April:
+    // a bound on a month's first day and one in the middle of a month.
+    for (granularity, before, expected) in [
+        (Granularity::Month, "2016-03-01", Some(123u64)),
+        (Granularity::Day, "2016-04-15", None),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let r = run(
+            dir.path(),
+            &["import", "events", &fixture_str("archive/events.jsonl")],
+        );
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let db = dir.path().join("chronicle.db");
+        let mut store = chronicle::store::open(&format!("sqlite:{}", db.display())).unwrap();
+        let recorder = Recorder::default();
+        let options = ArchiveOptions {
+            root: dir.path().join("archive"),
+            before: chronicle::event::parse_time_bound(before).unwrap(),
+            lag_ms: 0,
+            granularity,
+            dry_run: false,
+            keep_live: false,
+            count_total: true,
+        };
+        let report = archive(store.as_mut(), &options, &recorder).unwrap();
+        let (total, position) = *recorder.0.lock().unwrap();
+        assert!(report.archived > 0);
+        if let Some(expected) = expected {
+            assert_eq!(report.archived, expected);
+        }
+        assert_eq!(total, Some(report.archived), "{before}");
+        assert_eq!(position, report.archived, "{before}");
+    }
+}
