@@ -9,6 +9,8 @@ use std::path::Path;
 use common::{fixture_str, run, store_uris};
 
 fn import(dir: &Path, store: &str, input: &str, mapping: &str, extra: &[&str]) -> common::Run {
+    // Rejects go to the test's folder, never next to the fixtures.
+    let rejects = dir.join("rejects.csv").display().to_string();
     let mut args = vec![
         "--json",
         "--store",
@@ -18,6 +20,8 @@ fn import(dir: &Path, store: &str, input: &str, mapping: &str, extra: &[&str]) -
         input,
         "--mapping",
         mapping,
+        "--rejects",
+        &rejects,
     ];
     args.extend_from_slice(extra);
     run(dir, &args)
@@ -246,7 +250,18 @@ fn a_conflict_is_shown_as_the_fields_that_differ() {
     let dir = tempfile::tempdir().unwrap();
     let csv = fixture_str("csv/legacy-payments.csv");
     let mapping = fixture_str("csv/legacy-payments.toml");
-    let r = run(dir.path(), &["import", "csv", &csv, "--mapping", &mapping]);
+    let r = run(
+        dir.path(),
+        &[
+            "import",
+            "csv",
+            &csv,
+            "--mapping",
+            &mapping,
+            "--rejects",
+            "r.csv",
+        ],
+    );
     assert_eq!(r.code, 1, "{}", r.stderr);
     let text = std::fs::read_to_string(&csv).unwrap().replace(
         "P-1001,42,completed,3.00,EUR,DE",
