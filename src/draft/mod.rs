@@ -106,6 +106,11 @@ fn looks_like_dump(path: &Path) -> anyhow::Result<bool> {
 
 /// Drafts a mapping for `path`.
 pub fn draft(path: &Path, options: &DraftOptions) -> anyhow::Result<Draft> {
+    if path == Path::new("-") {
+        anyhow::bail!(
+            "mapping draft reads its input twice (to sniff, then to check the draft); save stdin to a file and draft from that"
+        );
+    }
     let sample = if options.sample == 0 {
         SAMPLE_RECORDS
     } else {
