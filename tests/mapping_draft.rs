@@ -340,3 +340,23 @@ fn a_dump_with_several_tables_needs_table_and_output_is_not_overwritten() {
         .unwrap()
         .contains("delimiter = \";\""));
 }
+
+#[test]
+fn a_legacy_byte_after_an_ascii_head_makes_the_file_windows_1252() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut data = b"id,city,created\n".to_vec();
+    for i in 0..9_500 {
+        // ~120 bytes a row: the first MiB is plain ASCII.
+        data.extend_from_slice(format!("{i},{:<100},2016-01-01 00:00:00\n", "Berlin").as_bytes());
+    }
+    data.extend_from_slice(b"9500,Z\xfcrich,2016-01-02 00:00:00\n");
+    let csv = dir.path().join("cities.csv");
+    std::fs::write(&csv, data).unwrap();
+    let csv = csv.to_str().unwrap();
+    let report = draft(dir.path(), csv, &[], "cities.toml");
+    assert_eq!(report["csv"]["encoding"], "windows-1252");
+    assert_eq!(report["records_sampled"], 9_501);
+    let (code, summary) = import(dir.path(), "csv", csv, "cities.toml", "c");
+    assert_eq!(code, 0, "{summary}");
+    assert_eq!(summary["imported"], 9_501);
+}

@@ -6,6 +6,8 @@
 //! and at most [`super::SAMPLE_RECORDS`] records for the column profiles.
 
 use std::io::Read;
+
+use anyhow::Context;
 use std::path::Path;
 
 use csv::StringRecord;
@@ -39,6 +41,12 @@ pub struct CsvSniff {
 
 /// Reads the head and a sample of `path` (plain or gzip).
 pub fn sniff(path: &Path, max_records: usize) -> anyhow::Result<CsvSniff> {
+    sniff_as(path, max_records, false)
+}
+
+/// With `force_1252`, the head looked like UTF-8 but a sampled record was
+/// not: the whole file is read as Windows-1252 (which decodes any byte).
+fn sniff_as(path: &Path, max_records: usize, force_1252: bool) -> anyhow::Result<CsvSniff> {
     let mut head = Vec::new();
     open_input(path)?
         .reader
@@ -46,11 +54,12 @@ pub fn sniff(path: &Path, max_records: usize) -> anyhow::Result<CsvSniff> {
         .read_to_end(&mut head)?;
     let truncated = head.len() == HEAD_BYTES;
     let bom = head.starts_with(b"\xef\xbb\xbf");
-    let utf8 = match std::str::from_utf8(&head) {
-        Ok(_) => true,
-        // A multi-byte character cut at the end of the head is fine.
-        Err(e) => e.error_len().is_none(),
-    };
+    let utf8 = !force_1252
+        && match std::str::from_utf8(&head) {
+            Ok(_) => true,
+            // A multi-byte character cut at the end of the head is fine.
+            Err(e) => e.error_len().is_none(),
+        };
     let encoding = if utf8 {
         encoding_rs::UTF_8
     } else {
@@ -98,16 +107,25 @@ pub fn sniff(path: &Path, max_records: usize) -> anyhow::Result<CsvSniff> {
         .has_headers(false)
         .flexible(true)
         .from_reader(decoded);
-    let mut record = StringRecord::new();
+    let mut bytes = csv::ByteRecord::new();
+    let mut record;
     let mut first: Option<StringRecord> = None;
     let mut fields = 0;
     let mut profiler = Profiler::default();
     let mut irregular = 0u64;
     let mut read = 0usize;
-    // A record the parser cannot read (invalid UTF-8 in a file sniffed as
-    // UTF-8) ends the sample; the import reports it as a reject.
-    while read <= max_records && reader.read_record(&mut record).unwrap_or(false) {
+    while read <= max_records
+        && reader
+            .read_byte_record(&mut bytes)
+            .with_context(|| format!("cannot read {}", path.display()))?
+    {
         read += 1;
+        record = match StringRecord::from_byte_record(bytes.clone()) {
+            Ok(r) => r,
+            // Not UTF-8 after all: an export in a legacy encoding whose
+            // head happened to be ASCII.
+            Err(_) => return sniff_as(path, max_records, true),
+        };
         if first.is_none() {
             let mut r = record.clone();
             if let Some(f) = r.get(0) {
