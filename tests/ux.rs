@@ -358,3 +358,22 @@ fn the_archive_progress_total_is_what_is_archived() {
         assert_eq!(position, report.archived, "{before}");
     }
 }
+
+#[test]
+fn the_verify_progress_counts_events_not_partitions() {
+    use chronicle::archive::verify::verify;
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(
+        dir.path(),
+        &["import", "events", &fixture_str("archive/events.jsonl")],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = run(dir.path(), &["--json", "archive", "--before", "2016-05-01"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let archived = r.json()["archived"].as_u64().unwrap();
+    assert_eq!(archived, 240);
+    let recorder = Recorder::default();
+    let report = verify(&dir.path().join("archive"), None, &recorder).unwrap();
+    assert_eq!(report.partitions, 4);
+    assert_eq!(*recorder.0.lock().unwrap(), (Some(archived), archived));
+}
