@@ -3,7 +3,9 @@
 //! not in the store would be imported; an id stored with the same content
 //! is a duplicate, with other content a conflict. Events repeated within
 //! the input are resolved against each other as the real run would (the
-//! first one wins), using a 64-bit fingerprint of the content per id.
+//! first one wins), using a 64-bit fingerprint of the content per id. That
+//! memory is capped at [`MAX_TRACKED`] ids (about 100 MB); past it, repeats
+//! of later ids within the input are no longer seen, and the dry run says so.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -13,10 +15,21 @@ use uuid::Uuid;
 use crate::event::Event;
 use crate::store::{AppendOutcome, Store};
 
+/// Distinct ids a dry run remembers at most.
+pub const MAX_TRACKED: usize = 4_000_000;
+
 /// Ids the dry run would have written, with their content's fingerprint.
-#[derive(Default)]
 pub struct DryRun {
     would_write: HashMap<Uuid, u64>,
+    cap: usize,
+    /// Set once the cap of remembered ids was reached.
+    pub saturated: bool,
+}
+
+impl Default for DryRun {
+    fn default() -> Self {
+        DryRun::with_cap(MAX_TRACKED)
+    }
 }
 
 fn fingerprint(e: &Event) -> u64 {
@@ -34,6 +47,14 @@ fn fingerprint(e: &Event) -> u64 {
 }
 
 impl DryRun {
+    pub fn with_cap(cap: usize) -> DryRun {
+        DryRun {
+            would_write: HashMap::new(),
+            cap,
+            saturated: false,
+        }
+    }
+
     /// The outcome of appending `events`, as [`Store::append`] would return
     /// it, without writing. `store` is `None` when there is no store yet.
     pub fn classify(
@@ -71,7 +92,11 @@ impl DryRun {
                 let print = fingerprint(event);
                 match self.would_write.get(&event.id) {
                     None => {
-                        self.would_write.insert(event.id, print);
+                        if self.would_write.len() < self.cap {
+                            self.would_write.insert(event.id, print);
+                        } else {
+                            self.saturated = true;
+                        }
                         AppendOutcome::Inserted
                     }
                     Some(first) if *first == print => AppendOutcome::Duplicate,
@@ -83,5 +108,71 @@ impl DryRun {
                 }
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(n: u128, payload: &str) -> Event {
+        Event {
+            id: Uuid::from_u128(n),
+            service: "s".into(),
+            event_type: "t".into(),
+            created_at: 0,
+            received_at: None,
+            aggregate_id: None,
+            correlation_id: None,
+            payload: payload.into(),
+        }
+    }
+
+    fn kinds(outcomes: Vec<AppendOutcome>) -> Vec<&'static str> {
+        outcomes
+            .into_iter()
+            .map(|o| match o {
+                AppendOutcome::Inserted => "new",
+                AppendOutcome::Duplicate => "dup",
+                AppendOutcome::Conflict { .. } => "conflict",
+            })
+            .collect()
+    }
+
+    #[test]
+    fn repeats_within_the_input_resolve_like_a_real_run() {
+        let mut dry = DryRun::default();
+        let batch = [
+            event(1, "{}"),
+            event(1, "{}"),
+            event(1, "{\"a\":1}"),
+            event(2, "{}"),
+        ];
+        assert_eq!(
+            kinds(dry.classify(None, &batch).unwrap()),
+            ["new", "dup", "conflict", "new"]
+        );
+        // Across batches too.
+        assert_eq!(
+            kinds(dry.classify(None, &[event(2, "{}")]).unwrap()),
+            ["dup"]
+        );
+        assert!(!dry.saturated);
+    }
+
+    #[test]
+    fn the_remembered_ids_are_capped_and_the_cap_is_reported() {
+        let mut dry = DryRun::with_cap(1);
+        let batch = [
+            event(1, "{}"),
+            event(2, "{}"),
+            event(2, "{}"),
+            event(1, "{}"),
+        ];
+        assert_eq!(
+            kinds(dry.classify(None, &batch).unwrap()),
+            ["new", "new", "new", "dup"]
+        );
+        assert!(dry.saturated);
     }
 }

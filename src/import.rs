@@ -100,6 +100,9 @@ pub struct ImportReport {
     pub stopped_early: bool,
     /// The first mapped events (`--show N`).
     pub shown_events: Vec<Event>,
+    /// A dry run stopped remembering ids (see [`DryRun`]): repeats within
+    /// the input past that point were counted as would-import.
+    pub dry_run_saturated: bool,
 }
 
 const SAMPLES: usize = 10;
@@ -173,6 +176,7 @@ pub fn import_all<'s>(
             break;
         }
     }
+    total.dry_run_saturated = dry_run.saturated;
     total.shown_events.truncate(options.show);
     total.reject_samples.truncate(SAMPLES.max(options.show));
     let elapsed = started.elapsed().as_secs_f64();

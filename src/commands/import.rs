@@ -246,6 +246,12 @@ fn print_report(report: &ImportReport, options: &ImportOptions, printer: &Printe
             path.display()
         ));
     }
+    if report.dry_run_saturated {
+        printer.warn(format!(
+            "the dry run remembered the first {} distinct ids only: repeats of later ids within the input are counted as would-import",
+            thousands(chronicle::dry_run::MAX_TRACKED as u64)
+        ));
+    }
     if report.stopped_early {
         printer.warn(format!(
             "stopped after {} rejects (--max-rejects); events written before that are kept, and re-running the import is safe",
