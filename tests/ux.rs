@@ -377,3 +377,46 @@ fn the_verify_progress_counts_events_not_partitions() {
     assert_eq!(report.partitions, 4);
     assert_eq!(*recorder.0.lock().unwrap(), (Some(archived), archived));
 }
+
+#[test]
+fn dry_run_resolves_repeats_within_the_input_like_a_real_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("twice.csv");
+    std::fs::write(
+        &csv,
+        "payment_id;user_id;status;amount;currency;created\n\
+         C-1;7;completed;10.00;EUR;2017-06-01T10:00:00+02:00\n\
+         C-1;7;completed;10.00;EUR;2017-06-01T10:00:00+02:00\n\
+         C-1;7;completed;11.00;EUR;2017-06-01T10:00:00+02:00\n",
+    )
+    .unwrap();
+    let csv = csv.to_str().unwrap();
+    let mapping = fixture_str("csv/clean-payments.toml");
+    for store in store_uris(dir.path(), "twice") {
+        let dry = import(dir.path(), &store, csv, &mapping, &["--dry-run"]);
+        assert_eq!(dry.code, 1);
+        assert_eq!(counts(&dry), [3, 1, 1, 1, 0, 0], "{store}");
+        let text = run(
+            dir.path(),
+            &[
+                "--store",
+                &store,
+                "import",
+                "csv",
+                csv,
+                "--mapping",
+                &mapping,
+                "--dry-run",
+            ],
+        );
+        assert!(
+            text.stderr
+                .contains("repeats an earlier record of this input with other content"),
+            "{}",
+            text.stderr
+        );
+        let real = import(dir.path(), &store, csv, &mapping, &[]);
+        assert_eq!(counts(&real), counts(&dry), "{store}");
+        std::fs::remove_file(dir.path().join("twice.csv.conflicts.jsonl")).unwrap();
+    }
+}

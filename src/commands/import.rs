@@ -185,22 +185,31 @@ pub fn run(args: ImportArgs, settings: &Settings, printer: &Printer) -> anyhow::
 /// A conflict as the fields that differ, with their JSON paths (the
 /// conflicts file has both whole versions; --verbose prints them too).
 fn conflict_text(c: &Conflict, whole: bool) -> String {
-    let mut text = format!(
-        "conflict {}:{}: id {} is stored with other content",
-        c.file.display(),
-        c.line,
-        c.incoming.id
-    );
     let mut stored = c.stored.to_json_value();
     // received_at is the store's, not content: never part of a conflict.
     if let Some(meta) = stored.get_mut("meta").and_then(|m| m.as_object_mut()) {
         meta.remove("received_at");
     }
+    let differences = json_diff(&stored, &c.incoming.to_json_value());
+    let mut text = format!(
+        "conflict {}:{}: id {} {}",
+        c.file.display(),
+        c.line,
+        c.incoming.id,
+        if differences.is_empty() {
+            // Only a dry run reports this: of an id repeated within the
+            // input, it keeps a fingerprint of the first version, not the
+            // version itself.
+            "repeats an earlier record of this input with other content"
+        } else {
+            "is stored with other content"
+        }
+    );
     let show = |v: &Option<serde_json::Value>| match v {
         Some(v) => v.to_string(),
         None => "(absent)".to_string(),
     };
-    for d in json_diff(&stored, &c.incoming.to_json_value()) {
+    for d in differences {
         let _ = write!(
             text,
             "\n  {}: stored {}, incoming {}",
