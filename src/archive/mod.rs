@@ -34,9 +34,10 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::event::{format_millis, now_millis, Event, Millis};
-use crate::exit::LockedError;
+use crate::fault::fault;
 use crate::progress::{Progress, Unit};
-use crate::store::{LockAttempt, ScanCursor, ScanFilter, Store};
+use crate::store::lock::StoreLock;
+use crate::store::{ScanCursor, ScanFilter, Store};
 use layout::{
     fsync_dir, part_files_on_disk, part_name, part_seq, temp_files, temp_path, Granularity,
     Partition,
@@ -46,9 +47,6 @@ use parquet::{file_sha256, ids_digest, PartEvents, PartWriter};
 
 /// Name of the store lock that keeps archive runs apart.
 pub const LOCK_NAME: &str = "archive";
-/// Lock lifetime; renewed well before it runs out, so only a dead run's
-/// lock ever expires.
-pub const LOCK_TTL_MS: i64 = 10 * 60 * 1000;
 /// Live events fetched per store round trip.
 pub const PAGE: usize = 10_000;
 /// Rows per part file. Bounds memory (the writer keeps 24 bytes per row for
@@ -176,28 +174,6 @@ fn flush_deletes(store: &mut dyn Store, report: &mut ArchiveReport) -> anyhow::R
 /// Conflicts kept in the report; the rest are only counted.
 const CONFLICT_SAMPLES: usize = 100;
 
-/// Test hook: `CHRONICLE_FAULT=<point>` aborts the process at that point of
-/// the procedure, as a crash or `kill -9` would; `CHRONICLE_FAULT=<point>:<ms>`
-/// pauses there instead (to hold the lock while a second run starts).
-/// Points: `after-lock`, `mid-write`, `after-rename`, `after-verify`,
-/// `after-manifest`, `after-delete`.
-fn fault(point: &str) {
-    let Ok(value) = std::env::var("CHRONICLE_FAULT") else {
-        return;
-    };
-    if value == point {
-        eprintln!("CHRONICLE_FAULT: aborting at {point}");
-        std::process::abort();
-    }
-    if let Some(ms) = value
-        .strip_prefix(point)
-        .and_then(|rest| rest.strip_prefix(':'))
-        .and_then(|ms| ms.parse().ok())
-    {
-        std::thread::sleep(std::time::Duration::from_millis(ms));
-    }
-}
-
 /// 64-bit fingerprint of an event's stored form. Used to check that what was
 /// written reads back identically, and that a live event equals its
 /// archived copy (then `received_at` is left out, as in
@@ -233,84 +209,6 @@ fn fingerprint_row(row: &parquet::RowRef<'_>, with_received_at: bool) -> u64 {
     h.finish()
 }
 
-/// Holds the store lock and renews it while the run goes on.
-struct Lock {
-    holder: String,
-    renewed: Instant,
-}
-
-impl Lock {
-    fn take(store: &mut dyn Store) -> anyhow::Result<Lock> {
-        let holder = format!(
-            "chronicle archive pid {} on {} (run {})",
-            std::process::id(),
-            hostname(),
-            &Uuid::new_v4().simple().to_string()[..8]
-        );
-        let mut attempt = store.try_lock(LOCK_NAME, &holder, LOCK_TTL_MS)?;
-        if let LockAttempt::Held { holder: stale, .. } = &attempt {
-            // A run killed on this machine leaves its lock until the TTL
-            // passes; when its process is gone, the lock is released now.
-            // Should two runs race here, `unlock` only releases the dead
-            // holder's lock, so just one of them gets it.
-            if holder_is_dead_here(stale) {
-                store.unlock(LOCK_NAME, stale)?;
-                attempt = store.try_lock(LOCK_NAME, &holder, LOCK_TTL_MS)?;
-            }
-        }
-        match attempt {
-            LockAttempt::Acquired => Ok(Lock {
-                holder,
-                renewed: Instant::now(),
-            }),
-            LockAttempt::Held { holder, expires_at } => Err(LockedError {
-                what: format!("archiving in {}", store.describe()),
-                holder,
-                until: format_millis(expires_at),
-            }
-            .into()),
-        }
-    }
-
-    fn renew(&mut self, store: &mut dyn Store) -> anyhow::Result<()> {
-        if self.renewed.elapsed().as_millis() < (LOCK_TTL_MS / 4) as u128 {
-            return Ok(());
-        }
-        match store.try_lock(LOCK_NAME, &self.holder, LOCK_TTL_MS)? {
-            LockAttempt::Acquired => {
-                self.renewed = Instant::now();
-                Ok(())
-            }
-            LockAttempt::Held { holder, .. } => anyhow::bail!(
-                "lost the archive lock to {holder} (this run stalled past the lock's TTL); stopping before changing anything else"
-            ),
-        }
-    }
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into())
-}
-
-/// True when `holder` names an archive run on this host whose process no
-/// longer exists.
-fn holder_is_dead_here(holder: &str) -> bool {
-    let Some(rest) = holder.strip_prefix("chronicle archive pid ") else {
-        return false;
-    };
-    let mut words = rest.split(' ');
-    let (Some(pid), Some("on"), Some(host)) = (words.next(), words.next(), words.next()) else {
-        return false;
-    };
-    host == hostname()
-        && pid.parse::<u32>().is_ok()
-        && Path::new("/proc").is_dir()
-        && !Path::new("/proc").join(pid).exists()
-}
-
 /// The last instant whose partition may be archived: partitions must end
 /// at or before both `before` and now minus the lag.
 pub fn effective_cutoff(options: &ArchiveOptions) -> Millis {
@@ -340,7 +238,13 @@ pub fn archive(
     let mut lock = if options.dry_run {
         None
     } else {
-        Some(Lock::take(store)?)
+        let what = format!("archiving in {}", store.describe());
+        Some(StoreLock::acquire(
+            store.reopen()?,
+            LOCK_NAME,
+            "archive",
+            &what,
+        )?)
     };
     fault("after-lock");
     let mut result = run_partitions(store, options, bound, &mut lock, &mut report, progress);
@@ -349,10 +253,7 @@ pub fn archive(
     if result.is_ok() {
         result = flushed;
     }
-    if let Some(lock) = &lock {
-        // A failed unlock only delays the next run until the TTL passes.
-        let _ = store.unlock(LOCK_NAME, &lock.holder);
-    }
+    drop(lock);
     result?;
     let elapsed = started.elapsed().as_secs_f64();
     report.elapsed_s = (elapsed * 1000.0).round() / 1000.0;
@@ -386,7 +287,7 @@ fn run_partitions(
     store: &mut dyn Store,
     options: &ArchiveOptions,
     bound: Millis,
-    lock: &mut Option<Lock>,
+    lock: &mut Option<StoreLock>,
     report: &mut ArchiveReport,
     progress: &dyn Progress,
 ) -> anyhow::Result<()> {
@@ -463,7 +364,7 @@ fn run_partitions(
             dry_run_partition(store, &options.root, &partition, archived_size)?
         } else {
             let lock = lock.as_mut().expect("a real run holds the lock");
-            lock.renew(store)?;
+            lock.renew()?;
             archive_partition(store, options, &partition, lock, report, progress, done)?
         };
         done += pr.live;
@@ -705,7 +606,7 @@ fn archive_partition(
     store: &mut dyn Store,
     options: &ArchiveOptions,
     p: &Partition,
-    lock: &mut Lock,
+    lock: &mut StoreLock,
     report: &mut ArchiveReport,
     progress: &dyn Progress,
     done_before: u64,
@@ -742,7 +643,7 @@ fn archive_partition(
                 if let Some(last) = page.last() {
                     cursor = Some((last.received_at.unwrap_or_default(), last.id));
                 }
-                scan_lock.renew(scan_store)?;
+                scan_lock.renew()?;
                 // A closed channel means the writer failed; it reports why.
                 if tx.send(page).is_err() || !full {
                     return Ok(());
@@ -925,59 +826,4 @@ fn settle_already_archived(
         queue_delete(report, &pr.partition, &identical);
     }
     Ok(())
-}
-
-/// Parses a duration such as `90d`, `12h`, `30m`, `45s`, `2w` or `0`.
-pub fn parse_duration_ms(text: &str) -> Result<i64, String> {
-    let t = text.trim();
-    if t == "0" {
-        return Ok(0);
-    }
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (digits, unit) = t.split_at(split);
-    let n: i64 = digits.parse().map_err(|_| {
-        format!("`{text}` is not a duration (expected e.g. 90d, 12h, 30m, 45s or 2w)")
-    })?;
-    let unit_ms = match unit {
-        "w" => 7 * 86_400_000,
-        "d" => 86_400_000,
-        "h" => 3_600_000,
-        "m" => 60_000,
-        "s" => 1_000,
-        _ => {
-            return Err(format!(
-                "`{text}` is not a duration (expected e.g. 90d, 12h, 30m, 45s or 2w)"
-            ))
-        }
-    };
-    n.checked_mul(unit_ms)
-        .ok_or_else(|| format!("`{text}` is too long a duration"))
-}
-
-/// Parses `--before`: an instant (RFC 3339 or a date, UTC) or an age such as
-/// `90d`, meaning that long before now.
-pub fn parse_before(text: &str) -> Result<Millis, String> {
-    if text.trim().ends_with(|c: char| c.is_ascii_alphabetic()) && !text.contains('-') {
-        return parse_duration_ms(text).map(|age| now_millis() - age);
-    }
-    crate::event::parse_time_bound(text)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_and_ages() {
-        assert_eq!(parse_duration_ms("90d"), Ok(90 * 86_400_000));
-        assert_eq!(parse_duration_ms("1h"), Ok(3_600_000));
-        assert_eq!(parse_duration_ms("0"), Ok(0));
-        assert!(parse_duration_ms("1y").is_err());
-        let age = now_millis() - parse_before("2d").unwrap();
-        assert!((2 * 86_400_000..2 * 86_400_000 + 60_000).contains(&age));
-        assert_eq!(
-            parse_before("2016-02-01").unwrap(),
-            crate::event::parse_time_bound("2016-02-01").unwrap()
-        );
-    }
 }

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use clap::Args;
 
 use chronicle::archive::layout::Granularity;
-use chronicle::archive::{archive, parse_before, parse_duration_ms, ArchiveOptions, ArchiveReport};
+use chronicle::archive::{archive, ArchiveOptions, ArchiveReport};
+use chronicle::duration::{parse_duration_ms, parse_instant_or_age};
 use chronicle::exit::ExitStatus;
 use chronicle::settings::Settings;
 
@@ -18,7 +19,7 @@ use crate::cli::printer::Printer;
 #[derive(Debug, Args)]
 pub struct ArchiveArgs {
     /// Archive partitions that lie entirely before this: RFC 3339, a date (UTC), or an age such as 90d
-    #[arg(long, value_name = "TIME|AGE", value_parser = parse_before)]
+    #[arg(long, value_name = "TIME|AGE", value_parser = parse_instant_or_age)]
     pub before: i64,
     /// Archive folder [default: `archive` in chronicle.toml, else ./archive]
     #[arg(long, value_name = "DIR")]

@@ -5,6 +5,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::duration::parse_duration_ms;
+
 use super::expr::{parse, AggFn, RowArith, RowExpr, StaticType};
 
 /// The lag used when a definition gives none.
@@ -332,7 +334,10 @@ fn target_and_table(ctx: &Ctx<'_>, name: &str) -> anyhow::Result<(String, String
     {
         return fail(
             &ctx.sub("target"),
-            format!("`{target}` is not a target (expected sqlite:FILE or postgres://USER@HOST/DB)"),
+            format!(
+                "`{}` is not a target (expected sqlite:FILE or postgres://USER@HOST/DB)",
+                crate::redact::redact_uri(&target)
+            ),
         );
     }
     let table = ctx
@@ -551,35 +556,6 @@ pub fn is_sql_name(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// `500ms`, `30s`, `5m`, `1h`, `2d`; `0` means no lag.
-pub fn parse_duration_ms(text: &str) -> Result<i64, String> {
-    let t = text.trim();
-    if t == "0" {
-        return Ok(0);
-    }
-    let split = t
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("`{text}` has no unit (use ms, s, m, h or d, e.g. \"5m\")"))?;
-    let (number, unit) = t.split_at(split);
-    let n: i64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration such as \"5m\""))?;
-    let factor = match unit {
-        "ms" => 1,
-        "s" => 1000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => {
-            return Err(format!(
-                "`{text}`: unknown unit `{unit}` (use ms, s, m, h or d)"
-            ))
-        }
-    };
-    n.checked_mul(factor)
-        .ok_or_else(|| format!("`{text}` is too long"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -676,14 +652,5 @@ mod tests {
                 .to_string();
             assert!(err.contains(expected), "expected `{expected}` in `{err}`");
         }
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration_ms("5m"), Ok(300_000));
-        assert_eq!(parse_duration_ms("250ms"), Ok(250));
-        assert_eq!(parse_duration_ms("0"), Ok(0));
-        assert!(parse_duration_ms("5").is_err());
-        assert!(parse_duration_ms("5w").is_err());
     }
 }

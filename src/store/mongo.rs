@@ -31,6 +31,7 @@ use uuid::Uuid;
 
 use super::{AppendOutcome, ImportRun, LockAttempt, MonthCount, ScanCursor, ScanFilter, Store};
 use crate::event::{canonical_json, now_millis, Event, Millis};
+use crate::redact::redact_uri as redact;
 
 /// Used when the URI names no database.
 pub const DEFAULT_DATABASE: &str = "chronicle";
@@ -135,7 +136,12 @@ impl MongoUri {
         let (scheme, rest) = uri
             .split_once("://")
             .filter(|(s, _)| *s == "mongodb" || *s == "mongodb+srv")
-            .ok_or_else(|| anyhow!("`{uri}` is not a mongodb:// or mongodb+srv:// URI"))?;
+            .ok_or_else(|| {
+                anyhow!(
+                    "`{}` is not a mongodb:// or mongodb+srv:// URI",
+                    redact(uri)
+                )
+            })?;
         let (before_query, query) = match rest.split_once('?') {
             Some((b, q)) => (b, Some(q)),
             None => (rest, None),
@@ -199,14 +205,6 @@ impl MongoUri {
     }
 }
 
-/// The URI with any password replaced, for messages.
-fn redact(uri: &str) -> String {
-    match (uri.find("://"), uri.rfind('@')) {
-        (Some(start), Some(at)) if at > start => format!("{}://***{}", &uri[..start], &uri[at..]),
-        _ => uri.to_string(),
-    }
-}
-
 impl MongoStore {
     /// Connects, checks that the server answers (waiting at most the
     /// server-selection timeout) and creates missing indexes.
@@ -253,7 +251,7 @@ impl MongoStore {
             anyhow!(
                 "cannot reach MongoDB at {}: no server answered within {} (serverSelectionTimeoutMS)",
                 self.hosts,
-                human_duration(self.server_selection_timeout)
+                crate::duration::format_duration_ms(self.server_selection_timeout.as_millis() as i64)
             )
         } else {
             anyhow!("MongoDB at {}: {}", self.hosts, short_error(error))
@@ -511,14 +509,6 @@ fn id_text(id: &Uuid) -> String {
 
 fn backoff(attempt: u32) -> Duration {
     Duration::from_millis((100u64 << attempt.min(6)).min(5_000))
-}
-
-fn human_duration(d: Duration) -> String {
-    if d.as_millis().is_multiple_of(1000) {
-        format!("{} s", d.as_secs())
-    } else {
-        format!("{:.1} s", d.as_secs_f64())
-    }
 }
 
 fn command_code(error: &MongoError) -> Option<i32> {
@@ -893,6 +883,20 @@ impl Store for MongoStore {
                 .run()
         })?;
         Ok(())
+    }
+    fn reopen(&self) -> anyhow::Result<Box<dyn Store>> {
+        // The driver's client is a shared connection pool: a clone of the
+        // collections is a second, independent handle on it.
+        Ok(Box::new(MongoStore {
+            hosts: self.hosts.clone(),
+            description: self.description.clone(),
+            server_selection_timeout: self.server_selection_timeout,
+            events: self.events.clone(),
+            runs: self.runs.clone(),
+            checkpoints: self.checkpoints.clone(),
+            locks: self.locks.clone(),
+            scan: None,
+        }))
     }
 }
 
