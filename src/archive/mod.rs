@@ -18,6 +18,7 @@
 //!    identical there; different ones are reported as conflicts.
 
 pub mod layout;
+pub mod location;
 pub mod manifest;
 pub mod parquet;
 pub mod read;

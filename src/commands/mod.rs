@@ -20,7 +20,20 @@ use crate::cli::printer::Printer;
 use crate::cli::progress_bar::TerminalProgress;
 use crate::cli::{Cli, Command, GlobalArgs};
 
-pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
+pub fn run(mut cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    // `archive --to` and `replay --from` are the old names of the global
+    // `--archive`: folded into it, so that settings resolve it once.
+    let old_name = match &mut cli.command {
+        Command::Archive(args) => args.to.take().map(|a| ("--to", a)),
+        Command::Replay(args) => args.from.take().map(|a| ("--from", a)),
+        _ => None,
+    };
+    if let Some((flag, archive)) = old_name {
+        if cli.global.archive.is_some() && std::env::var_os("CHRONICLE_ARCHIVE").is_none() {
+            anyhow::bail!("give the archive once: {flag} is the old name of --archive");
+        }
+        cli.global.archive = Some(archive);
+    }
     let settings = resolve_settings(&cli.global)?;
     match cli.command {
         Command::Import(args) => import::run(args, &settings, printer),
@@ -38,6 +51,7 @@ fn resolve_settings(global: &GlobalArgs) -> anyhow::Result<Settings> {
     Settings::resolve(&Overrides {
         store: global.store.clone(),
         config: global.config.clone(),
+        archive: global.archive.clone(),
     })
 }
 

@@ -23,7 +23,7 @@ pub fn run(
 ) -> anyhow::Result<ExitStatus> {
     let mut store = open_store(settings)?;
     let mut report = status(store.as_mut())?;
-    report.archive = archive_status(&settings.archive)?;
+    report.archive = archive_status(settings.archive.local_path())?;
     let now = chronicle::event::now_millis();
     report.projections =
         chronicle::projection::statuses(&settings.config.projections, &settings.store, now);
