@@ -39,9 +39,33 @@ fn an_unsupported_scheme_is_refused_before_anything_is_deleted() {
         let before = live_count(&dir, &store);
         assert!(before > 0);
         for args in [
-            vec!["archive", "--before", "2030-01-01", "--lag", "0", "--to", "s3://bucket/x"],
-            vec!["archive", "--before", "2030-01-01", "--lag", "0", "--archive", "s3://bucket/x"],
-            vec!["--archive", "gs://bucket/x", "archive", "--before", "2030-01-01", "--lag", "0"],
+            vec![
+                "archive",
+                "--before",
+                "2030-01-01",
+                "--lag",
+                "0",
+                "--to",
+                "s3://bucket/x",
+            ],
+            vec![
+                "archive",
+                "--before",
+                "2030-01-01",
+                "--lag",
+                "0",
+                "--archive",
+                "s3://bucket/x",
+            ],
+            vec![
+                "--archive",
+                "gs://bucket/x",
+                "archive",
+                "--before",
+                "2030-01-01",
+                "--lag",
+                "0",
+            ],
             vec!["replay", "--from", "s3://bucket/x"],
             vec!["verify", "--archive", "s3://bucket/x"],
         ] {
@@ -56,10 +80,13 @@ fn an_unsupported_scheme_is_refused_before_anything_is_deleted() {
             );
         }
         // The same through the environment.
-        let out = command(&dir, &["--store", &store, "archive", "--before", "2030-01-01"])
-            .env("CHRONICLE_ARCHIVE", "s3://bucket/x")
-            .output()
-            .unwrap();
+        let out = command(
+            &dir,
+            &["--store", &store, "archive", "--before", "2030-01-01"],
+        )
+        .env("CHRONICLE_ARCHIVE", "s3://bucket/x")
+        .output()
+        .unwrap();
         assert_eq!(out.status.code(), Some(2));
         assert_eq!(live_count(&dir, &store), before, "live events were deleted");
         for name in ["s3:", "gs:", "archive"] {
@@ -81,11 +108,22 @@ fn one_archive_setting_in_every_spelling() {
     let uri = format!("file://{}", folder.display());
     let out = run(
         dir,
-        &["--json", "--store", &store, "--archive", &uri, "archive", "--before", "2016-01-15", "--lag", "0"],
+        &[
+            "--json",
+            "--store",
+            &store,
+            "--archive",
+            &uri,
+            "archive",
+            "--before",
+            "2016-02-01",
+            "--lag",
+            "0",
+        ],
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(archived(&out) > 0);
-    assert!(folder.join("year=2016/month=01/manifest.json").is_file());
+    assert!(folder.join("year=2016/month=01/_manifest.json").is_file());
 
     // The config file's `archive` is used when no flag or environment says
     // otherwise; the environment overrides it, and the flag both.
@@ -99,7 +137,11 @@ fn one_archive_setting_in_every_spelling() {
             cmd.env("CHRONICLE_ARCHIVE", env);
         }
         let out = cmd.output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         v["archive"]["folder"].as_str().map(str::to_string)
     };
@@ -118,21 +160,48 @@ fn one_archive_setting_in_every_spelling() {
     // subcommand.
     let out = run(
         dir,
-        &["--json", "--store", &store, "archive", "--before", "2016-02-15", "--lag", "0", "--to", "old"],
+        &[
+            "--json",
+            "--store",
+            &store,
+            "archive",
+            "--before",
+            "2016-03-01",
+            "--lag",
+            "0",
+            "--to",
+            "old",
+        ],
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
     let old = archived(&out);
     assert!(old > 0);
-    let out = run(dir, &["--json", "--store", &store, "verify", "--archive", "old"]);
+    let out = run(
+        dir,
+        &["--json", "--store", &store, "verify", "--archive", "old"],
+    );
     assert_eq!(out.code, 0, "{}", out.stderr);
     let fresh = format!("sqlite:{}", dir.join("fresh.db").display());
-    let out = run(dir, &["--json", "--store", &fresh, "replay", "--from", "old"]);
+    let out = run(
+        dir,
+        &["--json", "--store", &fresh, "replay", "--from", "old"],
+    );
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.json()["read"].as_u64(), Some(old));
     // Both names at once is a mistake.
     let out = run(
         dir,
-        &["--store", &store, "--archive", "a", "archive", "--before", "2016-02-15", "--to", "b"],
+        &[
+            "--store",
+            &store,
+            "--archive",
+            "a",
+            "archive",
+            "--before",
+            "2016-02-15",
+            "--to",
+            "b",
+        ],
     );
     assert_eq!(out.code, 2, "{}", out.stderr);
 }
