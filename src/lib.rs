@@ -4,6 +4,7 @@
 //! settings and prints. See docs/architecture.md for the data flow.
 
 pub mod archive;
+pub mod decimal;
 pub mod duration;
 pub mod event;
 pub mod exit;

@@ -7,7 +7,6 @@
 //! see one event at a time, in (received_at, id) order.
 
 pub mod config;
-pub mod decimal;
 pub mod exec;
 pub mod expr;
 pub mod json;
