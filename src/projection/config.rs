@@ -2,8 +2,14 @@
 //! chronicle.toml. Every error names the full key
 //! (`projections.revenue.columns[2].value`) and the reason, because a
 //! definition is usually edited by someone who did not write the tool.
+//!
+//! serde reads the shape (one struct per kind, unknown keys refused); the
+//! conversion to [`ProjectionDef`] checks what serde cannot: expressions,
+//! column and table names, targets.
 
 use std::collections::BTreeMap;
+
+use serde::Deserialize;
 
 use crate::duration::parse_duration_ms;
 
@@ -145,102 +151,139 @@ pub fn find(
     }
 }
 
-struct Ctx<'a> {
-    key: String,
-    table: &'a toml::Table,
+/// A definition as written: the shape (which keys each kind takes, their
+/// types) is all serde's; what serde cannot say (expressions, names,
+/// targets) is checked while converting to [`ProjectionDef`].
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+enum RawDef {
+    Table(RawTable),
+    Latest(RawLatest),
+    Exec(RawExec),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTable {
+    types: List,
+    #[serde(default)]
+    lag: Option<Lag>,
+    target: Text,
+    table: Option<Text>,
+    #[serde(default)]
+    group: Vec<RawNamed>,
+    #[serde(default)]
+    columns: Vec<RawColumn>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLatest {
+    types: List,
+    #[serde(default)]
+    lag: Option<Lag>,
+    target: Text,
+    table: Option<Text>,
+    #[serde(default)]
+    fields: Vec<RawField>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExec {
+    types: List,
+    #[serde(default)]
+    lag: Option<Lag>,
+    command: List,
+    reset: Option<List>,
+}
+
+/// `{ name = "...", value = "..." }`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNamed {
+    name: Text,
+    value: Text,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawColumn {
+    name: Text,
+    value: Text,
+    types: Option<List>,
+}
+
+/// A `latest` field: a payload path, or a named expression.
+#[derive(Debug)]
+enum RawField {
+    Path(String),
+    Named(RawNamed),
+}
+
+impl<'de> Deserialize<'de> for RawField {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<RawField, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = RawField;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a payload path string or { name = \"...\", value = \"...\" }")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<RawField, E> {
+                Ok(RawField::Path(s.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<RawField, A::Error> {
+                RawNamed::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(RawField::Named)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+/// A string that holds something.
+#[derive(Debug)]
+struct Text(String);
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Text, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.trim().is_empty() {
+            return Err(serde::de::Error::custom("must not be empty"));
+        }
+        Ok(Text(s))
+    }
+}
+
+/// A non-empty list of non-empty strings.
+#[derive(Debug)]
+struct List(Vec<String>);
+
+impl<'de> Deserialize<'de> for List {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<List, D::Error> {
+        let items = Vec::<Text>::deserialize(d)?;
+        if items.is_empty() {
+            return Err(serde::de::Error::custom("must not be empty"));
+        }
+        Ok(List(items.into_iter().map(|t| t.0).collect()))
+    }
+}
+
+/// A duration in the one grammar of [`crate::duration`].
+#[derive(Debug)]
+struct Lag(i64);
+
+impl<'de> Deserialize<'de> for Lag {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Lag, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_duration_ms(&s)
+            .map(Lag)
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 fn fail<T>(key: &str, reason: impl std::fmt::Display) -> anyhow::Result<T> {
     anyhow::bail!("config: {key}: {reason}")
-}
-
-impl<'a> Ctx<'a> {
-    fn sub(&self, field: &str) -> String {
-        format!("{}.{field}", self.key)
-    }
-
-    fn check_keys(&self, allowed: &[&str]) -> anyhow::Result<()> {
-        for key in self.table.keys() {
-            if !allowed.contains(&key.as_str()) {
-                return fail(
-                    &self.sub(key),
-                    format!("unknown key (allowed here: {})", allowed.join(", ")),
-                );
-            }
-        }
-        Ok(())
-    }
-
-    fn string(&self, field: &str) -> anyhow::Result<Option<String>> {
-        match self.table.get(field) {
-            None => Ok(None),
-            Some(toml::Value::String(s)) if !s.trim().is_empty() => Ok(Some(s.clone())),
-            Some(toml::Value::String(_)) => fail(&self.sub(field), "must not be empty"),
-            Some(other) => fail(
-                &self.sub(field),
-                format!("must be a string, not {}", other.type_str()),
-            ),
-        }
-    }
-
-    fn required_string(&self, field: &str) -> anyhow::Result<String> {
-        match self.string(field)? {
-            Some(s) => Ok(s),
-            None => fail(&self.sub(field), "is missing"),
-        }
-    }
-
-    fn strings(&self, field: &str) -> anyhow::Result<Option<Vec<String>>> {
-        match self.table.get(field) {
-            None => Ok(None),
-            Some(toml::Value::Array(items)) => {
-                let mut out = Vec::new();
-                for (i, item) in items.iter().enumerate() {
-                    match item {
-                        toml::Value::String(s) if !s.is_empty() => out.push(s.clone()),
-                        _ => {
-                            return fail(
-                                &format!("{}[{i}]", self.sub(field)),
-                                "must be a non-empty string",
-                            )
-                        }
-                    }
-                }
-                if out.is_empty() {
-                    return fail(&self.sub(field), "must not be empty");
-                }
-                Ok(Some(out))
-            }
-            Some(other) => fail(
-                &self.sub(field),
-                format!("must be an array of strings, not {}", other.type_str()),
-            ),
-        }
-    }
-
-    fn tables(&self, field: &str) -> anyhow::Result<Vec<Ctx<'a>>> {
-        match self.table.get(field) {
-            None => Ok(Vec::new()),
-            Some(toml::Value::Array(items)) => items
-                .iter()
-                .enumerate()
-                .map(|(i, item)| match item {
-                    toml::Value::Table(t) => Ok(Ctx {
-                        key: format!("{}[{i}]", self.sub(field)),
-                        table: t,
-                    }),
-                    _ => fail(
-                        &format!("{}[{i}]", self.sub(field)),
-                        "must be a table such as { name = \"...\", value = \"...\" }",
-                    ),
-                })
-                .collect(),
-            Some(other) => fail(
-                &self.sub(field),
-                format!("must be an array of tables, not {}", other.type_str()),
-            ),
-        }
-    }
 }
 
 fn parse_def(name: &str, value: &toml::Value) -> anyhow::Result<ProjectionDef> {
@@ -251,150 +294,198 @@ fn parse_def(name: &str, value: &toml::Value) -> anyhow::Result<ProjectionDef> {
             "a projection name may hold only letters, digits, `_` and `-`",
         );
     }
-    let toml::Value::Table(table) = value else {
-        return fail(&key, "must be a table");
+    let raw = match RawDef::deserialize(value.clone()) {
+        Ok(raw) => raw,
+        Err(_) => return Err(explain(&key, value)),
     };
-    let ctx = Ctx { key, table };
-    let kind = ctx.required_string("kind")?;
-    if !["table", "latest", "exec"].contains(&kind.as_str()) {
-        return fail(
-            &ctx.sub("kind"),
-            format!("unknown kind `{kind}` (expected table, latest or exec)"),
-        );
-    }
-    let common = ["kind", "types", "lag"];
-    let types = match ctx.strings("types")? {
-        Some(t) => t,
-        None => return fail(&ctx.sub("types"), "is missing (the event types to read)"),
-    };
-    let lag_ms = match table.get("lag") {
-        None => DEFAULT_LAG_MS,
-        Some(toml::Value::String(s)) => match parse_duration_ms(s) {
-            Ok(ms) => ms,
-            Err(e) => return fail(&ctx.sub("lag"), e),
-        },
-        Some(other) => {
-            return fail(
-                &ctx.sub("lag"),
-                format!(
-                    "must be a duration string such as \"5m\", not {}",
-                    other.type_str()
-                ),
-            )
-        }
-    };
-    fn allowed<'a>(common: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
-        common.iter().chain(extra.iter()).copied().collect()
-    }
-    let kind = match kind.as_str() {
-        "table" => {
-            ctx.check_keys(&allowed(&common, &["target", "table", "group", "columns"]))?;
-            KindDef::Table(parse_table(&ctx, name, &types)?)
-        }
-        "latest" => {
-            ctx.check_keys(&allowed(&common, &["target", "table", "fields"]))?;
-            KindDef::Latest(parse_latest(&ctx, name)?)
-        }
-        "exec" => {
-            ctx.check_keys(&allowed(&common, &["command", "reset"]))?;
-            let command = match ctx.strings("command")? {
-                Some(c) => c,
-                None => {
-                    return fail(
-                        &ctx.sub("command"),
-                        "is missing (e.g. [\"python3\", \"build.py\"])",
-                    )
-                }
-            };
+    let (types, lag, kind) = match raw {
+        RawDef::Table(t) => (
+            t.types.0.clone(),
+            t.lag.as_ref().map(|l| l.0),
+            KindDef::Table(convert_table(&key, name, t)?),
+        ),
+        RawDef::Latest(l) => (
+            l.types.0.clone(),
+            l.lag.as_ref().map(|l| l.0),
+            KindDef::Latest(convert_latest(&key, name, l)?),
+        ),
+        RawDef::Exec(e) => (
+            e.types.0,
+            e.lag.map(|l| l.0),
             KindDef::Exec(ExecDef {
-                command,
-                reset: ctx.strings("reset")?,
-            })
-        }
-        other => {
-            return fail(
-                &ctx.sub("kind"),
-                format!("unknown kind `{other}` (expected table, latest or exec)"),
-            )
-        }
+                command: e.command.0,
+                reset: e.reset.map(|r| r.0),
+            }),
+        ),
     };
     Ok(ProjectionDef {
         name: name.to_string(),
         types,
-        lag_ms,
+        lag_ms: lag.unwrap_or(DEFAULT_LAG_MS),
         kind,
     })
 }
 
-fn target_and_table(ctx: &Ctx<'_>, name: &str) -> anyhow::Result<(String, String)> {
-    let target = ctx.required_string("target")?;
+/// Says which key of a definition serde refused, and why. serde reads an
+/// internally tagged enum from a buffered copy, which hides the path from
+/// `serde_path_to_error`; so the definition is read once more, directly as
+/// its kind's struct, where every key has its full path.
+fn explain(key: &str, value: &toml::Value) -> anyhow::Error {
+    let Some(table) = value.as_table() else {
+        return anyhow::anyhow!("config: {key}: must be a table");
+    };
+    let mut body = table.clone();
+    let kind = body.remove("kind");
+    let result = match kind {
+        None => return anyhow::anyhow!("config: {key}.kind: is missing (table, latest or exec)"),
+        Some(toml::Value::String(kind)) => match kind.as_str() {
+            "table" => path_error::<RawTable>(body),
+            "latest" => path_error::<RawLatest>(body),
+            "exec" => path_error::<RawExec>(body),
+            other => {
+                return anyhow::anyhow!(
+                    "config: {key}.kind: unknown kind `{other}` (expected table, latest or exec)"
+                )
+            }
+        },
+        Some(other) => {
+            return anyhow::anyhow!(
+                "config: {key}.kind: must be a string, not {}",
+                other.type_str()
+            )
+        }
+    };
+    match result {
+        Some((path, message)) => {
+            let at = if path == "." {
+                key.to_string()
+            } else {
+                format!("{key}.{path}")
+            };
+            reason(&at, &message)
+        }
+        None => anyhow::anyhow!("config: {key}: not a valid definition"),
+    }
+}
+
+/// The path and message of the first error reading `body` as `T`.
+fn path_error<T: serde::de::DeserializeOwned>(body: toml::Table) -> Option<(String, String)> {
+    match serde_path_to_error::deserialize::<_, T>(toml::Value::Table(body)) {
+        Ok(_) => None,
+        Err(e) => Some((e.path().to_string(), e.inner().message().to_string())),
+    }
+}
+
+/// serde's wording turned into chronicle's: `KEY: is missing`, `KEY: unknown
+/// key (allowed here: ...)`, or `KEY: reason`.
+fn reason(at: &str, message: &str) -> anyhow::Error {
+    let quoted = |text: &str| text.split('`').nth(1).map(str::to_string);
+    if let Some(field) = message.strip_prefix("missing field ").and_then(quoted) {
+        let hint = match field.as_str() {
+            "types" => " (the event types to read)",
+            "command" => " (e.g. [\"python3\", \"build.py\"])",
+            "target" => " (sqlite:FILE or postgres://USER@HOST/DB)",
+            _ => "",
+        };
+        return anyhow::anyhow!("config: {at}.{field}: is missing{hint}");
+    }
+    if let Some(rest) = message.strip_prefix("unknown field ") {
+        let field = quoted(rest).unwrap_or_default();
+        let allowed: Vec<&str> = rest
+            .split_once("expected ")
+            .map(|(_, list)| list.split('`').skip(1).step_by(2).collect())
+            .unwrap_or_default();
+        // serde_path_to_error's path already ends at the unknown key.
+        let at = if at.ends_with(&format!(".{field}")) {
+            at.to_string()
+        } else {
+            format!("{at}.{field}")
+        };
+        return anyhow::anyhow!(
+            "config: {at}: unknown key (allowed here: {})",
+            allowed.join(", ")
+        );
+    }
+    anyhow::anyhow!("config: {at}: {message}")
+}
+
+fn target_and_table(
+    key: &str,
+    name: &str,
+    target: Text,
+    table: Option<Text>,
+) -> anyhow::Result<(String, String)> {
+    let target = target.0;
     if !(target.starts_with("sqlite:")
         || target.starts_with("postgres://")
         || target.starts_with("postgresql://"))
     {
         return fail(
-            &ctx.sub("target"),
+            &format!("{key}.target"),
             format!(
                 "`{}` is not a target (expected sqlite:FILE or postgres://USER@HOST/DB)",
                 crate::redact::redact_uri(&target)
             ),
         );
     }
-    let table = ctx
-        .string("table")?
-        .unwrap_or_else(|| name.replace('-', "_"));
+    let table = table.map_or_else(|| name.replace('-', "_"), |t| t.0);
     if !is_sql_name(&table) {
         return fail(
-            &ctx.sub("table"),
+            &format!("{key}.table"),
             format!("`{table}` is not a usable table name (letters, digits and `_`, at most 40 characters, not starting with a digit)"),
         );
     }
     Ok((target, table))
 }
 
-fn parse_table(ctx: &Ctx<'_>, name: &str, types: &[String]) -> anyhow::Result<TableDef> {
-    let (target, table) = target_and_table(ctx, name)?;
+fn convert_table(key: &str, name: &str, raw: RawTable) -> anyhow::Result<TableDef> {
+    let types = &raw.types.0;
+    let (target, table) = target_and_table(key, name, raw.target, raw.table)?;
     let mut seen: Vec<String> = Vec::new();
-    let mut check_name = |c: &Ctx<'_>| -> anyhow::Result<String> {
-        let n = c.required_string("name")?;
+    let mut check_name = |at: &str, n: String| -> anyhow::Result<String> {
         if !is_sql_name(&n) {
-            return fail(&c.sub("name"), format!("`{n}` is not a usable column name"));
+            return fail(
+                &format!("{at}.name"),
+                format!("`{n}` is not a usable column name"),
+            );
         }
         if seen.contains(&n) {
-            return fail(&c.sub("name"), format!("column `{n}` is defined twice"));
+            return fail(
+                &format!("{at}.name"),
+                format!("column `{n}` is defined twice"),
+            );
         }
         seen.push(n.clone());
         Ok(n)
     };
     let mut group = Vec::new();
-    for g in ctx.tables("group")? {
-        g.check_keys(&["name", "value"])?;
-        let name = check_name(&g)?;
-        let text = g.required_string("value")?;
-        let expr = parse(&text)
+    for (i, g) in raw.group.into_iter().enumerate() {
+        let at = format!("{key}.group[{i}]");
+        let name = check_name(&at, g.name.0)?;
+        let expr = parse(&g.value.0)
             .and_then(|ast| RowExpr::compile(&ast))
-            .or_else(|e| fail(&g.sub("value"), e))?;
+            .or_else(|e| fail(&format!("{at}.value"), e))?;
         group.push(GroupCol { name, expr });
     }
-    let column_ctxs = ctx.tables("columns")?;
-    if column_ctxs.is_empty() {
+    if raw.columns.is_empty() {
         return fail(
-            &ctx.sub("columns"),
+            &format!("{key}.columns"),
             "is missing (at least one column such as { name = \"events\", value = \"count()\" })",
         );
     }
     let mut columns: Vec<Column> = Vec::new();
-    for c in column_ctxs {
-        c.check_keys(&["name", "value", "types"])?;
-        let name = check_name(&c)?;
-        let text = c.required_string("value")?;
-        let ast = parse(&text).or_else(|e| fail(&c.sub("value"), e))?;
-        let col_types = c.strings("types")?;
+    for (i, c) in raw.columns.into_iter().enumerate() {
+        let at = format!("{key}.columns[{i}]");
+        let value_key = format!("{at}.value");
+        let types_key = format!("{at}.types");
+        let name = check_name(&at, c.name.0)?;
+        let ast = parse(&c.value.0).or_else(|e| fail(&value_key, e))?;
+        let col_types = c.types.map(|t| t.0);
         if let Some(col_types) = &col_types {
             for t in col_types {
                 if !types.contains(t) {
                     return fail(
-                        &c.sub("types"),
+                        &types_key,
                         format!(
                             "`{t}` is not one of the projection's types ({})",
                             types.join(", ")
@@ -421,12 +512,10 @@ fn parse_table(ctx: &Ctx<'_>, name: &str, types: &[String]) -> anyhow::Result<Ta
             Some((func, args)) => {
                 let arg = match (func, args.as_slice()) {
                     (AggFn::Count, []) => None,
-                    (_, [arg]) => {
-                        Some(RowExpr::compile(arg).or_else(|e| fail(&c.sub("value"), e))?)
-                    }
+                    (_, [arg]) => Some(RowExpr::compile(arg).or_else(|e| fail(&value_key, e))?),
                     _ => {
                         return fail(
-                            &c.sub("value"),
+                            &value_key,
                             "an aggregate takes one argument (count() may take none)",
                         )
                     }
@@ -446,7 +535,7 @@ fn parse_table(ctx: &Ctx<'_>, name: &str, types: &[String]) -> anyhow::Result<Ta
                     )
                 {
                     return fail(
-                        &c.sub("value"),
+                        &value_key,
                         "sum() needs numbers: use amount(...) for money strings or number(...) for numeric fields",
                     );
                 }
@@ -461,7 +550,7 @@ fn parse_table(ctx: &Ctx<'_>, name: &str, types: &[String]) -> anyhow::Result<Ta
             None => {
                 if col_types.is_some() {
                     return fail(
-                        &c.sub("types"),
+                        &types_key,
                         "only aggregate columns (count, sum, min, max, count_distinct) can be restricted to types",
                     );
                 }
@@ -469,7 +558,7 @@ fn parse_table(ctx: &Ctx<'_>, name: &str, types: &[String]) -> anyhow::Result<Ta
                     .iter()
                     .map(|col| (col.name().to_string(), col.sql_type() != SqlType::Text))
                     .collect();
-                let expr = RowArith::compile(&ast, &known).or_else(|e| fail(&c.sub("value"), e))?;
+                let expr = RowArith::compile(&ast, &known).or_else(|e| fail(&value_key, e))?;
                 Column::Derived { name, expr }
             }
         };
@@ -483,46 +572,23 @@ fn parse_table(ctx: &Ctx<'_>, name: &str, types: &[String]) -> anyhow::Result<Ta
     })
 }
 
-fn parse_latest(ctx: &Ctx<'_>, name: &str) -> anyhow::Result<LatestDef> {
-    let (target, table) = target_and_table(ctx, name)?;
+fn convert_latest(key: &str, name: &str, raw: RawLatest) -> anyhow::Result<LatestDef> {
+    let (target, table) = target_and_table(key, name, raw.target, raw.table)?;
     let mut fields: Vec<(String, RowExpr)> = Vec::new();
-    let items = match ctx.table.get("fields") {
-        None => Vec::new(),
-        Some(toml::Value::Array(items)) => items.clone(),
-        Some(other) => {
-            return fail(
-                &ctx.sub("fields"),
-                format!("must be an array, not {}", other.type_str()),
-            )
-        }
-    };
-    for (i, item) in items.iter().enumerate() {
-        let key = format!("{}[{i}]", ctx.sub("fields"));
+    for (i, item) in raw.fields.into_iter().enumerate() {
+        let at = format!("{key}.fields[{i}]");
         let (column, text) = match item {
             // "amount" or "customer.country": a payload path; the column is
             // named after it with dots as underscores.
-            toml::Value::String(path) => (path.replace(['.', '-'], "_"), format!("payload.{path}")),
-            toml::Value::Table(t) => {
-                let c = Ctx {
-                    key: key.clone(),
-                    table: t,
-                };
-                c.check_keys(&["name", "value"])?;
-                (c.required_string("name")?, c.required_string("value")?)
-            }
-            _ => {
-                return fail(
-                    &key,
-                    "must be a payload path string or { name = \"...\", value = \"...\" }",
-                )
-            }
+            RawField::Path(path) => (path.replace(['.', '-'], "_"), format!("payload.{path}")),
+            RawField::Named(n) => (n.name.0, n.value.0),
         };
         if !is_sql_name(&column) {
-            return fail(&key, format!("`{column}` is not a usable column name"));
+            return fail(&at, format!("`{column}` is not a usable column name"));
         }
         if LATEST_FIXED.contains(&column.as_str()) || fields.iter().any(|(c, _)| *c == column) {
             return fail(
-                &key,
+                &at,
                 format!(
                     "column `{column}` clashes with another column (every latest table has {})",
                     LATEST_FIXED.join(", ")
@@ -531,7 +597,7 @@ fn parse_latest(ctx: &Ctx<'_>, name: &str) -> anyhow::Result<LatestDef> {
         }
         let expr = parse(&text)
             .and_then(|ast| RowExpr::compile(&ast))
-            .or_else(|e| fail(&key, e))?;
+            .or_else(|e| fail(&at, e))?;
         fields.push((column, expr));
     }
     Ok(LatestDef {
@@ -644,6 +710,46 @@ mod tests {
                 target = "sqlite:x.db"
                 fields = ["type"]"#,
                 "projections.p.fields[0]: column `type` clashes",
+            ),
+            // Paths inside lists, types and empty values.
+            (
+                r#"kind = "table"
+                types = ["a"]
+                target = "sqlite:x.db"
+                columns = [{ name = "n", value = "count()" }, { name = "m", vlue = "count()" }]"#,
+                "projections.p.columns[1].vlue: unknown key (allowed here: name, value, types)",
+            ),
+            (
+                r#"kind = "latest"
+                types = ["a"]
+                target = "sqlite:x.db"
+                fields = ["amount", { name = "c", value = "" }]"#,
+                "projections.p.fields[1].value: must not be empty",
+            ),
+            (
+                r#"kind = "latest"
+                types = ["a", ""]
+                target = "sqlite:x.db""#,
+                "projections.p.types[1]: must not be empty",
+            ),
+            (
+                r#"kind = "table"
+                types = ["a"]
+                target = 3"#,
+                "projections.p.target: invalid type: integer `3`, expected a string",
+            ),
+            (
+                r#"kind = "exec"
+                types = ["a"]"#,
+                "projections.p.command: is missing",
+            ),
+            (r#"types = ["a"]"#, "projections.p.kind: is missing"),
+            (
+                r#"kind = "exec"
+                types = ["a"]
+                command = ["x"]
+                lag = "2y""#,
+                "projections.p.lag: `2y`: unknown unit `y`",
             ),
         ];
         for (body, expected) in cases {
