@@ -68,14 +68,23 @@ pub fn progress(printer: &Printer) -> Box<dyn Progress> {
 }
 
 /// `1234567` as `1,234,567`, for summaries people read at 3 a.m.
+/// (indicatif's formatter, so that progress bars and summaries agree).
 pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
+    indicatif::HumanCount(n).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn thousands_are_grouped_by_commas() {
+        for (n, shown) in [
+            (0, "0"),
+            (999, "999"),
+            (1_000, "1,000"),
+            (1_234_567, "1,234,567"),
+            (u64::MAX, "18,446,744,073,709,551,615"),
+        ] {
+            assert_eq!(super::thousands(n), shown);
         }
-        out.push(c);
     }
-    out
 }
