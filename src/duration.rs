@@ -79,7 +79,7 @@ pub fn format_duration_ms(ms: i64) -> String {
     let s = ms / 1000;
     if ms < 1000 {
         format!("{sign}{ms}ms")
-    } else if s < 60 && ms % 1000 != 0 {
+    } else if s < 60 && !ms.is_multiple_of(1000) {
         format!("{sign}{:.1}s", ms as f64 / 1000.0)
     } else if s < 60 {
         format!("{sign}{s}s")

@@ -60,23 +60,29 @@ fn jobs() -> Vec<(Vec<&'static str>, &'static str)> {
 
 /// Starts `args` paused right after it took its lock, and waits until the
 /// lock is held.
+// The child is returned to the caller, which kills and waits for it.
+#[allow(clippy::zombie_processes)]
 fn start_holding(dir: &Path, store: &str, args: &[&str], lock: &str) -> Child {
-    let child = command(dir, args)
+    let mut probe = chronicle::store::open(store).unwrap();
+    let mut child = command(dir, args)
         .env("CHRONICLE_FAULT", "after-lock:60000")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut probe = chronicle::store::open(store).unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         // An already expired probe lock: it never keeps the job out, and
         // once the job holds the lock, the probe is refused.
-        let attempt = probe.try_lock(lock, "probe", -1).unwrap();
-        if matches!(attempt, chronicle::store::LockAttempt::Held { .. }) {
+        let attempt = probe.try_lock(lock, "probe", -1);
+        if matches!(attempt, Ok(chronicle::store::LockAttempt::Held { .. })) {
             return child;
         }
-        assert!(Instant::now() < deadline, "{args:?} never took its lock");
+        if attempt.is_err() || Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{args:?} never took its lock ({attempt:?})");
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
 }
