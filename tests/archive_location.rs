@@ -38,34 +38,11 @@ fn an_unsupported_scheme_is_refused_before_anything_is_deleted() {
         seeded(&dir, &store);
         let before = live_count(&dir, &store);
         assert!(before > 0);
+        let archive = ["archive", "--before", "2030-01-01", "--lag", "0"];
         for args in [
-            vec![
-                "archive",
-                "--before",
-                "2030-01-01",
-                "--lag",
-                "0",
-                "--to",
-                "s3://bucket/x",
-            ],
-            vec![
-                "archive",
-                "--before",
-                "2030-01-01",
-                "--lag",
-                "0",
-                "--archive",
-                "s3://bucket/x",
-            ],
-            vec![
-                "--archive",
-                "gs://bucket/x",
-                "archive",
-                "--before",
-                "2030-01-01",
-                "--lag",
-                "0",
-            ],
+            [&archive[..], &["--to", "s3://bucket/x"]].concat(),
+            [&archive[..], &["--archive", "s3://bucket/x"]].concat(),
+            [&["--archive", "gs://bucket/x"], &archive[..]].concat(),
             vec!["replay", "--from", "s3://bucket/x"],
             vec!["verify", "--archive", "s3://bucket/x"],
         ] {

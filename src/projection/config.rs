@@ -166,7 +166,6 @@ enum RawDef {
 #[serde(deny_unknown_fields)]
 struct RawTable {
     types: List,
-    #[serde(default)]
     lag: Option<Lag>,
     target: Text,
     table: Option<Text>,
@@ -180,7 +179,6 @@ struct RawTable {
 #[serde(deny_unknown_fields)]
 struct RawLatest {
     types: List,
-    #[serde(default)]
     lag: Option<Lag>,
     target: Text,
     table: Option<Text>,
@@ -192,7 +190,6 @@ struct RawLatest {
 #[serde(deny_unknown_fields)]
 struct RawExec {
     types: List,
-    #[serde(default)]
     lag: Option<Lag>,
     command: List,
     reset: Option<List>,
