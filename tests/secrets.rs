@@ -59,8 +59,9 @@ fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     }
 }
 
-/// Every subcommand (with what it needs to get going).
-fn subcommands() -> Vec<Vec<String>> {
+/// Every subcommand (with what it needs to get going), `projection` for
+/// rebuild and project.
+fn subcommands(projection: &str) -> Vec<Vec<String>> {
     let events = fixture_str("projections/payments.jsonl");
     [
         vec!["import", "events", events.as_str()],
@@ -69,8 +70,8 @@ fn subcommands() -> Vec<Vec<String>> {
         vec!["archive", "--before", "2016-02-01"],
         vec!["verify"],
         vec!["replay"],
-        vec!["rebuild", "counts", "--now", LATER],
-        vec!["project", "counts", "--now", LATER],
+        vec!["rebuild", projection, "--now", LATER],
+        vec!["project", projection, "--now", LATER],
     ]
     .into_iter()
     .map(|a| a.into_iter().map(String::from).collect())
@@ -80,21 +81,29 @@ fn subcommands() -> Vec<Vec<String>> {
 /// The output modes each subcommand is run in.
 const MODES: [&[&str]; 4] = [&[], &["--json"], &["--verbose"], &["--quiet"]];
 
-fn write_config(dir: &Path, target: &str) {
+/// A projection name (and table) of its own, so that test runs sharing
+/// one PostgreSQL never meet.
+fn unique_projection() -> String {
+    format!(
+        "secrets_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
+}
+
+/// A config whose projection `name` writes a table of that name to `target`.
+fn write_config(dir: &Path, name: &str, target: &str) {
     std::fs::write(
         dir.join("chronicle.toml"),
         format!(
             r#"archive = "archive"
 
-[projections.counts]
+[projections.{name}]
 kind = "table"
 types = ["payment-completed", "payment-refunded"]
 target = "{target}"
-table = "secrets_counts_{}"
 group = [{{ name = "country", value = "payload.country" }}]
 columns = [{{ name = "events", value = "count()" }}]
-"#,
-            &uuid::Uuid::new_v4().simple().to_string()[..12]
+"#
         ),
     )
     .unwrap();
@@ -104,7 +113,8 @@ columns = [{{ name = "events", value = "count()" }}]
 fn stores_with_passwords_never_leak_them() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    write_config(dir, "sqlite:reports.db");
+    let name = unique_projection();
+    write_config(dir, &name, "sqlite:reports.db");
     let stores = [
         // The real server, where this user's authentication fails.
         "mongodb://user:s3cret@127.0.0.1:27018/chronicle_secrets?serverSelectionTimeoutMS=3000&authSource=admin",
@@ -116,7 +126,7 @@ fn stores_with_passwords_never_leak_them() {
         "postgres://postgres:s3cret@127.0.0.1:5432/postgres?password=s3cret",
     ];
     for store in stores {
-        for args in subcommands() {
+        for args in subcommands(&name) {
             for mode in MODES {
                 let mut full: Vec<&str> = mode.to_vec();
                 full.extend(["--store", store]);
@@ -139,10 +149,11 @@ fn stores_with_passwords_never_leak_them() {
 fn archive_locations_with_secrets_are_refused_without_leaking() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    write_config(dir, "sqlite:reports.db");
+    let name = unique_projection();
+    write_config(dir, &name, "sqlite:reports.db");
     let store = format!("sqlite:{}", dir.join("store.db").display());
     let archive = "s3://AKIA:s3cret@bucket/x?token=s3cret";
-    for args in subcommands() {
+    for args in subcommands(&name) {
         for mode in MODES {
             let mut full: Vec<&str> = mode.to_vec();
             full.extend(["--store", &store, "--archive", archive]);
@@ -172,15 +183,16 @@ fn postgres_host() -> Option<String> {
 
 #[test]
 fn projection_targets_with_passwords_never_leak_them() {
-    let Some(_) = postgres_host() else { return };
+    let Some(url) = postgres_host() else { return };
+    let name = unique_projection();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let store = format!("sqlite:{}", dir.join("store.db").display());
     let target =
         "postgres://postgres:s3cret@127.0.0.1:5432/postgres?sslmode=disable&password=s3cret";
-    write_config(dir, target);
+    write_config(dir, &name, target);
     // Every subcommand succeeds here, in every mode.
-    for args in subcommands() {
+    for args in subcommands(&name) {
         for mode in MODES {
             let mut full: Vec<&str> = mode.to_vec();
             full.extend(["--store", &store]);
@@ -216,10 +228,10 @@ fn projection_targets_with_passwords_never_leak_them() {
         "postgress://postgres:s3cret@127.0.0.1:5432/postgres",
         "mysql://root:s3cret@127.0.0.1:3306/x",
     ] {
-        write_config(dir, bad);
+        write_config(dir, &name, bad);
         for cmd in [
-            &["rebuild", "counts", "--now", LATER][..],
-            &["project", "counts", "--now", LATER],
+            &["rebuild", &name, "--now", LATER][..],
+            &["project", &name, "--now", LATER],
             &["status"],
         ] {
             for mode in MODES {
@@ -232,4 +244,9 @@ fn projection_targets_with_passwords_never_leak_them() {
         }
     }
     assert_files_clean(dir);
+    let mut pg = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    pg.batch_execute(&format!(
+        "DROP TABLE IF EXISTS \"{name}\"; DELETE FROM chronicle_projections WHERE name = '{name}'"
+    ))
+    .unwrap();
 }
