@@ -14,6 +14,9 @@ use crate::archive::location::ArchiveLocation;
 pub const DEFAULT_STORE: &str = "sqlite:chronicle.db";
 pub const DEFAULT_CONFIG: &str = "chronicle.toml";
 pub const DEFAULT_ARCHIVE: &str = "archive";
+/// Read here rather than by clap, so that `--archive` and its old
+/// per-command names can be told apart from the environment.
+pub const ARCHIVE_ENV: &str = "CHRONICLE_ARCHIVE";
 
 /// The contents of `chronicle.toml`. Unknown top-level keys are errors so
 /// that a misspelt `stor = ...` does not silently fall back to the default.
@@ -34,7 +37,7 @@ pub struct ConfigFile {
 pub struct Overrides {
     pub store: Option<String>,
     pub config: Option<PathBuf>,
-    /// `--archive` (or its old per-command names) or `CHRONICLE_ARCHIVE`.
+    /// `--archive` (or its old per-command names).
     pub archive: Option<String>,
 }
 
@@ -66,11 +69,13 @@ impl Settings {
             .unwrap_or_else(|| DEFAULT_STORE.to_string());
         // Resolved (and an unsupported scheme refused) before any command
         // runs, so nothing is written to a location that was misread.
+        let env_archive = std::env::var(ARCHIVE_ENV).ok().filter(|a| !a.is_empty());
         let archive = ArchiveLocation::parse(
             overrides
                 .archive
                 .as_deref()
                 .filter(|a| !a.is_empty())
+                .or(env_archive.as_deref())
                 .or(config.archive.as_deref())
                 .unwrap_or(DEFAULT_ARCHIVE),
         )?;

@@ -29,7 +29,7 @@ pub fn run(mut cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
         _ => None,
     };
     if let Some((flag, archive)) = old_name {
-        if cli.global.archive.is_some() && std::env::var_os("CHRONICLE_ARCHIVE").is_none() {
+        if cli.global.archive.is_some() {
             anyhow::bail!("give the archive once: {flag} is the old name of --archive");
         }
         cli.global.archive = Some(archive);
