@@ -5,7 +5,7 @@
 //!
 //! Points: `after-lock` (archive, rebuild, project: the lock is held),
 //! and the archive's `mid-write`, `after-rename`, `after-verify`,
-//! `after-manifest`, `after-delete`.
+//! `after-manifest`, `before-delete`, `after-delete`.
 
 /// Aborts or pauses here when `CHRONICLE_FAULT` names `point`.
 pub fn fault(point: &str) {

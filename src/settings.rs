@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::Deserialize;
 
-use crate::archive::location::ArchiveLocation;
+use crate::archive::root::ArchiveLocation;
 
 pub const DEFAULT_STORE: &str = "sqlite:chronicle.db";
 pub const DEFAULT_CONFIG: &str = "chronicle.toml";

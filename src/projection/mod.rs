@@ -29,7 +29,7 @@ use crate::event::{format_millis, Event, Millis};
 use crate::fault::fault;
 use crate::progress::{Progress, Unit};
 use crate::redact::redact_uri;
-use crate::store::lock::StoreLock;
+use crate::store::lock::{holder_label, StoreLock};
 use crate::store::{self, ScanFilter, Store};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -139,7 +139,7 @@ fn take_lock(store_uri: &str, def: &ProjectionDef, mode: Mode) -> anyhow::Result
     StoreLock::acquire(
         store::open(store_uri)?,
         &store_checkpoint_name(&def.name),
-        &format!("{} {}", mode.name(), def.name),
+        &holder_label(&format!("{} {}", mode.name(), def.name)),
         &format!("projection {}", def.name),
     )
 }

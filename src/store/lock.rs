@@ -36,15 +36,16 @@ pub struct StoreLock {
 
 impl StoreLock {
     /// Takes lock `name` in `store` (a connection the guard keeps) for
-    /// `job`, e.g. `archive` or `rebuild daily-revenue`. `what` names the
-    /// locked thing in the exit-75 message ("archiving in sqlite:x.db").
+    /// `holder`, a text naming the pid and host as in [`holder_label`].
+    /// `what` names the locked thing in the exit-75 message ("archiving in
+    /// sqlite:x.db").
     pub fn acquire(
         mut store: Box<dyn Store>,
         name: &str,
-        job: &str,
+        holder: &str,
         what: &str,
     ) -> anyhow::Result<StoreLock> {
-        let holder = holder_label(job);
+        let holder = holder.to_string();
         let mut attempt = store.try_lock(name, &holder, LOCK_TTL_MS)?;
         if let LockAttempt::Held { holder: stale, .. } = &attempt {
             // A job killed on this machine leaves its lock until the TTL
@@ -103,8 +104,9 @@ impl Drop for StoreLock {
 }
 
 /// `chronicle JOB (pid N on HOST, started TIME, run ID)`: what the exit-75
-/// message shows, and what [`holder_is_dead_here`] reads back.
-fn holder_label(job: &str) -> String {
+/// message shows, and what [`holder_is_dead_here`] reads back (it reads
+/// any holder of the form `chronicle ... pid N on HOST ...`).
+pub fn holder_label(job: &str) -> String {
     format!(
         "chronicle {job} (pid {} on {}, started {}, run {})",
         std::process::id(),
@@ -139,9 +141,12 @@ fn holder_pid_host(holder: &str) -> Option<(u32, &str)> {
 /// True when `holder` names a chronicle process on this host that no
 /// longer exists.
 pub fn holder_is_dead_here(holder: &str) -> bool {
-    let Some((pid, host)) = holder_pid_host(holder) else {
-        return false;
-    };
+    holder_pid_host(holder).is_some_and(|(pid, host)| process_is_gone(host, pid))
+}
+
+/// True when `host` is this host and it has no process `pid` (checked
+/// where `/proc` exists; elsewhere a lock waits for its expiry).
+pub fn process_is_gone(host: &str, pid: u32) -> bool {
     host == hostname()
         && Path::new("/proc/self").is_dir()
         && !Path::new("/proc").join(pid.to_string()).exists()
