@@ -16,6 +16,7 @@ use anyhow::Context;
 use serde::Serialize;
 
 use crate::cancel::{self, Interrupted, Stop};
+use crate::dry_run::DryRun;
 use crate::event::{format_millis, now_millis, Event};
 use crate::progress::{Progress, Unit};
 use crate::source::{EventSource, InputMeter, Item, RawRecord, Reject};
@@ -32,9 +33,14 @@ pub struct ImportOptions {
     pub rejects: Option<PathBuf>,
     /// Stop once this many records were rejected.
     pub max_rejects: Option<u64>,
-    /// Map and validate only; write nothing.
+    /// Map and validate, and read the store (if any) to classify each
+    /// event as a real run would; write nothing.
     pub dry_run: bool,
     pub batch_size: usize,
+    /// Read only the first N records (over all inputs).
+    pub limit: Option<u64>,
+    /// Keep the first N mapped events and rejects for display.
+    pub show: usize,
 }
 
 impl Default for ImportOptions {
@@ -44,6 +50,8 @@ impl Default for ImportOptions {
             max_rejects: None,
             dry_run: false,
             batch_size: DEFAULT_BATCH,
+            limit: None,
+            show: 0,
         }
     }
 }
@@ -58,6 +66,8 @@ pub struct ImportInput {
     pub size: Option<u64>,
     /// The mapping text (empty for canonical events).
     pub mapping_text: String,
+    /// The mapping file's path as given (empty for canonical events).
+    pub mapping_path: String,
 }
 
 /// Counts of one or more imported inputs. The JSON form has exactly the
@@ -97,6 +107,11 @@ pub struct ImportReport {
     pub conflicts_files: Vec<PathBuf>,
     /// Set when `--max-rejects` stopped the import.
     pub stopped_early: bool,
+    /// The first mapped events (`--show N`).
+    pub shown_events: Vec<Event>,
+    /// A dry run stopped remembering ids (see [`DryRun`]): repeats within
+    /// the input past that point were counted as would-import.
+    pub dry_run_saturated: bool,
 }
 
 const SAMPLES: usize = 10;
@@ -112,11 +127,9 @@ impl ImportReport {
                 self.conflict_samples.push(c);
             }
         }
-        for r in other.reject_samples {
-            if self.reject_samples.len() < SAMPLES {
-                self.reject_samples.push(r);
-            }
-        }
+        // Each input keeps at most --show of each; import_all trims the sum.
+        self.shown_events.extend(other.shown_events);
+        self.reject_samples.extend(other.reject_samples);
         self.rejects_files.extend(other.rejects_files);
         self.conflicts_files.extend(other.conflicts_files);
         self.stopped_early |= other.stopped_early;
@@ -143,10 +156,29 @@ pub fn import_all<'s>(
     let started = Instant::now();
     let mut total = ImportReport::default();
     let mut rejects_left = options.max_rejects;
+    let mut records_left = options.limit;
+    let mut dry_run = DryRun::default();
     for input in inputs {
-        let report = import_one(input, store.as_deref_mut(), options, rejects_left, progress)?;
+        if records_left == Some(0) {
+            break;
+        }
+        let limits = Limits {
+            max_rejects: rejects_left,
+            records: records_left,
+        };
+        let report = import_one(
+            input,
+            store.as_deref_mut(),
+            options,
+            limits,
+            &mut dry_run,
+            progress,
+        )?;
         if let Some(left) = rejects_left.as_mut() {
             *left = left.saturating_sub(report.summary.counts.rejected);
+        }
+        if let Some(left) = records_left.as_mut() {
+            *left = left.saturating_sub(report.summary.counts.read);
         }
         let stop = report.stopped_early || report.summary.interrupted.is_some();
         total.add(report);
@@ -154,6 +186,9 @@ pub fn import_all<'s>(
             break;
         }
     }
+    total.dry_run_saturated = dry_run.saturated;
+    total.shown_events.truncate(options.show);
+    total.reject_samples.truncate(SAMPLES.max(options.show));
     let elapsed = started.elapsed().as_secs_f64();
     total.summary.elapsed_s = (elapsed * 1000.0).round() / 1000.0;
     total.summary.events_per_s = if elapsed > 0.0 {
@@ -174,13 +209,22 @@ fn default_side_file(input: &Path, suffix: &str) -> PathBuf {
     }
 }
 
+/// What is left of `--max-rejects` and `--limit` for one input.
+#[derive(Clone, Copy)]
+struct Limits {
+    max_rejects: Option<u64>,
+    records: Option<u64>,
+}
+
 fn import_one<'s>(
     input: ImportInput,
     mut store: Option<&mut (dyn Store + 's)>,
     options: &ImportOptions,
-    max_rejects: Option<u64>,
+    limits: Limits,
+    dry_run: &mut DryRun,
     progress: &dyn Progress,
 ) -> anyhow::Result<ImportReport> {
+    let max_rejects = limits.max_rejects;
     let ImportInput {
         path,
         source_kind,
@@ -188,6 +232,7 @@ fn import_one<'s>(
         meter,
         size,
         mapping_text,
+        mapping_path,
     } = input;
     let reject_columns = source.reject_columns();
     let rejects_path = options.rejects.clone().unwrap_or_else(|| {
@@ -217,12 +262,16 @@ fn import_one<'s>(
         size: size.unwrap_or(0),
         sha256: String::new(),
         mapping: mapping_text,
+        mapping_path,
         started_at: started_at.clone(),
         finished_at: String::new(),
         counts: ImportCounts::default(),
         complete: false,
+        created_min: None,
+        created_max: None,
         status: Some(RunStatus::Running),
     };
+    let mut created: Option<(i64, i64)> = None;
     if let Some(store) = store.as_deref_mut() {
         if !options.dry_run {
             store.record_run(&run).map_err(|e| write_failed(store, e))?;
@@ -233,6 +282,7 @@ fn import_one<'s>(
     let batch_size = options.batch_size.max(1);
     let mut report = ImportReport::default();
     let reader_path = path.clone();
+    let mut records_left = limits.records;
     // The reader owns its source, so it runs on a thread nobody waits for:
     // one blocked reading an idle stdin cannot hold up a failed or
     // interrupted import.
@@ -248,6 +298,13 @@ fn import_one<'s>(
             };
             let mut end = false;
             while batch.events.len() < batch_size && batch.read < batch_size as u64 * 2 {
+                if records_left == Some(0) {
+                    end = true;
+                    break;
+                }
+                if let Some(left) = records_left.as_mut() {
+                    *left -= 1;
+                }
                 match source.next_item() {
                     Ok(Some(item)) => {
                         batch.read += 1;
@@ -294,48 +351,55 @@ fn import_one<'s>(
             s.skipped += batch.skipped;
             s.rejected += batch.rejects.len() as u64;
             for reject in batch.rejects {
-                if report.reject_samples.len() < SAMPLES {
+                if report.reject_samples.len() < SAMPLES.max(options.show) {
                     report.reject_samples.push((path.clone(), reject.clone()));
                 }
                 rejects.write(&reject)?;
             }
-            match store.as_deref_mut() {
-                Some(store) if writing => {
-                    let outcomes = store
-                        .append(&batch.events)
-                        .map_err(|e| write_failed(store, e))?;
-                    for ((outcome, event), line) in
-                        outcomes.into_iter().zip(batch.events).zip(batch.lines)
-                    {
-                        match outcome {
-                            AppendOutcome::Inserted => s.imported += 1,
-                            AppendOutcome::Duplicate => s.duplicates += 1,
-                            AppendOutcome::Conflict { stored } => {
-                                s.conflicts += 1;
-                                let conflict = Conflict {
-                                    file: path.clone(),
-                                    line,
-                                    stored: *stored,
-                                    incoming: event,
-                                };
-                                conflicts.write(&conflict)?;
-                                if report.conflict_samples.len() < SAMPLES {
-                                    report.conflict_samples.push(conflict);
-                                }
-                            }
+            for event in &batch.events {
+                let t = event.created_at;
+                created = Some(created.map_or((t, t), |(lo, hi)| (lo.min(t), hi.max(t))));
+                if report.shown_events.len() < options.show {
+                    report.shown_events.push(event.clone());
+                }
+            }
+            let outcomes = if options.dry_run {
+                for event in &batch.events {
+                    *report.per_type.entry(event.event_type.clone()).or_default() += 1;
+                }
+                dry_run.classify(store.as_deref_mut(), &batch.events)?
+            } else {
+                let store = store.as_deref_mut().expect("a real run has a store");
+                store
+                    .append(&batch.events)
+                    .map_err(|e| write_failed(store, e))?
+            };
+            for ((outcome, event), line) in outcomes.into_iter().zip(batch.events).zip(batch.lines)
+            {
+                match outcome {
+                    AppendOutcome::Inserted => s.imported += 1,
+                    AppendOutcome::Duplicate => s.duplicates += 1,
+                    AppendOutcome::Conflict { stored } => {
+                        s.conflicts += 1;
+                        let conflict = Conflict {
+                            file: path.clone(),
+                            line,
+                            stored: *stored,
+                            incoming: event,
+                        };
+                        conflicts.write(&conflict)?;
+                        if report.conflict_samples.len() < SAMPLES {
+                            report.conflict_samples.push(conflict);
                         }
                     }
-                    // With each batch, so that the record of a run that dies
-                    // says what it had written.
-                    run.counts = *s;
-                    store.record_run(&run).map_err(|e| write_failed(store, e))?;
                 }
-                _ => {
-                    for event in &batch.events {
-                        *report.per_type.entry(event.event_type.clone()).or_default() += 1;
-                    }
-                    s.imported += batch.events.len() as u64;
-                }
+            }
+            if let Some(store) = store.as_deref_mut().filter(|_| writing) {
+                // With each batch, so that the record of a run that dies
+                // says what it had written.
+                run.counts = *s;
+                set_created(&mut run, created);
+                store.record_run(&run).map_err(|e| write_failed(store, e))?;
             }
             progress.set_position(meter.bytes_read());
         }
@@ -360,26 +424,29 @@ fn import_one<'s>(
             return Err(error);
         }
     }
-    if let Some(store) = store.as_deref_mut() {
-        if writing {
-            store.flush().map_err(|e| write_failed(store, e))?;
-        }
+    if let Some(store) = store.as_deref_mut().filter(|_| writing) {
+        store.flush().map_err(|e| write_failed(store, e))?;
     }
     progress.finish();
     report.stopped_early = max_rejects.is_some_and(|m| report.summary.counts.rejected >= m);
+    let limited = limits
+        .records
+        .is_some_and(|n| report.summary.counts.read >= n);
     rejects.finish()?;
     conflicts.finish()?;
     report.rejects_files.extend(rejects.written_path());
     report.conflicts_files.extend(conflicts.written_path());
 
     run.counts = report.summary.counts;
-    run.complete = !report.stopped_early && report.summary.interrupted.is_none();
-    run.status = Some(if report.summary.interrupted.is_some() {
+    // A run cut short by --limit did not read the whole input either.
+    let interrupted = report.summary.interrupted.is_some();
+    run.complete = !report.stopped_early && !limited && !interrupted;
+    run.status = Some(if interrupted {
         RunStatus::Interrupted
-    } else if report.stopped_early {
-        RunStatus::Stopped
-    } else {
+    } else if run.complete {
         RunStatus::Complete
+    } else {
+        RunStatus::Stopped
     });
     run.sha256 = if run.complete {
         meter.sha256()
@@ -388,10 +455,19 @@ fn import_one<'s>(
     };
     run.size = run.size.max(meter.bytes_read());
     run.finished_at = format_millis(now_millis());
+    set_created(&mut run, created);
     if let Some(store) = store.filter(|_| writing) {
         store.record_run(&run).map_err(|e| write_failed(store, e))?;
     }
     Ok(report)
+}
+
+/// The range of `created_at` seen so far, in the run record.
+fn set_created(run: &mut ImportRun, created: Option<(i64, i64)>) {
+    if let Some((lo, hi)) = created {
+        run.created_min = Some(format_millis(lo));
+        run.created_max = Some(format_millis(hi));
+    }
 }
 
 /// Writes rejected records next to the input: CSV with the input's header

@@ -5,13 +5,20 @@
 
 pub mod archive;
 pub mod cancel;
+pub mod decimal;
+pub mod diff;
+pub mod draft;
+pub mod dry_run;
+pub mod duration;
 pub mod event;
 pub mod exit;
 pub mod export;
+pub mod fault;
 pub mod import;
 pub mod mapping;
 pub mod progress;
 pub mod projection;
+pub mod redact;
 pub mod settings;
 pub mod source;
 pub mod status;
