@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::archive::read::{archive_summary, PartitionSummary};
 use sha2::{Digest, Sha256};
 
-use crate::store::{ImportCounts, ImportRun, MonthCount, Store};
+use crate::store::{ImportCounts, ImportRun, MonthCount, RunStatus, Store};
 
 /// Import runs shown unless all are asked for.
 pub const RECENT_RUNS: usize = 5;
@@ -65,6 +65,8 @@ pub struct RunSummary {
     pub complete: bool,
     pub created_min: Option<String>,
     pub created_max: Option<String>,
+    /// How the run ended (docs/signals.md); `None` for older records.
+    pub status: Option<RunStatus>,
 }
 
 impl From<ImportRun> for RunSummary {
@@ -87,11 +89,22 @@ impl From<ImportRun> for RunSummary {
             complete: run.complete,
             created_min: run.created_min,
             created_max: run.created_max,
+            status: run.status,
         }
     }
 }
 
 impl RunSummary {
+    /// `(interrupted)`, `(failed)`, ...: why a run did not read its whole
+    /// input; empty for a complete one.
+    pub fn ending(&self) -> String {
+        match (self.complete, self.status) {
+            (true, _) => String::new(),
+            (false, Some(status)) => format!("  ({})", status.name()),
+            (false, None) => "  (incomplete)".into(),
+        }
+    }
+
     /// `2016-01..2016-07`: the months of `created_at` the run covered.
     pub fn created_months(&self) -> Option<String> {
         let lo = self.created_min.as_deref()?.get(..7)?;

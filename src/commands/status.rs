@@ -157,7 +157,7 @@ pub fn run(args: StatusArgs, settings: &Settings, printer: &Printer) -> anyhow::
                 run.created_months()
                     .map(|m| format!("  created {m}"))
                     .unwrap_or_default(),
-                if run.complete { "" } else { "  (incomplete)" }
+                run.ending()
             );
         }
     }

@@ -106,12 +106,26 @@ pub enum RunStatus {
     /// loss, or the store itself refused writes).
     Running,
     Complete,
-    /// Stopped by `--max-rejects`.
+    /// Ended before the end of its input on purpose (`--max-rejects`,
+    /// `--limit`).
     Stopped,
     /// Stopped by an error (the input, the rejects file, ...).
     Failed,
     /// Stopped by SIGINT or SIGTERM at a batch boundary.
     Interrupted,
+}
+
+impl RunStatus {
+    /// The name used in records and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Complete => "complete",
+            RunStatus::Stopped => "stopped",
+            RunStatus::Failed => "failed",
+            RunStatus::Interrupted => "interrupted",
+        }
+    }
 }
 
 /// Result of trying to take a named lock.
