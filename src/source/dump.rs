@@ -74,6 +74,9 @@ fn check_source(mapping: &Mapping) -> anyhow::Result<Option<DumpFormat>> {
         ("has_header", s.has_header.is_some()),
         ("columns", s.columns.is_some()),
         ("trim", s.trim.is_some()),
+        ("lenient_quotes", s.lenient_quotes.is_some()),
+        ("max_field_lines", s.max_field_lines.is_some()),
+        ("max_field_bytes", s.max_field_bytes.is_some()),
     ];
     if let Some((key, _)) = csv_only.iter().find(|(_, set)| *set) {
         bail!(

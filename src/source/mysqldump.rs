@@ -20,7 +20,7 @@ use super::sql::{
     bits_to_decimal, bytes_to_decimal, is_word_byte, push_bytea_hex, qualify, ByteReader, Dialect,
     Literal, MarkerText, SqlLexer, TableChoice,
 };
-use super::{EventSource, Item};
+use super::{EventSource, Item, RawRecord};
 use crate::mapping::{CompiledMapping, Mapping};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -280,7 +280,7 @@ impl MySqlDumpSource {
             &mut self.row,
             &mut self.scratch,
             line_no,
-            || raw,
+            || RawRecord::Text(raw),
         ))
     }
 

@@ -20,7 +20,7 @@ use super::row::{map_row, Row};
 use super::sql::{
     push_bytea_hex, qualify, ByteReader, Dialect, Literal, MarkerText, SqlLexer, TableChoice,
 };
-use super::{EventSource, Item};
+use super::{EventSource, Item, RawRecord};
 use crate::mapping::{CompiledMapping, Mapping};
 
 pub struct PgDumpSource {
@@ -377,7 +377,7 @@ impl PgDumpSource {
             &mut self.row,
             &mut self.scratch,
             line_no,
-            || String::from_utf8_lossy(strip_eol(line)).into_owned(),
+            || RawRecord::Text(strip_eol(line).to_vec()),
         )))
     }
 
@@ -407,7 +407,7 @@ impl PgDumpSource {
             &mut self.row,
             &mut self.scratch,
             line_no,
-            || raw,
+            || RawRecord::Text(raw),
         ))
     }
 

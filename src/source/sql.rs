@@ -191,9 +191,9 @@ impl ByteReader {
         }
     }
 
-    pub fn take_capture(&mut self) -> String {
-        let bytes = self.capture.take().unwrap_or_default();
-        String::from_utf8_lossy(&bytes).into_owned()
+    /// The bytes consumed since [`Self::start_capture`], as they were.
+    pub fn take_capture(&mut self) -> Vec<u8> {
+        self.capture.take().unwrap_or_default()
     }
 }
 
@@ -736,12 +736,12 @@ impl SqlLexer {
     }
 
     /// Reads a VALUES tuple (its `(` is next) into `row`, converting each
-    /// value with `put`. Returns the tuple's original text.
+    /// value with `put`. Returns the tuple's original bytes.
     pub fn tuple(
         &mut self,
         row: &mut Row,
         mut put: impl FnMut(&mut Row, usize, Literal, &[u8]),
-    ) -> anyhow::Result<String> {
+    ) -> anyhow::Result<Vec<u8>> {
         self.input.start_capture();
         let result = (|| -> anyhow::Result<()> {
             self.expect(b'(', "to open a VALUES tuple")?;
@@ -767,8 +767,13 @@ impl SqlLexer {
                 }
             }
         })();
-        let text = self.input.take_capture();
-        result.map(|_| text.trim_start().to_string())
+        let mut bytes = self.input.take_capture();
+        let start = bytes
+            .iter()
+            .position(|b| !b.is_ascii_whitespace())
+            .unwrap_or(bytes.len());
+        bytes.drain(..start);
+        result.map(|_| bytes)
     }
 
     /// After a tuple: true when another follows (`,`), false at the `;`.
