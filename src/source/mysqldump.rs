@@ -160,7 +160,11 @@ impl MySqlDumpSource {
         } else {
             None
         };
-        self.lexer.skip_trivia()?;
+        if self.lexer.skip_trivia()?.is_none() {
+            return Err(self.lexer.truncated(&format!(
+                "it ends inside the INSERT statement that starts at line {line}"
+            )));
+        }
         let values = self.lexer.word()?;
         if !values.eq_ignore_ascii_case("values") && !values.eq_ignore_ascii_case("value") {
             bail!("unsupported INSERT into {qualified} at line {line}: only INSERT ... VALUES is read");

@@ -230,7 +230,12 @@ impl PgDumpSource {
                         );
                     }
                 }
-                _ => bail!(
+                None => {
+                    return Err(self.lexer.truncated(&format!(
+                        "it ends inside the INSERT statement that starts at line {line}"
+                    )))
+                }
+                Some(_) => bail!(
                     "unsupported INSERT into {} at line {line}: only INSERT ... VALUES is read",
                     table.qualified
                 ),
@@ -518,7 +523,7 @@ pub fn parse_copy_line(line: &[u8], row: &mut Row) {
                     let mut v = 0u8;
                     let mut n = 0;
                     while n < 2 {
-                        match field.get(i).copied().and_then(super::sql::hex_value) {
+                        match field.get(i).copied().and_then(super::sql::hex_digit) {
                             Some(d) => {
                                 v = v * 16 + d;
                                 i += 1;
