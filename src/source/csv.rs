@@ -268,10 +268,10 @@ impl EventSource for CsvSource {
         match split {
             None => Ok(None),
             Some(Split::Malformed(reason)) => {
-                let reason = match self.splitter.reject_first_line_only() {
-                    Some(more) => format!("{reason}; {more}"),
-                    None => reason,
-                };
+                let reason = self
+                    .splitter
+                    .reject_first_line_only(&reason)
+                    .unwrap_or(reason);
                 Ok(Some(self.reject(reason)))
             }
             Some(Split::Record) => {
@@ -281,8 +281,8 @@ impl EventSource for CsvSource {
                         self.columns.len(),
                         self.splitter.len()
                     );
-                    if let Some(more) = self.splitter.reject_first_line_only() {
-                        reason = format!("{reason}; {more}");
+                    if let Some(stray) = self.splitter.reject_first_line_only(&reason) {
+                        reason = stray;
                     }
                     return Ok(Some(self.reject(reason)));
                 }

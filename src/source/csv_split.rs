@@ -207,15 +207,15 @@ impl Splitter {
         Some(range)
     }
 
-    /// Called for a record that is rejected: when it spans several lines,
-    /// only its first line stays rejected and the others are read again.
-    /// Returns the explanation to add to the reason.
-    pub fn reject_first_line_only(&mut self) -> Option<String> {
+    /// Called for a record that is rejected for `reason`: when it spans
+    /// several lines, only its first line stays rejected, the others are
+    /// read again, and the reason says so.
+    pub fn reject_first_line_only(&mut self, reason: &str) -> Option<String> {
         let (col, opened) = self.multiline_field?;
         let last = self.line + self.line_ends.len() as u64 - 1;
         let (from, to) = self.requeue_after_first_line()?;
         Some(format!(
-            "the quote that opens {} at line {opened} runs on to line {last}, so it is taken to be stray: only line {} is rejected, and lines {from}-{to} are read again on their own",
+            "stray quote: the quote that opens {} at line {opened} is not closed on its line, and the record it starts runs on to line {last}, where it is malformed ({reason}); only line {} is rejected, and lines {from}-{to} are read again on their own",
             self.field_name(col),
             self.line
         ))
