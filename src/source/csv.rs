@@ -97,12 +97,18 @@ fn dialect(mapping: &Mapping) -> anyhow::Result<CsvDialect> {
         encoding,
         lenient_quotes: source.lenient_quotes.unwrap_or(false),
         max_field_lines: match source.max_field_lines {
-            Some(0) => anyhow::bail!("mapping {}: source.max_field_lines must be at least 1", mapping.path),
+            Some(0) => anyhow::bail!(
+                "mapping {}: source.max_field_lines must be at least 1",
+                mapping.path
+            ),
             Some(n) => n,
             None => DEFAULT_MAX_FIELD_LINES,
         },
         max_field_bytes: match source.max_field_bytes {
-            Some(0) => anyhow::bail!("mapping {}: source.max_field_bytes must be at least 1", mapping.path),
+            Some(0) => anyhow::bail!(
+                "mapping {}: source.max_field_bytes must be at least 1",
+                mapping.path
+            ),
             Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
             None => DEFAULT_MAX_FIELD_BYTES,
         },
@@ -148,12 +154,12 @@ impl CsvSource {
                 .next()
                 .with_context(|| format!("cannot read the header of {name}"))?
             {
-                None => anyhow::bail!(
-                    "{name} {}",
-                    empty_input_reason(input.size, input.gzip)
-                ),
+                None => anyhow::bail!("{name} {}", empty_input_reason(input.size, input.gzip)),
                 Some(Split::Malformed(reason)) => {
-                    anyhow::bail!("the header of {name} (line {}) is malformed: {reason}", splitter.line)
+                    anyhow::bail!(
+                        "the header of {name} (line {}) is malformed: {reason}",
+                        splitter.line
+                    )
                 }
                 Some(Split::Record) => {
                     header = (0..splitter.len())

@@ -64,8 +64,7 @@ impl EventSource for JsonLinesSource {
             let text = match std::str::from_utf8(bytes) {
                 Ok(text) => text,
                 Err(e) => {
-                    let reason =
-                        format!("not valid UTF-8 at byte {} of the line", e.valid_up_to());
+                    let reason = format!("not valid UTF-8 at byte {} of the line", e.valid_up_to());
                     return Ok(reject(reason, bytes));
                 }
             };
@@ -93,14 +92,21 @@ fn parse_without_duplicates(text: &str) -> Result<Value, String> {
         .and_then(|v| de.end().map(|()| v));
     value.map_err(|e| {
         let text = e.to_string();
-        if text.starts_with("the key") {
+        match text.strip_prefix(DUPLICATE) {
             // Our own message, with serde_json's position appended.
-            text
-        } else {
-            format!("event: is not valid JSON ({text})")
+            Some(rest) => {
+                let key = rest.rsplit_once(" at line ").map_or(rest, |(k, _)| k);
+                format!(
+                    "the key `{key}` appears twice (column {}); the line is rejected rather than one of its values silently chosen",
+                    e.column()
+                )
+            }
+            None => format!("event: is not valid JSON ({text})"),
         }
     })
 }
+
+const DUPLICATE: &str = "duplicate key: ";
 
 /// Builds a `Value` like serde_json does, but fails on a repeated key.
 struct Checked<'p> {
@@ -167,9 +173,7 @@ impl<'de> Visitor<'de> for Checked<'_> {
             let path = format!("{}{key}", prefix(self.path));
             let value = map.next_value_seed(Checked { path: &path })?;
             if out.insert(key, value).is_some() {
-                return Err(serde::de::Error::custom(format!(
-                    "the key `{path}` appears twice; the line is rejected rather than one value silently chosen"
-                )));
+                return Err(serde::de::Error::custom(format!("{DUPLICATE}{path}")));
             }
         }
         Ok(Value::Object(out))

@@ -170,8 +170,7 @@ impl<R: Read> Read for GzipErrors<R> {
             }
             let at = self.meter.bytes_read();
             let text = e.to_string();
-            let what = if text.contains("incomplete") || e.kind() == io::ErrorKind::UnexpectedEof
-            {
+            let what = if text.contains("incomplete") || e.kind() == io::ErrorKind::UnexpectedEof {
                 format!("the gzip stream is truncated: the compressed data ends at byte {at}")
             } else {
                 format!("the gzip stream is corrupt near byte {at} of the compressed data ({text})")
