@@ -151,7 +151,7 @@ impl CsvSource {
         let mut header_raw = Vec::new();
         if dialect.has_header {
             match splitter
-                .next()
+                .next_record()
                 .with_context(|| format!("cannot read the header of {name}"))?
             {
                 None => anyhow::bail!("{name} {}", empty_input_reason(input.size, input.gzip)),
@@ -269,7 +269,7 @@ impl CsvSource {
 
 impl EventSource for CsvSource {
     fn next_item(&mut self) -> anyhow::Result<Option<Item>> {
-        let split = self.splitter.next()?;
+        let split = self.splitter.next_record()?;
         let line = self.splitter.line;
         match split {
             None => Ok(None),

@@ -41,7 +41,7 @@ struct Phys {
     cut: bool,
 }
 
-/// What [`Splitter::next`] found.
+/// What [`Splitter::next_record`] found.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Split {
     /// A well-formed record: values in [`Splitter::value`], bytes in
@@ -85,6 +85,8 @@ pub struct Splitter {
     pub multiline_field: Option<(usize, u64)>,
     /// Column names, once known, to name fields in messages.
     pub columns: Vec<String>,
+    /// Whether the record's last line was cut at `max_field_bytes`.
+    last_cut: bool,
 }
 
 impl Splitter {
@@ -104,6 +106,7 @@ impl Splitter {
             spans: Vec::new(),
             multiline_field: None,
             columns: Vec::new(),
+            last_cut: false,
         }
     }
 
@@ -189,11 +192,13 @@ impl Splitter {
         }
         let mut again = Vec::new();
         let mut start = self.line_ends[0];
+        let last = self.line_ends.len() - 1;
         for (k, &end) in self.line_ends.iter().enumerate().skip(1) {
             again.push(Phys {
                 no: self.line + k as u64,
                 bytes: self.raw[start..end].to_vec(),
-                cut: false,
+                // Only the last line can have been cut short.
+                cut: k == last && self.last_cut,
             });
             start = end;
         }
@@ -223,13 +228,14 @@ impl Splitter {
 
     /// The next record, or `None` at the end of the input. An `Err` is fatal
     /// (a read error, or a quote still open at the end of the input).
-    pub fn next(&mut self) -> anyhow::Result<Option<Split>> {
+    pub fn next_record(&mut self) -> anyhow::Result<Option<Split>> {
         self.raw.clear();
         self.line_ends.clear();
         self.values.clear();
         self.spans.clear();
         self.terminator = 0;
         self.multiline_field = None;
+        self.last_cut = false;
         // Blank lines between records are skipped.
         let first = loop {
             let Some(p) = self.read_line()? else {
@@ -351,6 +357,7 @@ impl Splitter {
                                     self.raw.extend_from_slice(&p.bytes);
                                     self.line_ends.push(self.raw.len());
                                     if p.cut {
+                                        self.last_cut = true;
                                         return Ok(Some(self.malformed(format!(
                                             "{}: the quoted field that opens at line {opened} is longer than {} bytes (source.max_field_bytes)",
                                             self.field_name(col),
@@ -432,5 +439,127 @@ fn trailing_terminator(raw: &[u8]) -> usize {
         1
     } else {
         0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn splitter(text: &[u8], lenient: bool, trim: bool) -> Splitter {
+        Splitter::new(
+            Box::new(std::io::Cursor::new(text.to_vec())),
+            SplitOptions {
+                delimiter: b',',
+                quote: b'"',
+                trim,
+                lenient_quotes: lenient,
+                max_field_lines: 3,
+                max_field_bytes: 64,
+            },
+        )
+    }
+
+    /// Every record as (line, values or the malformed reason's start, raw).
+    fn all(s: &mut Splitter) -> Vec<(u64, Result<Vec<String>, String>, String)> {
+        let mut out = Vec::new();
+        while let Some(split) = s.next_record().unwrap() {
+            let values = match split {
+                Split::Record => Ok((0..s.len())
+                    .map(|i| String::from_utf8_lossy(s.value(i)).into_owned())
+                    .collect()),
+                Split::Malformed(reason) => {
+                    let reason = s.reject_first_line_only(&reason).unwrap_or(reason);
+                    Err(reason.split(':').next().unwrap().to_string())
+                }
+            };
+            out.push((
+                s.line,
+                values,
+                String::from_utf8_lossy(s.raw()).into_owned(),
+            ));
+        }
+        out
+    }
+
+    fn ok(v: &[&str]) -> Result<Vec<String>, String> {
+        Ok(v.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn rfc4180_records_with_crlf_bom_blank_lines_and_no_final_newline() {
+        let mut s = splitter(
+            b"\xEF\xBB\xBFa,b\r\n\r\n\"x,\"\"y\"\"\",\"two\r\nlines\"\r\n,\nlast,1",
+            false,
+            false,
+        );
+        let got = all(&mut s);
+        assert_eq!(got[0], (1, ok(&["a", "b"]), "a,b".into()));
+        assert_eq!(got[1].0, 3);
+        assert_eq!(got[1].1, ok(&["x,\"y\"", "two\r\nlines"]));
+        assert_eq!(got[1].2, "\"x,\"\"y\"\"\",\"two\r\nlines\"");
+        assert_eq!(got[2], (5, ok(&["", ""]), ",".into()));
+        assert_eq!(got[3], (6, ok(&["last", "1"]), "last,1".into()));
+        assert_eq!(got.len(), 4);
+    }
+
+    #[test]
+    fn malformed_quotes_are_rejected_or_taken_literally() {
+        let text = b"\"a\"b,1\na\"b,2\n \"c\" ,3\n";
+        let got = all(&mut splitter(text, false, false));
+        assert_eq!(got[0].1, Err("field 1".into()));
+        assert_eq!(got[1].1, Err("field 1".into()));
+        assert_eq!(got[2].1, Err("field 1".into()));
+        let got = all(&mut splitter(text, true, false));
+        assert_eq!(got[0].1, ok(&["\"a\"b", "1"]));
+        assert_eq!(got[1].1, ok(&["a\"b", "2"]));
+        let got = all(&mut splitter(text, false, true));
+        assert_eq!(got[2].1, ok(&["c", "3"]));
+    }
+
+    #[test]
+    fn a_stray_quote_rejects_its_line_and_the_next_lines_are_read_again() {
+        let text = b"1,\"stray\n2,ok\n3,\"x\" y\n4,ok\n";
+        let got = all(&mut splitter(text, false, false));
+        assert_eq!(got[0], (1, Err("stray quote".into()), "1,\"stray".into()));
+        assert_eq!(got[1], (2, ok(&["2", "ok"]), "2,ok".into()));
+        assert_eq!(got[2].0, 3);
+        assert_eq!(got[2].1, Err("field 2".into()));
+        assert_eq!(got[3], (4, ok(&["4", "ok"]), "4,ok".into()));
+    }
+
+    #[test]
+    fn limits_reject_the_opening_line_and_eof_inside_a_quote_is_fatal() {
+        // max_field_lines = 3: the quote on line 1 is still open after 3 lines.
+        let got = all(&mut splitter(b"1,\"open\n2\n3\n4,ok\n5,ok\n", false, false));
+        assert_eq!(got[0].0, 1);
+        assert!(got[0].1.is_err());
+        assert_eq!(got[1].1, ok(&["2"]));
+        assert_eq!(got[3].1, ok(&["4", "ok"]));
+        // max_field_bytes = 64: a long line is cut and rejected on its own,
+        // also when it continues a quoted field.
+        let long = format!("1,{}\n2,ok\n", "x".repeat(100));
+        let got = all(&mut splitter(long.as_bytes(), false, false));
+        assert!(got[0].1.is_err());
+        assert_eq!(got[0].2.len(), 66);
+        assert_eq!(got[1], (2, ok(&["2", "ok"]), "2,ok".into()));
+        let long = format!("1,\"a\n{}\n3,ok\n", "x".repeat(100));
+        let got = all(&mut splitter(long.as_bytes(), false, false));
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert_eq!(got[0].1, Err("stray quote".into()));
+        assert_eq!(got[1].0, 2);
+        assert!(got[1]
+            .1
+            .as_ref()
+            .unwrap_err()
+            .starts_with("the line is longer"));
+        assert_eq!(got[2], (3, ok(&["3", "ok"]), "3,ok".into()));
+        let mut s = splitter(b"1,ok\n2,\"open\n3\n", false, false);
+        assert_eq!(s.next_record().unwrap(), Some(Split::Record));
+        let err = s.next_record().unwrap_err().to_string();
+        assert!(
+            err.starts_with("line 2: the quote that opens field 2"),
+            "{err}"
+        );
     }
 }

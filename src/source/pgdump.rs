@@ -309,9 +309,12 @@ impl PgDumpSource {
         match name.as_str() {
             "client_encoding" => {
                 let v = value.to_ascii_uppercase().replace(['-', '_'], "");
+                // SQL_ASCII means "unchecked bytes": read as UTF-8 value by
+                // value, and a value that is not UTF-8 is a reject with its
+                // original bytes (map_row), never a replacement character.
                 if v != "UTF8" && v != "SQLASCII" && v != "UNICODE" {
                     bail!(
-                        "the dump is in client encoding {value} (line {line}); only UTF8 is read: dump again with `pg_dump -E UTF8`"
+                        "the dump is in client encoding {value} (line {line}); only UTF8 (or SQL_ASCII) is read: dump again with `pg_dump -E UTF8`"
                     );
                 }
             }
