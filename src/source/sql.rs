@@ -249,6 +249,9 @@ pub struct SqlLexer {
     /// The start of the last block comment (for MySQL's `/*!40101 SET NAMES x */`).
     pub last_block_comment: Vec<u8>,
     comment: Vec<u8>,
+    /// Where the last quoted string opened and closed (lines), to point at
+    /// a stray quote when a string swallowed the text after it.
+    string_lines: (u64, u64),
 }
 
 impl SqlLexer {
@@ -270,6 +273,7 @@ impl SqlLexer {
             marker_text,
             last_block_comment: Vec::new(),
             comment: Vec::new(),
+            string_lines: (0, 0),
         }
     }
 
@@ -495,6 +499,7 @@ impl SqlLexer {
                     self.input.bump()?;
                     quote
                 } else {
+                    self.string_lines = (line, self.input.line());
                     return Ok(());
                 }
             } else if b == b'\\' && backslash {
@@ -767,11 +772,24 @@ impl SqlLexer {
                         self.input.bump()?;
                         return Ok(());
                     }
-                    Some(x) => bail!(
-                        "unexpected `{}` after a value at {}",
-                        char::from(x).escape_default(),
-                        self.at()
-                    ),
+                    Some(x) => {
+                        let (opened, closed) = self.string_lines;
+                        let stray = if kind == Literal::Text
+                            && closed == self.input.line()
+                            && opened < closed
+                        {
+                            format!(
+                                " (the string before it opened at line {opened}: a quote there is probably stray or unescaped)"
+                            )
+                        } else {
+                            String::new()
+                        };
+                        bail!(
+                            "unexpected `{}` after a value at {}{stray}",
+                            char::from(x).escape_default(),
+                            self.at()
+                        )
+                    }
                     None => return Err(self.eof_error("a VALUES tuple")),
                 }
             }
@@ -1150,6 +1168,17 @@ mod tests {
         let err = lx.tuple(&mut row, |_, _, _, _| {}).unwrap_err();
         assert!(err.to_string().contains("truncated"), "{err}");
         assert!(err.to_string().contains("opened at line 2"), "{err}");
+    }
+
+    #[test]
+    fn a_string_that_swallowed_lines_points_at_its_opening_line() {
+        let mut lx = lexer("(1,'it's');\n(2,'b');", false);
+        let mut row = Row::default();
+        let err = lx.tuple(&mut row, |_, _, _, _| {}).unwrap_err().to_string();
+        assert!(!err.contains("stray"), "one line: {err}");
+        let mut lx = lexer("(1,'abc, 2);\nINSERT INTO t VALUES (2,'b');", false);
+        let err = lx.tuple(&mut row, |_, _, _, _| {}).unwrap_err().to_string();
+        assert!(err.contains("opened at line 1"), "{err}");
     }
 
     #[test]
