@@ -38,12 +38,31 @@ fn import(dir: &Path, kind: &str, file: &str, mapping: Option<&str>, store: &str
     run(dir, &args)
 }
 
+/// `import csv FILE -m MAPPING` (a fixture path) into `store`.
+fn import_csv(dir: &Path, csv: &Path, mapping: &str, store: &str) -> Run {
+    import(
+        dir,
+        "csv",
+        csv.to_str().unwrap(),
+        Some(&fixture_str(mapping)),
+        store,
+    )
+}
+
+/// (imported, rejected) from a `--json` summary.
+fn imported_rejected(out: &Run) -> (u64, u64) {
+    let s = out.json();
+    (
+        s["imported"].as_u64().unwrap(),
+        s["rejected"].as_u64().unwrap(),
+    )
+}
+
 fn rejects(dir: &Path) -> Vec<u8> {
     std::fs::read(dir.join("rejects.out")).unwrap()
 }
 
-/// The payload `id`s... the `key` column of each stored event, read back
-/// through `export` as the mapping's note and amount.
+/// Every stored event, read back through `export`.
 fn exported(dir: &Path, store: &str) -> Vec<Value> {
     let out = run(dir, &["export", "--store", store]);
     assert_eq!(out.code, 0, "{}", out.stderr);
@@ -88,13 +107,7 @@ fn a_quote_open_at_the_end_of_the_input_is_fatal_and_names_its_line() {
     // Issue 10's reproduction: 1,000 lines, an open quote on line 12.
     payments_csv(&csv, 999, 12, "10,ok,10.00,2020-01-01 10:00:00,\"oops");
     for store in store_uris(dir.path(), "open") {
-        let out = import(
-            dir.path(),
-            "csv",
-            csv.to_str().unwrap(),
-            Some(&fixture_str(MAPPING)),
-            &store,
-        );
+        let out = import_csv(dir.path(), &csv, MAPPING, &store);
         assert_eq!(out.code, 2, "{}", out.stderr);
         assert!(out.stderr.contains("line 12"), "{}", out.stderr);
         assert!(out.stderr.contains("never closed"), "{}", out.stderr);
@@ -111,19 +124,9 @@ fn a_quoted_field_longer_than_max_field_lines_is_rejected_and_reading_goes_on() 
     // lines is reached long before the end of the input.
     let csv = dir.path().join("long.csv");
     payments_csv(&csv, 1999, 12, "11,ok,11.00,2020-01-01 10:00:00,\"oops");
-    let out = import(
-        dir.path(),
-        "csv",
-        csv.to_str().unwrap(),
-        Some(&fixture_str(MAPPING)),
-        &store,
-    );
+    let out = import_csv(dir.path(), &csv, MAPPING, &store);
     assert_eq!(out.code, 1, "{}", out.stderr);
-    let s = out.json();
-    assert_eq!(
-        (s["imported"].as_u64(), s["rejected"].as_u64()),
-        (Some(1998), Some(1))
-    );
+    assert_eq!(imported_rejected(&out), (1998, 1));
     let expected: Vec<u64> = (1..=1999).filter(|&i| i != 11).collect();
     assert_eq!(stored_ids(dir.path(), &store), expected);
     let written = String::from_utf8(rejects(dir.path())).unwrap();
@@ -225,19 +228,9 @@ fn a_stray_quote_in_a_large_export_folds_no_valid_rows() {
         }
     }
     std::fs::write(&csv, out).unwrap();
-    let out = import(
-        dir.path(),
-        "csv",
-        csv.to_str().unwrap(),
-        Some(&fixture_str(MAPPING)),
-        &store,
-    );
+    let out = import_csv(dir.path(), &csv, MAPPING, &store);
     assert_eq!(out.code, 1, "{}", out.stderr);
-    let s = out.json();
-    assert_eq!(
-        (s["imported"].as_u64(), s["rejected"].as_u64()),
-        (Some(19_999), Some(1))
-    );
+    assert_eq!(imported_rejected(&out), (19_999, 1));
     let written = String::from_utf8(rejects(dir.path())).unwrap();
     assert_eq!(written.lines().count(), 2, "{written}");
     assert!(
@@ -307,13 +300,7 @@ fn csv_rejects_keep_the_original_bytes_and_a_fixed_reimport_restores_them() {
     let dir = tempfile::tempdir().unwrap();
     let store = sqlite(dir.path(), "bytes");
     let input = fixture("bad-input/latin1-in-utf8.csv");
-    let out = import(
-        dir.path(),
-        "csv",
-        input.to_str().unwrap(),
-        Some(&fixture_str(MAPPING)),
-        &store,
-    );
+    let out = import_csv(dir.path(), &input, MAPPING, &store);
     assert_eq!(out.code, 1, "{}", out.stderr);
     let written = rejects(dir.path());
     let original = std::fs::read(&input).unwrap();
@@ -399,11 +386,7 @@ fn import_events_rejects_a_line_that_repeats_a_key() {
             &store,
         );
         assert_eq!(out.code, 1, "{}", out.stderr);
-        let s = out.json();
-        assert_eq!(
-            (s["imported"].as_u64(), s["rejected"].as_u64()),
-            (Some(1), Some(3))
-        );
+        assert_eq!(imported_rejected(&out), (1, 3));
         assert_eq!(
             String::from_utf8(rejects(dir.path())).unwrap(),
             std::fs::read_to_string(fixture("bad-input/duplicate-keys.expected-rejects.jsonl"))
@@ -429,11 +412,7 @@ fn pg_dump_sql_ascii_bytes_that_are_not_utf8_are_rejects_with_their_bytes() {
         &store,
     );
     assert_eq!(out.code, 1, "{}", out.stderr);
-    let s = out.json();
-    assert_eq!(
-        (s["imported"].as_u64(), s["rejected"].as_u64()),
-        (Some(3), Some(1))
-    );
+    assert_eq!(imported_rejected(&out), (3, 1));
     let notes: Vec<Value> = exported(dir.path(), &store)
         .iter()
         .map(|e| e["payload"]["note"].clone())
