@@ -525,6 +525,20 @@ fn empty_inputs_say_that_they_are_empty() {
         );
         assert!(!out.stderr.contains("unknown column"), "{}", out.stderr);
     }
+    let out = import(
+        dir.path(),
+        "dump",
+        zero_gz.to_str().unwrap(),
+        Some(&fixture_str("dumps/payments-pg.toml")),
+        &sqlite(dir.path(), "e"),
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains(&format!("{} is empty (0 bytes)", zero_gz.display())),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]

@@ -154,7 +154,10 @@ impl CsvSource {
                 .next_record()
                 .with_context(|| format!("cannot read the header of {name}"))?
             {
-                None => anyhow::bail!("{name} {}", empty_input_reason(input.size, input.gzip)),
+                None => anyhow::bail!(
+                    "{name} {}",
+                    empty_input_reason(input.size, input.gzip, "header line")
+                ),
                 Some(Split::Malformed(reason)) => {
                     anyhow::bail!(
                         "the header of {name} (line {}) is malformed: {reason}",

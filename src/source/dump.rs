@@ -13,7 +13,7 @@ use super::bson::{collection_file, collection_name, BsonSource};
 use super::extjson::ExtJsonSource;
 use super::mysqldump::MySqlDumpSource;
 use super::pgdump::PgDumpSource;
-use super::{open_input, EventSource, InputMeter};
+use super::{empty_input_reason, open_input, EventSource, InputMeter};
 use crate::mapping::Mapping;
 
 /// The dump formats `import dump` reads.
@@ -161,6 +161,13 @@ pub fn open_dump(path: &Path, mapping: &Mapping) -> anyhow::Result<OpenedDump> {
     }
     let mut input = open_input(&path)?;
     let head = input.reader.fill_buf()?.to_vec();
+    if head.is_empty() {
+        bail!(
+            "{} {}",
+            path.display(),
+            empty_input_reason(input.size, input.gzip, "data")
+        );
+    }
     if head.starts_with(b"PGDMP") {
         return Err(pg_restore_hint(&path, "custom-format"));
     }

@@ -180,12 +180,13 @@ impl<R: Read> Read for GzipErrors<R> {
     }
 }
 
-/// What to say about an input that holds no record at all.
-pub fn empty_input_reason(size: Option<u64>, gzip: bool) -> &'static str {
+/// What to say about an input without a first line (the header of a CSV,
+/// the first bytes of a dump).
+pub fn empty_input_reason(size: Option<u64>, gzip: bool, first: &str) -> String {
     match (size, gzip) {
-        (Some(0), _) => "is empty (0 bytes)",
-        (_, true) => "is empty: its gzip data decompresses to no header line",
-        _ => "is empty: it has no header line",
+        (Some(0), _) => "is empty (0 bytes)".to_string(),
+        (_, true) => format!("is empty: its gzip data decompresses to no {first}"),
+        _ => format!("is empty: it has no {first}"),
     }
 }
 
