@@ -25,10 +25,12 @@ pub fn run(args: VerifyArgs, settings: &Settings, printer: &Printer) -> anyhow::
     let mut store = open_store(settings)?;
     let progress = progress(printer);
     let report = verify(&root, Some(store.as_mut()), progress.as_ref())?;
-    let mut human = String::new();
+    // Problems reach stderr in every mode, --quiet and --json included, one
+    // line each naming the file, so that cron mail says what is wrong.
     for p in &report.problems {
-        let _ = writeln!(human, "PROBLEM {}: {}", p.path, p.problem);
+        eprintln!("problem: {}: {}", p.path, p.problem.replace('\n', " "));
     }
+    let mut human = String::new();
     let _ = write!(
         human,
         "archive {}: {} partitions, {} files, {} rows, {} bytes; {}",
