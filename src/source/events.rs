@@ -87,9 +87,12 @@ impl EventSource for JsonLinesSource {
 /// the same object. The error names the key by its dotted path.
 fn parse_without_duplicates(text: &str) -> Result<Value, String> {
     let mut de = serde_json::Deserializer::from_str(text);
-    let value = Checked { path: "" }
-        .deserialize(&mut de)
-        .and_then(|v| de.end().map(|()| v));
+    let value = Checked {
+        parent: None,
+        segment: Segment::Root,
+    }
+    .deserialize(&mut de)
+    .and_then(|v| de.end().map(|()| v));
     value.map_err(|e| {
         let text = e.to_string();
         match text.strip_prefix(DUPLICATE) {
@@ -109,8 +112,36 @@ fn parse_without_duplicates(text: &str) -> Result<Value, String> {
 const DUPLICATE: &str = "duplicate key: ";
 
 /// Builds a `Value` like serde_json does, but fails on a repeated key.
+/// The path to the value is kept as links to the parents, and spelled out
+/// only for the error, so a clean line costs no extra allocation.
+#[derive(Clone, Copy)]
 struct Checked<'p> {
-    path: &'p str,
+    parent: Option<&'p Checked<'p>>,
+    segment: Segment<'p>,
+}
+
+#[derive(Clone, Copy)]
+enum Segment<'p> {
+    Root,
+    Key(&'p str),
+    Index(usize),
+}
+
+impl Checked<'_> {
+    fn path(&self, out: &mut String) {
+        if let Some(parent) = self.parent {
+            parent.path(out);
+        }
+        let text = match self.segment {
+            Segment::Root => return,
+            Segment::Key(k) => k.to_string(),
+            Segment::Index(i) => i.to_string(),
+        };
+        if !out.is_empty() {
+            out.push('.');
+        }
+        out.push_str(&text);
+    }
 }
 
 impl<'de> DeserializeSeed<'de> for Checked<'_> {
@@ -159,8 +190,11 @@ impl<'de> Visitor<'de> for Checked<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut items = Vec::new();
         loop {
-            let path = format!("{}{}", prefix(self.path), items.len());
-            match seq.next_element_seed(Checked { path: &path })? {
+            let child = Checked {
+                parent: Some(&self),
+                segment: Segment::Index(items.len()),
+            };
+            match seq.next_element_seed(child)? {
                 Some(v) => items.push(v),
                 None => return Ok(Value::Array(items)),
             }
@@ -170,20 +204,18 @@ impl<'de> Visitor<'de> for Checked<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut out = Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            let path = format!("{}{key}", prefix(self.path));
-            let value = map.next_value_seed(Checked { path: &path })?;
-            if out.insert(key, value).is_some() {
+            let child = Checked {
+                parent: Some(&self),
+                segment: Segment::Key(&key),
+            };
+            let value = map.next_value_seed(child)?;
+            if out.contains_key(&key) {
+                let mut path = String::new();
+                child.path(&mut path);
                 return Err(serde::de::Error::custom(format!("{DUPLICATE}{path}")));
             }
+            out.insert(key, value);
         }
         Ok(Value::Object(out))
-    }
-}
-
-fn prefix(path: &str) -> String {
-    if path.is_empty() {
-        String::new()
-    } else {
-        format!("{path}.")
     }
 }
