@@ -446,6 +446,30 @@ pub fn archive(
     Ok(report)
 }
 
+/// Live events received before `bound`: the progress total, which must be
+/// exactly what the run goes through. Whole months come from the store's
+/// month counts; the days of a month before a daily bound are counted by
+/// a scan of that month alone.
+fn live_before(store: &mut dyn Store, bound: Millis) -> anyhow::Result<u64> {
+    let month = Partition::of(bound, Granularity::Month);
+    let month_name = month.name();
+    let mut total: u64 = store
+        .month_counts()?
+        .iter()
+        .filter(|m| m.month < month_name)
+        .map(|m| m.count)
+        .sum();
+    if month.start() < bound {
+        let filter = ScanFilter {
+            types: vec![],
+            since: Some(month.start()),
+            until: Some(bound),
+        };
+        total += crate::store::scan_all(store, &filter, PAGE, |_| Ok(()))?;
+    }
+    Ok(total)
+}
+
 /// Takes the archive folder's own lock (creating the folder first), so that
 /// no other store archives into it meanwhile.
 fn take_folder_lock<'a>(
@@ -485,17 +509,8 @@ fn run_partitions(
     report: &mut ArchiveReport,
     progress: &dyn Progress,
 ) -> anyhow::Result<()> {
-    // The progress total comes from the store's month counts: exact for
-    // monthly partitions, an upper bound for a daily cutoff mid-month.
     let total = if options.count_total {
-        Some(
-            store
-                .month_counts()?
-                .iter()
-                .filter(|m| format!("{}-01", m.month) < format_millis(bound))
-                .map(|m| m.count)
-                .sum(),
-        )
+        Some(live_before(store, bound)?)
     } else {
         None
     };
