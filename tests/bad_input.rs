@@ -587,11 +587,7 @@ fn cut_fixture(dir: &Path, name: &str, len: usize) -> PathBuf {
 }
 
 fn offset_of(name: &str, needle: &str) -> usize {
-    let bytes = std::fs::read(fixture(name)).unwrap();
-    bytes
-        .windows(needle.len())
-        .position(|w| w == needle.as_bytes())
-        .unwrap()
+    common::offset_in(&fixture(name), needle)
 }
 
 fn line_of(name: &str, offset: usize) -> usize {
