@@ -15,7 +15,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use clap::Parser;
 
-use chronicle::exit::status_for_error;
+use chronicle::exit::{is_stdout_closed, status_for_error};
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
@@ -23,7 +23,10 @@ fn main() -> ExitCode {
     let status = match commands::run(args, &printer) {
         Ok(status) => status,
         Err(error) => {
-            printer.error(&error);
+            // A reader that stopped reading (`| head`) is not a failure.
+            if !is_stdout_closed(&error) {
+                printer.error(&error);
+            }
             status_for_error(&error)
         }
     };

@@ -397,7 +397,8 @@ fn injected_crashes_recover_on_the_next_run() {
                     &[],
                 );
                 assert_eq!(code(&v), 1, "{point}: verify should see the half-done run");
-                let text = String::from_utf8_lossy(&v.stdout).into_owned();
+                // Problems are reported on stderr, in every mode.
+                let text = stderr(&v);
                 let expected = if point == "after-rename" {
                     "not listed in the manifest"
                 } else {
@@ -603,7 +604,7 @@ fn damaged_parts_are_reported_by_verify_and_replay() {
         std::fs::write(&jan, &bad).unwrap();
         let out = run(&store, &["verify", "--archive", from], &[]);
         assert_eq!(code(&out), 1);
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let text = stderr(&out);
         assert!(
             text.contains(&format!("{}: SHA-256 is", jan.display())),
             "{text}"
@@ -618,7 +619,7 @@ fn damaged_parts_are_reported_by_verify_and_replay() {
         std::fs::write(&feb, &whole[..whole.len() / 3]).unwrap();
         let out = run(&store, &["verify", "--archive", from], &[]);
         assert_eq!(code(&out), 1);
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let text = stderr(&out);
         assert!(
             text.contains(&format!("{}: does not open as Parquet", feb.display())),
             "{text}"
@@ -636,7 +637,7 @@ fn damaged_parts_are_reported_by_verify_and_replay() {
         std::fs::remove_file(&feb).unwrap();
         std::fs::copy(&jan, archive.join("year=2016/month=01/part-00009.parquet")).unwrap();
         let out = run(&store, &["verify", "--archive", from], &[]);
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let text = stderr(&out);
         assert!(
             text.contains("listed in the manifest but the file is gone"),
             "{text}"

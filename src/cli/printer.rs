@@ -1,9 +1,18 @@
 //! The one place that decides what reaches the terminal: quiet, normal,
 //! verbose or JSON. Results go to stdout, diagnostics to stderr, so that
 //! `export` output and `--json` objects can be piped safely.
+//!
+//! Two rules hold in every mode. Problems (rejects, conflicts, verification
+//! failures) and errors always reach stderr, one line each, so that cron
+//! mail of a `--quiet` job still says what went wrong. And a stdout whose
+//! reader went away (`| head`) ends the command quietly with success: every
+//! stdout write goes through [`Stdout`], which turns the broken pipe into
+//! [`StdoutClosed`] for `main` to recognise.
 
 use std::fmt::Display;
-use std::io::IsTerminal;
+use std::io::{self, IsTerminal, Write};
+
+use chronicle::exit::StdoutClosed;
 
 use super::GlobalArgs;
 
@@ -39,29 +48,63 @@ impl Printer {
 
     /// Progress bars only for a person watching a terminal.
     pub fn wants_progress(&self) -> bool {
-        matches!(self.mode, Mode::Normal | Mode::Verbose) && std::io::stderr().is_terminal()
+        matches!(self.mode, Mode::Normal | Mode::Verbose) && io::stderr().is_terminal()
+    }
+
+    /// How many samples of each kind of problem to print: all of them for
+    /// `--verbose`, a few otherwise (the rejects and conflicts files and the
+    /// counts hold the rest).
+    pub fn samples(&self) -> usize {
+        if self.is_verbose() {
+            usize::MAX
+        } else {
+            5
+        }
     }
 
     /// The command's result: JSON on stdout in JSON mode, text otherwise.
-    pub fn result(&self, human: impl Display, json: &serde_json::Value) {
-        match self.mode {
-            Mode::Json => println!("{json}"),
-            Mode::Quiet => {}
-            Mode::Normal | Mode::Verbose => println!("{human}"),
-        }
+    pub fn result(&self, human: impl Display, json: &serde_json::Value) -> anyhow::Result<()> {
+        let text = match self.mode {
+            Mode::Json => json.to_string(),
+            Mode::Quiet => return Ok(()),
+            Mode::Normal | Mode::Verbose => human.to_string(),
+        };
+        let mut out = self.stdout();
+        writeln!(out, "{text}")?;
+        out.flush()?;
+        Ok(())
+    }
+
+    /// Where a command writes its data (e.g. `export`); a closed pipe
+    /// surfaces as [`StdoutClosed`].
+    pub fn stdout(&self) -> Stdout {
+        Stdout(io::stdout().lock())
     }
 
     /// A diagnostic line on stderr (hidden by --quiet and --json).
     pub fn note(&self, message: impl Display) {
         if matches!(self.mode, Mode::Normal | Mode::Verbose) {
-            eprintln!("{message}");
+            to_stderr(message);
         }
     }
 
     /// A warning on stderr; shown in every mode but --quiet.
     pub fn warn(&self, message: impl Display) {
         if self.mode != Mode::Quiet {
-            eprintln!("warning: {message}");
+            to_stderr(format_args!("warning: {message}"));
+        }
+    }
+
+    /// A problem (a reject, a conflict, a verification failure): always on
+    /// stderr, whatever the mode. `line` is one line naming the file or id;
+    /// `detail` (e.g. both versions of a conflict) is added for a person
+    /// reading a terminal, never for --quiet or --json.
+    pub fn problem(&self, line: impl Display, detail: Option<&str>) {
+        match (self.mode, detail) {
+            (Mode::Normal | Mode::Verbose, Some(detail)) => {
+                to_stderr(format_args!("{line}\n{detail}"))
+            }
+            _ => to_stderr(line),
         }
     }
 
@@ -71,6 +114,37 @@ impl Printer {
         for cause in error.chain().skip(1) {
             text.push_str(&format!("\n  caused by: {cause}"));
         }
-        eprintln!("{text}");
+        to_stderr(text);
+    }
+}
+
+/// One line on stderr. A closed stderr cannot be reported anywhere, so the
+/// error is dropped rather than panicking as `eprintln!` would.
+fn to_stderr(message: impl Display) {
+    let _ = writeln!(io::stderr().lock(), "{message}");
+}
+
+/// Locked stdout that reports a closed pipe as [`StdoutClosed`].
+pub struct Stdout(io::StdoutLock<'static>);
+
+fn closed_pipe(error: io::Error) -> io::Error {
+    if error.kind() == io::ErrorKind::BrokenPipe {
+        io::Error::new(io::ErrorKind::BrokenPipe, StdoutClosed)
+    } else {
+        error
+    }
+}
+
+impl Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf).map_err(closed_pipe)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.0.write_all(buf).map_err(closed_pipe)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush().map_err(closed_pipe)
     }
 }

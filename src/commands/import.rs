@@ -14,7 +14,7 @@ use chronicle::source::csv::CsvSource;
 use chronicle::source::dump::open_dump;
 use chronicle::source::events::JsonLinesSource;
 
-use super::{open_store, progress, thousands};
+use super::{more_not_shown, open_store, progress, thousands};
 use crate::cli::printer::Printer;
 
 #[derive(Debug, Args)]
@@ -148,7 +148,7 @@ pub fn run(args: ImportArgs, settings: &Settings, printer: &Printer) -> anyhow::
         let mut store = open_store(settings)?;
         import_all(inputs, Some(store.as_mut()), &options, progress.as_ref())?
     };
-    print_report(&report, &options, printer);
+    print_report(&report, &options, printer)?;
     Ok(if report.stopped_early {
         ExitStatus::Fatal
     } else if report.summary.counts.rejected > 0 || report.summary.counts.conflicts > 0 {
@@ -158,44 +158,61 @@ pub fn run(args: ImportArgs, settings: &Settings, printer: &Printer) -> anyhow::
     })
 }
 
-fn print_report(report: &ImportReport, options: &ImportOptions, printer: &Printer) {
+fn print_report(
+    report: &ImportReport,
+    options: &ImportOptions,
+    printer: &Printer,
+) -> anyhow::Result<()> {
     let s = &report.summary.counts;
-    let shown = if printer.is_verbose() { usize::MAX } else { 5 };
+    let shown = printer.samples();
     for (file, reject) in report.reject_samples.iter().take(shown) {
-        printer.note(format!(
-            "rejected {}:{}: {}",
-            file.display(),
-            reject.line,
-            reject.reason
-        ));
+        printer.problem(
+            format!(
+                "rejected {}:{}: {}",
+                file.display(),
+                reject.line,
+                reject.reason
+            ),
+            None,
+        );
     }
+    more_not_shown(printer, s.rejected, report.reject_samples.len().min(shown), "rejected records");
     for c in report.conflict_samples.iter().take(shown) {
-        printer.note(format!(
-            "conflict {}:{}: id {} is stored with other content\n  stored:   {}\n  incoming: {}",
-            c.file.display(),
-            c.line,
-            c.incoming.id,
-            c.stored.to_json_line(),
-            c.incoming.to_json_line()
-        ));
+        printer.problem(
+            format!(
+                "conflict {}:{}: id {} is stored with other content",
+                c.file.display(),
+                c.line,
+                c.incoming.id
+            ),
+            Some(&format!(
+                "  stored:   {}\n  incoming: {}",
+                c.stored.to_json_line(),
+                c.incoming.to_json_line()
+            )),
+        );
     }
+    more_not_shown(printer, s.conflicts, report.conflict_samples.len().min(shown), "conflicts");
     for path in &report.rejects_files {
-        printer.note(format!(
-            "rejected records were written to {}",
-            path.display()
-        ));
+        printer.problem(
+            format!("rejected records were written to {}", path.display()),
+            None,
+        );
     }
     for path in &report.conflicts_files {
-        printer.note(format!(
-            "conflicts (both versions) were written to {}",
-            path.display()
-        ));
+        printer.problem(
+            format!(
+                "conflicts (both versions) were written to {}",
+                path.display()
+            ),
+            None,
+        );
     }
     if report.stopped_early {
-        printer.warn(format!(
+        printer.problem(format!(
             "stopped after {} rejects (--max-rejects); events written before that are kept, and re-running the import is safe",
             s.rejected
-        ));
+        ), None);
     }
     let mut human = String::new();
     if options.dry_run {
@@ -229,5 +246,5 @@ fn print_report(report: &ImportReport, options: &ImportOptions, printer: &Printe
     if options.dry_run {
         json["per_type"] = serde_json::json!(report.per_type);
     }
-    printer.result(human, &json);
+    printer.result(human, &json)
 }

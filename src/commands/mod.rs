@@ -11,10 +11,11 @@ pub mod replay;
 pub mod status;
 pub mod verify;
 
+use chronicle::event::{format_millis, Millis};
 use chronicle::exit::ExitStatus;
 use chronicle::progress::{NoProgress, Progress};
 use chronicle::settings::{Overrides, Settings};
-use chronicle::store::{self, Store};
+use chronicle::store::{self, ScanFilter, Store};
 
 use crate::cli::printer::Printer;
 use crate::cli::progress_bar::TerminalProgress;
@@ -41,8 +42,38 @@ fn resolve_settings(global: &GlobalArgs) -> anyhow::Result<Settings> {
     })
 }
 
+/// The store for a command that writes (import, archive, replay): created
+/// when it does not exist.
 pub fn open_store(settings: &Settings) -> anyhow::Result<Box<dyn Store>> {
     store::open(&settings.store)
+}
+
+/// The store for a command that only reads (status, export, verify): it
+/// must exist, and is opened read-only.
+pub fn open_existing_store(settings: &Settings) -> anyhow::Result<Box<dyn Store>> {
+    store::open_existing(&settings.store)
+}
+
+/// The scan filter of `--type/--since/--until`. An empty or inverted range
+/// is refused (exit 2) rather than reading nothing and reporting success.
+pub fn scan_filter(
+    types: Vec<String>,
+    since: Option<Millis>,
+    until: Option<Millis>,
+) -> anyhow::Result<ScanFilter> {
+    if let (Some(since), Some(until)) = (since, until) {
+        anyhow::ensure!(
+            since < until,
+            "--since {} is not before --until {}: the range is empty (--until is exclusive)",
+            format_millis(since),
+            format_millis(until)
+        );
+    }
+    Ok(ScanFilter {
+        types,
+        since,
+        until,
+    })
 }
 
 pub fn progress(printer: &Printer) -> Box<dyn Progress> {
@@ -50,6 +81,18 @@ pub fn progress(printer: &Printer) -> Box<dyn Progress> {
         Box::new(TerminalProgress::new())
     } else {
         Box::new(NoProgress)
+    }
+}
+
+/// The line that says how many of `total` problems the `shown` samples
+/// above it left out, so a `--quiet` cron mail never understates a run.
+pub fn more_not_shown(printer: &Printer, total: u64, shown: usize, what: &str) {
+    let shown = shown as u64;
+    if total > shown {
+        printer.problem(
+            format!("... and {} more {what}", thousands(total - shown)),
+            None,
+        );
     }
 }
 

@@ -101,13 +101,25 @@ pub fn print_report(report: &RunReport, printer: &Printer) -> anyhow::Result<()>
             let _ = writeln!(human, "  {:>12}  {t}", thousands(*n));
         }
         if !report.dry_run {
-            let _ = writeln!(
-                human,
-                "  {} rows written to {}; checkpoint now {}",
-                thousands(report.rows_written),
-                report.target,
-                report.until
-            );
+            let _ = match report.table_rows {
+                // A latest table holds one row per aggregate, however many
+                // events updated it.
+                Some(rows) => writeln!(
+                    human,
+                    "  {} rows in {} ({} events applied); checkpoint now {}",
+                    thousands(rows),
+                    report.target,
+                    thousands(report.events_applied),
+                    report.until
+                ),
+                None => writeln!(
+                    human,
+                    "  {} rows written to {}; checkpoint now {}",
+                    thousands(report.rows_written),
+                    report.target,
+                    report.until
+                ),
+            };
         }
         if report.without_aggregate > 0 {
             printer.warn(format!(
@@ -122,6 +134,6 @@ pub fn print_report(report: &RunReport, printer: &Printer) -> anyhow::Result<()>
             thousands(report.events_per_second as u64)
         );
     }
-    printer.result(human.trim_end(), &serde_json::to_value(report)?);
+    printer.result(human.trim_end(), &serde_json::to_value(report)?)?;
     Ok(())
 }

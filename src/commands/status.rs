@@ -2,13 +2,14 @@
 
 use std::fmt::Write as _;
 
+use anyhow::Context;
 use clap::Args;
 
 use chronicle::exit::ExitStatus;
 use chronicle::settings::Settings;
 use chronicle::status::{archive_status, status};
 
-use super::{open_store, thousands};
+use super::{open_existing_store, thousands};
 use crate::cli::printer::Printer;
 
 #[derive(Debug, Args)]
@@ -19,8 +20,10 @@ pub fn run(
     settings: &Settings,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
-    let mut store = open_store(settings)?;
-    let mut report = status(store.as_mut())?;
+    let mut store = open_existing_store(settings)?;
+    let described = store.describe();
+    let mut report =
+        status(store.as_mut()).with_context(|| format!("cannot read store {described}"))?;
     report.archive = archive_status(&settings.archive)?;
     let now = chronicle::event::now_millis();
     report.projections =
@@ -107,7 +110,7 @@ pub fn run(
             };
         }
     }
-    printer.result(human.trim_end(), &serde_json::to_value(&report)?);
+    printer.result(human.trim_end(), &serde_json::to_value(&report)?)?;
     Ok(ExitStatus::Success)
 }
 

@@ -10,7 +10,7 @@ use chronicle::archive::verify::verify;
 use chronicle::exit::ExitStatus;
 use chronicle::settings::Settings;
 
-use super::{open_store, progress, thousands};
+use super::{open_existing_store, progress, thousands};
 use crate::cli::printer::Printer;
 
 #[derive(Debug, Args)]
@@ -22,13 +22,13 @@ pub struct VerifyArgs {
 
 pub fn run(args: VerifyArgs, settings: &Settings, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let root = args.archive.unwrap_or_else(|| settings.archive.clone());
-    let mut store = open_store(settings)?;
+    let mut store = open_existing_store(settings)?;
     let progress = progress(printer);
     let report = verify(&root, Some(store.as_mut()), progress.as_ref())?;
-    let mut human = String::new();
     for p in &report.problems {
-        let _ = writeln!(human, "PROBLEM {}: {}", p.path, p.problem);
+        printer.problem(format!("PROBLEM {}: {}", p.path, p.problem), None);
     }
+    let mut human = String::new();
     let _ = write!(
         human,
         "archive {}: {} partitions, {} files, {} rows, {} bytes; {}",
@@ -43,7 +43,7 @@ pub fn run(args: VerifyArgs, settings: &Settings, printer: &Printer) -> anyhow::
             format!("{} problems", report.problems.len())
         }
     );
-    printer.result(human, &serde_json::to_value(&report)?);
+    printer.result(human, &serde_json::to_value(&report)?)?;
     Ok(if report.problems.is_empty() {
         ExitStatus::Success
     } else {

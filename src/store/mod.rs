@@ -174,22 +174,61 @@ pub fn scan_all(
     }
 }
 
+/// How a command may open the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Create the store when it does not exist (import, archive, replay).
+    Create,
+    /// The store must exist already; writes are allowed (rebuild and
+    /// project keep their lock and checkpoints in it).
+    Existing,
+    /// The store must exist, and nothing is written to it (status, export,
+    /// verify, a projection's source). Works on a read-only file.
+    ReadOnly,
+}
+
+/// Opens the store named by `uri`, creating it when it does not exist.
+pub fn open(uri: &str) -> anyhow::Result<Box<dyn Store>> {
+    open_with(uri, OpenMode::Create)
+}
+
+/// Opens an existing store for reading only; a missing store is an error
+/// naming it, never an empty store created by a typo.
+pub fn open_existing(uri: &str) -> anyhow::Result<Box<dyn Store>> {
+    open_with(uri, OpenMode::ReadOnly)
+}
+
 /// Opens the store named by `uri`: `sqlite:PATH` (or a bare path ending in
 /// `.db`), or `mongodb://...` / `mongodb+srv://...` (see docs/stores.md).
-pub fn open(uri: &str) -> anyhow::Result<Box<dyn Store>> {
+pub fn open_with(uri: &str, mode: OpenMode) -> anyhow::Result<Box<dyn Store>> {
     if uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://") {
-        return Ok(Box::new(mongo::MongoStore::open(uri)?));
+        return Ok(Box::new(mongo::MongoStore::open_with(uri, mode)?));
     }
-    if let Some(path) = uri.strip_prefix("sqlite://") {
-        return Ok(Box::new(sqlite::SqliteStore::open(path)?));
-    }
-    if let Some(path) = uri.strip_prefix("sqlite:") {
-        return Ok(Box::new(sqlite::SqliteStore::open(path)?));
+    if let Some(path) = sqlite_path(uri)? {
+        return Ok(Box::new(sqlite::SqliteStore::open_with(path, mode)?));
     }
     if uri.ends_with(".db") || uri.ends_with(".sqlite") {
-        return Ok(Box::new(sqlite::SqliteStore::open(uri)?));
+        return Ok(Box::new(sqlite::SqliteStore::open_with(uri, mode)?));
     }
     anyhow::bail!(
         "unsupported store URI `{uri}`: expected sqlite:PATH (for example sqlite:chronicle.db) or mongodb://HOST:PORT/DB"
     )
+}
+
+/// The file of a `sqlite:PATH` or `sqlite://PATH` URI; `None` for other
+/// schemes. `sqlite:` without a path is refused: SQLite would open a
+/// private temporary database and throw everything away at exit. Shared by
+/// the store and the projection targets.
+pub fn sqlite_path(uri: &str) -> anyhow::Result<Option<&str>> {
+    let Some(path) = uri
+        .strip_prefix("sqlite://")
+        .or_else(|| uri.strip_prefix("sqlite:"))
+    else {
+        return Ok(None);
+    };
+    anyhow::ensure!(
+        !path.trim().is_empty(),
+        "`{uri}` names no file: expected sqlite:PATH, for example sqlite:chronicle.db"
+    );
+    Ok(Some(path))
 }
