@@ -66,7 +66,9 @@ fn quiet_import_still_reports_rejects_on_stderr() {
     assert_eq!(out.stdout, "", "--quiet prints no summary");
     let lines: Vec<&str> = out.stderr.lines().collect();
     assert!(
-        lines.iter().any(|l| l.starts_with("rejected payments.csv:")),
+        lines
+            .iter()
+            .any(|l| l.starts_with("rejected payments.csv:")),
         "each reject sample names the file and line:\n{}",
         out.stderr
     );
@@ -146,7 +148,9 @@ fn quiet_verify_still_names_each_problem_on_stderr() {
             ],
         ),
     );
-    let jan = dir.path().join("archive/year=2016/month=01/part-00001.parquet");
+    let jan = dir
+        .path()
+        .join("archive/year=2016/month=01/part-00001.parquet");
     let mut bytes = std::fs::read(&jan).unwrap();
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0x55;
@@ -255,7 +259,13 @@ fn sqlite_without_a_path_is_refused_as_store_and_as_projection_target() {
     let dir = projection_sandbox();
     for args in [
         vec!["--store", "sqlite:", "status"],
-        vec!["--store", "sqlite:", "import", "events", &fixture_str(EVENTS)],
+        vec![
+            "--store",
+            "sqlite:",
+            "import",
+            "events",
+            &fixture_str(EVENTS),
+        ],
         vec!["--store", "sqlite://", "export"],
     ] {
         let out = run(dir.path(), &args);
@@ -269,7 +279,12 @@ fn sqlite_without_a_path_is_refused_as_store_and_as_projection_target() {
 
     ok(
         dir.path(),
-        &["-q", "import", "events", &fixture_str("projections/payments.jsonl")],
+        &[
+            "-q",
+            "import",
+            "events",
+            &fixture_str("projections/payments.jsonl"),
+        ],
     );
     let config = dir.path().join("chronicle.toml");
     let text = std::fs::read_to_string(&config).unwrap();
@@ -280,7 +295,11 @@ fn sqlite_without_a_path_is_refused_as_store_and_as_projection_target() {
     .unwrap();
     let out = run(dir.path(), &["rebuild", "payment_state", "--now", LATER]);
     assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(out.stderr.contains("`sqlite:` names no file"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("`sqlite:` names no file"),
+        "{}",
+        out.stderr
+    );
 }
 
 /// Makes a file (and its folder) impossible to write for this process:
@@ -345,7 +364,10 @@ fn read_only_commands_work_on_a_read_only_store_file() {
         dir.path(),
         &with_store(&store, &["-q", "import", "events", &fixture_str(EVENTS)]),
     );
-    let expected = std::fs::read_to_string(fixture(EVENTS)).unwrap().lines().count();
+    let expected = std::fs::read_to_string(fixture(EVENTS))
+        .unwrap()
+        .lines()
+        .count();
 
     // The file alone, then the file and its folder (no -shm can be made).
     for frozen in [vec![db.as_path()], vec![db.as_path(), folder.as_path()]] {
@@ -401,7 +423,9 @@ fn inverted_or_empty_time_ranges_are_refused() {
     );
     for (since, until) in [("2016-03-01", "2016-02-01"), ("2016-02-01", "2016-02-01")] {
         for args in [
-            vec!["replay", "--from", "archive", "--since", since, "--until", until],
+            vec![
+                "replay", "--from", "archive", "--since", since, "--until", until,
+            ],
             vec!["export", "--since", since, "--until", until],
         ] {
             let out = run(dir.path(), &with_store(&store, &args));
@@ -432,7 +456,12 @@ fn latest_rebuild_reports_the_rows_in_its_table() {
     let dir = projection_sandbox();
     ok(
         dir.path(),
-        &["-q", "import", "events", &fixture_str("projections/payments.jsonl")],
+        &[
+            "-q",
+            "import",
+            "events",
+            &fixture_str("projections/payments.jsonl"),
+        ],
     );
     let out = ok(dir.path(), &["rebuild", "payment_state", "--now", LATER]);
     let json = ok(
@@ -446,12 +475,16 @@ fn latest_rebuild_reports_the_rows_in_its_table() {
         .query_row("SELECT COUNT(*) FROM payment_state", [], |r| r.get(0))
         .unwrap();
     let events = json["events"].as_u64().unwrap();
-    assert!(in_table < events, "the fixture updates aggregates more than once");
+    assert!(
+        in_table < events,
+        "the fixture updates aggregates more than once"
+    );
     assert_eq!(json["table_rows"], in_table);
     assert_eq!(json["events_applied"], events);
     assert!(
-        out.stdout
-            .contains(&format!("{in_table} rows in sqlite:reports.db table payment_state ({events} events applied)")),
+        out.stdout.contains(&format!(
+            "{in_table} rows in sqlite:reports.db table payment_state ({events} events applied)"
+        )),
         "{}",
         out.stdout
     );

@@ -70,7 +70,10 @@ fn print_report(report: &ArchiveReport, printer: &Printer) -> anyhow::Result<()>
                 "conflict in {}: id {} is archived with other content; the live version stays live",
                 c.partition, c.id
             ),
-            Some(&format!("  live:     {}\n  archived: {}", c.live, c.archived)),
+            Some(&format!(
+                "  live:     {}\n  archived: {}",
+                c.live, c.archived
+            )),
         );
     }
     more_not_shown(

@@ -176,7 +176,12 @@ fn print_report(
             None,
         );
     }
-    more_not_shown(printer, s.rejected, report.reject_samples.len().min(shown), "rejected records");
+    more_not_shown(
+        printer,
+        s.rejected,
+        report.reject_samples.len().min(shown),
+        "rejected records",
+    );
     for c in report.conflict_samples.iter().take(shown) {
         printer.problem(
             format!(
@@ -192,7 +197,12 @@ fn print_report(
             )),
         );
     }
-    more_not_shown(printer, s.conflicts, report.conflict_samples.len().min(shown), "conflicts");
+    more_not_shown(
+        printer,
+        s.conflicts,
+        report.conflict_samples.len().min(shown),
+        "conflicts",
+    );
     for path in &report.rejects_files {
         printer.problem(
             format!("rejected records were written to {}", path.display()),

@@ -49,7 +49,10 @@ pub fn run(args: ReplayArgs, settings: &Settings, printer: &Printer) -> anyhow::
                 "conflict: id {} is stored with other content; the stored version is kept",
                 c.id
             ),
-            Some(&format!("  stored:   {}\n  archived: {}", c.stored, c.archived)),
+            Some(&format!(
+                "  stored:   {}\n  archived: {}",
+                c.stored, c.archived
+            )),
         );
     }
     more_not_shown(

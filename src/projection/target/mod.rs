@@ -110,7 +110,11 @@ pub trait SqlTarget: Send {
 /// The number of rows in `table`.
 pub fn count_rows(target: &mut dyn SqlTarget, table: &str) -> anyhow::Result<u64> {
     let rows = target.query(&format!("SELECT COUNT(*) FROM {}", quote(table)), &[])?;
-    match rows.first().and_then(|r| r.first()).and_then(SqlValue::as_int) {
+    match rows
+        .first()
+        .and_then(|r| r.first())
+        .and_then(SqlValue::as_int)
+    {
         Some(n) => Ok(n as u64),
         None => anyhow::bail!("{}: cannot count the rows of {table}", target.describe()),
     }
