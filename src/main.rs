@@ -19,7 +19,7 @@ use chronicle::exit::{is_stdout_closed, status_for_error};
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    let printer = cli::printer::Printer::new(&args.global);
+    let printer = cli::printer::Printer::new(&args.global, args.command.name());
     let status = match commands::run(args, &printer) {
         Ok(status) => status,
         Err(error) => {
@@ -30,5 +30,6 @@ fn main() -> ExitCode {
             status_for_error(&error)
         }
     };
+    printer.finish(status.code());
     ExitCode::from(status.code() as u8)
 }

@@ -489,3 +489,212 @@ fn latest_rebuild_reports_the_rows_in_its_table() {
         out.stdout
     );
 }
+
+// ------------------------------------------------------ one JSON schema
+
+/// Checks the envelope of docs/json.md and returns the object.
+fn check_summary(value: &serde_json::Value, command: &str, store: &str) {
+    let obj = value.as_object().unwrap_or_else(|| panic!("{value}"));
+    assert_eq!(obj["command"], command, "{value}");
+    let run_id = obj["run_id"].as_str().unwrap_or_else(|| panic!("{value}"));
+    assert!(uuid::Uuid::parse_str(run_id).is_ok(), "{value}");
+    assert_eq!(obj["store"], store, "{value}");
+    let started = obj["started_at"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{value}"));
+    assert!(
+        started.len() == 24 && started.ends_with('Z') && started.as_bytes()[10] == b'T',
+        "started_at is RFC 3339 UTC with milliseconds: {value}"
+    );
+    for key in ["elapsed_s", "events_per_s"] {
+        assert!(
+            obj[key].as_f64().is_some_and(|n| n >= 0.0),
+            "{command}: {key} is a number: {value}"
+        );
+    }
+    for key in ["rejects_files", "conflicts_files"] {
+        assert!(
+            obj[key]
+                .as_array()
+                .is_some_and(|a| a.iter().all(|p| p.is_string())),
+            "{command}: {key} is a list of paths: {value}"
+        );
+    }
+    for old in ["seconds", "events_per_second"] {
+        assert!(!obj.contains_key(old), "{command}: no `{old}`: {value}");
+    }
+}
+
+#[test]
+fn every_command_prints_one_summary_in_one_schema() {
+    let dir = projection_sandbox();
+    let d = dir.path();
+    let store = "sqlite:store.db";
+    std::fs::copy(fixture("csv/legacy-payments.csv"), d.join("payments.csv")).unwrap();
+
+    let out = run(
+        d,
+        &[
+            "--json",
+            "import",
+            "csv",
+            "payments.csv",
+            "--mapping",
+            &fixture_str("csv/legacy-payments.toml"),
+        ],
+    );
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let json = out.json();
+    check_summary(&json, "import", store);
+    assert_eq!(json["rejects_files"][0], "payments.csv.rejects.csv");
+    assert!(json["read"].as_u64().unwrap() > 0);
+
+    let json = ok(
+        d,
+        &[
+            "--json",
+            "import",
+            "events",
+            &fixture_str("projections/payments.jsonl"),
+        ],
+    )
+    .json();
+    check_summary(&json, "import", store);
+    assert_eq!(json["rejects_files"], serde_json::json!([]));
+
+    let json = ok(d, &["--json", "export", "-o", "all.jsonl"]).json();
+    check_summary(&json, "export", store);
+    let lines = std::fs::read_to_string(d.join("all.jsonl"))
+        .unwrap()
+        .lines()
+        .count();
+    assert_eq!(json["exported"], lines as u64);
+
+    // To stdout, the events stay clean and the summary goes to stderr.
+    let out = ok(d, &["--json", "export"]);
+    assert_eq!(out.stdout.lines().count(), lines);
+    let summary: serde_json::Value =
+        serde_json::from_str(out.stderr.lines().last().unwrap()).unwrap();
+    check_summary(&summary, "export", store);
+    assert_eq!(summary["exported"], lines as u64);
+
+    let json = ok(d, &["--json", "status"]).json();
+    check_summary(&json, "status", store);
+
+    let json = ok(
+        d,
+        &["--json", "archive", "--before", "2016-02-01", "--lag", "0"],
+    )
+    .json();
+    check_summary(&json, "archive", store);
+    let archived = json["archived"].as_u64().unwrap();
+    assert!(archived > 0);
+
+    let json = ok(d, &["--json", "verify"]).json();
+    check_summary(&json, "verify", store);
+
+    let json = ok(d, &["--store", "sqlite:replayed.db", "--json", "replay"]).json();
+    check_summary(&json, "replay", "sqlite:replayed.db");
+    assert_eq!(json["read"], archived);
+
+    let json = ok(d, &["--json", "rebuild", "payment_state", "--now", LATER]).json();
+    check_summary(&json, "rebuild", store);
+    let json = ok(d, &["--json", "project", "payment_state", "--now", LATER]).json();
+    check_summary(&json, "project", store);
+}
+
+// ------------------------------------------------------- --metrics-file
+
+/// The samples of a Prometheus text file, checking its syntax on the way.
+fn samples(text: &str) -> std::collections::BTreeMap<String, f64> {
+    let mut out = std::collections::BTreeMap::new();
+    for line in text.lines() {
+        if line.starts_with("# HELP ") || line.starts_with("# TYPE ") {
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("{line}"));
+        let name_end = series.find('{').unwrap_or(series.len());
+        assert!(
+            series[..name_end]
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "metric name: {line}"
+        );
+        assert!(series.ends_with('}') || !series.contains('{'), "{line}");
+        out.insert(
+            series.to_string(),
+            value.parse().unwrap_or_else(|_| panic!("{line}")),
+        );
+    }
+    out
+}
+
+#[test]
+fn metrics_file_carries_counts_exit_code_and_last_success() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let prom = d.join("textfile/chronicle-import.prom");
+    std::fs::create_dir(d.join("textfile")).unwrap();
+    let metrics = prom.to_str().unwrap();
+
+    ok(
+        d,
+        &[
+            "--quiet",
+            "--metrics-file",
+            metrics,
+            "import",
+            "events",
+            &fixture_str(EVENTS),
+        ],
+    );
+    let first = samples(&std::fs::read_to_string(&prom).unwrap());
+    let imported = std::fs::read_to_string(fixture(EVENTS))
+        .unwrap()
+        .lines()
+        .count();
+    assert_eq!(
+        first[r#"chronicle_last_run_exit_code{command="import"}"#],
+        0.0
+    );
+    assert_eq!(
+        first[r#"chronicle_last_run_count{command="import",count="imported"}"#],
+        imported as f64
+    );
+    assert!(first[r#"chronicle_last_run_duration_seconds{command="import"}"#] >= 0.0);
+    let success = first[r#"chronicle_last_success_timestamp_seconds{command="import"}"#];
+    assert_eq!(
+        success,
+        first[r#"chronicle_last_run_timestamp_seconds{command="import"}"#]
+    );
+
+    // A failed run: its exit code, no counts, and the last success kept.
+    let out = run(
+        d,
+        &[
+            "--metrics-file",
+            metrics,
+            "import",
+            "events",
+            "missing.jsonl",
+        ],
+    );
+    assert_eq!(out.code, 2);
+    let second = samples(&std::fs::read_to_string(&prom).unwrap());
+    assert_eq!(
+        second[r#"chronicle_last_run_exit_code{command="import"}"#],
+        2.0
+    );
+    assert_eq!(
+        second[r#"chronicle_last_success_timestamp_seconds{command="import"}"#],
+        success
+    );
+    assert!(!second
+        .keys()
+        .any(|k| k.starts_with("chronicle_last_run_count")));
+    assert_eq!(
+        std::fs::read_dir(d.join("textfile")).unwrap().count(),
+        1,
+        "no temporary file is left beside the metrics file"
+    );
+}

@@ -3,6 +3,7 @@
 
 pub mod printer;
 pub mod progress_bar;
+pub mod summary;
 
 use std::path::PathBuf;
 
@@ -45,6 +46,10 @@ pub struct GlobalArgs {
     /// Print more detail (every reject and conflict)
     #[arg(long, short, global = true)]
     pub verbose: bool,
+    /// Also write the run's figures to FILE in the Prometheus text format, atomically (for
+    /// node_exporter's textfile collector; see docs/json.md)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub metrics_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -65,4 +70,20 @@ pub enum Command {
     Rebuild(commands::rebuild::RebuildArgs),
     /// Bring a projection up to date with the events received since its checkpoint (for cron)
     Project(commands::project::ProjectArgs),
+}
+
+impl Command {
+    /// The subcommand's name, as `command` in `--json` summaries and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Import(_) => "import",
+            Command::Export(_) => "export",
+            Command::Status(_) => "status",
+            Command::Archive(_) => "archive",
+            Command::Verify(_) => "verify",
+            Command::Replay(_) => "replay",
+            Command::Rebuild(_) => "rebuild",
+            Command::Project(_) => "project",
+        }
+    }
 }

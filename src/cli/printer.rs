@@ -9,11 +9,14 @@
 //! stdout write goes through [`Stdout`], which turns the broken pipe into
 //! [`StdoutClosed`] for `main` to recognise.
 
+use std::cell::RefCell;
 use std::fmt::Display;
 use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
 
 use chronicle::exit::StdoutClosed;
 
+use super::summary::{Figures, RunContext};
 use super::GlobalArgs;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,10 +29,15 @@ pub enum Mode {
 
 pub struct Printer {
     mode: Mode,
+    run: RunContext,
+    metrics_file: Option<PathBuf>,
+    /// The summary printed (or, with --quiet, not printed), for the
+    /// metrics file.
+    summary: RefCell<Option<serde_json::Value>>,
 }
 
 impl Printer {
-    pub fn new(global: &GlobalArgs) -> Printer {
+    pub fn new(global: &GlobalArgs, command: &'static str) -> Printer {
         let mode = if global.json {
             Mode::Json
         } else if global.quiet {
@@ -39,7 +47,12 @@ impl Printer {
         } else {
             Mode::Normal
         };
-        Printer { mode }
+        Printer {
+            mode,
+            run: RunContext::start(command),
+            metrics_file: global.metrics_file.clone(),
+            summary: RefCell::new(None),
+        }
     }
 
     pub fn is_verbose(&self) -> bool {
@@ -62,17 +75,65 @@ impl Printer {
         }
     }
 
-    /// The command's result: JSON on stdout in JSON mode, text otherwise.
-    pub fn result(&self, human: impl Display, json: &serde_json::Value) -> anyhow::Result<()> {
+    /// The command's summary: `report` with the envelope of docs/json.md
+    /// on stdout in JSON mode, `human` otherwise.
+    pub fn summary(
+        &self,
+        human: impl Display,
+        report: &serde_json::Value,
+        figures: Figures<'_>,
+    ) -> anyhow::Result<()> {
+        let json = self.run.envelope(report, &figures);
         let text = match self.mode {
             Mode::Json => json.to_string(),
-            Mode::Quiet => return Ok(()),
+            Mode::Quiet => String::new(),
             Mode::Normal | Mode::Verbose => human.to_string(),
         };
+        *self.summary.borrow_mut() = Some(json);
+        if self.mode == Mode::Quiet {
+            return Ok(());
+        }
         let mut out = self.stdout();
         writeln!(out, "{text}")?;
         out.flush()?;
         Ok(())
+    }
+
+    /// The summary of a command that writes data (`export`): the human
+    /// line is a note on stderr, and the JSON object goes to stderr too when
+    /// the data went to stdout, so that the data stays clean.
+    pub fn summary_beside_data(
+        &self,
+        human: impl Display,
+        report: &serde_json::Value,
+        figures: Figures<'_>,
+        data_on_stdout: bool,
+    ) -> anyhow::Result<()> {
+        let json = self.run.envelope(report, &figures);
+        match self.mode {
+            Mode::Json if data_on_stdout => to_stderr(&json),
+            Mode::Json => {
+                let mut out = self.stdout();
+                writeln!(out, "{json}")?;
+                out.flush()?;
+            }
+            _ => self.note(human),
+        }
+        *self.summary.borrow_mut() = Some(json);
+        Ok(())
+    }
+
+    /// Writes the metrics file, when one was asked for, once the exit code
+    /// is known. A failure to write it is reported but does not change the
+    /// exit code: the job itself is done.
+    pub fn finish(&self, exit_code: i32) {
+        let Some(path) = &self.metrics_file else {
+            return;
+        };
+        let summary = self.summary.borrow();
+        if let Err(error) = self.run.write_metrics(path, summary.as_ref(), exit_code) {
+            self.error(&error);
+        }
     }
 
     /// Where a command writes its data (e.g. `export`); a closed pipe

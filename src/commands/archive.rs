@@ -12,8 +12,9 @@ use chronicle::archive::{archive, parse_before, parse_duration_ms, ArchiveOption
 use chronicle::exit::ExitStatus;
 use chronicle::settings::Settings;
 
-use super::{more_not_shown, open_store, progress, thousands};
+use super::{figures, more_not_shown, open_store, progress, thousands};
 use crate::cli::printer::Printer;
+use crate::cli::summary::Figures;
 
 #[derive(Debug, Args)]
 pub struct ArchiveArgs {
@@ -54,7 +55,7 @@ pub fn run(
     let mut store = open_store(settings)?;
     let progress = progress(printer);
     let report = archive(store.as_mut(), &options, progress.as_ref())?;
-    print_report(&report, printer)?;
+    print_report(&report, printer, figures(settings, report.archived))?;
     Ok(if report.conflicts > 0 || !report.problems.is_empty() {
         ExitStatus::Problems
     } else {
@@ -62,7 +63,11 @@ pub fn run(
     })
 }
 
-fn print_report(report: &ArchiveReport, printer: &Printer) -> anyhow::Result<()> {
+fn print_report(
+    report: &ArchiveReport,
+    printer: &Printer,
+    figures: Figures<'_>,
+) -> anyhow::Result<()> {
     let shown = printer.samples();
     for c in report.conflict_samples.iter().take(shown) {
         printer.problem(
@@ -167,5 +172,5 @@ fn print_report(report: &ArchiveReport, printer: &Printer) -> anyhow::Result<()>
         report.elapsed_s,
         thousands(report.events_per_s as u64)
     );
-    printer.result(human, &serde_json::to_value(report)?)
+    printer.summary(human, &serde_json::to_value(report)?, figures)
 }

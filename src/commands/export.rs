@@ -12,7 +12,7 @@ use chronicle::exit::ExitStatus;
 use chronicle::export::export;
 use chronicle::settings::Settings;
 
-use super::{open_existing_store, scan_filter, thousands};
+use super::{figures, open_existing_store, scan_filter, thousands};
 use crate::cli::printer::Printer;
 
 #[derive(Debug, Args)]
@@ -57,10 +57,21 @@ pub fn run(args: ExportArgs, settings: &Settings, printer: &Printer) -> anyhow::
                 .with_context(|| format!("export from store {described} failed"))?
         }
     };
-    printer.note(format!(
+    let human = format!(
         "exported {} events from {}",
         thousands(count),
         store.describe()
-    ));
+    );
+    let output = args.output.as_ref().map(|p| p.display().to_string());
+    let report = serde_json::json!({
+        "exported": count,
+        "output": output.as_deref().unwrap_or("-"),
+    });
+    printer.summary_beside_data(
+        human,
+        &report,
+        figures(settings, count),
+        args.output.is_none(),
+    )?;
     Ok(ExitStatus::Success)
 }

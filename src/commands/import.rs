@@ -14,7 +14,7 @@ use chronicle::source::csv::CsvSource;
 use chronicle::source::dump::open_dump;
 use chronicle::source::events::JsonLinesSource;
 
-use super::{more_not_shown, open_store, progress, thousands};
+use super::{figures, more_not_shown, open_store, progress, thousands};
 use crate::cli::printer::Printer;
 
 #[derive(Debug, Args)]
@@ -148,7 +148,7 @@ pub fn run(args: ImportArgs, settings: &Settings, printer: &Printer) -> anyhow::
         let mut store = open_store(settings)?;
         import_all(inputs, Some(store.as_mut()), &options, progress.as_ref())?
     };
-    print_report(&report, &options, printer)?;
+    print_report(&report, &options, printer, settings)?;
     Ok(if report.stopped_early {
         ExitStatus::Fatal
     } else if report.summary.counts.rejected > 0 || report.summary.counts.conflicts > 0 {
@@ -162,6 +162,7 @@ fn print_report(
     report: &ImportReport,
     options: &ImportOptions,
     printer: &Printer,
+    settings: &Settings,
 ) -> anyhow::Result<()> {
     let s = &report.summary.counts;
     let shown = printer.samples();
@@ -256,5 +257,8 @@ fn print_report(
     if options.dry_run {
         json["per_type"] = serde_json::json!(report.per_type);
     }
-    printer.result(human, &json)
+    let mut figures = figures(settings, s.read);
+    figures.rejects_files = &report.rejects_files;
+    figures.conflicts_files = &report.conflicts_files;
+    printer.summary(human, &json, figures)
 }

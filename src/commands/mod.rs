@@ -19,6 +19,7 @@ use chronicle::store::{self, ScanFilter, Store};
 
 use crate::cli::printer::Printer;
 use crate::cli::progress_bar::TerminalProgress;
+use crate::cli::summary::Figures;
 use crate::cli::{Cli, Command, GlobalArgs};
 
 pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
@@ -52,6 +53,11 @@ pub fn open_store(settings: &Settings) -> anyhow::Result<Box<dyn Store>> {
 /// must exist, and is opened read-only.
 pub fn open_existing_store(settings: &Settings) -> anyhow::Result<Box<dyn Store>> {
     store::open_existing(&settings.store)
+}
+
+/// The summary figures of a command on the configured store.
+pub fn figures<'a>(settings: &Settings, events: u64) -> Figures<'a> {
+    Figures::new(store::describe_uri(&settings.store), events)
 }
 
 /// The scan filter of `--type/--since/--until`. An empty or inverted range

@@ -11,7 +11,7 @@ use chronicle::event::parse_time_bound;
 use chronicle::exit::ExitStatus;
 use chronicle::settings::Settings;
 
-use super::{more_not_shown, open_store, progress, scan_filter, thousands};
+use super::{figures, more_not_shown, open_store, progress, scan_filter, thousands};
 use crate::cli::printer::Printer;
 
 #[derive(Debug, Args)]
@@ -73,7 +73,11 @@ pub fn run(args: ReplayArgs, settings: &Settings, printer: &Printer) -> anyhow::
         report.elapsed_s,
         thousands(report.events_per_s as u64)
     );
-    printer.result(human, &serde_json::to_value(&report)?)?;
+    printer.summary(
+        human,
+        &serde_json::to_value(&report)?,
+        figures(settings, report.read),
+    )?;
     Ok(if report.conflicts > 0 {
         ExitStatus::Problems
     } else {

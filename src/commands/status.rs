@@ -9,7 +9,7 @@ use chronicle::exit::ExitStatus;
 use chronicle::settings::Settings;
 use chronicle::status::{archive_status, status};
 
-use super::{open_existing_store, thousands};
+use super::{figures, open_existing_store, thousands};
 use crate::cli::printer::Printer;
 
 #[derive(Debug, Args)]
@@ -110,7 +110,11 @@ pub fn run(
             };
         }
     }
-    printer.result(human.trim_end(), &serde_json::to_value(&report)?)?;
+    printer.summary(
+        human.trim_end(),
+        &serde_json::to_value(&report)?,
+        figures(settings, report.live_total),
+    )?;
     Ok(ExitStatus::Success)
 }
 

@@ -10,7 +10,7 @@ use chronicle::archive::verify::verify;
 use chronicle::exit::ExitStatus;
 use chronicle::settings::Settings;
 
-use super::{open_existing_store, progress, thousands};
+use super::{figures, open_existing_store, progress, thousands};
 use crate::cli::printer::Printer;
 
 #[derive(Debug, Args)]
@@ -43,7 +43,11 @@ pub fn run(args: VerifyArgs, settings: &Settings, printer: &Printer) -> anyhow::
             format!("{} problems", report.problems.len())
         }
     );
-    printer.result(human, &serde_json::to_value(&report)?)?;
+    printer.summary(
+        human,
+        &serde_json::to_value(&report)?,
+        figures(settings, report.rows),
+    )?;
     Ok(if report.problems.is_empty() {
         ExitStatus::Success
     } else {

@@ -98,8 +98,8 @@ pub struct RunReport {
     /// Events that changed the projection (for `latest`, those with an
     /// aggregate id).
     pub events_applied: u64,
-    pub seconds: f64,
-    pub events_per_second: f64,
+    pub elapsed_s: f64,
+    pub events_per_s: f64,
 }
 
 /// The projection's event types, with their positions for cheap lookups.
@@ -362,8 +362,8 @@ pub fn run(
         without_aggregate: 0,
         table_rows: None,
         events_applied: 0,
-        seconds: 0.0,
-        events_per_second: 0.0,
+        elapsed_s: 0.0,
+        events_per_s: 0.0,
     };
     if since.is_some_and(|s| s >= stable) {
         report.up_to_date = true;
@@ -441,8 +441,8 @@ pub fn run(
     for (t, n) in def.types.iter().zip(&stats.per_type) {
         report.per_type.insert(t.clone(), *n);
     }
-    report.seconds = elapsed;
-    report.events_per_second = if elapsed > 0.0 {
+    report.elapsed_s = (elapsed * 1000.0).round() / 1000.0;
+    report.events_per_s = if elapsed > 0.0 {
         report.events as f64 / elapsed
     } else {
         0.0

@@ -215,6 +215,21 @@ pub fn open_with(uri: &str, mode: OpenMode) -> anyhow::Result<Box<dyn Store>> {
     )
 }
 
+/// The store as messages name it, without connecting: the text of
+/// [`Store::describe`], never a password.
+pub fn describe_uri(uri: &str) -> String {
+    if uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://") {
+        return mongo::MongoUri::parse(uri)
+            .map(|u| u.describe())
+            .unwrap_or_else(|_| "mongodb://***".into());
+    }
+    match sqlite_path(uri) {
+        Ok(Some(path)) => format!("sqlite:{path}"),
+        _ if uri.ends_with(".db") || uri.ends_with(".sqlite") => format!("sqlite:{uri}"),
+        _ => uri.to_string(),
+    }
+}
+
 /// The file of a `sqlite:PATH` or `sqlite://PATH` URI; `None` for other
 /// schemes. `sqlite:` without a path is refused: SQLite would open a
 /// private temporary database and throw everything away at exit. Shared by

@@ -192,7 +192,7 @@ impl MongoUri {
         })
     }
 
-    fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         let mut s = format!("mongodb://{}/{}", self.hosts, self.database);
         if self.collection != DEFAULT_COLLECTION {
             s.push_str(&format!("?collection={}", self.collection));
