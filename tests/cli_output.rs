@@ -698,3 +698,102 @@ fn metrics_file_carries_counts_exit_code_and_last_success() {
         "no temporary file is left beside the metrics file"
     );
 }
+
+// ------------------------------------------- help, completions, man pages
+
+#[test]
+fn every_subcommand_help_ends_with_examples() {
+    let dir = tempfile::tempdir().unwrap();
+    for path in [
+        "import",
+        "import csv",
+        "import dump",
+        "import events",
+        "export",
+        "status",
+        "archive",
+        "verify",
+        "replay",
+        "rebuild",
+        "project",
+        "completions",
+        "man",
+    ] {
+        let mut args: Vec<&str> = path.split(' ').collect();
+        args.push("--help");
+        let out = ok(dir.path(), &args);
+        let tail: Vec<&str> = out
+            .stdout
+            .trim_end()
+            .lines()
+            .rev()
+            .take_while(|l| *l != "Examples:")
+            .collect();
+        assert!(
+            out.stdout.contains("\nExamples:\n"),
+            "{path}: {}",
+            out.stdout
+        );
+        assert!((2..=4).contains(&tail.len()), "{path}: {tail:?}");
+        assert!(
+            tail.iter().all(|l| l.contains(&format!("chronicle {path}"))
+                || l.contains("chronicle --quiet")
+                || l.contains("chronicle export")),
+            "{path}: every example is a chronicle command: {tail:?}"
+        );
+    }
+}
+
+#[test]
+fn completions_for_every_shell_name_the_subcommands() {
+    let dir = tempfile::tempdir().unwrap();
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let out = ok(dir.path(), &["completions", shell]);
+        for word in ["import", "archive", "rebuild", "metrics-file"] {
+            assert!(out.stdout.contains(word), "{shell}: no {word}");
+        }
+    }
+    // bash accepts the script.
+    let script = ok(dir.path(), &["completions", "bash"]).stdout;
+    let file = dir.path().join("chronicle.bash");
+    std::fs::write(&file, script).unwrap();
+    let status = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "source {} && complete -p chronicle",
+            file.display()
+        ))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // An unknown shell is a usage error.
+    assert_eq!(run(dir.path(), &["completions", "tcsh"]).code, 2);
+}
+
+#[test]
+fn man_prints_the_page_and_writes_one_per_subcommand() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = ok(dir.path(), &["man"]).stdout;
+    assert!(page.contains(".TH chronicle 1"), "{page}");
+    assert!(page.contains("archive"));
+
+    let out = dir.path().join("man1");
+    ok(dir.path(), &["man", "--dir", out.to_str().unwrap()]);
+    for name in [
+        "chronicle.1",
+        "chronicle-import.1",
+        "chronicle-import-csv.1",
+        "chronicle-archive.1",
+        "chronicle-rebuild.1",
+    ] {
+        let text =
+            std::fs::read_to_string(out.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(text.starts_with(".ie") || text.contains(".TH"), "{name}");
+    }
+    // The examples reach the man pages too.
+    let archive = std::fs::read_to_string(out.join("chronicle-archive.1")).unwrap();
+    assert!(
+        archive.contains("chronicle archive \\-\\-before 90d"),
+        "{archive}"
+    );
+}

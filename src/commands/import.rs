@@ -15,6 +15,7 @@ use chronicle::source::dump::open_dump;
 use chronicle::source::events::JsonLinesSource;
 
 use super::{figures, more_not_shown, open_store, progress, thousands};
+use crate::cli::examples;
 use crate::cli::printer::Printer;
 
 #[derive(Debug, Args)]
@@ -26,10 +27,13 @@ pub struct ImportArgs {
 #[derive(Debug, Subcommand)]
 pub enum ImportKind {
     /// Import CSV exports (plain or .gz) through a mapping file
+    #[command(after_help = examples::IMPORT_CSV)]
     Csv(CsvArgs),
     /// Import database dumps (pg_dump, mysqldump, mongodump, mongoexport) through a mapping file; see docs/dumps.md
+    #[command(after_help = examples::IMPORT_DUMP)]
     Dump(DumpArgs),
     /// Import canonical events as JSON lines (e.g. another store's export); `-` reads stdin
+    #[command(after_help = examples::IMPORT_EVENTS)]
     Events(EventsArgs),
 }
 

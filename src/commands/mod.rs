@@ -3,6 +3,7 @@
 //! does the work itself.
 
 pub mod archive;
+pub mod completions;
 pub mod export;
 pub mod import;
 pub mod project;
@@ -23,8 +24,15 @@ use crate::cli::summary::Figures;
 use crate::cli::{Cli, Command, GlobalArgs};
 
 pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    // These two need no settings: a broken chronicle.toml must not stop
+    // someone from installing completions or reading the manual.
+    let command = match cli.command {
+        Command::Completions(args) => return completions::completions(args, printer),
+        Command::Man(args) => return completions::man(args, printer),
+        command => command,
+    };
     let settings = resolve_settings(&cli.global)?;
-    match cli.command {
+    match command {
         Command::Import(args) => import::run(args, &settings, printer),
         Command::Export(args) => export::run(args, &settings, printer),
         Command::Status(args) => status::run(args, &settings, printer),
@@ -33,6 +41,7 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
         Command::Replay(args) => replay::run(args, &settings, printer),
         Command::Rebuild(args) => rebuild::run(args, &settings, printer),
         Command::Project(args) => project::run(args, &settings, printer),
+        Command::Completions(_) | Command::Man(_) => unreachable!("handled above"),
     }
 }
 
