@@ -28,6 +28,34 @@ fn ok(dir: &Path, args: &[&str]) -> Run {
     out
 }
 
+/// Imports the fixture events into `dir`'s store.
+fn seed(dir: &Path, store: &str) {
+    ok(
+        dir,
+        &with_store(store, &["-q", "import", "events", &fixture_str(EVENTS)]),
+    );
+}
+
+/// A SQLite store in `dir` with the fixture events, January and February
+/// 2016 archived into `dir/archive`; returns its URI.
+fn archived_store(dir: &Path, extra: &[&str]) -> String {
+    let store = format!("sqlite:{}", dir.join("live.db").display());
+    seed(dir, &store);
+    let mut args = vec![
+        "-q",
+        "archive",
+        "--before",
+        "2016-03-01",
+        "--lag",
+        "0",
+        "--to",
+        "archive",
+    ];
+    args.extend_from_slice(extra);
+    ok(dir, &with_store(&store, &args));
+    store
+}
+
 /// Runs with stdout connected to a pipe whose reader has already gone, as
 /// under `| head` once head has what it wants. Deterministic: the very
 /// first write fails with EPIPE.
@@ -85,10 +113,7 @@ fn quiet_import_still_reports_rejects_on_stderr() {
 fn quiet_import_still_reports_conflicts_one_line_each() {
     let dir = tempfile::tempdir().unwrap();
     for store in store_uris(dir.path(), "conflicts") {
-        ok(
-            dir.path(),
-            &with_store(&store, &["-q", "import", "events", &fixture_str(EVENTS)]),
-        );
+        seed(dir.path(), &store);
         let first = std::fs::read_to_string(fixture(EVENTS))
             .unwrap()
             .lines()
@@ -127,27 +152,7 @@ fn quiet_import_still_reports_conflicts_one_line_each() {
 #[test]
 fn quiet_verify_still_names_each_problem_on_stderr() {
     let dir = tempfile::tempdir().unwrap();
-    let store = format!("sqlite:{}", dir.path().join("live.db").display());
-    ok(
-        dir.path(),
-        &with_store(&store, &["-q", "import", "events", &fixture_str(EVENTS)]),
-    );
-    ok(
-        dir.path(),
-        &with_store(
-            &store,
-            &[
-                "-q",
-                "archive",
-                "--before",
-                "2016-03-01",
-                "--lag",
-                "0",
-                "--to",
-                "archive",
-            ],
-        ),
-    );
+    let store = archived_store(dir.path(), &[]);
     let jan = dir
         .path()
         .join("archive/year=2016/month=01/part-00001.parquet");
@@ -181,10 +186,7 @@ fn quiet_verify_still_names_each_problem_on_stderr() {
 fn status_and_export_into_a_closed_pipe_end_quietly_with_success() {
     let dir = tempfile::tempdir().unwrap();
     for store in store_uris(dir.path(), "pipes") {
-        ok(
-            dir.path(),
-            &with_store(&store, &["-q", "import", "events", &fixture_str(EVENTS)]),
-        );
+        seed(dir.path(), &store);
         for args in [
             vec!["status"],
             vec!["--json", "status"],
@@ -360,10 +362,7 @@ fn read_only_commands_work_on_a_read_only_store_file() {
     std::fs::create_dir(&folder).unwrap();
     let db = folder.join("store.db");
     let store = format!("sqlite:{}", db.display());
-    ok(
-        dir.path(),
-        &with_store(&store, &["-q", "import", "events", &fixture_str(EVENTS)]),
-    );
+    seed(dir.path(), &store);
     let expected = std::fs::read_to_string(fixture(EVENTS))
         .unwrap()
         .lines()
@@ -399,28 +398,7 @@ fn read_only_commands_work_on_a_read_only_store_file() {
 #[test]
 fn inverted_or_empty_time_ranges_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let store = format!("sqlite:{}", dir.path().join("live.db").display());
-    ok(
-        dir.path(),
-        &with_store(&store, &["-q", "import", "events", &fixture_str(EVENTS)]),
-    );
-    ok(
-        dir.path(),
-        &with_store(
-            &store,
-            &[
-                "-q",
-                "archive",
-                "--before",
-                "2016-03-01",
-                "--lag",
-                "0",
-                "--to",
-                "archive",
-                "--keep-live",
-            ],
-        ),
-    );
+    let store = archived_store(dir.path(), &["--keep-live"]);
     for (since, until) in [("2016-03-01", "2016-02-01"), ("2016-02-01", "2016-02-01")] {
         for args in [
             vec![
