@@ -257,6 +257,26 @@ fn read_only_commands_refuse_a_missing_store_and_create_nothing() {
 }
 
 #[test]
+fn status_creates_no_projection_target() {
+    let dir = projection_sandbox();
+    seed(dir.path(), "sqlite:store.db");
+    let json = ok(dir.path(), &["--json", "status"]).json();
+    let revenue = json["projections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "revenue")
+        .unwrap()
+        .clone();
+    assert_eq!(revenue["checkpoint"], serde_json::Value::Null, "{revenue}");
+    assert_eq!(revenue["error"], serde_json::Value::Null, "{revenue}");
+    assert!(
+        !dir.path().join("reports.db").exists(),
+        "status looked at sqlite:reports.db and created it"
+    );
+}
+
+#[test]
 fn sqlite_without_a_path_is_refused_as_store_and_as_projection_target() {
     let dir = projection_sandbox();
     for args in [

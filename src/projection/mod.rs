@@ -736,7 +736,17 @@ pub fn statuses(
             };
             let state = config::find(projections, name).and_then(|def| {
                 status.lag_ms = def.lag_ms;
-                read_state(&def, store_uri)
+                // status only reads: a target file that is not there yet
+                // means "never run", and is not created by looking.
+                match &def.kind {
+                    KindDef::Table(config::TableDef { target, .. })
+                    | KindDef::Latest(config::LatestDef { target, .. })
+                        if target::sqlite_file_missing(target) =>
+                    {
+                        Ok(None)
+                    }
+                    _ => read_state(&def, store_uri),
+                }
             });
             match state {
                 Ok(Some(s)) => {

@@ -120,6 +120,11 @@ pub fn count_rows(target: &mut dyn SqlTarget, table: &str) -> anyhow::Result<u64
     }
 }
 
+/// True for a `sqlite:FILE` target whose file does not exist yet.
+pub fn sqlite_file_missing(uri: &str) -> bool {
+    matches!(crate::store::sqlite_path(uri), Ok(Some(path)) if !std::path::Path::new(path).exists())
+}
+
 /// Connects to `sqlite:FILE` or `postgres://...`.
 pub fn open(uri: &str) -> anyhow::Result<Box<dyn SqlTarget>> {
     if let Some(path) = crate::store::sqlite_path(uri)? {
