@@ -388,8 +388,13 @@ fn read_only_commands_work_on_a_read_only_store_file() {
         .lines()
         .count();
 
-    // The file alone, then the file and its folder (no -shm can be made).
-    for frozen in [vec![db.as_path()], vec![db.as_path(), folder.as_path()]] {
+    // The file and its folder first, while no `-shm` index exists (none
+    // can be made), then the file alone.
+    for frozen in [vec![db.as_path(), folder.as_path()], vec![db.as_path()]] {
+        assert!(
+            frozen.len() == 1 || !folder.join("store.db-shm").exists(),
+            "the import left its WAL index behind"
+        );
         let _guard = ReadOnly::make(&frozen);
         let out = ok(dir.path(), &with_store(&store, &["--json", "status"]));
         assert_eq!(out.json()["live_total"], expected as u64, "{}", out.stdout);

@@ -160,15 +160,21 @@ fn open_read_only(path: &str) -> anyhow::Result<Connection> {
     let conn = Connection::open_with_flags(path, flags)
         .with_context(|| format!("cannot open store sqlite:{path}"))?;
     conn.busy_timeout(Duration::from_secs(10))?;
-    let conn = match check_version(&conn, path) {
-        Ok(()) => conn,
-        Err(_) => {
-            let uri = format!("file:{}?immutable=1", uri_escape(path));
-            let conn = Connection::open_with_flags(&uri, flags | OpenFlags::SQLITE_OPEN_URI)
-                .with_context(|| format!("cannot open store sqlite:{path}"))?;
-            check_version(&conn, path)?;
-            conn
-        }
+    let probe = conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0));
+    let no_wal_index = matches!(
+        &probe,
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if matches!(e.code, rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly)
+    );
+    let conn = if no_wal_index {
+        let uri = format!("file:{}?immutable=1", uri_escape(path));
+        let conn = Connection::open_with_flags(&uri, flags | OpenFlags::SQLITE_OPEN_URI)
+            .with_context(|| format!("cannot open store sqlite:{path}"))?;
+        check_version(&conn, path)?;
+        conn
+    } else {
+        check_version(&conn, path)?;
+        conn
     };
     let has_schema: bool = conn
         .query_row(
