@@ -25,8 +25,13 @@ pub fn run(args: VerifyArgs, settings: &Settings, printer: &Printer) -> anyhow::
     let mut store = open_existing_store(settings)?;
     let progress = progress(printer);
     let report = verify(&root, Some(store.as_mut()), progress.as_ref())?;
+    // Problems reach stderr in every mode, --quiet and --json included, one
+    // line each naming the file, so that cron mail says what is wrong.
     for p in &report.problems {
-        printer.problem(format!("PROBLEM {}: {}", p.path, p.problem), None);
+        printer.problem(
+            format!("problem: {}: {}", p.path, p.problem.replace('\n', " ")),
+            None,
+        );
     }
     let mut human = String::new();
     let _ = write!(
