@@ -712,6 +712,8 @@ fn every_subcommand_help_ends_with_examples() {
         "import csv",
         "import dump",
         "import events",
+        "mapping",
+        "mapping draft",
         "export",
         "status",
         "archive",

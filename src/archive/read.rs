@@ -276,6 +276,8 @@ pub struct PartitionSummary {
     pub rows: u64,
     pub files: u64,
     pub bytes: u64,
+    /// Rows per event type, from the parts' manifest entries.
+    pub types: BTreeMap<String, u64>,
 }
 
 /// Rows, files and bytes per archived partition (manifests only).
@@ -290,6 +292,15 @@ pub fn archive_summary(dir: &Path) -> anyhow::Result<Vec<PartitionSummary>> {
             rows: manifest.rows(),
             files: manifest.parts.len() as u64,
             bytes: manifest.bytes(),
+            types: manifest
+                .parts
+                .iter()
+                .fold(BTreeMap::new(), |mut acc, part| {
+                    for (t, n) in &part.types {
+                        *acc.entry(t.clone()).or_insert(0) += n;
+                    }
+                    acc
+                }),
         });
     }
     Ok(out)

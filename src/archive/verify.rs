@@ -75,9 +75,18 @@ pub fn verify(
             );
         }
     }
-    progress.start("verifying", Some(partitions.len() as u64), Unit::Events);
+    // Progress is in events, as the bar says: the manifests' row counts (a
+    // manifest that cannot be read counts 0 here and is reported below).
+    let rows: Vec<u64> = partitions
+        .iter()
+        .map(|p| Manifest::load(&p.dir(root), p).map_or(0, |m| m.rows()))
+        .collect();
+    let total: u64 = rows.iter().sum();
+    progress.start("verifying", Some(total), Unit::Events);
+    let mut done = 0u64;
     for (n, partition) in partitions.iter().enumerate() {
-        progress.set_position(n as u64);
+        progress.set_position(done);
+        done += rows[n];
         report.partitions += 1;
         let dir = partition.dir(root);
         let manifest = match Manifest::load(&dir, partition) {
@@ -187,6 +196,7 @@ pub fn verify(
             );
         }
     }
+    progress.set_position(total);
     progress.finish();
     Ok(report)
 }

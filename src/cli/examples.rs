@@ -27,6 +27,11 @@ Examples:
   chronicle import events other-store.jsonl
   chronicle export --store sqlite:old.db | chronicle import events - --store sqlite:new.db";
 
+pub const MAPPING: &str = "\
+Examples:
+  chronicle mapping draft exports/payments.csv -o payments.toml
+  chronicle mapping draft dump.sql --table public.payments -o payments-pg.toml";
+
 pub const EXPORT: &str = "\
 Examples:
   chronicle export -o all.jsonl

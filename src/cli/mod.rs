@@ -38,6 +38,9 @@ pub struct GlobalArgs {
     /// Config file [default: ./chronicle.toml when it exists]
     #[arg(long, global = true, env = "CHRONICLE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Archive location: a folder or file:///abs/path [default: CHRONICLE_ARCHIVE, else `archive` in chronicle.toml, else ./archive]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub archive: Option<String>,
     /// Print the result as one JSON object on stdout
     #[arg(long, global = true)]
     pub json: bool,
@@ -58,6 +61,9 @@ pub enum Command {
     /// Import CSV exports, database dumps or canonical JSON lines into the store
     #[command(after_help = examples::IMPORT)]
     Import(commands::import::ImportArgs),
+    /// Draft a mapping file from a sample of an input (CSV or dump)
+    #[command(after_help = examples::MAPPING)]
+    Mapping(commands::mapping::MappingArgs),
     /// Write stored events as canonical JSON lines in (received_at, id) order
     #[command(after_help = examples::EXPORT)]
     Export(commands::export::ExportArgs),
@@ -92,6 +98,7 @@ impl Command {
     pub fn name(&self) -> &'static str {
         match self {
             Command::Import(_) => "import",
+            Command::Mapping(_) => "mapping",
             Command::Export(_) => "export",
             Command::Status(_) => "status",
             Command::Archive(_) => "archive",

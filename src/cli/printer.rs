@@ -15,6 +15,7 @@ use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 
 use chronicle::exit::StdoutClosed;
+use chronicle::redact::redact_text;
 
 use super::summary::{Figures, RunContext};
 use super::GlobalArgs;
@@ -84,15 +85,19 @@ impl Printer {
         figures: Figures<'_>,
     ) -> anyhow::Result<()> {
         let json = self.run.envelope(report, &figures);
+        self.result(human, &json)?;
+        *self.summary.borrow_mut() = Some(json);
+        Ok(())
+    }
+
+    /// A result that is not a job's summary (`mapping draft`'s draft):
+    /// `json` as it is in JSON mode, `human` otherwise, on stdout.
+    pub fn result(&self, human: impl Display, json: &serde_json::Value) -> anyhow::Result<()> {
         let text = match self.mode {
             Mode::Json => json.to_string(),
-            Mode::Quiet => String::new(),
+            Mode::Quiet => return Ok(()),
             Mode::Normal | Mode::Verbose => human.to_string(),
         };
-        *self.summary.borrow_mut() = Some(json);
-        if self.mode == Mode::Quiet {
-            return Ok(());
-        }
         let mut out = self.stdout();
         writeln!(out, "{text}")?;
         out.flush()?;
@@ -179,10 +184,12 @@ impl Printer {
     }
 }
 
-/// One line on stderr. A closed stderr cannot be reported anywhere, so the
-/// error is dropped rather than panicking as `eprintln!` would.
+/// One line on stderr, its URIs redacted (drivers' messages may quote
+/// one; none leaves with its secret). A closed stderr cannot be reported
+/// anywhere, so the error is dropped rather than panicking as `eprintln!`
+/// would.
 fn to_stderr(message: impl Display) {
-    let _ = writeln!(io::stderr().lock(), "{message}");
+    let _ = writeln!(io::stderr().lock(), "{}", redact_text(&message.to_string()));
 }
 
 /// Locked stdout that reports a closed pipe as [`StdoutClosed`].

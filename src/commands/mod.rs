@@ -6,6 +6,7 @@ pub mod archive;
 pub mod completions;
 pub mod export;
 pub mod import;
+pub mod mapping;
 pub mod project;
 pub mod rebuild;
 pub mod replay;
@@ -23,17 +24,31 @@ use crate::cli::progress_bar::TerminalProgress;
 use crate::cli::summary::Figures;
 use crate::cli::{Cli, Command, GlobalArgs};
 
-pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
+pub fn run(mut cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
     // These two need no settings: a broken chronicle.toml must not stop
     // someone from installing completions or reading the manual.
-    let command = match cli.command {
+    let mut command = match cli.command {
         Command::Completions(args) => return completions::completions(args, printer),
         Command::Man(args) => return completions::man(args, printer),
         command => command,
     };
+    // `archive --to` and `replay --from` are the old names of the global
+    // `--archive`: folded into it, so that settings resolve it once.
+    let old_name = match &mut command {
+        Command::Archive(args) => args.to.take().map(|a| ("--to", a)),
+        Command::Replay(args) => args.from.take().map(|a| ("--from", a)),
+        _ => None,
+    };
+    if let Some((flag, archive)) = old_name {
+        if cli.global.archive.is_some() {
+            anyhow::bail!("give the archive once: {flag} is the old name of --archive");
+        }
+        cli.global.archive = Some(archive);
+    }
     let settings = resolve_settings(&cli.global)?;
     match command {
         Command::Import(args) => import::run(args, &settings, printer),
+        Command::Mapping(args) => mapping::run(args, printer),
         Command::Export(args) => export::run(args, &settings, printer),
         Command::Status(args) => status::run(args, &settings, printer),
         Command::Archive(args) => archive::run(args, &settings, printer),
@@ -49,6 +64,7 @@ fn resolve_settings(global: &GlobalArgs) -> anyhow::Result<Settings> {
     Settings::resolve(&Overrides {
         store: global.store.clone(),
         config: global.config.clone(),
+        archive: global.archive.clone(),
     })
 }
 
@@ -112,14 +128,23 @@ pub fn more_not_shown(printer: &Printer, total: u64, shown: usize, what: &str) {
 }
 
 /// `1234567` as `1,234,567`, for summaries people read at 3 a.m.
+/// (indicatif's formatter, so that progress bars and summaries agree).
 pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
+    indicatif::HumanCount(n).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn thousands_are_grouped_by_commas() {
+        for (n, shown) in [
+            (0, "0"),
+            (999, "999"),
+            (1_000, "1,000"),
+            (1_234_567, "1,234,567"),
+            (u64::MAX, "18,446,744,073,709,551,615"),
+        ] {
+            assert_eq!(super::thousands(n), shown);
         }
-        out.push(c);
     }
-    out
 }

@@ -4,6 +4,7 @@
 //! async runtime, and it hides its runtime behind these same calls, so the
 //! import, archive and rebuild pipelines stay plain synchronous code.
 
+pub mod lock;
 pub mod mongo;
 pub mod sqlite;
 
@@ -77,11 +78,20 @@ pub struct ImportRun {
     pub size: u64,
     pub sha256: String,
     pub mapping: String,
+    /// The mapping file as given on the command line (empty for events).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub mapping_path: String,
     pub started_at: String,
     pub finished_at: String,
     #[serde(flatten)]
     pub counts: ImportCounts,
     pub complete: bool,
+    /// The earliest and latest `created_at` of the events the run mapped:
+    /// which months a legacy import covered, whatever its `received_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_min: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_max: Option<String>,
 }
 
 /// Result of trying to take a named lock.
@@ -146,6 +156,10 @@ pub trait Store: Send {
     fn try_lock(&mut self, name: &str, holder: &str, ttl_ms: i64) -> anyhow::Result<LockAttempt>;
     /// Releases `name` if `holder` still holds it.
     fn unlock(&mut self, name: &str, holder: &str) -> anyhow::Result<()>;
+
+    /// A second connection to the same store (for [`lock::StoreLock`],
+    /// which renews and releases its lock beside the job's own work).
+    fn reopen(&self) -> anyhow::Result<Box<dyn Store>>;
 }
 
 /// Streams every event matching `filter` in (received_at, id) order, one
@@ -207,11 +221,9 @@ pub fn open_with(uri: &str, mode: OpenMode) -> anyhow::Result<Box<dyn Store>> {
     if let Some(path) = sqlite_path(uri)? {
         return Ok(Box::new(sqlite::SqliteStore::open_with(path, mode)?));
     }
-    if uri.ends_with(".db") || uri.ends_with(".sqlite") {
-        return Ok(Box::new(sqlite::SqliteStore::open_with(uri, mode)?));
-    }
     anyhow::bail!(
-        "unsupported store URI `{uri}`: expected sqlite:PATH (for example sqlite:chronicle.db) or mongodb://HOST:PORT/DB"
+        "unsupported store URI `{}`: expected sqlite:PATH (for example sqlite:chronicle.db) or mongodb://HOST:PORT/DB",
+        crate::redact::redact_uri(uri)
     )
 }
 
@@ -221,23 +233,24 @@ pub fn describe_uri(uri: &str) -> String {
     if uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://") {
         return mongo::MongoUri::parse(uri)
             .map(|u| u.describe())
-            .unwrap_or_else(|_| "mongodb://***".into());
+            .unwrap_or_else(|_| crate::redact::redact_uri(uri));
     }
     match sqlite_path(uri) {
         Ok(Some(path)) => format!("sqlite:{path}"),
-        _ if uri.ends_with(".db") || uri.ends_with(".sqlite") => format!("sqlite:{uri}"),
-        _ => uri.to_string(),
+        _ => crate::redact::redact_uri(uri),
     }
 }
 
-/// The file of a `sqlite:PATH` or `sqlite://PATH` URI; `None` for other
-/// schemes. `sqlite:` without a path is refused: SQLite would open a
-/// private temporary database and throw everything away at exit. Shared by
-/// the store and the projection targets.
+/// The file of a SQLite store URI (`sqlite:PATH`, `sqlite://PATH`, or a
+/// bare path ending in `.db` / `.sqlite`); `None` for other stores.
+/// `sqlite:` without a path is refused: SQLite would open a private
+/// temporary database and throw everything away at exit. Shared by the
+/// store and the projection targets.
 pub fn sqlite_path(uri: &str) -> anyhow::Result<Option<&str>> {
     let Some(path) = uri
         .strip_prefix("sqlite://")
         .or_else(|| uri.strip_prefix("sqlite:"))
+        .or_else(|| (uri.ends_with(".db") || uri.ends_with(".sqlite")).then_some(uri))
     else {
         return Ok(None);
     };
