@@ -30,7 +30,7 @@ pub struct ImportArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ImportKind {
-    /// Import CSV exports (plain or .gz) through a mapping file
+    /// Import CSV exports (plain or .gz; `-` reads stdin) through a mapping file
     #[command(after_help = examples::IMPORT_CSV)]
     Csv(CsvArgs),
     /// Import database dumps (pg_dump, mysqldump, mongodump, mongoexport) through a mapping file; see docs/dumps.md
@@ -43,7 +43,7 @@ pub enum ImportKind {
 
 #[derive(Debug, Args)]
 pub struct CsvArgs {
-    /// CSV files to import, in order
+    /// CSV files to import, in order; `-` reads stdin (its rejects go to ./stdin.rejects.csv)
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// Mapping file (TOML) describing how a row becomes an event; see docs/mapping.md
@@ -68,7 +68,7 @@ pub struct DumpArgs {
 
 #[derive(Debug, Args)]
 pub struct EventsArgs {
-    /// JSON-lines files of canonical events; `-` reads stdin
+    /// JSON-lines files of canonical events; `-` reads stdin (its rejects go to ./stdin.rejects.jsonl)
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
     #[command(flatten)]
@@ -77,10 +77,12 @@ pub struct EventsArgs {
 
 #[derive(Debug, Args)]
 pub struct CommonImportArgs {
-    /// Where rejected records go [default: <input>.rejects.csv, or .rejects.jsonl]
+    /// Where rejected records go [default: <input>.rejects.csv, or .rejects.jsonl; ./stdin.rejects.csv
+    /// for `-`]
     #[arg(long, value_name = "FILE")]
     pub rejects: Option<PathBuf>,
-    /// Stop the import once N records were rejected (what was written stays)
+    /// Tolerate N rejected records: the import stops at the first reject beyond N, exit 2 (what
+    /// was written stays)
     #[arg(long, value_name = "N")]
     pub max_rejects: Option<u64>,
     /// Map and validate everything and read the store to report what a real run would import,
@@ -294,10 +296,12 @@ fn print_report(
             thousands(chronicle::dry_run::MAX_TRACKED as u64)
         ));
     }
-    if report.stopped_early {
+    if let Some((file, line)) = &report.stopped_at {
         printer.problem(format!(
-            "stopped after {} rejects (--max-rejects); events written before that are kept, and re-running the import is safe",
-            s.rejected
+            "stopped at {}:{line}: {} rejects exceed --max-rejects {}, so the rest of the input was not read; events written before that are kept, and re-running the import is safe",
+            file.display(),
+            s.rejected,
+            options.max_rejects.unwrap_or(0)
         ), None);
     }
     let mut human = String::new();
