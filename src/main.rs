@@ -15,16 +15,22 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use clap::Parser;
 
-use chronicle::exit::status_for_error;
+use chronicle::exit::{is_stdout_closed, status_for_error};
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    let printer = cli::printer::Printer::new(&args.global);
-    // Jobs stop cleanly on SIGINT/SIGTERM; the quick read-only commands keep
-    // the default (die at once).
-    let long_job = !matches!(
+    let printer = cli::printer::Printer::new(&args.global, args.command.name());
+    // The jobs that check the library's interrupt flag stop cleanly on
+    // SIGINT/SIGTERM; the other commands only read and keep the default
+    // (die at once).
+    let long_job = matches!(
         args.command,
-        cli::Command::Status(_) | cli::Command::Verify(_)
+        cli::Command::Import(_)
+            | cli::Command::Export(_)
+            | cli::Command::Archive(_)
+            | cli::Command::Replay(_)
+            | cli::Command::Rebuild(_)
+            | cli::Command::Project(_)
     );
     if long_job {
         if let Err(error) = cli::signals::install(args.global.quiet) {
@@ -35,9 +41,13 @@ fn main() -> ExitCode {
     let status = match commands::run(args, &printer) {
         Ok(status) => status,
         Err(error) => {
-            printer.error(&error);
+            // A reader that stopped reading (`| head`) is not a failure.
+            if !is_stdout_closed(&error) {
+                printer.error(&error);
+            }
             status_for_error(&error)
         }
     };
+    printer.finish(status.code());
     ExitCode::from(status.code() as u8)
 }
