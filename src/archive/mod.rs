@@ -17,6 +17,7 @@
 //!    (after a crash, a `--keep-live` run or a replay) are deleted once found
 //!    identical there; different ones are reported as conflicts.
 
+pub mod archived_ids;
 pub mod layout;
 pub mod manifest;
 pub mod parquet;
@@ -36,7 +37,7 @@ use uuid::Uuid;
 use crate::event::{format_millis, now_millis, Event, Millis};
 use crate::exit::LockedError;
 use crate::progress::{Progress, Unit};
-use crate::store::{LockAttempt, ScanCursor, ScanFilter, Store};
+use crate::store::{ArchivedId, LockAttempt, ScanCursor, ScanFilter, Store};
 use layout::{
     fsync_dir, part_files_on_disk, part_name, part_seq, temp_files, temp_path, Granularity,
     Partition,
@@ -121,6 +122,10 @@ pub struct ArchiveReport {
     pub conflicts: u64,
     pub deleted: u64,
     pub bytes_written: u64,
+    /// Archived-id records written or removed to make the store's records
+    /// match the archive (the upgrade of a store written before they
+    /// existed; 0 once upgraded).
+    pub records_upgraded: u64,
     /// Things that went wrong without stopping the run (exit 1).
     pub problems: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -140,33 +145,37 @@ pub struct ArchiveReport {
 /// both archived and live, which the next run deletes.
 #[derive(Debug, Clone, Default)]
 struct PendingDeletes {
-    ids: Vec<Uuid>,
+    /// The archived-id records to write, in the same transaction as the
+    /// delete of their live copies.
+    records: Vec<ArchivedId>,
     partitions: Vec<String>,
 }
 
 /// Ids queued before the live store is asked to delete them.
 const DELETE_BATCH: usize = 1_000_000;
 
-fn queue_delete(report: &mut ArchiveReport, partition: &str, ids: &[Uuid]) {
-    report.pending.ids.extend_from_slice(ids);
+fn queue_delete(report: &mut ArchiveReport, partition: &str, records: Vec<ArchivedId>) {
+    report.pending.records.extend(records);
     if report.pending.partitions.last().map(String::as_str) != Some(partition) {
         report.pending.partitions.push(partition.to_string());
     }
 }
 
-/// Deletes exactly the queued ids and checks the count.
+/// Records the queued ids as archived and (unless `--keep-live`) deletes
+/// exactly those from live in the same store transaction; checks the count.
 fn flush_deletes(store: &mut dyn Store, report: &mut ArchiveReport) -> anyhow::Result<()> {
     let pending = std::mem::take(&mut report.pending);
-    if pending.ids.is_empty() {
+    if pending.records.is_empty() {
         return Ok(());
     }
-    let deleted = store.delete_ids(&pending.ids)?;
+    let delete_live = !report.keep_live;
+    let deleted = store.put_archived(&pending.records, delete_live)?;
     fault("after-delete");
     report.deleted += deleted;
-    if deleted != pending.ids.len() as u64 {
+    if delete_live && deleted != pending.records.len() as u64 {
         report.problems.push(format!(
             "deleted {deleted} live events for {} archived ones of partitions {}; the others were no longer live",
-            pending.ids.len(),
+            pending.records.len(),
             pending.partitions.join(", ")
         ));
     }
@@ -288,6 +297,18 @@ impl Lock {
     }
 }
 
+/// Runs `work` holding the archive lock (for `verify --repair`, which
+/// writes archived-id records as an archive run does).
+pub fn with_archive_lock<T>(
+    store: &mut dyn Store,
+    work: impl FnOnce(&mut dyn Store) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let lock = Lock::take(store)?;
+    let result = work(store);
+    let _ = store.unlock(LOCK_NAME, &lock.holder);
+    result
+}
+
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))
@@ -343,7 +364,14 @@ pub fn archive(
         Some(Lock::take(store)?)
     };
     fault("after-lock");
-    let mut result = run_partitions(store, options, bound, &mut lock, &mut report, progress);
+    let mut result = if options.dry_run {
+        Ok(())
+    } else {
+        archived_ids::upgrade_records(&options.root, store).map(|n| report.records_upgraded = n)
+    };
+    if result.is_ok() {
+        result = run_partitions(store, options, bound, &mut lock, &mut report, progress);
+    }
     // Also after a failure: the queued ids belong to verified, listed parts.
     let flushed = flush_deletes(store, &mut report);
     if result.is_ok() {
@@ -799,7 +827,7 @@ fn archive_partition(
             store, options, p, &dir, &old_parts, already, &mut pr, report,
         )?;
     }
-    if report.pending.ids.len() >= DELETE_BATCH {
+    if report.pending.records.len() >= DELETE_BATCH {
         flush_deletes(store, report)?;
     }
     Ok(pr)
@@ -825,6 +853,7 @@ fn commit_part(
     // Read back: same rows, same order, same content as the store returned.
     let mut rows = 0usize;
     let mut read_ids = Vec::with_capacity(part.fingerprints.len());
+    let mut records = Vec::with_capacity(part.fingerprints.len());
     parquet::for_each_row(&path, |row| {
         anyhow::ensure!(
             part.fingerprints.get(rows) == Some(&fingerprint_row(&row, true)),
@@ -833,6 +862,9 @@ fn commit_part(
             row.id
         );
         read_ids.push(row.id);
+        // The archived-id record comes from the row as read back, so the
+        // store records exactly what the archive holds.
+        records.push(archived_ids::record_of_row(&row, &pr.partition));
         rows += 1;
         Ok(())
     })?;
@@ -863,8 +895,8 @@ fn commit_part(
 
     if !options.keep_live {
         pr.deleted += read_ids.len() as u64;
-        queue_delete(report, &pr.partition, &read_ids);
     }
+    queue_delete(report, &pr.partition, records);
     Ok(())
 }
 
@@ -891,7 +923,7 @@ fn settle_already_archived(
                 continue;
             };
             if fp == fingerprint(&archived, false) {
-                identical.push(archived.id);
+                identical.push(ArchivedId::of(&archived, &p.name()));
             } else {
                 pr.conflicts += 1;
                 if report.conflict_samples.len() < CONFLICT_SAMPLES {
@@ -920,9 +952,11 @@ fn settle_already_archived(
             pr.conflicts
         ));
     }
-    if !options.keep_live && !identical.is_empty() {
+    if !options.keep_live {
         pr.deleted += identical.len() as u64;
-        queue_delete(report, &pr.partition, &identical);
+    }
+    if !identical.is_empty() {
+        queue_delete(report, &pr.partition, identical);
     }
     Ok(())
 }

@@ -140,6 +140,7 @@ pub fn run(args: ImportArgs, settings: &Settings, printer: &Printer) -> anyhow::
         max_rejects: common.max_rejects,
         dry_run: common.dry_run,
         batch_size: common.batch_size,
+        archive: Some(settings.archive.clone()),
     };
     let progress = progress(printer);
     let report = if options.dry_run {
@@ -170,12 +171,20 @@ fn print_report(report: &ImportReport, options: &ImportOptions, printer: &Printe
         ));
     }
     for c in report.conflict_samples.iter().take(shown) {
+        let (where_, stored) = match (&c.archived_in, &c.stored) {
+            (None, Some(stored)) => ("stored".to_string(), stored.to_json_line()),
+            (Some(p), Some(stored)) => (format!("archived (partition {p})"), stored.to_json_line()),
+            (Some(p), None) => (
+                format!("archived (partition {p})"),
+                "(the archive folder could not be read here)".to_string(),
+            ),
+            (None, None) => ("stored".to_string(), String::new()),
+        };
         printer.note(format!(
-            "conflict {}:{}: id {} is stored with other content\n  stored:   {}\n  incoming: {}",
+            "conflict {}:{}: id {} is {where_} with other content\n  stored:   {stored}\n  incoming: {}",
             c.file.display(),
             c.line,
             c.incoming.id,
-            c.stored.to_json_line(),
             c.incoming.to_json_line()
         ));
     }

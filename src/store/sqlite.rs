@@ -19,10 +19,15 @@ use anyhow::Context;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, TransactionBehavior};
 use uuid::Uuid;
 
-use super::{AppendOutcome, ImportRun, LockAttempt, MonthCount, ScanCursor, ScanFilter, Store};
+use super::{
+    archived_outcome, AppendOutcome, ArchivedCount, ArchivedId, ImportRun, LockAttempt, MonthCount, ScanCursor,
+    ScanFilter, Store,
+};
 use crate::event::{now_millis, Event};
 
-const SCHEMA_VERSION: i64 = 1;
+/// 2 added `archived_ids`; a chronicle that only knows version 1 would not
+/// look there and would re-import archived ids, so it must refuse the file.
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
@@ -47,6 +52,11 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     name  TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS archived_ids (
+    id   BLOB PRIMARY KEY,
+    hash BLOB NOT NULL,
+    part INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS locks (
     name       TEXT PRIMARY KEY,
     holder     TEXT NOT NULL,
@@ -148,6 +158,45 @@ fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
     })
 }
 
+/// Partitions are kept as integers (`2016-01` as 201601, `2016-01-05` as
+/// 20160105): 3 or 4 bytes a record instead of 7 or 10.
+fn partition_code(partition: &str) -> anyhow::Result<i64> {
+    let b = partition.as_bytes();
+    let shaped = match b.len() {
+        7 => b[4] == b'-',
+        10 => b[4] == b'-' && b[7] == b'-',
+        _ => false,
+    };
+    let digits: String = partition.chars().filter(|c| *c != '-').collect();
+    match digits.parse::<i64>() {
+        Ok(code) if shaped && digits.bytes().all(|c| c.is_ascii_digit()) => Ok(code),
+        _ => anyhow::bail!("`{partition}` is not an archive partition name"),
+    }
+}
+
+fn partition_name(code: i64) -> String {
+    if code >= 10_000_000 {
+        format!("{:04}-{:02}-{:02}", code / 10_000, code / 100 % 100, code % 100)
+    } else {
+        format!("{:04}-{:02}", code / 100, code % 100)
+    }
+}
+
+fn archived_from_row(row: &Row<'_>) -> rusqlite::Result<ArchivedId> {
+    let bad = |i: usize, e: Box<dyn std::error::Error + Send + Sync>| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Blob, e)
+    };
+    let id: Vec<u8> = row.get(0)?;
+    let hash: Vec<u8> = row.get(1)?;
+    Ok(ArchivedId {
+        id: Uuid::from_slice(&id).map_err(|e| bad(0, Box::new(e)))?,
+        hash: hash
+            .try_into()
+            .map_err(|_| bad(1, "content hash is not 16 bytes".into()))?,
+        partition: partition_name(row.get(2)?),
+    })
+}
+
 fn placeholders(n: usize) -> String {
     let mut s = String::with_capacity(n * 2);
     for i in 0..n {
@@ -190,8 +239,19 @@ impl Store for SqliteStore {
             )?;
             let mut existing =
                 tx.prepare_cached(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = ?1"))?;
+            let mut archived =
+                tx.prepare_cached("SELECT id, hash, part FROM archived_ids WHERE id = ?1")?;
             for &i in &order {
                 let event = &events[i];
+                // The archived-id record first: an archived id is never
+                // inserted again, whatever the live store holds.
+                let record = archived
+                    .query_row([&event.id.as_bytes()[..]], archived_from_row)
+                    .optional()?;
+                if let Some(record) = record {
+                    outcomes[i] = Some(archived_outcome(event, &record));
+                    continue;
+                }
                 let inserted = insert.execute(params![
                     &event.id.as_bytes()[..],
                     event.received_at.unwrap_or(now),
@@ -328,6 +388,113 @@ impl Store for SqliteStore {
         }
         tx.commit()?;
         Ok(deleted)
+    }
+
+    fn put_archived(&mut self, records: &[ArchivedId], delete_live: bool) -> anyhow::Result<u64> {
+        self.commit_group()?;
+        // Sorted by id, the records go into the b-tree left to right.
+        let mut sorted: Vec<&ArchivedId> = records.iter().collect();
+        sorted.sort_unstable_by_key(|r| r.id);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO archived_ids (id, hash, part) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(id) DO UPDATE SET hash = excluded.hash, part = excluded.part",
+            )?;
+            for r in &sorted {
+                insert.execute(params![
+                    &r.id.as_bytes()[..],
+                    &r.hash[..],
+                    partition_code(&r.partition)?
+                ])?;
+            }
+        }
+        let mut deleted = 0u64;
+        if delete_live {
+            for chunk in sorted.chunks(ID_CHUNK) {
+                let sql = format!(
+                    "DELETE FROM events WHERE id IN ({})",
+                    placeholders(chunk.len())
+                );
+                let mut stmt = tx.prepare_cached(&sql)?;
+                deleted += stmt.execute(params_from_iter(
+                    chunk.iter().map(|r| r.id.as_bytes().to_vec()),
+                ))? as u64;
+            }
+        }
+        tx.commit()?;
+        Ok(deleted)
+    }
+
+    fn get_archived(&mut self, ids: &[Uuid]) -> anyhow::Result<Vec<ArchivedId>> {
+        self.commit_group()?;
+        let mut out = Vec::new();
+        for chunk in ids.chunks(ID_CHUNK) {
+            let sql = format!(
+                "SELECT id, hash, part FROM archived_ids WHERE id IN ({})",
+                placeholders(chunk.len())
+            );
+            let mut stmt = self.conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(
+                params_from_iter(chunk.iter().map(|id| id.as_bytes().to_vec())),
+                archived_from_row,
+            )?;
+            for row in rows {
+                out.push(row?);
+            }
+        }
+        Ok(out)
+    }
+
+    fn archived_in(&mut self, partition: &str) -> anyhow::Result<Vec<ArchivedId>> {
+        self.commit_group()?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, hash, part FROM archived_ids WHERE part = ?1 ORDER BY id")?;
+        let rows = stmt.query_map([partition_code(partition)?], archived_from_row)?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn remove_archived(&mut self, ids: &[Uuid]) -> anyhow::Result<u64> {
+        self.commit_group()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut removed = 0u64;
+        for chunk in ids.chunks(ID_CHUNK) {
+            let sql = format!(
+                "DELETE FROM archived_ids WHERE id IN ({})",
+                placeholders(chunk.len())
+            );
+            let mut stmt = tx.prepare_cached(&sql)?;
+            removed += stmt.execute(params_from_iter(
+                chunk.iter().map(|id| id.as_bytes().to_vec()),
+            ))? as u64;
+        }
+        tx.commit()?;
+        Ok(removed)
+    }
+
+    fn archived_counts(&mut self) -> anyhow::Result<Vec<ArchivedCount>> {
+        self.commit_group()?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT part, count(*) FROM archived_ids GROUP BY part ORDER BY part")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (part, n) = row?;
+            out.push(ArchivedCount {
+                partition: partition_name(part),
+                ids: n as u64,
+            });
+        }
+        // Day partitions (8 digits) sort after months numerically; by name
+        // they sort in time order, as everywhere else.
+        out.sort_by(|a, b| a.partition.cmp(&b.partition));
+        Ok(out)
     }
 
     fn month_counts(&mut self) -> anyhow::Result<Vec<MonthCount>> {

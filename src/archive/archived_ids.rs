@@ -1,0 +1,289 @@
+//! The archive side of archived-id records: the store keeps one small
+//! record (id, content hash, partition) per archived event so that an
+//! archived id is never inserted again (see docs/archive.md, "Archived
+//! ids"). This module computes those records from the part files, checks
+//! and repairs the store's copy of them against the archive (`verify`,
+//! `verify --repair`, and the upgrade at the start of every `archive` run),
+//! and reads archived versions back for conflict reports.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::layout::{list_partitions, Partition};
+use super::manifest::Manifest;
+use super::parquet::{for_each_row, PartEvents, RowRef};
+use super::read::check_sha256;
+use crate::event::{content_hash_of, Event};
+use crate::store::{ArchivedId, ScanFilter, Store};
+
+/// Ids named per problem; the rest are counted.
+const SHOWN_IDS: usize = 5;
+
+/// The record of one archived row.
+pub fn record_of_row(row: &RowRef<'_>, partition: &str) -> ArchivedId {
+    ArchivedId {
+        id: row.id,
+        hash: content_hash_of(
+            &row.id,
+            row.service,
+            row.event_type,
+            row.created_at,
+            row.aggregate_id,
+            row.correlation_id,
+            row.payload,
+        ),
+        partition: partition.to_string(),
+    }
+}
+
+/// The records every listed part of `partition` calls for, sorted by id.
+/// Each part's SHA-256 is checked against its manifest first.
+pub fn partition_records(root: &Path, partition: &Partition) -> anyhow::Result<Vec<ArchivedId>> {
+    let dir = partition.dir(root);
+    let manifest = Manifest::load(&dir, partition)?;
+    let name = partition.name();
+    let mut out = Vec::with_capacity(manifest.rows() as usize);
+    for entry in &manifest.parts {
+        let path = dir.join(&entry.file);
+        check_sha256(&path, entry)?;
+        for_each_row(&path, |row| {
+            out.push(record_of_row(&row, &name));
+            Ok(())
+        })?;
+    }
+    out.sort_unstable_by_key(|r| r.id);
+    Ok(out)
+}
+
+/// How the store's archived-id records compare with the archive.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RecordsCheck {
+    /// Archived events the store has no record of.
+    pub missing: u64,
+    /// Records the archive does not back.
+    pub extra: u64,
+    /// Records whose content hash or partition differs from the archive's.
+    pub differing: u64,
+    /// Records written or removed by `--repair`.
+    pub repaired: u64,
+    /// (partition folder or store, what is wrong)
+    #[serde(skip)]
+    pub problems: Vec<(String, String)>,
+}
+
+/// Compares the store's records with the archive, partition by partition,
+/// and with `repair` makes them equal (writing missing and differing
+/// records, removing extra ones). Memory: one partition's records twice.
+pub fn check_records(
+    root: &Path,
+    store: &mut dyn Store,
+    repair: bool,
+) -> anyhow::Result<RecordsCheck> {
+    let mut check = RecordsCheck::default();
+    let partitions = if root.is_dir() {
+        list_partitions(root)?
+    } else {
+        Vec::new()
+    };
+    let names: HashSet<String> = partitions.iter().map(|p| p.name()).collect();
+    for p in &partitions {
+        let expected = partition_records(root, p)?;
+        let stored = store.archived_in(&p.name())?;
+        check_partition(root, store, p, expected, stored, repair, &mut check)?;
+    }
+    // Records of partitions the archive does not have at all.
+    for count in store.archived_counts()? {
+        if names.contains(&count.partition) {
+            continue;
+        }
+        let stored = store.archived_in(&count.partition)?;
+        check.extra += stored.len() as u64;
+        check.problems.push((
+            store.describe(),
+            format!(
+                "{} archived-id records name partition {}, which the archive does not have (e.g. {}){}",
+                stored.len(),
+                count.partition,
+                shown(stored.iter().map(|r| r.id)),
+                fix_hint(repair)
+            ),
+        ));
+        if repair {
+            let ids: Vec<Uuid> = stored.iter().map(|r| r.id).collect();
+            check.repaired += store.remove_archived(&ids)?;
+        }
+    }
+    Ok(check)
+}
+
+fn check_partition(
+    root: &Path,
+    store: &mut dyn Store,
+    p: &Partition,
+    expected: Vec<ArchivedId>,
+    stored: Vec<ArchivedId>,
+    repair: bool,
+    check: &mut RecordsCheck,
+) -> anyhow::Result<()> {
+    let folder = p.dir(root).display().to_string();
+    let stored: HashMap<Uuid, ArchivedId> = stored.into_iter().map(|r| (r.id, r)).collect();
+    let mut seen: HashSet<Uuid> = HashSet::with_capacity(expected.len());
+    let mut missing = Vec::new();
+    let mut differing = Vec::new();
+    for record in expected {
+        seen.insert(record.id);
+        match stored.get(&record.id) {
+            Some(s) if s.hash == record.hash => {}
+            Some(_) => differing.push(record),
+            None => {
+                // Recorded under another partition: the id is archived
+                // twice (or the record is stale); compare what it says.
+                match store.get_archived(&[record.id])?.into_iter().next() {
+                    Some(other) if other == record => {}
+                    Some(_) => differing.push(record),
+                    None => missing.push(record),
+                }
+            }
+        }
+    }
+    let extra: Vec<Uuid> = stored
+        .keys()
+        .filter(|id| !seen.contains(id))
+        .copied()
+        .collect();
+    if !missing.is_empty() {
+        check.problems.push((
+            folder.clone(),
+            format!(
+                "{} archived events have no archived-id record in {} (e.g. {}); a re-import would store them live again{}",
+                missing.len(),
+                store.describe(),
+                shown(missing.iter().map(|r| r.id)),
+                fix_hint(repair)
+            ),
+        ));
+    }
+    if !differing.is_empty() {
+        check.problems.push((
+            folder.clone(),
+            format!(
+                "{} archived-id records in {} differ from the archive in content hash or partition (e.g. {}){}",
+                differing.len(),
+                store.describe(),
+                shown(differing.iter().map(|r| r.id)),
+                fix_hint(repair)
+            ),
+        ));
+    }
+    if !extra.is_empty() {
+        check.problems.push((
+            folder,
+            format!(
+                "{} archived-id records in {} name ids this partition does not hold (e.g. {}){}",
+                extra.len(),
+                store.describe(),
+                shown(extra.iter().copied()),
+                fix_hint(repair)
+            ),
+        ));
+    }
+    check.missing += missing.len() as u64;
+    check.differing += differing.len() as u64;
+    check.extra += extra.len() as u64;
+    if repair {
+        let mut put = missing;
+        put.extend(differing);
+        if !put.is_empty() {
+            store.put_archived(&put, false)?;
+            check.repaired += put.len() as u64;
+        }
+        if !extra.is_empty() {
+            check.repaired += store.remove_archived(&extra)?;
+        }
+    }
+    Ok(())
+}
+
+fn fix_hint(repair: bool) -> &'static str {
+    if repair {
+        "; repaired"
+    } else {
+        "; `chronicle verify --repair` (or the next `chronicle archive`) fixes this"
+    }
+}
+
+fn shown(ids: impl Iterator<Item = Uuid>) -> String {
+    let mut ids: Vec<Uuid> = ids.collect();
+    ids.sort_unstable();
+    ids.iter()
+        .take(SHOWN_IDS)
+        .map(|id| id.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The upgrade at the start of an `archive` run: partitions whose record
+/// count differs from their manifests' row count (a store written before
+/// archived-id records existed has none) get their records repaired.
+/// One grouped count over the records and the manifests; parts are read
+/// only for partitions that need it. Returns the records written or removed.
+pub fn upgrade_records(root: &Path, store: &mut dyn Store) -> anyhow::Result<u64> {
+    if !root.is_dir() {
+        return Ok(0);
+    }
+    let counts: BTreeMap<String, u64> = store
+        .archived_counts()?
+        .into_iter()
+        .map(|c| (c.partition, c.ids))
+        .collect();
+    let mut repaired = 0;
+    for p in list_partitions(root)? {
+        let manifest = Manifest::load(&p.dir(root), &p)?;
+        if counts.get(&p.name()).copied().unwrap_or(0) == manifest.rows() {
+            continue;
+        }
+        let expected = partition_records(root, &p)?;
+        let stored = store.archived_in(&p.name())?;
+        let mut check = RecordsCheck::default();
+        check_partition(root, store, &p, expected, stored, true, &mut check)?;
+        repaired += check.repaired;
+    }
+    Ok(repaired)
+}
+
+/// The archived versions of `wanted` (id, partition), for conflict reports:
+/// each partition named is read once. Ids not found are absent.
+pub fn archived_versions(
+    root: &Path,
+    wanted: &[(Uuid, String)],
+) -> anyhow::Result<HashMap<Uuid, Event>> {
+    let mut by_partition: BTreeMap<&str, HashSet<Uuid>> = BTreeMap::new();
+    for (id, partition) in wanted {
+        by_partition.entry(partition).or_default().insert(*id);
+    }
+    let mut out = HashMap::new();
+    if by_partition.is_empty() || !root.is_dir() {
+        return Ok(out);
+    }
+    for p in list_partitions(root)? {
+        let Some(ids) = by_partition.get(p.name().as_str()) else {
+            continue;
+        };
+        let dir = p.dir(root);
+        let manifest = Manifest::load(&dir, &p)?;
+        for entry in &manifest.parts {
+            let path = dir.join(&entry.file);
+            check_sha256(&path, entry)?;
+            for event in PartEvents::open(&path, &ScanFilter::default())? {
+                let event = event?;
+                if ids.contains(&event.id) {
+                    out.insert(event.id, event);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
