@@ -30,10 +30,18 @@ pub struct LockedError {
     pub until: String,
 }
 
+/// Raised when a job stops because of what it found in the data (e.g. an
+/// id whose live and archived versions differ), not because it failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ProblemsError(pub String);
+
 /// The exit status an error should produce.
 pub fn status_for_error(error: &anyhow::Error) -> ExitStatus {
     if error.downcast_ref::<LockedError>().is_some() {
         ExitStatus::Locked
+    } else if error.downcast_ref::<ProblemsError>().is_some() {
+        ExitStatus::Problems
     } else {
         ExitStatus::Fatal
     }

@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::archive::read::{archive_summary, PartitionSummary};
-use crate::store::{ImportRun, MonthCount, Store};
+use crate::store::{ArchivedCount, ImportRun, MonthCount, Store};
 
 #[derive(Debug, Serialize)]
 pub struct StatusReport {
@@ -16,6 +16,9 @@ pub struct StatusReport {
     pub live_by_type: BTreeMap<String, u64>,
     pub live_by_month: Vec<MonthCount>,
     pub import_runs: Vec<ImportRun>,
+    /// The store's archived-id records per partition: equal to the archive's
+    /// rows per partition once the store is upgraded (docs/archive.md).
+    pub archived_ids: Vec<ArchivedCount>,
     /// Filled by the caller from the config (see `projection::statuses`).
     pub projections: Vec<crate::projection::ProjectionStatus>,
     /// Filled in by [`archive_status`] when an archive folder exists.
@@ -60,6 +63,7 @@ pub fn status(store: &mut dyn Store) -> anyhow::Result<StatusReport> {
         live_by_type,
         live_by_month,
         import_runs: store.runs()?,
+        archived_ids: store.archived_counts()?,
         archive: None,
         projections: Vec::new(),
     })

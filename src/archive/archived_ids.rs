@@ -14,10 +14,10 @@ use uuid::Uuid;
 
 use super::layout::{list_partitions, Partition};
 use super::manifest::Manifest;
-use super::parquet::{for_each_row, PartEvents, RowRef};
+use super::parquet::{for_each_row, read_ids, PartEvents, RowRef};
 use super::read::check_sha256;
 use crate::event::{content_hash_of, Event};
-use crate::store::{ArchivedId, ScanFilter, Store};
+use crate::store::{live_and_archived, ArchivedId, ScanFilter, Store};
 
 /// Ids named per problem; the rest are counted.
 const SHOWN_IDS: usize = 5;
@@ -286,4 +286,69 @@ pub fn archived_versions(
         }
     }
     Ok(out)
+}
+
+/// True when the store holds as many archived-id records per partition as
+/// the archive holds rows: the store was written or upgraded by a chronicle
+/// that keeps them.
+pub fn records_complete(root: &Path, store: &mut dyn Store) -> anyhow::Result<bool> {
+    let counts: BTreeMap<String, u64> = store
+        .archived_counts()?
+        .into_iter()
+        .map(|c| (c.partition, c.ids))
+        .collect();
+    for p in list_partitions(root)? {
+        let rows = Manifest::load(&p.dir(root), &p)?.rows();
+        if counts.get(&p.name()).copied().unwrap_or(0) != rows {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Live events matching `filter` whose id the archive under `root` also
+/// holds, each with the record of its archived version. From the store's
+/// records when they cover the archive; otherwise (a store not upgraded
+/// yet) from the archive's id columns looked up in the live store, which
+/// reads every part's ids once.
+pub fn live_overlap(
+    root: Option<&Path>,
+    store: &mut dyn Store,
+    filter: &ScanFilter,
+) -> anyhow::Result<Vec<(Event, ArchivedId)>> {
+    let Some(root) = root.filter(|r| r.is_dir()) else {
+        return live_and_archived(store, filter);
+    };
+    if records_complete(root, store)? {
+        return live_and_archived(store, filter);
+    }
+    let in_filter = |e: &Event| {
+        let r = e.received_at.unwrap_or_default();
+        (filter.types.is_empty() || filter.types.contains(&e.event_type))
+            && filter.since.is_none_or(|s| r >= s)
+            && filter.until.is_none_or(|u| r < u)
+    };
+    let mut found: Vec<(String, Event)> = Vec::new();
+    for p in list_partitions(root)? {
+        let dir = p.dir(root);
+        for entry in Manifest::load(&dir, &p)?.parts {
+            let ids = read_ids(&dir.join(&entry.file))?;
+            for chunk in ids.chunks(10_000) {
+                for live in store.get_many(chunk)? {
+                    if in_filter(&live) {
+                        found.push((p.name(), live));
+                    }
+                }
+            }
+        }
+    }
+    let wanted: Vec<(Uuid, String)> = found.iter().map(|(p, e)| (e.id, p.clone())).collect();
+    let versions = archived_versions(root, &wanted)?;
+    Ok(found
+        .into_iter()
+        .filter_map(|(p, live)| {
+            let record = ArchivedId::of(versions.get(&live.id)?, &p);
+            Some((live, record))
+        })
+        .collect())
 }

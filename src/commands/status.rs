@@ -68,6 +68,38 @@ pub fn run(
             );
         }
     }
+    if !report.archived_ids.is_empty() || report.archive.is_some() {
+        let _ = writeln!(human, "\narchived-id records in the store, per partition");
+        let rows_of = |partition: &str| {
+            report.archive.as_ref().and_then(|a| {
+                a.partitions
+                    .iter()
+                    .find(|p| p.partition == partition)
+                    .map(|p| p.rows)
+            })
+        };
+        let mut names: Vec<&str> = report
+            .archived_ids
+            .iter()
+            .map(|c| c.partition.as_str())
+            .chain(report.archive.iter().flat_map(|a| a.partitions.iter().map(|p| p.partition.as_str())))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        for name in names {
+            let ids = report
+                .archived_ids
+                .iter()
+                .find(|c| c.partition == name)
+                .map_or(0, |c| c.ids);
+            let note = match rows_of(name) {
+                Some(rows) if rows == ids => String::new(),
+                Some(rows) => format!("  (archive holds {}: run `chronicle verify --repair`)", thousands(rows)),
+                None => "  (no such partition in the archive folder)".to_string(),
+            };
+            let _ = writeln!(human, "  {name:<10}  {:>12}{note}", thousands(ids));
+        }
+    }
     if !report.import_runs.is_empty() {
         let _ = writeln!(human, "\nimport runs");
         for run in &report.import_runs {

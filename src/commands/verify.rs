@@ -1,12 +1,17 @@
 //! `chronicle verify`: checks the archive folder (and, through the store,
-//! that nothing is both live and archived); exit 1 when anything is wrong.
+//! that nothing is both live and archived, and that the store's archived-id
+//! records match the archive exactly); exit 1 when anything is wrong.
+//! `--repair` makes the records match the archive (the upgrade of a store
+//! written before archived-id records existed).
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use clap::Args;
 
-use chronicle::archive::verify::verify;
+use chronicle::archive::archived_ids::check_records;
+use chronicle::archive::verify::{verify, VerifyProblem};
+use chronicle::archive::with_archive_lock;
 use chronicle::exit::ExitStatus;
 use chronicle::settings::Settings;
 
@@ -18,14 +23,34 @@ pub struct VerifyArgs {
     /// Archive folder [default: `archive` in chronicle.toml, else ./archive]
     #[arg(long, value_name = "DIR")]
     pub archive: Option<PathBuf>,
+    /// Make the store's archived-id records match the archive: write the
+    /// missing and differing ones, remove those the archive does not back
+    /// (takes the archive lock)
+    #[arg(long)]
+    pub repair: bool,
 }
 
 pub fn run(args: VerifyArgs, settings: &Settings, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let root = args.archive.unwrap_or_else(|| settings.archive.clone());
     let mut store = open_store(settings)?;
     let progress = progress(printer);
-    let report = verify(&root, Some(store.as_mut()), progress.as_ref())?;
+    let mut report = verify(&root, Some(store.as_mut()), progress.as_ref())?;
+    let records = if args.repair {
+        with_archive_lock(store.as_mut(), |store| check_records(&root, store, true))?
+    } else {
+        check_records(&root, store.as_mut(), false)?
+    };
     let mut human = String::new();
+    for (path, problem) in &records.problems {
+        if args.repair {
+            let _ = writeln!(human, "REPAIRED {path}: {problem}");
+        } else {
+            report.problems.push(VerifyProblem {
+                path: path.clone(),
+                problem: problem.clone(),
+            });
+        }
+    }
     for p in &report.problems {
         let _ = writeln!(human, "PROBLEM {}: {}", p.path, p.problem);
     }
@@ -43,7 +68,9 @@ pub fn run(args: VerifyArgs, settings: &Settings, printer: &Printer) -> anyhow::
             format!("{} problems", report.problems.len())
         }
     );
-    printer.result(human, &serde_json::to_value(&report)?);
+    let mut json = serde_json::to_value(&report)?;
+    json["archived_ids"] = serde_json::to_value(&records)?;
+    printer.result(human, &json);
     Ok(if report.problems.is_empty() {
         ExitStatus::Success
     } else {

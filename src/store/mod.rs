@@ -244,20 +244,17 @@ pub fn scan_all(
     }
 }
 
-/// Live events of `types` (all types when empty) whose id also has an
-/// archived-id record, with that record: ids both live and archived, which
-/// only a `--keep-live` run, a store written before archived-id records
-/// existed, or a MongoDB import racing an archive run can leave. Pages
-/// through the live store; memory holds one page and the overlap.
+/// Live events matching `filter` whose id also has an archived-id record,
+/// with that record: ids both live and archived, which only a `--keep-live`
+/// run, a store written before archived-id records existed, or a MongoDB
+/// import racing an archive run can leave. Pages through the live store;
+/// memory holds one page and the overlap.
 pub fn live_and_archived(
     store: &mut dyn Store,
-    types: &[String],
+    filter: &ScanFilter,
 ) -> anyhow::Result<Vec<(Event, ArchivedId)>> {
     const PAGE: usize = 10_000;
-    let filter = ScanFilter {
-        types: types.to_vec(),
-        ..ScanFilter::default()
-    };
+    let filter = filter.clone();
     let mut cursor: Option<ScanCursor> = None;
     let mut out = Vec::new();
     loop {
