@@ -82,7 +82,12 @@ pub fn run(
             .archived_ids
             .iter()
             .map(|c| c.partition.as_str())
-            .chain(report.archive.iter().flat_map(|a| a.partitions.iter().map(|p| p.partition.as_str())))
+            .chain(
+                report
+                    .archive
+                    .iter()
+                    .flat_map(|a| a.partitions.iter().map(|p| p.partition.as_str())),
+            )
             .collect();
         names.sort_unstable();
         names.dedup();
@@ -94,7 +99,10 @@ pub fn run(
                 .map_or(0, |c| c.ids);
             let note = match rows_of(name) {
                 Some(rows) if rows == ids => String::new(),
-                Some(rows) => format!("  (archive holds {}: run `chronicle verify --repair`)", thousands(rows)),
+                Some(rows) => format!(
+                    "  (archive holds {}: run `chronicle verify --repair`)",
+                    thousands(rows)
+                ),
                 None => "  (no such partition in the archive folder)".to_string(),
             };
             let _ = writeln!(human, "  {name:<10}  {:>12}{note}", thousands(ids));

@@ -20,8 +20,8 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, Tra
 use uuid::Uuid;
 
 use super::{
-    archived_outcome, AppendOutcome, ArchivedCount, ArchivedId, ImportRun, LockAttempt, MonthCount, ScanCursor,
-    ScanFilter, Store,
+    archived_outcome, AppendOutcome, ArchivedCount, ArchivedId, ImportRun, LockAttempt, MonthCount,
+    ScanCursor, ScanFilter, Store,
 };
 use crate::event::{now_millis, Event};
 
@@ -176,7 +176,12 @@ fn partition_code(partition: &str) -> anyhow::Result<i64> {
 
 fn partition_name(code: i64) -> String {
     if code >= 10_000_000 {
-        format!("{:04}-{:02}-{:02}", code / 10_000, code / 100 % 100, code % 100)
+        format!(
+            "{:04}-{:02}-{:02}",
+            code / 10_000,
+            code / 100 % 100,
+            code % 100
+        )
     } else {
         format!("{:04}-{:02}", code / 100, code % 100)
     }
