@@ -521,14 +521,18 @@ fn a_legacy_store_is_upgraded_by_the_next_archive_run() {
         "{}",
         run.stdout
     );
-    // Nothing left to archive, but the run upgrades the records.
-    let report = chronicle(
+    // The run upgrades the records, then finds the changed January copy
+    // live beside its archived version: a conflict, left live (exit 1).
+    let run = chronicle(
         dir,
         LEGACY_STORE,
         &["--json", "archive", "--before", "2016-03-15"],
     );
-    assert!(report.code <= 1, "{}", report.stderr);
-    assert_eq!(report.json()["records_upgraded"], 123);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let report = run.json();
+    assert_eq!(report["records_upgraded"], 123);
+    assert_eq!(report["conflicts"], 1);
+    assert_eq!(report["conflict_samples"][0]["id"], CHANGED_ID);
     let status = ok(dir, LEGACY_STORE, &["--json", "status"]).json();
     assert_eq!(status["archived_ids"][0]["ids"], 54);
     assert_eq!(status["archived_ids"][1]["ids"], 69);

@@ -90,7 +90,18 @@ pub fn check_records(
     };
     let names: HashSet<String> = partitions.iter().map(|p| p.name()).collect();
     for p in &partitions {
-        let expected = partition_records(root, p)?;
+        // A damaged part is verify's own finding; its records cannot be
+        // checked (or repaired) until the part is restored.
+        let expected = match partition_records(root, p) {
+            Ok(records) => records,
+            Err(e) => {
+                check.problems.push((
+                    p.dir(root).display().to_string(),
+                    format!("archived-id records not checked: {e:#}"),
+                ));
+                continue;
+            }
+        };
         let stored = store.archived_in(&p.name())?;
         check_partition(root, store, p, expected, stored, repair, &mut check)?;
     }
@@ -229,8 +240,14 @@ fn shown(ids: impl Iterator<Item = Uuid>) -> String {
 /// count differs from their manifests' row count (a store written before
 /// archived-id records existed has none) get their records repaired.
 /// One grouped count over the records and the manifests; parts are read
-/// only for partitions that need it. Returns the records written or removed.
-pub fn upgrade_records(root: &Path, store: &mut dyn Store) -> anyhow::Result<u64> {
+/// only for partitions that need it. Returns the records written or removed;
+/// a partition whose parts cannot be read is left for `verify` to report
+/// and named in `problems`.
+pub fn upgrade_records(
+    root: &Path,
+    store: &mut dyn Store,
+    problems: &mut Vec<String>,
+) -> anyhow::Result<u64> {
     if !root.is_dir() {
         return Ok(0);
     }
@@ -245,7 +262,16 @@ pub fn upgrade_records(root: &Path, store: &mut dyn Store) -> anyhow::Result<u64
         if counts.get(&p.name()).copied().unwrap_or(0) == manifest.rows() {
             continue;
         }
-        let expected = partition_records(root, &p)?;
+        let expected = match partition_records(root, &p) {
+            Ok(records) => records,
+            Err(e) => {
+                problems.push(format!(
+                    "{}: archived-id records not upgraded: {e:#}",
+                    p.dir(root).display()
+                ));
+                continue;
+            }
+        };
         let stored = store.archived_in(&p.name())?;
         let mut check = RecordsCheck::default();
         check_partition(root, store, &p, expected, stored, true, &mut check)?;

@@ -367,7 +367,8 @@ pub fn archive(
     let mut result = if options.dry_run {
         Ok(())
     } else {
-        archived_ids::upgrade_records(&options.root, store).map(|n| report.records_upgraded = n)
+        archived_ids::upgrade_records(&options.root, store, &mut report.problems)
+            .map(|n| report.records_upgraded = n)
     };
     if result.is_ok() {
         result = run_partitions(store, options, bound, &mut lock, &mut report, progress);
