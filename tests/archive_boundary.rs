@@ -452,6 +452,62 @@ fn rebuild_refuses_an_id_live_and_archived_with_different_content() {
     }
 }
 
+#[test]
+fn archive_settles_live_copies_of_ids_archived_in_another_partition() {
+    let (_tmp, places) = workplaces("elsewhere");
+    for (store, dir) in &places {
+        archived_fixture(dir, store);
+        // What an old chronicle (or a MongoDB import racing an archive run)
+        // could leave: copies of January events received in March, one
+        // identical, one changed, beside their archived versions.
+        {
+            let mut s = store::open(store).unwrap();
+            let march = parse_rfc3339_millis("2016-03-20T00:00:00Z").unwrap();
+            let changed = Event::from_json_str(&changed_event()).unwrap();
+            let same_id = Uuid::parse_str(SAME_ID).unwrap();
+            let original = archived_versions_of(dir, &[same_id]);
+            let records = s.get_archived(&[same_id, changed.id]).unwrap();
+            assert_eq!(records.len(), 2);
+            s.remove_archived(&[same_id, changed.id]).unwrap();
+            let mut copies = vec![original[0].clone(), changed];
+            for c in &mut copies {
+                c.received_at = Some(march);
+            }
+            assert_eq!(kinds(&s.append(&copies).unwrap()), ["inserted", "inserted"]);
+            s.flush().unwrap();
+            s.put_archived(&records, false).unwrap();
+        }
+        let run = chronicle(dir, store, &["--json", "archive", "--before", "2016-04-15"]);
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        let report = run.json();
+        let march = &report["partitions"][0];
+        assert_eq!(march["partition"], "2016-03");
+        assert_eq!(march["already_archived"], 1, "{report}");
+        assert_eq!(march["conflicts"], 1, "{report}");
+        assert_eq!(report["conflict_samples"][0]["id"], CHANGED_ID);
+        // Neither id was archived a second time; the changed copy stays live.
+        let verify = chronicle(dir, store, &["--json", "verify"]).json();
+        assert_eq!(verify["archived_ids"]["missing"], 0, "{verify}");
+        assert_eq!(verify["archived_ids"]["differing"], 0, "{verify}");
+        assert_eq!(verify["live_and_archived"], 1, "{verify}");
+        let live = live_lines(dir, store);
+        assert!(live.iter().any(|l| l.contains(CHANGED_ID)));
+        assert!(!live.iter().any(|l| l.contains(SAME_ID)));
+    }
+}
+
+/// Archived events with these ids, read back through a replay into a
+/// scratch store.
+fn archived_versions_of(dir: &Path, ids: &[Uuid]) -> Vec<Event> {
+    let scratch = format!("sqlite:{}", dir.join("versions.db").display());
+    ok(dir, &scratch, &["-q", "replay"]);
+    let mut s = store::open(&scratch).unwrap();
+    let found = s.get_many(ids).unwrap();
+    drop(s);
+    std::fs::remove_file(dir.join("versions.db")).unwrap();
+    found
+}
+
 fn write_dump_projection(dir: &Path) {
     std::fs::write(
         dir.join("chronicle.toml"),

@@ -758,7 +758,11 @@ fn archive_partition(
     // A scanner thread pages through the store while this thread encodes
     // Parquet: the two take about the same time on large partitions.
     let filter = partition_filter(p);
-    let (tx, rx) = crossbeam_channel::bounded::<Vec<Event>>(2);
+    // Live events whose id is recorded as archived in another partition
+    // (an old re-import, a MongoDB import racing a run): never written
+    // twice, settled after the scan. Id -> (fingerprint, record).
+    let mut elsewhere: HashMap<Uuid, (u64, ArchivedId)> = HashMap::new();
+    let (tx, rx) = crossbeam_channel::bounded::<(Vec<Event>, HashMap<Uuid, ArchivedId>)>(2);
     let (scanned, consumed) = std::thread::scope(|scope| {
         let scan_store = &mut *store;
         let scan_lock = &mut *lock;
@@ -772,8 +776,14 @@ fn archive_partition(
                     cursor = Some((last.received_at.unwrap_or_default(), last.id));
                 }
                 scan_lock.renew(scan_store)?;
+                let ids: Vec<Uuid> = page.iter().map(|e| e.id).collect();
+                let records = scan_store
+                    .get_archived(&ids)?
+                    .into_iter()
+                    .map(|r| (r.id, r))
+                    .collect();
                 // A closed channel means the writer failed; it reports why.
-                if tx.send(page).is_err() || !full {
+                if tx.send((page, records)).is_err() || !full {
                     return Ok(());
                 }
             }
@@ -781,11 +791,15 @@ fn archive_partition(
         let consumed = (|| -> anyhow::Result<()> {
             let rx = rx;
             let mut open: Option<OpenPart> = None;
-            for page in rx.iter() {
+            for (page, mut records) in rx.iter() {
                 for event in page {
                     pr.live += 1;
                     if listed.binary_search(&event.id).is_ok() {
                         already.insert(event.id, fingerprint(&event, false));
+                        continue;
+                    }
+                    if let Some(record) = records.remove(&event.id) {
+                        elsewhere.insert(event.id, (fingerprint(&event, false), record));
                         continue;
                     }
                     if open.is_none() {
@@ -827,6 +841,9 @@ fn archive_partition(
         settle_already_archived(
             store, options, p, &dir, &old_parts, already, &mut pr, report,
         )?;
+    }
+    if !elsewhere.is_empty() {
+        settle_archived_elsewhere(store, options, elsewhere, &mut pr, report)?;
     }
     if report.pending.records.len() >= DELETE_BATCH {
         flush_deletes(store, report)?;
@@ -958,6 +975,74 @@ fn settle_already_archived(
     }
     if !identical.is_empty() {
         queue_delete(report, &pr.partition, identical);
+    }
+    Ok(())
+}
+
+/// Live events whose id a record places in another partition: identical to
+/// the version read from that partition → recorded and deleted as already
+/// archived; different → a conflict, left live; not found there (a record
+/// the archive does not back) → left live and reported. Reads each named
+/// partition once; such events only exist in stores written before
+/// archived-id records, or after a MongoDB import raced an archive run.
+fn settle_archived_elsewhere(
+    store: &mut dyn Store,
+    options: &ArchiveOptions,
+    elsewhere: HashMap<Uuid, (u64, ArchivedId)>,
+    pr: &mut PartitionReport,
+    report: &mut ArchiveReport,
+) -> anyhow::Result<()> {
+    let wanted: Vec<(Uuid, String)> = elsewhere
+        .iter()
+        .map(|(id, (_, r))| (*id, r.partition.clone()))
+        .collect();
+    let versions = archived_ids::archived_versions(&options.root, &wanted)?;
+    let mut identical = Vec::new();
+    let mut unbacked = Vec::new();
+    let mut conflicts = 0u64;
+    for (id, (fp, record)) in elsewhere {
+        match versions.get(&id) {
+            Some(archived) if fingerprint(archived, false) == fp => {
+                identical.push(ArchivedId::of(archived, &record.partition));
+            }
+            Some(archived) => {
+                conflicts += 1;
+                if report.conflict_samples.len() < CONFLICT_SAMPLES {
+                    let live = store.get_many(&[id])?;
+                    report.conflict_samples.push(ArchiveConflict {
+                        partition: record.partition.clone(),
+                        id: id.to_string(),
+                        live: live.first().map(|e| e.to_json_line()).unwrap_or_default(),
+                        archived: archived.to_json_line(),
+                    });
+                }
+            }
+            None => unbacked.push(format!("{id} ({})", record.partition)),
+        }
+    }
+    if conflicts > 0 {
+        pr.conflicts += conflicts;
+        report.problems.push(format!(
+            "{}: {conflicts} live events differ from their copies archived in other partitions; they stay live",
+            pr.partition
+        ));
+    }
+    if !unbacked.is_empty() {
+        unbacked.sort();
+        report.problems.push(format!(
+            "{}: {} live events have archived-id records that the archive does not back (e.g. {}); left live, run `chronicle verify --repair`",
+            pr.partition,
+            unbacked.len(),
+            unbacked.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    pr.already_archived += identical.len() as u64;
+    if !options.keep_live {
+        pr.deleted += identical.len() as u64;
+    }
+    if !identical.is_empty() {
+        let partition = pr.partition.clone();
+        queue_delete(report, &partition, identical);
     }
     Ok(())
 }
