@@ -404,22 +404,32 @@ impl MongoStore {
         Ok(round)
     }
 
-    /// Reads the stored documents with these ids, keyed by id.
-    fn stored_docs(&self, ids: &[Uuid]) -> anyhow::Result<HashMap<Uuid, RawDocumentBuf>> {
-        let mut out = HashMap::with_capacity(ids.len());
+    /// The documents of `collection` whose `_id` is one of `ids`, one
+    /// `$in` query per [`ID_CHUNK`] ids.
+    fn find_by_ids<T>(&self, collection: &Collection<T>, ids: &[Uuid]) -> anyhow::Result<Vec<T>>
+    where
+        T: serde::de::DeserializeOwned + Unpin + Send + Sync,
+    {
+        let mut out = Vec::new();
         for chunk in ids.chunks(ID_CHUNK) {
             let keys: Vec<String> = chunk.iter().map(id_text).collect();
-            let docs: Vec<RawDocumentBuf> = self.retry(|| {
-                self.events
+            let docs: Vec<T> = self.retry(|| {
+                collection
                     .find(doc! {"_id": {"$in": &keys}})
                     .batch_size(ID_CHUNK as u32)
                     .run()?
                     .collect()
             })?;
-            for d in docs {
-                let id = doc_id(&d)?;
-                out.insert(id, d);
-            }
+            out.extend(docs);
+        }
+        Ok(out)
+    }
+
+    /// Reads the stored documents with these ids, keyed by id.
+    fn stored_docs(&self, ids: &[Uuid]) -> anyhow::Result<HashMap<Uuid, RawDocumentBuf>> {
+        let mut out = HashMap::with_capacity(ids.len());
+        for d in self.find_by_ids(&self.events, ids)? {
+            out.insert(doc_id(&d)?, d);
         }
         Ok(out)
     }
@@ -427,19 +437,9 @@ impl MongoStore {
     /// The archived-id records of these ids, keyed by id.
     fn archived_records(&self, ids: &[Uuid]) -> anyhow::Result<HashMap<Uuid, ArchivedId>> {
         let mut out = HashMap::new();
-        for chunk in ids.chunks(ID_CHUNK) {
-            let keys: Vec<String> = chunk.iter().map(id_text).collect();
-            let docs: Vec<Document> = self.retry(|| {
-                self.archived
-                    .find(doc! {"_id": {"$in": &keys}})
-                    .batch_size(ID_CHUNK as u32)
-                    .run()?
-                    .collect()
-            })?;
-            for d in docs {
-                let record = archived_from_doc(&d)?;
-                out.insert(record.id, record);
-            }
+        for d in self.find_by_ids(&self.archived, ids)? {
+            let record = archived_from_doc(&d)?;
+            out.insert(record.id, record);
         }
         Ok(out)
     }

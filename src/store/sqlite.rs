@@ -202,6 +202,28 @@ fn archived_from_row(row: &Row<'_>) -> rusqlite::Result<ArchivedId> {
     })
 }
 
+/// Deletes the rows of `table` whose `id` is one of `ids`, in chunks;
+/// returns how many were deleted. The caller holds the transaction.
+fn delete_by_id<'a>(
+    conn: &Connection,
+    table: &str,
+    ids: impl IntoIterator<Item = &'a Uuid>,
+) -> anyhow::Result<u64> {
+    let ids: Vec<&Uuid> = ids.into_iter().collect();
+    let mut deleted = 0u64;
+    for chunk in ids.chunks(ID_CHUNK) {
+        let sql = format!(
+            "DELETE FROM {table} WHERE id IN ({})",
+            placeholders(chunk.len())
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        deleted += stmt.execute(params_from_iter(
+            chunk.iter().map(|id| id.as_bytes().to_vec()),
+        ))? as u64;
+    }
+    Ok(deleted)
+}
+
 fn placeholders(n: usize) -> String {
     let mut s = String::with_capacity(n * 2);
     for i in 0..n {
@@ -380,17 +402,7 @@ impl Store for SqliteStore {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut deleted = 0u64;
-        for chunk in ids.chunks(ID_CHUNK) {
-            let sql = format!(
-                "DELETE FROM events WHERE id IN ({})",
-                placeholders(chunk.len())
-            );
-            let mut stmt = tx.prepare_cached(&sql)?;
-            deleted += stmt.execute(params_from_iter(
-                chunk.iter().map(|id| id.as_bytes().to_vec()),
-            ))? as u64;
-        }
+        let deleted = delete_by_id(&tx, "events", ids)?;
         tx.commit()?;
         Ok(deleted)
     }
@@ -416,19 +428,11 @@ impl Store for SqliteStore {
                 ])?;
             }
         }
-        let mut deleted = 0u64;
-        if delete_live {
-            for chunk in sorted.chunks(ID_CHUNK) {
-                let sql = format!(
-                    "DELETE FROM events WHERE id IN ({})",
-                    placeholders(chunk.len())
-                );
-                let mut stmt = tx.prepare_cached(&sql)?;
-                deleted += stmt.execute(params_from_iter(
-                    chunk.iter().map(|r| r.id.as_bytes().to_vec()),
-                ))? as u64;
-            }
-        }
+        let deleted = if delete_live {
+            delete_by_id(&tx, "events", sorted.iter().map(|r| &r.id))?
+        } else {
+            0
+        };
         tx.commit()?;
         Ok(deleted)
     }
@@ -467,17 +471,7 @@ impl Store for SqliteStore {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut removed = 0u64;
-        for chunk in ids.chunks(ID_CHUNK) {
-            let sql = format!(
-                "DELETE FROM archived_ids WHERE id IN ({})",
-                placeholders(chunk.len())
-            );
-            let mut stmt = tx.prepare_cached(&sql)?;
-            removed += stmt.execute(params_from_iter(
-                chunk.iter().map(|id| id.as_bytes().to_vec()),
-            ))? as u64;
-        }
+        let removed = delete_by_id(&tx, "archived_ids", ids)?;
         tx.commit()?;
         Ok(removed)
     }
