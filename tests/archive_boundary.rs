@@ -159,6 +159,37 @@ fn archived_ids_settle_appends(store: &mut dyn Store) {
     assert_eq!(live_ids(store), vec![1, 3, 4, 5]);
 }
 
+/// SQLite keeps a filter over archived ids and caches it per connection: a
+/// connection that read it before another one archived more ids must still
+/// see those ids as archived in its next transaction.
+#[test]
+fn sqlite_filter_follows_archive_runs_of_other_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let uri = format!("sqlite:{}", dir.path().join("store.db").display());
+    let mut importer = store::open(&uri).unwrap();
+    let mut archiver = store::open(&uri).unwrap();
+    let first: Vec<Event> = (1..=3).map(|n| event(n, "{}")).collect();
+    archiver
+        .put_archived(&[ArchivedId::of(&first[0], "2016-01")], false)
+        .unwrap();
+    assert_eq!(
+        kinds(&importer.append(&first[..2]).unwrap()),
+        ["duplicate", "inserted"]
+    );
+    importer.flush().unwrap();
+    // Many more records: the filter is rebuilt larger by the other connection.
+    let more: Vec<ArchivedId> = (100..200_000u128)
+        .map(|n| ArchivedId::of(&event(n, "{}"), "2016-02"))
+        .chain([ArchivedId::of(&first[2], "2016-02")])
+        .collect();
+    archiver.put_archived(&more, false).unwrap();
+    let again = vec![event(150_000, "{}"), first[2].clone(), event(300_000, "{}")];
+    assert_eq!(
+        kinds(&importer.append(&again).unwrap()),
+        ["duplicate", "duplicate", "inserted"]
+    );
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod sqlite {

@@ -4,6 +4,7 @@
 //! async runtime, and it hides its runtime behind these same calls, so the
 //! import, archive and rebuild pipelines stay plain synchronous code.
 
+pub mod idfilter;
 pub mod mongo;
 pub mod sqlite;
 

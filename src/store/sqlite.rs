@@ -19,6 +19,7 @@ use anyhow::Context;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, TransactionBehavior};
 use uuid::Uuid;
 
+use super::idfilter::IdFilter;
 use super::{
     archived_outcome, AppendOutcome, ArchivedCount, ArchivedId, ImportRun, LockAttempt, MonthCount,
     ScanCursor, ScanFilter, Store,
@@ -57,6 +58,12 @@ CREATE TABLE IF NOT EXISTS archived_ids (
     hash BLOB NOT NULL,
     part INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS archived_filter (
+    k       INTEGER PRIMARY KEY CHECK (k = 0),
+    version INTEGER NOT NULL,
+    records INTEGER NOT NULL,
+    bits    BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS locks (
     name       TEXT PRIMARY KEY,
     holder     TEXT NOT NULL,
@@ -80,6 +87,11 @@ pub struct SqliteStore {
     conn: Connection,
     /// Start time and size of the open append transaction, if any.
     open_group: Option<(Instant, usize)>,
+    /// The archived-id filter as last read, with its version (see
+    /// [`super::idfilter`]); `Some((v, None))` when the store has none, so
+    /// that every id is looked up. Re-read when a new append transaction
+    /// finds another version.
+    filter: Option<(i64, Option<IdFilter>)>,
 }
 
 impl SqliteStore {
@@ -119,7 +131,25 @@ impl SqliteStore {
             path: path.to_string(),
             conn,
             open_group: None,
+            filter: None,
         })
+    }
+
+    /// Makes the cached filter the one this transaction sees: one small
+    /// read per transaction, the whole filter only when it changed.
+    fn refresh_filter(&mut self) -> anyhow::Result<()> {
+        let version: i64 = self
+            .conn
+            .query_row("SELECT version FROM archived_filter WHERE k = 0", [], |r| {
+                r.get(0)
+            })
+            .optional()?
+            .unwrap_or(-1);
+        if self.filter.as_ref().map(|(v, _)| *v) != Some(version) {
+            let (version, filter, _) = read_filter(&self.conn)?;
+            self.filter = Some((version, filter));
+        }
+        Ok(())
     }
 
     /// Commits the open append group, if any. Every operation other than
@@ -156,6 +186,56 @@ fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
         correlation_id: row.get(6)?,
         payload: row.get(7)?,
     })
+}
+
+/// The stored filter: (version, filter, records it was told about); version
+/// -1 and no filter when the store has none.
+fn read_filter(conn: &Connection) -> anyhow::Result<(i64, Option<IdFilter>, u64)> {
+    let row: Option<(i64, i64, Vec<u8>)> = conn
+        .query_row(
+            "SELECT version, records, bits FROM archived_filter WHERE k = 0",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    Ok(match row {
+        Some((version, records, bits)) => (version, IdFilter::from_bytes(bits), records as u64),
+        None => (-1, None, 0),
+    })
+}
+
+/// Adds `ids` (just recorded) to the stored filter, inside the caller's
+/// transaction; the filter is rebuilt from every record when it is missing
+/// or would be over its capacity. Returns the new (version, filter).
+fn add_to_filter(conn: &Connection, ids: &[&Uuid]) -> anyhow::Result<(i64, IdFilter)> {
+    let (version, filter, records) = read_filter(conn)?;
+    let total = records + ids.len() as u64;
+    let (filter, records) = match filter {
+        Some(mut f) if total <= f.capacity() => {
+            for id in ids {
+                f.insert(id);
+            }
+            (f, total)
+        }
+        _ => {
+            let n: i64 = conn.query_row("SELECT count(*) FROM archived_ids", [], |r| r.get(0))?;
+            let mut f = IdFilter::for_records(n as u64);
+            let mut stmt = conn.prepare("SELECT id FROM archived_ids")?;
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                let id: Vec<u8> = row.get(0)?;
+                f.insert(&Uuid::from_slice(&id)?);
+            }
+            (f, n as u64)
+        }
+    };
+    let version = version + 1;
+    conn.execute(
+        "INSERT INTO archived_filter (k, version, records, bits) VALUES (0, ?1, ?2, ?3)
+         ON CONFLICT(k) DO UPDATE SET version = excluded.version, records = excluded.records, bits = excluded.bits",
+        params![version, records as i64, filter.as_bytes()],
+    )?;
+    Ok((version, filter))
 }
 
 /// Partitions are kept as integers (`2016-01` as 201601, `2016-01-05` as
@@ -245,7 +325,10 @@ impl Store for SqliteStore {
         if self.open_group.is_none() {
             self.conn.execute_batch("BEGIN IMMEDIATE")?;
             self.open_group = Some((Instant::now(), 0));
+            self.refresh_filter()?;
         }
+        // An id whose filter bit is clear is certainly not archived.
+        let filter = self.filter.as_ref().and_then(|(_, f)| f.as_ref());
         // Inserting in (received_at, id) order turns the index updates into
         // near-appends (SQLite's fast path for the right edge of a b-tree)
         // and walks the random id index left to right. The stable sort keeps
@@ -272,9 +355,13 @@ impl Store for SqliteStore {
                 let event = &events[i];
                 // The archived-id record first: an archived id is never
                 // inserted again, whatever the live store holds.
-                let record = archived
-                    .query_row([&event.id.as_bytes()[..]], archived_from_row)
-                    .optional()?;
+                let record = if filter.is_none_or(|f| f.may_contain(&event.id)) {
+                    archived
+                        .query_row([&event.id.as_bytes()[..]], archived_from_row)
+                        .optional()?
+                } else {
+                    None
+                };
                 if let Some(record) = record {
                     outcomes[i] = Some(archived_outcome(event, &record));
                     continue;
@@ -409,6 +496,9 @@ impl Store for SqliteStore {
 
     fn put_archived(&mut self, records: &[ArchivedId], delete_live: bool) -> anyhow::Result<u64> {
         self.commit_group()?;
+        if records.is_empty() {
+            return Ok(0);
+        }
         // Sorted by id, the records go into the b-tree left to right.
         let mut sorted: Vec<&ArchivedId> = records.iter().collect();
         sorted.sort_unstable_by_key(|r| r.id);
@@ -428,12 +518,15 @@ impl Store for SqliteStore {
                 ])?;
             }
         }
+        let ids: Vec<&Uuid> = sorted.iter().map(|r| &r.id).collect();
+        let (version, filter) = add_to_filter(&tx, &ids)?;
         let deleted = if delete_live {
-            delete_by_id(&tx, "events", sorted.iter().map(|r| &r.id))?
+            delete_by_id(&tx, "events", ids)?
         } else {
             0
         };
         tx.commit()?;
+        self.filter = Some((version, Some(filter)));
         Ok(deleted)
     }
 
