@@ -4,6 +4,9 @@
 //! settings and prints. See docs/architecture.md for the data flow.
 
 pub mod archive;
+pub mod diff;
+pub mod draft;
+pub mod dry_run;
 pub mod event;
 pub mod exit;
 pub mod export;

@@ -434,9 +434,9 @@ fn verify_holds_the_records_to_the_archive_and_repair_fixes_them() {
         assert_eq!(run.code, 1, "{}", run.stdout);
         for id in [SAME_ID, CHANGED_ID, "00000000-0000-0000-0000-00000000002a"] {
             assert!(
-                run.stdout.contains(id),
+                run.stderr.contains(id),
                 "verify does not name {id}:\n{}",
-                run.stdout
+                run.stderr
             );
         }
         let report = chronicle(dir, store, &["--json", "verify"]).json();
@@ -604,9 +604,9 @@ fn a_legacy_store_is_upgraded_by_the_next_archive_run() {
     let run = chronicle(dir, LEGACY_STORE, &["verify"]);
     assert_eq!(run.code, 1);
     assert!(
-        run.stdout.contains("have no archived-id record"),
+        run.stderr.contains("have no archived-id record"),
         "{}",
-        run.stdout
+        run.stderr
     );
     // The run upgrades the records, then finds the changed January copy
     // live beside its archived version: a conflict, left live (exit 1).

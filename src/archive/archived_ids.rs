@@ -7,13 +7,13 @@
 //! and reads archived versions back for conflict reports.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use uuid::Uuid;
 
 use super::layout::{list_partitions, Partition};
-use super::manifest::Manifest;
+use super::manifest::{part_path, Manifest, PartEntry};
 use super::parquet::{for_each_row, read_ids, PartEvents, RowRef};
 use super::read::check_sha256;
 use crate::event::{content_hash_of, Event};
@@ -47,8 +47,7 @@ pub fn partition_records(root: &Path, partition: &Partition) -> anyhow::Result<V
     let name = partition.name();
     let mut out = Vec::with_capacity(manifest.rows() as usize);
     for entry in &manifest.parts {
-        let path = dir.join(&entry.file);
-        check_sha256(&path, entry)?;
+        let path = check_sha256(&dir, entry)?;
         for_each_row(&path, |row| {
             out.push(record_of_row(&row, &name));
             Ok(())
@@ -280,12 +279,22 @@ pub fn upgrade_records(
     Ok(repaired)
 }
 
-/// The archived versions of `wanted` (id, partition), for conflict reports:
-/// each partition named is read once. Ids not found are absent.
+/// An archived event and the listed part that holds it.
+#[derive(Debug, Clone)]
+pub struct ArchivedVersion {
+    pub event: Event,
+    pub partition: Partition,
+    pub dir: PathBuf,
+    pub entry: PartEntry,
+}
+
+/// The archived versions of `wanted` (id, partition), for conflict reports
+/// and the archive's settling of ids archived elsewhere: each partition
+/// named is read once. Ids not found are absent.
 pub fn archived_versions(
     root: &Path,
     wanted: &[(Uuid, String)],
-) -> anyhow::Result<HashMap<Uuid, Event>> {
+) -> anyhow::Result<HashMap<Uuid, ArchivedVersion>> {
     let mut by_partition: BTreeMap<&str, HashSet<Uuid>> = BTreeMap::new();
     for (id, partition) in wanted {
         by_partition.entry(partition).or_default().insert(*id);
@@ -301,12 +310,19 @@ pub fn archived_versions(
         let dir = p.dir(root);
         let manifest = Manifest::load(&dir, &p)?;
         for entry in &manifest.parts {
-            let path = dir.join(&entry.file);
-            check_sha256(&path, entry)?;
+            let path = check_sha256(&dir, entry)?;
             for event in PartEvents::open(&path, &ScanFilter::default())? {
                 let event = event?;
                 if ids.contains(&event.id) {
-                    out.insert(event.id, event);
+                    out.insert(
+                        event.id,
+                        ArchivedVersion {
+                            event,
+                            partition: p,
+                            dir: dir.clone(),
+                            entry: entry.clone(),
+                        },
+                    );
                 }
             }
         }
@@ -358,7 +374,7 @@ pub fn live_overlap(
     for p in list_partitions(root)? {
         let dir = p.dir(root);
         for entry in Manifest::load(&dir, &p)?.parts {
-            let ids = read_ids(&dir.join(&entry.file))?;
+            let ids = read_ids(&part_path(&dir, &entry)?)?;
             for chunk in ids.chunks(10_000) {
                 for live in store.get_many(chunk)? {
                     if in_filter(&live) {
@@ -373,7 +389,7 @@ pub fn live_overlap(
     Ok(found
         .into_iter()
         .filter_map(|(p, live)| {
-            let record = ArchivedId::of(versions.get(&live.id)?, &p);
+            let record = ArchivedId::of(&versions.get(&live.id)?.event, &p);
             Some((live, record))
         })
         .collect())

@@ -3,25 +3,34 @@
 //! `archive` procedure itself; docs/archive.md explains the layout and why
 //! the procedure is safe to kill at any step.
 //!
-//! Per partition, under a lock held in the store:
+//! Per partition, under a lock held in the store and the archive folder's
+//! own lock ([`folder_lock`]):
 //! 1. leftovers of an interrupted run are resolved (temporary files removed,
 //!    renamed-but-unlisted parts verified and adopted, or discarded when the
-//!    live store still holds all they contain);
+//!    live store still holds all they contain; see [`recover`]);
 //! 2. live events of the partition that the archive does not hold yet are
-//!    streamed into a new part (temp file, fsync, rename, fsync folder);
+//!    streamed into a new part (temp file named after the run, fsync,
+//!    rename that never replaces a file, fsync folder);
 //! 3. the part is read back and compared row by row with what the store
 //!    returned, plus row count and id digest;
-//! 4. the manifest is replaced atomically;
-//! 5. exactly the verified ids are deleted from the live store and the
-//!    delete count is checked. Live events that the archive already holds
-//!    (after a crash, a `--keep-live` run or a replay) are deleted once found
-//!    identical there; different ones are reported as conflicts.
+//! 4. the manifest is replaced atomically, only if it is still the version
+//!    the run read (compare and swap; a lost race exits 75);
+//! 5. right before the delete, the manifest and the part are read again from
+//!    disk ([`recheck`]); then exactly the verified ids are deleted from the
+//!    live store and the delete count is checked. Live events that the
+//!    archive already holds (after a crash, a `--keep-live` run or a replay)
+//!    are deleted once found identical there; different ones are reported
+//!    as conflicts.
 
 pub mod archived_ids;
+pub mod folder_lock;
 pub mod layout;
+pub mod location;
 pub mod manifest;
 pub mod parquet;
 pub mod read;
+mod recheck;
+mod recover;
 pub mod replay;
 pub mod verify;
 
@@ -34,16 +43,18 @@ use anyhow::Context;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::event::{format_millis, now_millis, Event, Millis};
-use crate::exit::LockedError;
+use crate::event::{format_millis, now_millis, ContentHash, Event, Millis};
+use crate::exit::{LockedError, LostRaceError};
 use crate::progress::{Progress, Unit};
 use crate::store::{ArchivedId, LockAttempt, ScanCursor, ScanFilter, Store};
+use folder_lock::FolderLock;
 use layout::{
-    fsync_dir, part_files_on_disk, part_name, part_seq, temp_files, temp_path, Granularity,
-    Partition,
+    part_files_on_disk, part_name, part_seq, publish_new, temp_path, Granularity, Partition,
 };
+use location::{LocalFolder, Version};
 use manifest::{Manifest, PartEntry};
 use parquet::{file_sha256, ids_digest, PartEvents, PartWriter};
+use recheck::QueuedPart;
 
 /// Name of the store lock that keeps archive runs apart.
 pub const LOCK_NAME: &str = "archive";
@@ -145,40 +156,111 @@ pub struct ArchiveReport {
 /// both archived and live, which the next run deletes.
 #[derive(Debug, Clone, Default)]
 struct PendingDeletes {
-    /// The archived-id records to write, in the same transaction as the
-    /// delete of their live copies.
-    records: Vec<ArchivedId>,
+    ids: Vec<Uuid>,
+    /// The content hash of each queued id (same order), for its
+    /// archived-id record, written in the same transaction as the delete.
+    hashes: Vec<ContentHash>,
     partitions: Vec<String>,
+    /// Which listed part holds which slice of `ids`, for the re-check
+    /// right before the delete.
+    parts: Vec<QueuedPart>,
+}
+
+impl PendingDeletes {
+    /// The archived-id records of `safe`: the queued ids of the parts that
+    /// passed the re-check, which [`recheck::recheck`] returns as whole
+    /// part slices in queue order.
+    fn records_of(&self, safe: &[Uuid]) -> Vec<ArchivedId> {
+        let mut out = Vec::with_capacity(safe.len());
+        let mut at = 0;
+        for part in &self.parts {
+            let ids = &self.ids[part.ids.clone()];
+            if safe[at..].starts_with(ids) {
+                let name = part.partition.name();
+                out.extend(
+                    ids.iter()
+                        .zip(&self.hashes[part.ids.clone()])
+                        .map(|(id, hash)| ArchivedId {
+                            id: *id,
+                            hash: *hash,
+                            partition: name.clone(),
+                        }),
+                );
+                at += ids.len();
+            }
+        }
+        out
+    }
 }
 
 /// Ids queued before the live store is asked to delete them.
 const DELETE_BATCH: usize = 1_000_000;
 
-fn queue_delete(report: &mut ArchiveReport, partition: &str, records: Vec<ArchivedId>) {
-    report.pending.records.extend(records);
-    if report.pending.partitions.last().map(String::as_str) != Some(partition) {
-        report.pending.partitions.push(partition.to_string());
+/// Queues the records of one listed part (`entry`, of partition `p` in
+/// `dir`): their ids are recorded as archived and, unless `--keep-live`,
+/// deleted from live.
+fn queue_delete(
+    report: &mut ArchiveReport,
+    p: &Partition,
+    dir: &Path,
+    entry: &PartEntry,
+    records: &[ArchivedId],
+) {
+    let pending = &mut report.pending;
+    let start = pending.ids.len();
+    pending.ids.extend(records.iter().map(|r| r.id));
+    pending.hashes.extend(records.iter().map(|r| r.hash));
+    pending.parts.push(QueuedPart {
+        partition: *p,
+        dir: dir.to_path_buf(),
+        file: entry.file.clone(),
+        sha256: entry.sha256.clone(),
+        ids: start..pending.ids.len(),
+    });
+    let name = p.name();
+    if pending.partitions.last() != Some(&name) {
+        pending.partitions.push(name);
     }
 }
 
 /// Records the queued ids as archived and (unless `--keep-live`) deletes
-/// exactly those from live in the same store transaction; checks the count.
-fn flush_deletes(store: &mut dyn Store, report: &mut ArchiveReport) -> anyhow::Result<()> {
+/// exactly those from live, in one store transaction, and checks the
+/// count, once this run has
+/// confirmed that it still holds the archive folder's lock and every part
+/// holding them has been read again from disk: still listed with the same
+/// SHA-256, still that SHA-256, still holding each id. The ids of a part
+/// that fails the re-check stay live, and the run fails naming the part.
+fn flush_deletes(
+    store: &mut dyn Store,
+    folder: Option<&mut FolderLock<'_>>,
+    report: &mut ArchiveReport,
+) -> anyhow::Result<()> {
     let pending = std::mem::take(&mut report.pending);
-    if pending.records.is_empty() {
+    if pending.ids.is_empty() {
         return Ok(());
     }
+    if let Some(folder) = folder {
+        folder.confirm()?;
+    }
+    let (ids, failed) = recheck::recheck(&pending.ids, &pending.parts);
+    fault("before-delete");
+    let records = pending.records_of(&ids);
     let delete_live = !report.keep_live;
-    let deleted = store.put_archived(&pending.records, delete_live)?;
+    let deleted = if records.is_empty() {
+        0
+    } else {
+        store.put_archived(&records, delete_live)?
+    };
     fault("after-delete");
     report.deleted += deleted;
-    if delete_live && deleted != pending.records.len() as u64 {
+    if delete_live && deleted != ids.len() as u64 {
         report.problems.push(format!(
             "deleted {deleted} live events for {} archived ones of partitions {}; the others were no longer live",
-            pending.records.len(),
+            ids.len(),
             pending.partitions.join(", ")
         ));
     }
+    anyhow::ensure!(failed.is_empty(), "{}", failed.join("\n"));
     Ok(())
 }
 
@@ -189,7 +271,7 @@ const CONFLICT_SAMPLES: usize = 100;
 /// the procedure, as a crash or `kill -9` would; `CHRONICLE_FAULT=<point>:<ms>`
 /// pauses there instead (to hold the lock while a second run starts).
 /// Points: `after-lock`, `mid-write`, `after-rename`, `after-verify`,
-/// `after-manifest`, `after-delete`.
+/// `after-manifest`, `before-delete`, `after-delete`.
 fn fault(point: &str) {
     let Ok(value) = std::env::var("CHRONICLE_FAULT") else {
         return;
@@ -249,13 +331,7 @@ struct Lock {
 }
 
 impl Lock {
-    fn take(store: &mut dyn Store) -> anyhow::Result<Lock> {
-        let holder = format!(
-            "chronicle archive pid {} on {} (run {})",
-            std::process::id(),
-            hostname(),
-            &Uuid::new_v4().simple().to_string()[..8]
-        );
+    fn take(store: &mut dyn Store, holder: String) -> anyhow::Result<Lock> {
         let mut attempt = store.try_lock(LOCK_NAME, &holder, LOCK_TTL_MS)?;
         if let LockAttempt::Held { holder: stale, .. } = &attempt {
             // A run killed on this machine leaves its lock until the TTL
@@ -297,19 +373,32 @@ impl Lock {
     }
 }
 
-/// Runs `work` holding the archive lock (for `verify --repair`, which
-/// writes archived-id records as an archive run does).
+/// Runs `work` holding the archive's locks, in the store and in the folder
+/// (for `verify --repair`, which writes archived-id records as an archive
+/// run does).
 pub fn with_archive_lock<T>(
     store: &mut dyn Store,
+    root: &Path,
     work: impl FnOnce(&mut dyn Store) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
-    let lock = Lock::take(store)?;
-    let result = work(store);
+    let run = Uuid::new_v4().simple().to_string()[..12].to_string();
+    let holder = format!(
+        "chronicle verify --repair pid {} on {} (run {run})",
+        std::process::id(),
+        hostname()
+    );
+    let lock = Lock::take(store, holder.clone())?;
+    let files = LocalFolder::new(root, &run);
+    let result = take_folder_lock(root, &files, &holder, &run).and_then(|folder| {
+        let result = work(store);
+        let _ = folder.release();
+        result
+    });
     let _ = store.unlock(LOCK_NAME, &lock.holder);
     result
 }
 
-fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))
         .map(|h| h.trim().to_string())
@@ -326,10 +415,15 @@ fn holder_is_dead_here(holder: &str) -> bool {
     let (Some(pid), Some("on"), Some(host)) = (words.next(), words.next(), words.next()) else {
         return false;
     };
+    pid.parse().is_ok_and(|pid| process_is_gone(host, pid))
+}
+
+/// True when `host` is this host and it has no process `pid` (checked
+/// where `/proc` exists; elsewhere a lock waits for its expiry).
+pub(crate) fn process_is_gone(host: &str, pid: u32) -> bool {
     host == hostname()
-        && pid.parse::<u32>().is_ok()
         && Path::new("/proc").is_dir()
-        && !Path::new("/proc").join(pid).exists()
+        && !Path::new("/proc").join(pid.to_string()).exists()
 }
 
 /// The last instant whose partition may be archived: partitions must end
@@ -358,10 +452,25 @@ pub fn archive(
         ..Default::default()
     };
     check_granularity(&options.root, options.granularity)?;
-    let mut lock = if options.dry_run {
-        None
+    // One run id names the run in both locks and in its temporary files.
+    let run = Uuid::new_v4().simple().to_string()[..12].to_string();
+    let holder = format!(
+        "chronicle archive pid {} on {} (run {run})",
+        std::process::id(),
+        hostname()
+    );
+    let files = LocalFolder::new(&options.root, &run);
+    let (mut lock, mut folder) = if options.dry_run {
+        (None, None)
     } else {
-        Some(Lock::take(store)?)
+        let lock = Lock::take(store, holder.clone())?;
+        match take_folder_lock(&options.root, &files, &holder, &run) {
+            Ok(folder) => (Some(lock), Some(folder)),
+            Err(e) => {
+                let _ = store.unlock(LOCK_NAME, &lock.holder);
+                return Err(e);
+            }
+        }
     };
     fault("after-lock");
     let mut result = if options.dry_run {
@@ -371,12 +480,30 @@ pub fn archive(
             .map(|n| report.records_upgraded = n)
     };
     if result.is_ok() {
-        result = run_partitions(store, options, bound, &mut lock, &mut report, progress);
+        result = run_partitions(
+            store,
+            options,
+            bound,
+            &mut lock,
+            &mut folder,
+            &mut report,
+            progress,
+        );
     }
-    // Also after a failure: the queued ids belong to verified, listed parts.
-    let flushed = flush_deletes(store, &mut report);
-    if result.is_ok() {
-        result = flushed;
+    // Also after a failure: the queued ids belong to verified, listed parts
+    // (and are checked again before the delete). Not after a lost race.
+    let lost_race = result
+        .as_ref()
+        .is_err_and(|e| e.chain().any(|c| c.is::<LostRaceError>()));
+    if !lost_race {
+        let flushed = flush_deletes(store, folder.as_mut(), &mut report);
+        if result.is_ok() {
+            result = flushed;
+        }
+    }
+    if let Some(folder) = folder {
+        // A failed release only delays the next run until the lock expires.
+        let _ = folder.release();
     }
     if let Some(lock) = &lock {
         // A failed unlock only delays the next run until the TTL passes.
@@ -392,6 +519,43 @@ pub fn archive(
         0.0
     };
     Ok(report)
+}
+
+/// Live events received before `bound`: the progress total, which must be
+/// exactly what the run goes through. Whole months come from the store's
+/// month counts; the days of a month before a daily bound are counted by
+/// a scan of that month alone.
+fn live_before(store: &mut dyn Store, bound: Millis) -> anyhow::Result<u64> {
+    let month = Partition::of(bound, Granularity::Month);
+    let month_name = month.name();
+    let mut total: u64 = store
+        .month_counts()?
+        .iter()
+        .filter(|m| m.month < month_name)
+        .map(|m| m.count)
+        .sum();
+    if month.start() < bound {
+        let filter = ScanFilter {
+            types: vec![],
+            since: Some(month.start()),
+            until: Some(bound),
+        };
+        total += crate::store::scan_all(store, &filter, PAGE, |_| Ok(()))?;
+    }
+    Ok(total)
+}
+
+/// Takes the archive folder's own lock (creating the folder first), so that
+/// no other store archives into it meanwhile.
+fn take_folder_lock<'a>(
+    root: &Path,
+    files: &'a LocalFolder,
+    holder: &str,
+    run: &str,
+) -> anyhow::Result<FolderLock<'a>> {
+    std::fs::create_dir_all(root)
+        .with_context(|| format!("cannot create archive folder {}", root.display()))?;
+    FolderLock::take(files, holder, run, LOCK_TTL_MS)
 }
 
 /// Refuses to mix monthly and daily partitions in one archive folder:
@@ -416,20 +580,12 @@ fn run_partitions(
     options: &ArchiveOptions,
     bound: Millis,
     lock: &mut Option<Lock>,
+    folder: &mut Option<FolderLock<'_>>,
     report: &mut ArchiveReport,
     progress: &dyn Progress,
 ) -> anyhow::Result<()> {
-    // The progress total comes from the store's month counts: exact for
-    // monthly partitions, an upper bound for a daily cutoff mid-month.
     let total = if options.count_total {
-        Some(
-            store
-                .month_counts()?
-                .iter()
-                .filter(|m| format!("{}-01", m.month) < format_millis(bound))
-                .map(|m| m.count)
-                .sum(),
-        )
+        Some(live_before(store, bound)?)
     } else {
         None
     };
@@ -480,10 +636,12 @@ fn run_partitions(
                 break;
             }
             pending.remove(0);
-            if !options.dry_run && has_leftovers(&options.root, &p)? {
-                let mut pr = new_partition_report(&options.root, &p);
-                recover_leftovers(store, &options.root, &p, &mut pr, report)?;
-                report.partitions.push(pr);
+            if let Some(folder) = folder.as_mut() {
+                if recover::has_leftovers(&options.root, &p)? {
+                    let mut pr = new_partition_report(&options.root, &p);
+                    recover::recover_leftovers(store, folder, &options.root, &p, &mut pr, report)?;
+                    report.partitions.push(pr);
+                }
             }
         }
         let Some(partition) = next_live else { break };
@@ -492,8 +650,11 @@ fn run_partitions(
             dry_run_partition(store, &options.root, &partition, archived_size)?
         } else {
             let lock = lock.as_mut().expect("a real run holds the lock");
+            let folder = folder.as_mut().expect("a real run holds the folder lock");
             lock.renew(store)?;
-            archive_partition(store, options, &partition, lock, report, progress, done)?
+            archive_partition(
+                store, options, &partition, lock, folder, report, progress, done,
+            )?
         };
         done += pr.live;
         progress.set_position(done);
@@ -521,15 +682,6 @@ fn partition_filter(p: &Partition) -> ScanFilter {
         since: Some(p.start()),
         until: Some(p.end()),
     }
-}
-
-fn has_leftovers(root: &Path, p: &Partition) -> anyhow::Result<bool> {
-    let dir = p.dir(root);
-    let manifest = Manifest::load(&dir, p)?;
-    Ok(!temp_files(&dir)?.is_empty()
-        || part_files_on_disk(&dir)?
-            .iter()
-            .any(|f| !manifest.contains(f)))
 }
 
 /// Counts live events of a partition and estimates their archived size
@@ -569,157 +721,6 @@ fn dry_run_partition(
     Ok(pr)
 }
 
-/// Removes temporary files and resolves part files that a crashed run
-/// renamed into place but never listed in the manifest.
-fn recover_leftovers(
-    store: &mut dyn Store,
-    root: &Path,
-    p: &Partition,
-    pr: &mut PartitionReport,
-    report: &mut ArchiveReport,
-) -> anyhow::Result<Manifest> {
-    let dir = p.dir(root);
-    for tmp in temp_files(&dir)? {
-        std::fs::remove_file(&tmp).with_context(|| format!("cannot remove {}", tmp.display()))?;
-    }
-    let mut manifest = Manifest::load(&dir, p)?;
-    for file in part_files_on_disk(&dir)? {
-        if manifest.contains(&file) {
-            continue;
-        }
-        let path = dir.join(&file);
-        match check_orphan(store, &path, &manifest, &dir)? {
-            Orphan::Adopt(entry) => {
-                manifest.parts.push(entry);
-                manifest.save(&dir)?;
-                pr.adopted_files.push(file);
-            }
-            Orphan::Discard => {
-                std::fs::remove_file(&path)
-                    .with_context(|| format!("cannot remove {}", path.display()))?;
-                fsync_dir(&dir)?;
-                pr.discarded_files.push(file);
-            }
-            Orphan::Keep(why) => report.problems.push(format!(
-                "{}: not in the manifest and {why}; left in place for inspection",
-                path.display()
-            )),
-        }
-    }
-    Ok(manifest)
-}
-
-enum Orphan {
-    Adopt(PartEntry),
-    Discard,
-    Keep(String),
-}
-
-/// An unlisted part is adopted when it reads completely and every row is
-/// live and identical in the store, and shares no id with the listed parts.
-/// Otherwise it is discarded when discarding loses nothing (every row is
-/// still live or listed), and kept and reported when it does not.
-fn check_orphan(
-    store: &mut dyn Store,
-    path: &Path,
-    manifest: &Manifest,
-    dir: &Path,
-) -> anyhow::Result<Orphan> {
-    let listed = listed_ids(dir, manifest)?;
-    let mut events = match PartEvents::open(path, &ScanFilter::default()) {
-        Ok(e) => e,
-        // Parts are fsynced before their rename, so an unreadable unlisted
-        // part was damaged later; its rows were never deleted from live.
-        Err(_) => return Ok(Orphan::Discard),
-    };
-    let mut all_identical = true;
-    let mut unique_rows = 0u64;
-    let mut ids = Vec::new();
-    let mut types: BTreeMap<String, u64> = BTreeMap::new();
-    let (mut min, mut max) = (Millis::MAX, Millis::MIN);
-    let mut chunk: Vec<Event> = Vec::with_capacity(PAGE);
-    loop {
-        let next = match events.next() {
-            Some(Ok(e)) => Some(e),
-            Some(Err(_)) => return Ok(Orphan::Discard),
-            None => None,
-        };
-        let last = next.is_none();
-        if let Some(e) = next {
-            chunk.push(e);
-        }
-        if chunk.len() == PAGE || (last && !chunk.is_empty()) {
-            let chunk_ids: Vec<Uuid> = chunk.iter().map(|e| e.id).collect();
-            let live: HashMap<Uuid, Event> = store
-                .get_many(&chunk_ids)?
-                .into_iter()
-                .map(|e| (e.id, e))
-                .collect();
-            for e in chunk.drain(..) {
-                let in_listed = listed.binary_search(&e.id).is_ok();
-                match live.get(&e.id) {
-                    Some(l)
-                        if l.same_content(&e) && l.received_at == e.received_at && !in_listed => {}
-                    Some(_) => all_identical = false,
-                    None => {
-                        all_identical = false;
-                        if !in_listed {
-                            unique_rows += 1;
-                        }
-                    }
-                }
-                let r = e.received_at.unwrap_or_default();
-                min = min.min(r);
-                max = max.max(r);
-                *types.entry(e.event_type).or_default() += 1;
-                ids.push(e.id);
-            }
-        }
-        if last {
-            break;
-        }
-    }
-    if all_identical && !ids.is_empty() {
-        ids.sort_unstable();
-        let written = parquet::WrittenPart {
-            rows: ids.len() as u64,
-            min_received_at: min,
-            max_received_at: max,
-            ids_digest: ids_digest(&ids),
-            sorted_ids: Vec::new(),
-            types,
-        };
-        let bytes = std::fs::metadata(path)?.len();
-        let name = path
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
-        return Ok(Orphan::Adopt(PartEntry::new(
-            &name,
-            bytes,
-            file_sha256(path)?,
-            &written,
-        )));
-    }
-    if unique_rows == 0 {
-        return Ok(Orphan::Discard);
-    }
-    Ok(Orphan::Keep(format!(
-        "{unique_rows} of its events are neither live nor in a listed part"
-    )))
-}
-
-/// The ids of every listed part of a partition, sorted (16 bytes per row).
-fn listed_ids(dir: &Path, manifest: &Manifest) -> anyhow::Result<Vec<Uuid>> {
-    let mut ids = Vec::new();
-    for entry in &manifest.parts {
-        ids.extend(parquet::read_ids(&dir.join(&entry.file))?);
-    }
-    ids.sort_unstable();
-    Ok(ids)
-}
-
 /// A part being written: its temp path, final name and, per row, the
 /// fingerprint of the event as the store returned it.
 struct OpenPart {
@@ -729,12 +730,24 @@ struct OpenPart {
     fingerprints: Vec<u64>,
 }
 
+/// One partition being archived: its folder, the archive folder's lock,
+/// and its manifest as this run last read or wrote it, with the version the
+/// next compare and swap expects.
+struct PartitionWrite<'f, 'a> {
+    p: Partition,
+    dir: PathBuf,
+    folder: &'f mut FolderLock<'a>,
+    manifest: Manifest,
+    version: Option<Version>,
+}
+
 #[allow(clippy::too_many_arguments)]
 fn archive_partition(
     store: &mut dyn Store,
     options: &ArchiveOptions,
     p: &Partition,
     lock: &mut Lock,
+    folder: &mut FolderLock<'_>,
     report: &mut ArchiveReport,
     progress: &dyn Progress,
     done_before: u64,
@@ -742,12 +755,22 @@ fn archive_partition(
     let mut pr = new_partition_report(&options.root, p);
     let dir = p.dir(&options.root);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut manifest = recover_leftovers(store, &options.root, p, &mut pr, report)?;
-    let listed = listed_ids(&dir, &manifest)?;
+    let (manifest, version) =
+        recover::recover_leftovers(store, folder, &options.root, p, &mut pr, report)?;
+    let listed = recover::listed_ids(&dir, &manifest)?;
     let old_parts: Vec<PartEntry> = manifest.parts.clone();
+    let run = folder.run().to_string();
+    let mut w = PartitionWrite {
+        p: *p,
+        dir: dir.clone(),
+        folder,
+        manifest,
+        version,
+    };
     // Live events whose id the archive already holds: fingerprint to compare.
     let mut already: HashMap<Uuid, u64> = HashMap::new();
-    let mut next_seq = manifest
+    let mut next_seq = w
+        .manifest
         .parts
         .iter()
         .filter_map(|e| part_seq(&e.file))
@@ -792,6 +815,7 @@ fn archive_partition(
             let rx = rx;
             let mut open: Option<OpenPart> = None;
             for (page, mut records) in rx.iter() {
+                w.folder.renew()?;
                 for event in page {
                     pr.live += 1;
                     if listed.binary_search(&event.id).is_ok() {
@@ -805,7 +829,7 @@ fn archive_partition(
                     if open.is_none() {
                         let name = part_name(next_seq);
                         next_seq += 1;
-                        let tmp = temp_path(&dir.join(&name));
+                        let tmp = temp_path(&dir.join(&name), &run);
                         open = Some(OpenPart {
                             writer: PartWriter::create(&tmp)?,
                             tmp,
@@ -821,13 +845,13 @@ fn archive_partition(
                     }
                     if part.writer.rows() >= MAX_PART_ROWS {
                         let part = open.take().expect("open");
-                        commit_part(options, &dir, &mut manifest, part, &mut pr, report)?;
+                        commit_part(options, &mut w, part, &mut pr, report)?;
                     }
                 }
                 progress.set_position(done_before + pr.live);
             }
             if let Some(part) = open.take() {
-                commit_part(options, &dir, &mut manifest, part, &mut pr, report)?;
+                commit_part(options, &mut w, part, &mut pr, report)?;
             }
             Ok(())
         })();
@@ -845,27 +869,32 @@ fn archive_partition(
     if !elsewhere.is_empty() {
         settle_archived_elsewhere(store, options, elsewhere, &mut pr, report)?;
     }
-    if report.pending.records.len() >= DELETE_BATCH {
-        flush_deletes(store, report)?;
+    if report.pending.ids.len() >= DELETE_BATCH {
+        flush_deletes(store, Some(folder), report)?;
     }
     Ok(pr)
 }
 
-/// Steps 2 to 6 for one part: rename into place, read back and verify, list
-/// in the manifest, delete the verified ids from live, check the count.
+/// Steps 2 to 5 for one part: move into place (never over another file),
+/// read back and verify, list in the manifest by compare and swap, queue
+/// the verified ids for the delete.
 fn commit_part(
     options: &ArchiveOptions,
-    dir: &Path,
-    manifest: &mut Manifest,
+    w: &mut PartitionWrite<'_, '_>,
     part: OpenPart,
     pr: &mut PartitionReport,
     report: &mut ArchiveReport,
 ) -> anyhow::Result<()> {
     let written = part.writer.finish()?;
-    let path = dir.join(&part.name);
-    std::fs::rename(&part.tmp, &path)
-        .with_context(|| format!("cannot rename {} into place", part.tmp.display()))?;
-    fsync_dir(dir)?;
+    let path = w.dir.join(&part.name);
+    if !publish_new(&part.tmp, &path)? {
+        let _ = std::fs::remove_file(&part.tmp);
+        return Err(LostRaceError(format!(
+            "{} appeared while this run was writing it: another writer is using the archive folder; this run stopped without replacing it (the events stay live)",
+            path.display()
+        ))
+        .into());
+    }
     fault("after-rename");
 
     // Read back: same rows, same order, same content as the store returned.
@@ -900,12 +929,15 @@ fn commit_part(
     );
     let sha256 = file_sha256(&path)?;
     let bytes = std::fs::metadata(&path)?.len();
+    w.folder.confirm()?;
     fault("after-verify");
 
-    manifest
-        .parts
-        .push(PartEntry::new(&part.name, bytes, sha256, &written));
-    manifest.save(dir)?;
+    let entry = PartEntry::new(&part.name, bytes, sha256, &written);
+    w.manifest.parts.push(entry.clone());
+    w.version = Some(
+        w.manifest
+            .save_if(w.folder.files(), &w.p, w.version.as_ref())?,
+    );
     fault("after-manifest");
     pr.archived += written.rows;
     pr.new_files.push(part.name.clone());
@@ -914,7 +946,7 @@ fn commit_part(
     if !options.keep_live {
         pr.deleted += read_ids.len() as u64;
     }
-    queue_delete(report, &pr.partition, records);
+    queue_delete(report, &w.p, &w.dir, &entry, &records);
     Ok(())
 }
 
@@ -931,10 +963,9 @@ fn settle_already_archived(
     pr: &mut PartitionReport,
     report: &mut ArchiveReport,
 ) -> anyhow::Result<()> {
-    let mut identical = Vec::new();
     for entry in parts {
-        let path = dir.join(&entry.file);
-        read::check_sha256(&path, entry)?;
+        let path = read::check_sha256(dir, entry)?;
+        let mut identical = Vec::new();
         for archived in PartEvents::open(&path, &ScanFilter::default())? {
             let archived = archived?;
             let Some(fp) = already.remove(&archived.id) else {
@@ -955,6 +986,13 @@ fn settle_already_archived(
                 }
             }
         }
+        pr.already_archived += identical.len() as u64;
+        if !options.keep_live {
+            pr.deleted += identical.len() as u64;
+        }
+        if !identical.is_empty() {
+            queue_delete(report, p, dir, entry, &identical);
+        }
     }
     anyhow::ensure!(
         already.is_empty(),
@@ -962,19 +1000,12 @@ fn settle_already_archived(
         dir.display(),
         already.len()
     );
-    pr.already_archived += identical.len() as u64;
     if pr.conflicts > 0 {
         report.problems.push(format!(
             "{}: {} live events differ from their archived copies; they stay live",
             p.name(),
             pr.conflicts
         ));
-    }
-    if !options.keep_live {
-        pr.deleted += identical.len() as u64;
-    }
-    if !identical.is_empty() {
-        queue_delete(report, &pr.partition, identical);
     }
     Ok(())
 }
@@ -997,15 +1028,24 @@ fn settle_archived_elsewhere(
         .map(|(id, (_, r))| (*id, r.partition.clone()))
         .collect();
     let versions = archived_ids::archived_versions(&options.root, &wanted)?;
-    let mut identical = Vec::new();
+    // Identical ones, grouped by the part that holds them (the re-check
+    // before the delete reads that part again).
+    let mut identical: BTreeMap<(Partition, PathBuf, String), (PartEntry, Vec<ArchivedId>)> =
+        BTreeMap::new();
     let mut unbacked = Vec::new();
     let mut conflicts = 0u64;
     for (id, (fp, record)) in elsewhere {
         match versions.get(&id) {
-            Some(archived) if fingerprint(archived, false) == fp => {
-                identical.push(ArchivedId::of(archived, &record.partition));
+            Some(found) if fingerprint(&found.event, false) == fp => {
+                let key = (found.partition, found.dir.clone(), found.entry.file.clone());
+                identical
+                    .entry(key)
+                    .or_insert_with(|| (found.entry.clone(), Vec::new()))
+                    .1
+                    .push(ArchivedId::of(&found.event, &record.partition));
             }
-            Some(archived) => {
+            Some(found) => {
+                let archived = &found.event;
                 conflicts += 1;
                 if report.conflict_samples.len() < CONFLICT_SAMPLES {
                     let live = store.get_many(&[id])?;
@@ -1036,13 +1076,13 @@ fn settle_archived_elsewhere(
             unbacked.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
         ));
     }
-    pr.already_archived += identical.len() as u64;
+    let settled: u64 = identical.values().map(|(_, r)| r.len() as u64).sum();
+    pr.already_archived += settled;
     if !options.keep_live {
-        pr.deleted += identical.len() as u64;
+        pr.deleted += settled;
     }
-    if !identical.is_empty() {
-        let partition = pr.partition.clone();
-        queue_delete(report, &partition, identical);
+    for ((p, dir, _), (entry, records)) in identical {
+        queue_delete(report, &p, &dir, &entry, &records);
     }
     Ok(())
 }

@@ -51,6 +51,8 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Import CSV exports, database dumps or canonical JSON lines into the store
     Import(commands::import::ImportArgs),
+    /// Draft a mapping file from a sample of an input (CSV or dump)
+    Mapping(commands::mapping::MappingArgs),
     /// Write stored events as canonical JSON lines in (received_at, id) order
     Export(commands::export::ExportArgs),
     /// Show what the store holds and the recorded import runs

@@ -5,6 +5,7 @@
 pub mod archive;
 pub mod export;
 pub mod import;
+pub mod mapping;
 pub mod project;
 pub mod rebuild;
 pub mod replay;
@@ -24,6 +25,7 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let settings = resolve_settings(&cli.global)?;
     match cli.command {
         Command::Import(args) => import::run(args, &settings, printer),
+        Command::Mapping(args) => mapping::run(args, printer),
         Command::Export(args) => export::run(args, &settings, printer),
         Command::Status(args) => status::run(args, &settings, printer),
         Command::Archive(args) => archive::run(args, &settings, printer),

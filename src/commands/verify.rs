@@ -36,14 +36,15 @@ pub fn run(args: VerifyArgs, settings: &Settings, printer: &Printer) -> anyhow::
     let progress = progress(printer);
     let mut report = verify(&root, Some(store.as_mut()), progress.as_ref())?;
     let records = if args.repair {
-        with_archive_lock(store.as_mut(), |store| check_records(&root, store, true))?
+        with_archive_lock(store.as_mut(), &root, |store| {
+            check_records(&root, store, true)
+        })?
     } else {
         check_records(&root, store.as_mut(), false)?
     };
-    let mut human = String::new();
     for (path, problem) in &records.problems {
         if args.repair {
-            let _ = writeln!(human, "REPAIRED {path}: {problem}");
+            eprintln!("repaired: {path}: {problem}");
         } else {
             report.problems.push(VerifyProblem {
                 path: path.clone(),
@@ -51,9 +52,12 @@ pub fn run(args: VerifyArgs, settings: &Settings, printer: &Printer) -> anyhow::
             });
         }
     }
+    // Problems reach stderr in every mode, --quiet and --json included, one
+    // line each naming the file, so that cron mail says what is wrong.
     for p in &report.problems {
-        let _ = writeln!(human, "PROBLEM {}: {}", p.path, p.problem);
+        eprintln!("problem: {}: {}", p.path, p.problem.replace('\n', " "));
     }
+    let mut human = String::new();
     let _ = write!(
         human,
         "archive {}: {} partitions, {} files, {} rows, {} bytes; {}",
