@@ -24,7 +24,7 @@ impl ExitStatus {
 
 /// Raised when a job's lock is held by another live run.
 #[derive(Debug, thiserror::Error)]
-#[error("{what} is locked by {holder} until {until}; try again later (a lock is taken over once its TTL has passed)")]
+#[error("{what} is locked by {holder} until {until}; try again later (a lock is taken over once its TTL has passed, or at once when its holder was a process on this host that has died)")]
 pub struct LockedError {
     pub what: String,
     pub holder: String,

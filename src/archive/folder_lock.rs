@@ -59,7 +59,7 @@ impl<'a> FolderLock<'a> {
         let now = now_millis();
         let record = LockRecord {
             holder: holder.to_string(),
-            host: super::hostname(),
+            host: crate::store::lock::hostname(),
             pid: std::process::id(),
             run: run.to_string(),
             acquired_at: format_millis(now),
@@ -185,7 +185,7 @@ fn decode(files: &dyn ControlFiles, bytes: &[u8]) -> anyhow::Result<LockRecord> 
 /// Past its expiry, or held by a process of this host that is gone.
 fn is_stale(record: &LockRecord) -> bool {
     let expired = parse_rfc3339_millis(&record.expires_at).map_or(true, |t| t <= now_millis());
-    expired || super::process_is_gone(&record.host, record.pid)
+    expired || crate::store::lock::process_is_gone(&record.host, record.pid)
 }
 
 fn locked(files: &dyn ControlFiles, record: &LockRecord) -> anyhow::Error {
@@ -232,7 +232,7 @@ mod tests {
 
         // A holder on this host whose process is gone is taken over at once.
         record.expires_at = format_millis(now_millis() + 60_000);
-        record.host = crate::archive::hostname();
+        record.host = crate::store::lock::hostname();
         record.pid = u32::MAX - 1;
         std::fs::write(&path, serde_json::to_vec(&record).unwrap()).unwrap();
         FolderLock::take(&a, "holder a", "a", 60_000).unwrap();

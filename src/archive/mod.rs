@@ -32,6 +32,7 @@ pub mod read;
 mod recheck;
 mod recover;
 pub mod replay;
+pub mod root;
 pub mod verify;
 
 use std::collections::{BTreeMap, HashMap};
@@ -44,9 +45,11 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::event::{format_millis, now_millis, ContentHash, Event, Millis};
-use crate::exit::{LockedError, LostRaceError};
+use crate::exit::LostRaceError;
+use crate::fault::fault;
 use crate::progress::{Progress, Unit};
-use crate::store::{ArchivedId, LockAttempt, ScanCursor, ScanFilter, Store};
+use crate::store::lock::{hostname, StoreLock, LOCK_TTL_MS};
+use crate::store::{ArchivedId, ScanCursor, ScanFilter, Store};
 use folder_lock::FolderLock;
 use layout::{
     part_files_on_disk, part_name, part_seq, publish_new, temp_path, Granularity, Partition,
@@ -58,9 +61,6 @@ use recheck::QueuedPart;
 
 /// Name of the store lock that keeps archive runs apart.
 pub const LOCK_NAME: &str = "archive";
-/// Lock lifetime; renewed well before it runs out, so only a dead run's
-/// lock ever expires.
-pub const LOCK_TTL_MS: i64 = 10 * 60 * 1000;
 /// Live events fetched per store round trip.
 pub const PAGE: usize = 10_000;
 /// Rows per part file. Bounds memory (the writer keeps 24 bytes per row for
@@ -267,28 +267,6 @@ fn flush_deletes(
 /// Conflicts kept in the report; the rest are only counted.
 const CONFLICT_SAMPLES: usize = 100;
 
-/// Test hook: `CHRONICLE_FAULT=<point>` aborts the process at that point of
-/// the procedure, as a crash or `kill -9` would; `CHRONICLE_FAULT=<point>:<ms>`
-/// pauses there instead (to hold the lock while a second run starts).
-/// Points: `after-lock`, `mid-write`, `after-rename`, `after-verify`,
-/// `after-manifest`, `before-delete`, `after-delete`.
-fn fault(point: &str) {
-    let Ok(value) = std::env::var("CHRONICLE_FAULT") else {
-        return;
-    };
-    if value == point {
-        eprintln!("CHRONICLE_FAULT: aborting at {point}");
-        std::process::abort();
-    }
-    if let Some(ms) = value
-        .strip_prefix(point)
-        .and_then(|rest| rest.strip_prefix(':'))
-        .and_then(|ms| ms.parse().ok())
-    {
-        std::thread::sleep(std::time::Duration::from_millis(ms));
-    }
-}
-
 /// 64-bit fingerprint of an event's stored form. Used to check that what was
 /// written reads back identically, and that a live event equals its
 /// archived copy (then `received_at` is left out, as in
@@ -324,55 +302,6 @@ fn fingerprint_row(row: &parquet::RowRef<'_>, with_received_at: bool) -> u64 {
     h.finish()
 }
 
-/// Holds the store lock and renews it while the run goes on.
-struct Lock {
-    holder: String,
-    renewed: Instant,
-}
-
-impl Lock {
-    fn take(store: &mut dyn Store, holder: String) -> anyhow::Result<Lock> {
-        let mut attempt = store.try_lock(LOCK_NAME, &holder, LOCK_TTL_MS)?;
-        if let LockAttempt::Held { holder: stale, .. } = &attempt {
-            // A run killed on this machine leaves its lock until the TTL
-            // passes; when its process is gone, the lock is released now.
-            // Should two runs race here, `unlock` only releases the dead
-            // holder's lock, so just one of them gets it.
-            if holder_is_dead_here(stale) {
-                store.unlock(LOCK_NAME, stale)?;
-                attempt = store.try_lock(LOCK_NAME, &holder, LOCK_TTL_MS)?;
-            }
-        }
-        match attempt {
-            LockAttempt::Acquired => Ok(Lock {
-                holder,
-                renewed: Instant::now(),
-            }),
-            LockAttempt::Held { holder, expires_at } => Err(LockedError {
-                what: format!("archiving in {}", store.describe()),
-                holder,
-                until: format_millis(expires_at),
-            }
-            .into()),
-        }
-    }
-
-    fn renew(&mut self, store: &mut dyn Store) -> anyhow::Result<()> {
-        if self.renewed.elapsed().as_millis() < (LOCK_TTL_MS / 4) as u128 {
-            return Ok(());
-        }
-        match store.try_lock(LOCK_NAME, &self.holder, LOCK_TTL_MS)? {
-            LockAttempt::Acquired => {
-                self.renewed = Instant::now();
-                Ok(())
-            }
-            LockAttempt::Held { holder, .. } => anyhow::bail!(
-                "lost the archive lock to {holder} (this run stalled past the lock's TTL); stopping before changing anything else"
-            ),
-        }
-    }
-}
-
 /// Runs `work` holding the archive's locks, in the store and in the folder
 /// (for `verify --repair`, which writes archived-id records as an archive
 /// run does).
@@ -387,43 +316,15 @@ pub fn with_archive_lock<T>(
         std::process::id(),
         hostname()
     );
-    let lock = Lock::take(store, holder.clone())?;
+    let what = format!("archiving in {}", store.describe());
+    // Released when dropped, also when the folder lock is refused.
+    let _lock = StoreLock::acquire(store.reopen()?, LOCK_NAME, &holder, &what)?;
     let files = LocalFolder::new(root, &run);
-    let result = take_folder_lock(root, &files, &holder, &run).and_then(|folder| {
-        let result = work(store);
-        let _ = folder.release();
-        result
-    });
-    let _ = store.unlock(LOCK_NAME, &lock.holder);
+    let folder = take_folder_lock(root, &files, &holder, &run)?;
+    let result = work(store);
+    // A failed release only delays the next run until the lock expires.
+    let _ = folder.release();
     result
-}
-
-pub(crate) fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into())
-}
-
-/// True when `holder` names an archive run on this host whose process no
-/// longer exists.
-fn holder_is_dead_here(holder: &str) -> bool {
-    let Some(rest) = holder.strip_prefix("chronicle archive pid ") else {
-        return false;
-    };
-    let mut words = rest.split(' ');
-    let (Some(pid), Some("on"), Some(host)) = (words.next(), words.next(), words.next()) else {
-        return false;
-    };
-    pid.parse().is_ok_and(|pid| process_is_gone(host, pid))
-}
-
-/// True when `host` is this host and it has no process `pid` (checked
-/// where `/proc` exists; elsewhere a lock waits for its expiry).
-pub(crate) fn process_is_gone(host: &str, pid: u32) -> bool {
-    host == hostname()
-        && Path::new("/proc").is_dir()
-        && !Path::new("/proc").join(pid.to_string()).exists()
 }
 
 /// The last instant whose partition may be archived: partitions must end
@@ -463,14 +364,11 @@ pub fn archive(
     let (mut lock, mut folder) = if options.dry_run {
         (None, None)
     } else {
-        let lock = Lock::take(store, holder.clone())?;
-        match take_folder_lock(&options.root, &files, &holder, &run) {
-            Ok(folder) => (Some(lock), Some(folder)),
-            Err(e) => {
-                let _ = store.unlock(LOCK_NAME, &lock.holder);
-                return Err(e);
-            }
-        }
+        let what = format!("archiving in {}", store.describe());
+        // Released when dropped, also when the folder lock is refused.
+        let lock = StoreLock::acquire(store.reopen()?, LOCK_NAME, &holder, &what)?;
+        let folder = take_folder_lock(&options.root, &files, &holder, &run)?;
+        (Some(lock), Some(folder))
     };
     fault("after-lock");
     let mut result = if options.dry_run {
@@ -505,10 +403,7 @@ pub fn archive(
         // A failed release only delays the next run until the lock expires.
         let _ = folder.release();
     }
-    if let Some(lock) = &lock {
-        // A failed unlock only delays the next run until the TTL passes.
-        let _ = store.unlock(LOCK_NAME, &lock.holder);
-    }
+    drop(lock);
     result?;
     let elapsed = started.elapsed().as_secs_f64();
     report.elapsed_s = (elapsed * 1000.0).round() / 1000.0;
@@ -579,7 +474,7 @@ fn run_partitions(
     store: &mut dyn Store,
     options: &ArchiveOptions,
     bound: Millis,
-    lock: &mut Option<Lock>,
+    lock: &mut Option<StoreLock>,
     folder: &mut Option<FolderLock<'_>>,
     report: &mut ArchiveReport,
     progress: &dyn Progress,
@@ -651,7 +546,7 @@ fn run_partitions(
         } else {
             let lock = lock.as_mut().expect("a real run holds the lock");
             let folder = folder.as_mut().expect("a real run holds the folder lock");
-            lock.renew(store)?;
+            lock.renew()?;
             archive_partition(
                 store, options, &partition, lock, folder, report, progress, done,
             )?
@@ -746,7 +641,7 @@ fn archive_partition(
     store: &mut dyn Store,
     options: &ArchiveOptions,
     p: &Partition,
-    lock: &mut Lock,
+    lock: &mut StoreLock,
     folder: &mut FolderLock<'_>,
     report: &mut ArchiveReport,
     progress: &dyn Progress,
@@ -798,7 +693,7 @@ fn archive_partition(
                 if let Some(last) = page.last() {
                     cursor = Some((last.received_at.unwrap_or_default(), last.id));
                 }
-                scan_lock.renew(scan_store)?;
+                scan_lock.renew()?;
                 let ids: Vec<Uuid> = page.iter().map(|e| e.id).collect();
                 let records = scan_store
                     .get_archived(&ids)?

@@ -8,6 +8,8 @@ use chronicle::exit::ExitStatus;
 use chronicle::settings::Settings;
 use chronicle::status::{archive_status, status};
 
+use chronicle::duration::format_duration_ms;
+
 use super::{open_store, thousands};
 use crate::cli::printer::Printer;
 
@@ -40,7 +42,7 @@ fn parse_runs(text: &str) -> Result<RunsShown, String> {
 pub fn run(args: StatusArgs, settings: &Settings, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let mut store = open_store(settings)?;
     let mut report = status(store.as_mut())?;
-    report.archive = archive_status(&settings.archive)?;
+    report.archive = archive_status(settings.archive.local_path())?;
     report.summarise_years();
     report.keep_last_runs(match args.runs {
         RunsShown::Last(n) => Some(n),
@@ -214,8 +216,8 @@ pub fn run(args: StatusArgs, settings: &Settings, printer: &Printer) -> anyhow::
                     "  {:<20} {:<6} checkpoint {checkpoint}, {} behind (lag {}), last run: {} at {}, {} events",
                     p.name,
                     p.kind,
-                    human_duration(p.behind_ms.unwrap_or(0)),
-                    human_duration(p.lag_ms),
+                    format_duration_ms(p.behind_ms.unwrap_or(0)),
+                    format_duration_ms(p.lag_ms),
                     p.last_run.as_deref().unwrap_or("-"),
                     p.last_run_at.as_deref().unwrap_or("-"),
                     thousands(p.last_run_events.unwrap_or(0))
@@ -225,19 +227,4 @@ pub fn run(args: StatusArgs, settings: &Settings, printer: &Printer) -> anyhow::
     }
     printer.result(human.trim_end(), &serde_json::to_value(&report)?);
     Ok(ExitStatus::Success)
-}
-
-/// `1h 02m`, `4m 10s`, `850ms`: how far behind, at a glance.
-fn human_duration(ms: i64) -> String {
-    let (sign, ms) = if ms < 0 { ("-", -ms) } else { ("", ms) };
-    let s = ms / 1000;
-    if ms < 1000 {
-        format!("{sign}{ms}ms")
-    } else if s < 3600 {
-        format!("{sign}{}m {:02}s", s / 60, s % 60)
-    } else if s < 86400 {
-        format!("{sign}{}h {:02}m", s / 3600, (s % 3600) / 60)
-    } else {
-        format!("{sign}{}d {:02}h", s / 86400, (s % 86400) / 3600)
-    }
 }

@@ -5,7 +5,6 @@
 //! written before archived-id records existed).
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 
 use clap::Args;
 
@@ -18,11 +17,9 @@ use chronicle::settings::Settings;
 use super::{open_store, progress, thousands};
 use crate::cli::printer::Printer;
 
+/// The archive is the global `--archive`.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// Archive folder [default: `archive` in chronicle.toml, else ./archive]
-    #[arg(long, value_name = "DIR")]
-    pub archive: Option<PathBuf>,
     /// Make the store's archived-id records match the archive: write the
     /// missing and differing ones, remove those the archive does not back
     /// (takes the archive lock)
@@ -31,16 +28,16 @@ pub struct VerifyArgs {
 }
 
 pub fn run(args: VerifyArgs, settings: &Settings, printer: &Printer) -> anyhow::Result<ExitStatus> {
-    let root = args.archive.unwrap_or_else(|| settings.archive.clone());
+    let root = settings.archive.local_path();
     let mut store = open_store(settings)?;
     let progress = progress(printer);
-    let mut report = verify(&root, Some(store.as_mut()), progress.as_ref())?;
+    let mut report = verify(root, Some(store.as_mut()), progress.as_ref())?;
     let records = if args.repair {
-        with_archive_lock(store.as_mut(), &root, |store| {
-            check_records(&root, store, true)
+        with_archive_lock(store.as_mut(), root, |store| {
+            check_records(root, store, true)
         })?
     } else {
-        check_records(&root, store.as_mut(), false)?
+        check_records(root, store.as_mut(), false)?
     };
     for (path, problem) in &records.problems {
         if args.repair {

@@ -12,7 +12,8 @@ use std::collections::HashSet;
 use chrono::format::{parse, Parsed, StrftimeItems};
 use serde::Serialize;
 
-use crate::mapping::{normalize_decimal, parse_bool};
+use crate::decimal::normalize as normalize_decimal;
+use crate::mapping::parse_bool;
 
 /// Timestamp layouts tried, in order of preference. `rfc3339` is the
 /// mapping's own name for RFC 3339; the others are chrono strftime patterns.

@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::event::{deterministic_id, push_json_string, Event};
 pub use spec::{MappingFile, SourceSection};
-pub(crate) use value::{normalize_decimal, parse_bool};
+pub(crate) use value::parse_bool;
 use value::{CompiledTimestamp, CompiledValue, Rendered};
 
 /// Columns that chronicle appends to a rejects file; excluded from the row

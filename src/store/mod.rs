@@ -5,6 +5,7 @@
 //! import, archive and rebuild pipelines stay plain synchronous code.
 
 pub mod idfilter;
+pub mod lock;
 pub mod mongo;
 pub mod sqlite;
 
@@ -226,6 +227,10 @@ pub trait Store: Send {
     fn try_lock(&mut self, name: &str, holder: &str, ttl_ms: i64) -> anyhow::Result<LockAttempt>;
     /// Releases `name` if `holder` still holds it.
     fn unlock(&mut self, name: &str, holder: &str) -> anyhow::Result<()>;
+
+    /// A second connection to the same store (for [`lock::StoreLock`],
+    /// which renews and releases its lock beside the job's own work).
+    fn reopen(&self) -> anyhow::Result<Box<dyn Store>>;
 }
 
 /// Streams every event matching `filter` in (received_at, id) order, one
@@ -310,6 +315,7 @@ pub fn open(uri: &str) -> anyhow::Result<Box<dyn Store>> {
         return Ok(Box::new(sqlite::SqliteStore::open(path)?));
     }
     anyhow::bail!(
-        "unsupported store URI `{uri}`: expected sqlite:PATH (for example sqlite:chronicle.db) or mongodb://HOST:PORT/DB"
+        "unsupported store URI `{}`: expected sqlite:PATH (for example sqlite:chronicle.db) or mongodb://HOST:PORT/DB",
+        crate::redact::redact_uri(uri)
     )
 }
