@@ -14,7 +14,7 @@ use chronicle::archive::with_archive_lock;
 use chronicle::exit::ExitStatus;
 use chronicle::settings::Settings;
 
-use super::{open_store, progress, thousands};
+use super::{figures, open_existing_store, progress, thousands};
 use crate::cli::printer::Printer;
 
 /// The archive is the global `--archive`.
@@ -29,7 +29,12 @@ pub struct VerifyArgs {
 
 pub fn run(args: VerifyArgs, settings: &Settings, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let root = settings.archive.local_path();
-    let mut store = open_store(settings)?;
+    // --repair writes archived-id records; plain verify only reads.
+    let mut store = if args.repair {
+        chronicle::store::open_with(&settings.store, chronicle::store::OpenMode::Existing)?
+    } else {
+        open_existing_store(settings)?
+    };
     let progress = progress(printer);
     let mut report = verify(root, Some(store.as_mut()), progress.as_ref())?;
     let records = if args.repair {
@@ -52,7 +57,10 @@ pub fn run(args: VerifyArgs, settings: &Settings, printer: &Printer) -> anyhow::
     // Problems reach stderr in every mode, --quiet and --json included, one
     // line each naming the file, so that cron mail says what is wrong.
     for p in &report.problems {
-        eprintln!("problem: {}: {}", p.path, p.problem.replace('\n', " "));
+        printer.problem(
+            format!("problem: {}: {}", p.path, p.problem.replace('\n', " ")),
+            None,
+        );
     }
     let mut human = String::new();
     let _ = write!(
@@ -71,7 +79,7 @@ pub fn run(args: VerifyArgs, settings: &Settings, printer: &Printer) -> anyhow::
     );
     let mut json = serde_json::to_value(&report)?;
     json["archived_ids"] = serde_json::to_value(&records)?;
-    printer.result(human, &json);
+    printer.summary(human, &json, figures(settings, report.rows))?;
     Ok(if report.problems.is_empty() {
         ExitStatus::Success
     } else {
