@@ -47,6 +47,12 @@ pub struct LockedError {
     pub until: String,
 }
 
+/// Raised when a job stops because of what it found in the data (e.g. an
+/// id whose live and archived versions differ), not because it failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ProblemsError(pub String);
+
 /// Marks a write to stdout that failed because its reader went away
 /// (`chronicle export | head -1`). Only the CLI's stdout writer raises it,
 /// wrapped in an `io::Error` of kind `BrokenPipe`, so that a broken pipe
@@ -84,6 +90,8 @@ pub fn status_for_error(error: &anyhow::Error) -> ExitStatus {
         .any(|e| e.is::<LockedError>() || e.is::<LostRaceError>())
     {
         ExitStatus::Locked
+    } else if error.chain().any(|e| e.is::<ProblemsError>()) {
+        ExitStatus::Problems
     } else if is_stdout_closed(error) {
         ExitStatus::Success
     } else {

@@ -37,6 +37,9 @@ pub struct ImportOptions {
     /// event as a real run would; write nothing.
     pub dry_run: bool,
     pub batch_size: usize,
+    /// The archive folder, read for the archived version of an id that
+    /// conflicts with its archived-id record.
+    pub archive: Option<PathBuf>,
     /// Read only the first N records (over all inputs).
     pub limit: Option<u64>,
     /// Keep the first N mapped events and rejects for display.
@@ -50,6 +53,7 @@ impl Default for ImportOptions {
             max_rejects: None,
             dry_run: false,
             batch_size: DEFAULT_BATCH,
+            archive: None,
             limit: None,
             show: 0,
         }
@@ -89,7 +93,11 @@ pub struct ImportSummary {
 pub struct Conflict {
     pub file: PathBuf,
     pub line: u64,
-    pub stored: Event,
+    /// The version kept: live, or read from the archive. `None` only when
+    /// the id is archived and the archive could not be read here.
+    pub stored: Option<Event>,
+    /// The archive partition holding the kept version, when it is archived.
+    pub archived_in: Option<String>,
     pub incoming: Event,
 }
 
@@ -204,6 +212,32 @@ pub fn import_all<'s>(
         0.0
     };
     Ok(total)
+}
+
+/// The archived versions of a batch's archived conflicts, read from the
+/// archive folder (each partition named is read once; conflicts are rare).
+fn archived_versions_of(
+    options: &ImportOptions,
+    events: &[Event],
+    outcomes: &[AppendOutcome],
+) -> anyhow::Result<std::collections::HashMap<uuid::Uuid, Event>> {
+    let wanted: Vec<(uuid::Uuid, String)> = events
+        .iter()
+        .zip(outcomes)
+        .filter_map(|(e, o)| match o {
+            AppendOutcome::ArchivedConflict { partition } => Some((e.id, partition.clone())),
+            _ => None,
+        })
+        .collect();
+    match (&options.archive, wanted.is_empty()) {
+        (Some(root), false) => Ok(
+            crate::archive::archived_ids::archived_versions(root, &wanted)?
+                .into_iter()
+                .map(|(id, found)| (id, found.event))
+                .collect(),
+        ),
+        _ => Ok(Default::default()),
+    }
 }
 
 fn default_side_file(input: &Path, suffix: &str) -> PathBuf {
@@ -389,24 +423,34 @@ fn import_one<'s>(
                     .append(&batch.events)
                     .map_err(|e| write_failed(store, e))?
             };
+            let archived = archived_versions_of(options, &batch.events, &outcomes)?;
             for ((outcome, event), line) in outcomes.into_iter().zip(batch.events).zip(batch.lines)
             {
-                match outcome {
-                    AppendOutcome::Inserted => s.imported += 1,
-                    AppendOutcome::Duplicate => s.duplicates += 1,
-                    AppendOutcome::Conflict { stored } => {
-                        s.conflicts += 1;
-                        let conflict = Conflict {
-                            file: path.clone(),
-                            line,
-                            stored: *stored,
-                            incoming: event,
-                        };
-                        conflicts.write(&conflict)?;
-                        if report.conflict_samples.len() < SAMPLES {
-                            report.conflict_samples.push(conflict);
-                        }
+                let (stored, archived_in) = match outcome {
+                    AppendOutcome::Inserted => {
+                        s.imported += 1;
+                        continue;
                     }
+                    AppendOutcome::Duplicate => {
+                        s.duplicates += 1;
+                        continue;
+                    }
+                    AppendOutcome::Conflict { stored } => (Some(*stored), None),
+                    AppendOutcome::ArchivedConflict { partition } => {
+                        (archived.get(&event.id).cloned(), Some(partition))
+                    }
+                };
+                s.conflicts += 1;
+                let conflict = Conflict {
+                    file: path.clone(),
+                    line,
+                    stored,
+                    archived_in,
+                    incoming: event,
+                };
+                conflicts.write(&conflict)?;
+                if report.conflict_samples.len() < SAMPLES {
+                    report.conflict_samples.push(conflict);
                 }
             }
             if let Some(store) = store.as_deref_mut().filter(|_| writing) {
@@ -630,12 +674,15 @@ impl ConflictsWriter {
                 File::create(&self.path).with_context(context)?,
             ));
         }
-        let line = serde_json::json!({
+        let mut line = serde_json::json!({
             "line": conflict.line,
             "id": conflict.incoming.id.to_string(),
-            "stored": conflict.stored.to_json_value(),
+            "stored": conflict.stored.as_ref().map(Event::to_json_value),
             "incoming": conflict.incoming.to_json_value(),
         });
+        if let Some(partition) = &conflict.archived_in {
+            line["archived_in"] = partition.as_str().into();
+        }
         writeln!(self.out.as_mut().expect("just created"), "{line}").with_context(context)?;
         Ok(())
     }

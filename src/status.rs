@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::archive::read::{archive_summary, PartitionSummary};
 use sha2::{Digest, Sha256};
 
-use crate::store::{ImportCounts, ImportRun, MonthCount, RunStatus, Store};
+use crate::store::{ArchivedCount, ImportCounts, ImportRun, MonthCount, RunStatus, Store};
 
 /// Import runs shown unless all are asked for.
 pub const RECENT_RUNS: usize = 5;
@@ -30,6 +30,9 @@ pub struct StatusReport {
     /// unless all were asked for), and how many there are in all.
     pub import_runs: Vec<RunSummary>,
     pub import_runs_total: u64,
+    /// The store's archived-id records per partition: equal to the archive's
+    /// rows per partition once the store is upgraded (docs/archive.md).
+    pub archived_ids: Vec<ArchivedCount>,
     /// Filled by the caller from the config (see `projection::statuses`).
     pub projections: Vec<crate::projection::ProjectionStatus>,
     /// Filled in by [`archive_status`] when an archive folder exists.
@@ -196,6 +199,7 @@ pub fn status(store: &mut dyn Store) -> anyhow::Result<StatusReport> {
         import_runs: store.runs()?.into_iter().map(RunSummary::from).collect(),
         import_runs_total: 0,
         by_year: Vec::new(),
+        archived_ids: store.archived_counts()?,
         archive: None,
         projections: Vec::new(),
     };

@@ -65,6 +65,7 @@ fn kinds(outcomes: &[AppendOutcome]) -> Vec<&'static str> {
             AppendOutcome::Inserted => "inserted",
             AppendOutcome::Duplicate => "duplicate",
             AppendOutcome::Conflict { .. } => "conflict",
+            AppendOutcome::ArchivedConflict { .. } => "archived-conflict",
         })
         .collect()
 }

@@ -22,6 +22,7 @@
 //!    are deleted once found identical there; different ones are reported
 //!    as conflicts.
 
+pub mod archived_ids;
 pub mod folder_lock;
 pub mod layout;
 pub mod location;
@@ -44,12 +45,12 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::cancel::{self, Interrupted, Stop};
-use crate::event::{format_millis, now_millis, Event, Millis};
+use crate::event::{format_millis, now_millis, ContentHash, Event, Millis};
 use crate::exit::LostRaceError;
 use crate::fault::fault;
 use crate::progress::{Progress, Unit};
 use crate::store::lock::{hostname, StoreLock, LOCK_TTL_MS};
-use crate::store::{ScanCursor, ScanFilter, Store};
+use crate::store::{ArchivedId, ScanCursor, ScanFilter, Store};
 use folder_lock::FolderLock;
 use layout::{
     part_files_on_disk, part_name, part_seq, publish_new, temp_path, Granularity, Partition,
@@ -133,6 +134,10 @@ pub struct ArchiveReport {
     pub conflicts: u64,
     pub deleted: u64,
     pub bytes_written: u64,
+    /// Archived-id records written or removed to make the store's records
+    /// match the archive (the upgrade of a store written before they
+    /// existed; 0 once upgraded).
+    pub records_upgraded: u64,
     /// Things that went wrong without stopping the run (exit 1).
     pub problems: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -157,26 +162,59 @@ pub struct ArchiveReport {
 #[derive(Debug, Clone, Default)]
 struct PendingDeletes {
     ids: Vec<Uuid>,
+    /// The content hash of each queued id (same order), for its
+    /// archived-id record, written in the same transaction as the delete.
+    hashes: Vec<ContentHash>,
     partitions: Vec<String>,
     /// Which listed part holds which slice of `ids`, for the re-check
     /// right before the delete.
     parts: Vec<QueuedPart>,
 }
 
+impl PendingDeletes {
+    /// The archived-id records of `safe`: the queued ids of the parts that
+    /// passed the re-check, which [`recheck::recheck`] returns as whole
+    /// part slices in queue order.
+    fn records_of(&self, safe: &[Uuid]) -> Vec<ArchivedId> {
+        let mut out = Vec::with_capacity(safe.len());
+        let mut at = 0;
+        for part in &self.parts {
+            let ids = &self.ids[part.ids.clone()];
+            if safe[at..].starts_with(ids) {
+                let name = part.partition.name();
+                out.extend(
+                    ids.iter()
+                        .zip(&self.hashes[part.ids.clone()])
+                        .map(|(id, hash)| ArchivedId {
+                            id: *id,
+                            hash: *hash,
+                            partition: name.clone(),
+                        }),
+                );
+                at += ids.len();
+            }
+        }
+        out
+    }
+}
+
 /// Ids queued before the live store is asked to delete them.
 const DELETE_BATCH: usize = 1_000_000;
 
-/// Queues the ids of one listed part (`entry`, of partition `p` in `dir`).
+/// Queues the records of one listed part (`entry`, of partition `p` in
+/// `dir`): their ids are recorded as archived and, unless `--keep-live`,
+/// deleted from live.
 fn queue_delete(
     report: &mut ArchiveReport,
     p: &Partition,
     dir: &Path,
     entry: &PartEntry,
-    ids: &[Uuid],
+    records: &[ArchivedId],
 ) {
     let pending = &mut report.pending;
     let start = pending.ids.len();
-    pending.ids.extend_from_slice(ids);
+    pending.ids.extend(records.iter().map(|r| r.id));
+    pending.hashes.extend(records.iter().map(|r| r.hash));
     pending.parts.push(QueuedPart {
         partition: *p,
         dir: dir.to_path_buf(),
@@ -190,7 +228,9 @@ fn queue_delete(
     }
 }
 
-/// Deletes exactly the queued ids and checks the count, once this run has
+/// Records the queued ids as archived and (unless `--keep-live`) deletes
+/// exactly those from live, in one store transaction, and checks the
+/// count, once this run has
 /// confirmed that it still holds the archive folder's lock and every part
 /// holding them has been read again from disk: still listed with the same
 /// SHA-256, still that SHA-256, still holding each id. The ids of a part
@@ -209,14 +249,16 @@ fn flush_deletes(
     }
     let (ids, failed) = recheck::recheck(&pending.ids, &pending.parts);
     fault("before-delete");
-    let deleted = if ids.is_empty() {
+    let records = pending.records_of(&ids);
+    let delete_live = !report.keep_live;
+    let deleted = if records.is_empty() {
         0
     } else {
-        store.delete_ids(&ids)?
+        store.put_archived(&records, delete_live)?
     };
     fault("after-delete");
     report.deleted += deleted;
-    if deleted != ids.len() as u64 {
+    if delete_live && deleted != ids.len() as u64 {
         report.problems.push(format!(
             "deleted {deleted} live events for {} archived ones of partitions {}; the others were no longer live",
             ids.len(),
@@ -265,6 +307,31 @@ fn fingerprint_row(row: &parquet::RowRef<'_>, with_received_at: bool) -> u64 {
     h.finish()
 }
 
+/// Runs `work` holding the archive's locks, in the store and in the folder
+/// (for `verify --repair`, which writes archived-id records as an archive
+/// run does).
+pub fn with_archive_lock<T>(
+    store: &mut dyn Store,
+    root: &Path,
+    work: impl FnOnce(&mut dyn Store) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let run = Uuid::new_v4().simple().to_string()[..12].to_string();
+    let holder = format!(
+        "chronicle verify --repair pid {} on {} (run {run})",
+        std::process::id(),
+        hostname()
+    );
+    let what = format!("archiving in {}", store.describe());
+    // Released when dropped, also when the folder lock is refused.
+    let _lock = StoreLock::acquire(store.reopen()?, LOCK_NAME, &holder, &what)?;
+    let files = LocalFolder::new(root, &run);
+    let folder = take_folder_lock(root, &files, &holder, &run)?;
+    let result = work(store);
+    // A failed release only delays the next run until the lock expires.
+    let _ = folder.release();
+    result
+}
+
 /// The last instant whose partition may be archived: partitions must end
 /// at or before both `before` and now minus the lag.
 pub fn effective_cutoff(options: &ArchiveOptions) -> Millis {
@@ -309,15 +376,23 @@ pub fn archive(
         (Some(lock), Some(folder))
     };
     fault("after-lock");
-    let mut result = run_partitions(
-        store,
-        options,
-        bound,
-        &mut lock,
-        &mut folder,
-        &mut report,
-        progress,
-    );
+    let mut result = if options.dry_run {
+        Ok(())
+    } else {
+        archived_ids::upgrade_records(&options.root, store, &mut report.problems)
+            .map(|n| report.records_upgraded = n)
+    };
+    if result.is_ok() {
+        result = run_partitions(
+            store,
+            options,
+            bound,
+            &mut lock,
+            &mut folder,
+            &mut report,
+            progress,
+        );
+    }
     // An interrupt ends the run like its end would, after the last part
     // that was done.
     report.interrupted = result.as_ref().err().and_then(cancel::interruption);
@@ -613,6 +688,10 @@ fn archive_partition(
     // A scanner thread pages through the store while this thread encodes
     // Parquet: the two take about the same time on large partitions.
     let filter = partition_filter(p);
+    // Live events whose id is recorded as archived in another partition
+    // (an old re-import, a MongoDB import racing a run): never written
+    // twice, settled after the scan. Id -> (fingerprint, record).
+    let mut elsewhere: HashMap<Uuid, (u64, ArchivedId)> = HashMap::new();
     let filter = &filter;
     let scan_store = &mut *store;
     let scan_lock = &mut *lock;
@@ -629,8 +708,14 @@ fn archive_partition(
                     cursor = Some((last.received_at.unwrap_or_default(), last.id));
                 }
                 scan_lock.renew()?;
+                let ids: Vec<Uuid> = page.iter().map(|e| e.id).collect();
+                let records: HashMap<Uuid, ArchivedId> = scan_store
+                    .get_archived(&ids)?
+                    .into_iter()
+                    .map(|r| (r.id, r))
+                    .collect();
                 // A gone writer failed or was interrupted; it reports why.
-                if pages.send(page).is_err() || !full {
+                if pages.send((page, records)).is_err() || !full {
                     return Ok(());
                 }
             }
@@ -639,12 +724,16 @@ fn archive_partition(
             let mut open: Option<OpenPart> = None;
             let written = (|| -> anyhow::Result<()> {
                 for page in pages {
-                    let page = page?;
+                    let (page, mut records) = page?;
                     w.folder.renew()?;
                     for event in page {
                         pr.live += 1;
                         if listed.binary_search(&event.id).is_ok() {
                             already.insert(event.id, fingerprint(&event, false));
+                            continue;
+                        }
+                        if let Some(record) = records.remove(&event.id) {
+                            elsewhere.insert(event.id, (fingerprint(&event, false), record));
                             continue;
                         }
                         if open.is_none() {
@@ -690,6 +779,9 @@ fn archive_partition(
             store, options, p, &dir, &old_parts, already, &mut pr, report,
         )?;
     }
+    if !elsewhere.is_empty() {
+        settle_archived_elsewhere(store, options, elsewhere, &mut pr, report)?;
+    }
     if report.pending.ids.len() >= DELETE_BATCH {
         flush_deletes(store, Some(folder), report)?;
     }
@@ -721,6 +813,7 @@ fn commit_part(
     // Read back: same rows, same order, same content as the store returned.
     let mut rows = 0usize;
     let mut read_ids = Vec::with_capacity(part.fingerprints.len());
+    let mut records = Vec::with_capacity(part.fingerprints.len());
     parquet::for_each_row(&path, |row| {
         anyhow::ensure!(
             part.fingerprints.get(rows) == Some(&fingerprint_row(&row, true)),
@@ -729,6 +822,9 @@ fn commit_part(
             row.id
         );
         read_ids.push(row.id);
+        // The archived-id record comes from the row as read back, so the
+        // store records exactly what the archive holds.
+        records.push(archived_ids::record_of_row(&row, &pr.partition));
         rows += 1;
         Ok(())
     })?;
@@ -762,8 +858,8 @@ fn commit_part(
 
     if !options.keep_live {
         pr.deleted += read_ids.len() as u64;
-        queue_delete(report, &w.p, &w.dir, &entry, &read_ids);
     }
+    queue_delete(report, &w.p, &w.dir, &entry, &records);
     Ok(())
 }
 
@@ -789,7 +885,7 @@ fn settle_already_archived(
                 continue;
             };
             if fp == fingerprint(&archived, false) {
-                identical.push(archived.id);
+                identical.push(ArchivedId::of(&archived, &p.name()));
             } else {
                 pr.conflicts += 1;
                 if report.conflict_samples.len() < CONFLICT_SAMPLES {
@@ -804,8 +900,10 @@ fn settle_already_archived(
             }
         }
         pr.already_archived += identical.len() as u64;
-        if !options.keep_live && !identical.is_empty() {
+        if !options.keep_live {
             pr.deleted += identical.len() as u64;
+        }
+        if !identical.is_empty() {
             queue_delete(report, p, dir, entry, &identical);
         }
     }
@@ -821,6 +919,83 @@ fn settle_already_archived(
             p.name(),
             pr.conflicts
         ));
+    }
+    Ok(())
+}
+
+/// Live events whose id a record places in another partition: identical to
+/// the version read from that partition → recorded and deleted as already
+/// archived; different → a conflict, left live; not found there (a record
+/// the archive does not back) → left live and reported. Reads each named
+/// partition once; such events only exist in stores written before
+/// archived-id records, or after a MongoDB import raced an archive run.
+fn settle_archived_elsewhere(
+    store: &mut dyn Store,
+    options: &ArchiveOptions,
+    elsewhere: HashMap<Uuid, (u64, ArchivedId)>,
+    pr: &mut PartitionReport,
+    report: &mut ArchiveReport,
+) -> anyhow::Result<()> {
+    let wanted: Vec<(Uuid, String)> = elsewhere
+        .iter()
+        .map(|(id, (_, r))| (*id, r.partition.clone()))
+        .collect();
+    let versions = archived_ids::archived_versions(&options.root, &wanted)?;
+    // Identical ones, grouped by the part that holds them (the re-check
+    // before the delete reads that part again).
+    let mut identical: BTreeMap<(Partition, PathBuf, String), (PartEntry, Vec<ArchivedId>)> =
+        BTreeMap::new();
+    let mut unbacked = Vec::new();
+    let mut conflicts = 0u64;
+    for (id, (fp, record)) in elsewhere {
+        match versions.get(&id) {
+            Some(found) if fingerprint(&found.event, false) == fp => {
+                let key = (found.partition, found.dir.clone(), found.entry.file.clone());
+                identical
+                    .entry(key)
+                    .or_insert_with(|| (found.entry.clone(), Vec::new()))
+                    .1
+                    .push(ArchivedId::of(&found.event, &record.partition));
+            }
+            Some(found) => {
+                let archived = &found.event;
+                conflicts += 1;
+                if report.conflict_samples.len() < CONFLICT_SAMPLES {
+                    let live = store.get_many(&[id])?;
+                    report.conflict_samples.push(ArchiveConflict {
+                        partition: record.partition.clone(),
+                        id: id.to_string(),
+                        live: live.first().map(|e| e.to_json_line()).unwrap_or_default(),
+                        archived: archived.to_json_line(),
+                    });
+                }
+            }
+            None => unbacked.push(format!("{id} ({})", record.partition)),
+        }
+    }
+    if conflicts > 0 {
+        pr.conflicts += conflicts;
+        report.problems.push(format!(
+            "{}: {conflicts} live events differ from their copies archived in other partitions; they stay live",
+            pr.partition
+        ));
+    }
+    if !unbacked.is_empty() {
+        unbacked.sort();
+        report.problems.push(format!(
+            "{}: {} live events have archived-id records that the archive does not back (e.g. {}); left live, run `chronicle verify --repair`",
+            pr.partition,
+            unbacked.len(),
+            unbacked.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    let settled: u64 = identical.values().map(|(_, r)| r.len() as u64).sum();
+    pr.already_archived += settled;
+    if !options.keep_live {
+        pr.deleted += settled;
+    }
+    for ((p, dir, _), (entry, records)) in identical {
+        queue_delete(report, &p, &dir, &entry, &records);
     }
     Ok(())
 }

@@ -124,6 +124,20 @@ pub fn replay(
                             });
                         }
                     }
+                    // The store records this id as archived with other
+                    // content: the archive holds two versions of it (e.g.
+                    // replayed from another archive folder). The stored
+                    // record is kept; the recorded version is in `partition`.
+                    AppendOutcome::ArchivedConflict { partition } => {
+                        report.conflicts += 1;
+                        if report.conflict_samples.len() < CONFLICT_SAMPLES {
+                            report.conflict_samples.push(ReplayConflict {
+                                id: event.id.to_string(),
+                                stored: format!("(archived in partition {partition})"),
+                                archived: event.to_json_line(),
+                            });
+                        }
+                    }
                 }
             }
             report.read += batch.len() as u64;

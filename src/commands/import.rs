@@ -160,6 +160,7 @@ pub fn run(args: ImportArgs, settings: &Settings, printer: &Printer) -> anyhow::
         max_rejects: common.max_rejects,
         dry_run: common.dry_run,
         batch_size: common.batch_size,
+        archive: Some(settings.archive.local_path().to_path_buf()),
         limit: common.limit,
         show: common.show,
     };
@@ -197,7 +198,17 @@ pub fn run(args: ImportArgs, settings: &Settings, printer: &Printer) -> anyhow::
 /// A conflict as the fields that differ, with their JSON paths (the
 /// conflicts file has both whole versions; --verbose prints them too).
 fn conflict_text(c: &Conflict, whole: bool) -> String {
-    let mut stored = c.stored.to_json_value();
+    let Some(stored_event) = &c.stored else {
+        return format!(
+            "conflict {}:{}: id {} is archived (partition {}) with other content; the archive folder could not be read here to show the archived version\n  incoming: {}",
+            c.file.display(),
+            c.line,
+            c.incoming.id,
+            c.archived_in.as_deref().unwrap_or("?"),
+            c.incoming.to_json_line()
+        );
+    };
+    let mut stored = stored_event.to_json_value();
     // received_at is the store's, not content: never part of a conflict.
     if let Some(meta) = stored.get_mut("meta").and_then(|m| m.as_object_mut()) {
         meta.remove("received_at");
@@ -212,9 +223,11 @@ fn conflict_text(c: &Conflict, whole: bool) -> String {
             // Only a dry run reports this: of an id repeated within the
             // input, it keeps a fingerprint of the first version, not the
             // version itself.
-            "repeats an earlier record of this input with other content"
+            "repeats an earlier record of this input with other content".to_string()
+        } else if let Some(partition) = &c.archived_in {
+            format!("is archived (partition {partition}) with other content")
         } else {
-            "is stored with other content"
+            "is stored with other content".to_string()
         }
     );
     let show = |v: &Option<serde_json::Value>| match v {
@@ -234,7 +247,7 @@ fn conflict_text(c: &Conflict, whole: bool) -> String {
         let _ = write!(
             text,
             "\n  stored:   {}\n  incoming: {}",
-            c.stored.to_json_line(),
+            stored_event.to_json_line(),
             c.incoming.to_json_line()
         );
     }

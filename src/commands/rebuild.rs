@@ -7,6 +7,7 @@ use clap::Args;
 
 use chronicle::event::{now_millis, parse_time_bound, Millis};
 use chronicle::exit::ExitStatus;
+use chronicle::projection::boundary::Prefer;
 use chronicle::projection::{self, config, Mode, RunOptions, RunReport};
 use chronicle::settings::Settings;
 
@@ -20,6 +21,9 @@ pub struct RebuildArgs {
     /// Count what would be read, per source and per type, and write nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Which version counts when an id is both live and archived with different content (a store written before archived-id records existed); without it the run stops with exit 1 naming the ids
+    #[arg(long, value_name = "archive|live")]
+    pub prefer: Option<Prefer>,
     #[command(flatten)]
     pub clock: ClockArgs,
 }
@@ -32,13 +36,19 @@ pub struct ClockArgs {
     pub now: Option<Millis>,
 }
 
-pub fn options(settings: &Settings, dry_run: bool, clock: &ClockArgs) -> RunOptions {
+pub fn options(
+    settings: &Settings,
+    dry_run: bool,
+    prefer: Option<Prefer>,
+    clock: &ClockArgs,
+) -> RunOptions {
     RunOptions {
         store: settings.store.clone(),
         // Read besides the live store when the folder exists.
         archive: Some(settings.archive.local_path().to_path_buf()),
         now: clock.now.unwrap_or_else(now_millis),
         dry_run,
+        prefer,
     }
 }
 
@@ -48,7 +58,7 @@ pub fn run(
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
     let def = config::find(&settings.config.projections, &args.name)?;
-    let options = options(settings, args.dry_run, &args.clock);
+    let options = options(settings, args.dry_run, args.prefer, &args.clock);
     let progress = progress(printer);
     let report = projection::run(&def, Mode::Rebuild, &options, progress.as_ref())?;
     print_report(&report, printer, settings)?;
@@ -88,10 +98,18 @@ pub fn print_report(
         );
         let _ = writeln!(
             human,
-            "  sources: {} archived, {} live, {} in both (counted once)",
+            "  sources: {} archived, {} live, {} in both (counted once{})",
             thousands(report.from_archive),
             thousands(report.from_live),
-            thousands(report.in_both)
+            thousands(report.in_both),
+            if report.in_both_differing > 0 {
+                format!(
+                    "; {} with different content, settled by --prefer",
+                    thousands(report.in_both_differing)
+                )
+            } else {
+                String::new()
+            }
         );
         for (t, n) in &report.per_type {
             let _ = writeln!(human, "  {:>12}  {t}", thousands(*n));

@@ -133,6 +133,50 @@ pub fn run(args: StatusArgs, settings: &Settings, printer: &Printer) -> anyhow::
             }
         }
     }
+    // Archived-id records per partition: with --months, or whenever they
+    // do not match the archive (a store not upgraded yet).
+    let recorded: u64 = report.archived_ids.iter().map(|c| c.ids).sum();
+    let archived_total = report.archive.as_ref().map_or(0, |a| a.total);
+    if (args.months && (recorded > 0 || report.archive.is_some())) || recorded != archived_total {
+        let _ = writeln!(human, "\narchived-id records in the store, per partition");
+        let rows_of = |partition: &str| {
+            report.archive.as_ref().and_then(|a| {
+                a.partitions
+                    .iter()
+                    .find(|p| p.partition == partition)
+                    .map(|p| p.rows)
+            })
+        };
+        let mut names: Vec<&str> = report
+            .archived_ids
+            .iter()
+            .map(|c| c.partition.as_str())
+            .chain(
+                report
+                    .archive
+                    .iter()
+                    .flat_map(|a| a.partitions.iter().map(|p| p.partition.as_str())),
+            )
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        for name in names {
+            let ids = report
+                .archived_ids
+                .iter()
+                .find(|c| c.partition == name)
+                .map_or(0, |c| c.ids);
+            let note = match rows_of(name) {
+                Some(rows) if rows == ids => String::new(),
+                Some(rows) => format!(
+                    "  (archive holds {}: run `chronicle verify --repair`)",
+                    thousands(rows)
+                ),
+                None => "  (no such partition in the archive folder)".to_string(),
+            };
+            let _ = writeln!(human, "  {name:<10}  {:>12}{note}", thousands(ids));
+        }
+    }
     if !report.import_runs.is_empty() {
         let shown = report.import_runs.len() as u64;
         let _ = if shown < report.import_runs_total {

@@ -6,6 +6,7 @@
 //! the kinds (`table`, `latest`, `exec`) live in their own modules and only
 //! see one event at a time, in (received_at, id) order.
 
+pub mod boundary;
 pub mod config;
 pub mod exec;
 pub mod expr;
@@ -18,10 +19,12 @@ pub mod target;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
 
+use self::boundary::{Boundary, Prefer};
 use self::config::{KindDef, ProjectionDef};
 use self::source::{LiveEvents, Merge, Origin, Prefetch};
 use self::target::{ProjectionState, SqlTarget};
@@ -63,6 +66,9 @@ pub struct RunOptions {
     /// The clock, fixed by the caller so that a run has one stable time.
     pub now: Millis,
     pub dry_run: bool,
+    /// Which version counts for an id both live and archived with
+    /// different content; `None` stops the run (see [`boundary`]).
+    pub prefer: Option<Prefer>,
 }
 
 /// What one run did, for the summary and `--json`.
@@ -84,6 +90,9 @@ pub struct RunReport {
     pub from_live: u64,
     /// Events found both archived and live, passed on once.
     pub in_both: u64,
+    /// Of those, ids whose live and archived versions differ, settled by
+    /// `--prefer`.
+    pub in_both_differing: u64,
     pub per_type: BTreeMap<String, u64>,
     /// Rows inserted or updated (for `latest`, one upsert per event).
     pub rows_written: u64,
@@ -117,17 +126,27 @@ pub fn event_context(event: &Event) -> String {
 pub type Events = Box<dyn Iterator<Item = anyhow::Result<(Origin, Event)>>>;
 
 /// The events of `filter` from the archive (when `archive` is a folder) and
-/// the live store, merged.
+/// the live store, merged; each side leaves out the ids `boundary` assigns
+/// to the other, so that an id is read once.
 pub fn merged_events(
     store_uri: &str,
     archive: Option<&PathBuf>,
     filter: &ScanFilter,
+    boundary: &Arc<Boundary>,
 ) -> anyhow::Result<Events> {
     let live_store = store::open_existing(store_uri)?;
     let live_filter = filter.clone();
-    let live = Prefetch::spawn(move || Ok(LiveEvents::new(live_store, live_filter)));
+    let skip = Arc::clone(boundary);
+    let live = Prefetch::spawn(move || {
+        Ok(LiveEvents::new(live_store, live_filter)
+            .filter(move |e| !matches!(e, Ok(e) if skip.skip_live.contains(&e.id))))
+    });
     let archived = match archive {
-        Some(dir) if dir.is_dir() => Some(archive_events(dir.clone(), filter.clone())),
+        Some(dir) if dir.is_dir() => Some(archive_events(
+            dir.clone(),
+            filter.clone(),
+            Arc::clone(boundary),
+        )),
         _ => None,
     };
     Ok(match archived {
@@ -138,8 +157,11 @@ pub fn merged_events(
 
 /// Archived events of `filter`, read on their own thread (partitions are
 /// pruned by the reader, from folder names and manifests).
-fn archive_events(dir: PathBuf, filter: ScanFilter) -> Prefetch {
-    Prefetch::spawn(move || crate::archive::read::archived_events(&dir, &filter))
+fn archive_events(dir: PathBuf, filter: ScanFilter, boundary: Arc<Boundary>) -> Prefetch {
+    Prefetch::spawn(move || {
+        Ok(crate::archive::read::archived_events(&dir, &filter)?
+            .filter(move |e| !matches!(e, Ok(e) if boundary.skip_archive.contains(&e.id))))
+    })
 }
 
 /// Takes `projection:NAME` in the store for the duration of a run.
@@ -309,6 +331,7 @@ pub fn run(
         from_archive: 0,
         from_live: 0,
         in_both: 0,
+        in_both_differing: 0,
         per_type: BTreeMap::new(),
         rows_written: 0,
         without_aggregate: 0,
@@ -327,7 +350,14 @@ pub fn run(
         until: Some(stable),
     };
     let types = TypeIndex(def.types.clone());
-    let open = |f: &ScanFilter| merged_events(&options.store, options.archive.as_ref(), f);
+    let boundary = Arc::new(Boundary::resolve(
+        options.archive.as_deref(),
+        store::open(&options.store)?.as_mut(),
+        &filter,
+        options.prefer,
+    )?);
+    let open =
+        |f: &ScanFilter| merged_events(&options.store, options.archive.as_ref(), f, &boundary);
     let state = ProjectionState {
         checkpoint: stable,
         last_run_at: options.now,
@@ -397,7 +427,8 @@ pub fn run(
     report.events_applied = stats.events - written.without_aggregate;
     report.from_archive = stats.from_archive;
     report.from_live = stats.from_live;
-    report.in_both = stats.in_both;
+    report.in_both = stats.in_both + boundary.identical + boundary.differing;
+    report.in_both_differing = boundary.differing;
     let elapsed = started.elapsed().as_secs_f64();
     for (t, n) in def.types.iter().zip(&stats.per_type) {
         report.per_type.insert(t.clone(), *n);

@@ -4,6 +4,7 @@
 //! async runtime, and it hides its runtime behind these same calls, so the
 //! import, archive and rebuild pipelines stay plain synchronous code.
 
+pub mod idfilter;
 pub mod lock;
 pub mod mongo;
 pub mod sqlite;
@@ -11,7 +12,7 @@ pub mod sqlite;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::event::{Event, Millis};
+use crate::event::{ContentHash, Event, Millis};
 
 /// What happened to one event of an appended batch.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,6 +25,52 @@ pub enum AppendOutcome {
     Conflict {
         stored: Box<Event>,
     },
+    /// The id is archived (in `partition`) with other content: nothing
+    /// written. The store keeps only the archived version's content hash;
+    /// callers read the version itself from the archive to report both.
+    ArchivedConflict {
+        partition: String,
+    },
+}
+
+/// What a store keeps of one archived event, so that the id stays taken
+/// after its live copy is deleted (docs/archive.md, "Archived ids").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchivedId {
+    pub id: Uuid,
+    /// [`Event::content_hash`] of the archived version.
+    pub hash: ContentHash,
+    /// The archive partition holding it: `2016-01` or `2016-01-05`.
+    pub partition: String,
+}
+
+impl ArchivedId {
+    pub fn of(event: &Event, partition: &str) -> ArchivedId {
+        ArchivedId {
+            id: event.id,
+            hash: event.content_hash(),
+            partition: partition.to_string(),
+        }
+    }
+}
+
+/// The outcome of appending `event` whose id has the archived-id record
+/// `record`: the one rule both backends apply.
+pub fn archived_outcome(event: &Event, record: &ArchivedId) -> AppendOutcome {
+    if event.content_hash() == record.hash {
+        AppendOutcome::Duplicate
+    } else {
+        AppendOutcome::ArchivedConflict {
+            partition: record.partition.clone(),
+        }
+    }
+}
+
+/// Number of archived-id records of one partition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchivedCount {
+    pub partition: String,
+    pub ids: u64,
 }
 
 /// Which events a scan returns: half-open `[since, until)` on `received_at`,
@@ -147,7 +194,10 @@ pub trait Store: Send {
     /// Appends a batch. Events without `received_at` get the store's current
     /// time. Returns one outcome per event, in input order. Ids repeated
     /// within the batch are resolved against each other as if appended one
-    /// after the other.
+    /// after the other. An id with an archived-id record is never inserted:
+    /// it is a duplicate when the content hash matches the record, an
+    /// [`AppendOutcome::ArchivedConflict`] otherwise. The record is checked
+    /// before the live copy.
     fn append(&mut self, events: &[Event]) -> anyhow::Result<Vec<AppendOutcome>>;
 
     /// Makes every appended event durable. Backends may group several
@@ -172,6 +222,27 @@ pub trait Store: Send {
 
     /// Deletes exactly these ids; returns how many were deleted.
     fn delete_ids(&mut self, ids: &[Uuid]) -> anyhow::Result<u64>;
+
+    /// Records these ids as archived and, with `delete_live`, deletes their
+    /// live copies, atomically where the backend can (SQLite: one
+    /// transaction; MongoDB: records first, then the delete, so that a crash
+    /// in between leaves an id both live and recorded, never neither).
+    /// An existing record of the same id is replaced. Returns how many live
+    /// events were deleted.
+    fn put_archived(&mut self, records: &[ArchivedId], delete_live: bool) -> anyhow::Result<u64>;
+
+    /// The archived-id records of these ids (missing ids are absent).
+    fn get_archived(&mut self, ids: &[Uuid]) -> anyhow::Result<Vec<ArchivedId>>;
+
+    /// Every archived-id record of one partition, ordered by id.
+    fn archived_in(&mut self, partition: &str) -> anyhow::Result<Vec<ArchivedId>>;
+
+    /// Removes archived-id records (only `verify --repair` does, for records
+    /// the archive does not back); returns how many were removed.
+    fn remove_archived(&mut self, ids: &[Uuid]) -> anyhow::Result<u64>;
+
+    /// Archived-id records per partition, ordered by partition.
+    fn archived_counts(&mut self) -> anyhow::Result<Vec<ArchivedCount>>;
 
     /// Live counts per type and month of `received_at`, ordered by month then type.
     fn month_counts(&mut self) -> anyhow::Result<Vec<MonthCount>>;
@@ -244,6 +315,44 @@ pub fn scan_all(
         }
         if !full {
             return Ok(seen);
+        }
+    }
+}
+
+/// Live events matching `filter` whose id also has an archived-id record,
+/// with that record: ids both live and archived, which only a `--keep-live`
+/// run, a store written before archived-id records existed, or a MongoDB
+/// import racing an archive run can leave. Pages through the live store;
+/// memory holds one page and the overlap.
+pub fn live_and_archived(
+    store: &mut dyn Store,
+    filter: &ScanFilter,
+) -> anyhow::Result<Vec<(Event, ArchivedId)>> {
+    const PAGE: usize = 10_000;
+    let filter = filter.clone();
+    let mut cursor: Option<ScanCursor> = None;
+    let mut out = Vec::new();
+    loop {
+        let page = store.scan_page(&filter, cursor.as_ref(), PAGE)?;
+        let full = page.len() == PAGE;
+        if let Some(last) = page.last() {
+            cursor = Some((last.received_at.unwrap_or_default(), last.id));
+        }
+        let ids: Vec<Uuid> = page.iter().map(|e| e.id).collect();
+        let records: std::collections::HashMap<Uuid, ArchivedId> = store
+            .get_archived(&ids)?
+            .into_iter()
+            .map(|r| (r.id, r))
+            .collect();
+        if !records.is_empty() {
+            for event in page {
+                if let Some(record) = records.get(&event.id) {
+                    out.push((event, record.clone()));
+                }
+            }
+        }
+        if !full {
+            return Ok(out);
         }
     }
 }

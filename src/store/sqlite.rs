@@ -21,12 +21,16 @@ use rusqlite::{
 };
 use uuid::Uuid;
 
+use super::idfilter::IdFilter;
 use super::{
-    AppendOutcome, ImportRun, LockAttempt, MonthCount, OpenMode, ScanCursor, ScanFilter, Store,
+    archived_outcome, AppendOutcome, ArchivedCount, ArchivedId, ImportRun, LockAttempt, MonthCount,
+    OpenMode, ScanCursor, ScanFilter, Store,
 };
 use crate::event::{now_millis, Event};
 
-const SCHEMA_VERSION: i64 = 1;
+/// 2 added `archived_ids`; a chronicle that only knows version 1 would not
+/// look there and would re-import archived ids, so it must refuse the file.
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
@@ -50,6 +54,17 @@ CREATE TABLE IF NOT EXISTS import_runs (
 CREATE TABLE IF NOT EXISTS checkpoints (
     name  TEXT PRIMARY KEY,
     value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS archived_ids (
+    id   BLOB PRIMARY KEY,
+    hash BLOB NOT NULL,
+    part INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS archived_filter (
+    k       INTEGER PRIMARY KEY CHECK (k = 0),
+    version INTEGER NOT NULL,
+    records INTEGER NOT NULL,
+    bits    BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS locks (
     name       TEXT PRIMARY KEY,
@@ -77,6 +92,11 @@ pub struct SqliteStore {
     /// Set while an append runs: still set afterwards means it failed, and
     /// its group is rolled back rather than committed.
     appending: bool,
+    /// The archived-id filter as last read, with its version (see
+    /// [`super::idfilter`]); `Some((v, None))` when the store has none, so
+    /// that every id is looked up. Re-read when a new append transaction
+    /// finds another version.
+    filter: Option<(i64, Option<IdFilter>)>,
 }
 
 impl SqliteStore {
@@ -109,8 +129,41 @@ impl SqliteStore {
             conn,
             open_group: None,
             appending: false,
+            filter: None,
         })
     }
+
+    /// False for a store written before archived-id records, opened read
+    /// only (the schema is only created by a writable open): it has none.
+    fn has_archived_ids(&self) -> anyhow::Result<bool> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'archived_ids'",
+                [],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    /// Makes the cached filter the one this transaction sees: one small
+    /// read per transaction, the whole filter only when it changed.
+    fn refresh_filter(&mut self) -> anyhow::Result<()> {
+        let version: i64 = self
+            .conn
+            .query_row("SELECT version FROM archived_filter WHERE k = 0", [], |r| {
+                r.get(0)
+            })
+            .optional()?
+            .unwrap_or(-1);
+        if self.filter.as_ref().map(|(v, _)| *v) != Some(version) {
+            let (version, filter, _) = read_filter(&self.conn)?;
+            self.filter = Some((version, filter));
+        }
+        Ok(())
+    }
+
     /// Commits the open append group, if any. Every operation other than
     /// `append` starts with this so it never runs inside a group. A group
     /// in which an append failed (a full disk, say) is rolled back instead:
@@ -249,6 +302,122 @@ fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
     })
 }
 
+/// The stored filter: (version, filter, records it was told about); version
+/// -1 and no filter when the store has none.
+fn read_filter(conn: &Connection) -> anyhow::Result<(i64, Option<IdFilter>, u64)> {
+    let row: Option<(i64, i64, Vec<u8>)> = conn
+        .query_row(
+            "SELECT version, records, bits FROM archived_filter WHERE k = 0",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    Ok(match row {
+        Some((version, records, bits)) => (version, IdFilter::from_bytes(bits), records as u64),
+        None => (-1, None, 0),
+    })
+}
+
+/// Adds `ids` (just recorded) to the stored filter, inside the caller's
+/// transaction; the filter is rebuilt from every record when it is missing
+/// or would be over its capacity. Returns the new (version, filter).
+fn add_to_filter(conn: &Connection, ids: &[&Uuid]) -> anyhow::Result<(i64, IdFilter)> {
+    let (version, filter, records) = read_filter(conn)?;
+    let total = records + ids.len() as u64;
+    let (filter, records) = match filter {
+        Some(mut f) if total <= f.capacity() => {
+            for id in ids {
+                f.insert(id);
+            }
+            (f, total)
+        }
+        _ => {
+            let n: i64 = conn.query_row("SELECT count(*) FROM archived_ids", [], |r| r.get(0))?;
+            let mut f = IdFilter::for_records(n as u64);
+            let mut stmt = conn.prepare("SELECT id FROM archived_ids")?;
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                let id: Vec<u8> = row.get(0)?;
+                f.insert(&Uuid::from_slice(&id)?);
+            }
+            (f, n as u64)
+        }
+    };
+    let version = version + 1;
+    conn.execute(
+        "INSERT INTO archived_filter (k, version, records, bits) VALUES (0, ?1, ?2, ?3)
+         ON CONFLICT(k) DO UPDATE SET version = excluded.version, records = excluded.records, bits = excluded.bits",
+        params![version, records as i64, filter.as_bytes()],
+    )?;
+    Ok((version, filter))
+}
+
+/// Partitions are kept as integers (`2016-01` as 201601, `2016-01-05` as
+/// 20160105): 3 or 4 bytes a record instead of 7 or 10.
+fn partition_code(partition: &str) -> anyhow::Result<i64> {
+    let b = partition.as_bytes();
+    let shaped = match b.len() {
+        7 => b[4] == b'-',
+        10 => b[4] == b'-' && b[7] == b'-',
+        _ => false,
+    };
+    let digits: String = partition.chars().filter(|c| *c != '-').collect();
+    match digits.parse::<i64>() {
+        Ok(code) if shaped && digits.bytes().all(|c| c.is_ascii_digit()) => Ok(code),
+        _ => anyhow::bail!("`{partition}` is not an archive partition name"),
+    }
+}
+
+fn partition_name(code: i64) -> String {
+    if code >= 10_000_000 {
+        format!(
+            "{:04}-{:02}-{:02}",
+            code / 10_000,
+            code / 100 % 100,
+            code % 100
+        )
+    } else {
+        format!("{:04}-{:02}", code / 100, code % 100)
+    }
+}
+
+fn archived_from_row(row: &Row<'_>) -> rusqlite::Result<ArchivedId> {
+    let bad = |i: usize, e: Box<dyn std::error::Error + Send + Sync>| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Blob, e)
+    };
+    let id: Vec<u8> = row.get(0)?;
+    let hash: Vec<u8> = row.get(1)?;
+    Ok(ArchivedId {
+        id: Uuid::from_slice(&id).map_err(|e| bad(0, Box::new(e)))?,
+        hash: hash
+            .try_into()
+            .map_err(|_| bad(1, "content hash is not 16 bytes".into()))?,
+        partition: partition_name(row.get(2)?),
+    })
+}
+
+/// Deletes the rows of `table` whose `id` is one of `ids`, in chunks;
+/// returns how many were deleted. The caller holds the transaction.
+fn delete_by_id<'a>(
+    conn: &Connection,
+    table: &str,
+    ids: impl IntoIterator<Item = &'a Uuid>,
+) -> anyhow::Result<u64> {
+    let ids: Vec<&Uuid> = ids.into_iter().collect();
+    let mut deleted = 0u64;
+    for chunk in ids.chunks(ID_CHUNK) {
+        let sql = format!(
+            "DELETE FROM {table} WHERE id IN ({})",
+            placeholders(chunk.len())
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        deleted += stmt.execute(params_from_iter(
+            chunk.iter().map(|id| id.as_bytes().to_vec()),
+        ))? as u64;
+    }
+    Ok(deleted)
+}
+
 fn placeholders(n: usize) -> String {
     let mut s = String::with_capacity(n * 2);
     for i in 0..n {
@@ -281,8 +450,11 @@ impl Store for SqliteStore {
         if self.open_group.is_none() {
             self.conn.execute_batch("BEGIN IMMEDIATE")?;
             self.open_group = Some((Instant::now(), 0));
+            self.refresh_filter()?;
         }
         self.appending = true;
+        // An id whose filter bit is clear is certainly not archived.
+        let filter = self.filter.as_ref().and_then(|(_, f)| f.as_ref());
         // Inserting in (received_at, id) order turns the index updates into
         // near-appends (SQLite's fast path for the right edge of a b-tree)
         // and walks the random id index left to right. The stable sort keeps
@@ -303,8 +475,23 @@ impl Store for SqliteStore {
             )?;
             let mut existing =
                 tx.prepare_cached(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = ?1"))?;
+            let mut archived =
+                tx.prepare_cached("SELECT id, hash, part FROM archived_ids WHERE id = ?1")?;
             for &i in &order {
                 let event = &events[i];
+                // The archived-id record first: an archived id is never
+                // inserted again, whatever the live store holds.
+                let record = if filter.is_none_or(|f| f.may_contain(&event.id)) {
+                    archived
+                        .query_row([&event.id.as_bytes()[..]], archived_from_row)
+                        .optional()?
+                } else {
+                    None
+                };
+                if let Some(record) = record {
+                    outcomes[i] = Some(archived_outcome(event, &record));
+                    continue;
+                }
                 let inserted = insert.execute(params![
                     &event.id.as_bytes()[..],
                     event.received_at.unwrap_or(now),
@@ -426,19 +613,113 @@ impl Store for SqliteStore {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut deleted = 0u64;
-        for chunk in ids.chunks(ID_CHUNK) {
-            let sql = format!(
-                "DELETE FROM events WHERE id IN ({})",
-                placeholders(chunk.len())
-            );
-            let mut stmt = tx.prepare_cached(&sql)?;
-            deleted += stmt.execute(params_from_iter(
-                chunk.iter().map(|id| id.as_bytes().to_vec()),
-            ))? as u64;
-        }
+        let deleted = delete_by_id(&tx, "events", ids)?;
         tx.commit()?;
         Ok(deleted)
+    }
+
+    fn put_archived(&mut self, records: &[ArchivedId], delete_live: bool) -> anyhow::Result<u64> {
+        self.commit_group()?;
+        if records.is_empty() {
+            return Ok(0);
+        }
+        // Sorted by id, the records go into the b-tree left to right.
+        let mut sorted: Vec<&ArchivedId> = records.iter().collect();
+        sorted.sort_unstable_by_key(|r| r.id);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO archived_ids (id, hash, part) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(id) DO UPDATE SET hash = excluded.hash, part = excluded.part",
+            )?;
+            for r in &sorted {
+                insert.execute(params![
+                    &r.id.as_bytes()[..],
+                    &r.hash[..],
+                    partition_code(&r.partition)?
+                ])?;
+            }
+        }
+        let ids: Vec<&Uuid> = sorted.iter().map(|r| &r.id).collect();
+        let (version, filter) = add_to_filter(&tx, &ids)?;
+        let deleted = if delete_live {
+            delete_by_id(&tx, "events", ids)?
+        } else {
+            0
+        };
+        tx.commit()?;
+        self.filter = Some((version, Some(filter)));
+        Ok(deleted)
+    }
+
+    fn get_archived(&mut self, ids: &[Uuid]) -> anyhow::Result<Vec<ArchivedId>> {
+        self.commit_group()?;
+        if !self.has_archived_ids()? {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        for chunk in ids.chunks(ID_CHUNK) {
+            let sql = format!(
+                "SELECT id, hash, part FROM archived_ids WHERE id IN ({})",
+                placeholders(chunk.len())
+            );
+            let mut stmt = self.conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(
+                params_from_iter(chunk.iter().map(|id| id.as_bytes().to_vec())),
+                archived_from_row,
+            )?;
+            for row in rows {
+                out.push(row?);
+            }
+        }
+        Ok(out)
+    }
+
+    fn archived_in(&mut self, partition: &str) -> anyhow::Result<Vec<ArchivedId>> {
+        self.commit_group()?;
+        if !self.has_archived_ids()? {
+            return Ok(Vec::new());
+        }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, hash, part FROM archived_ids WHERE part = ?1 ORDER BY id")?;
+        let rows = stmt.query_map([partition_code(partition)?], archived_from_row)?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn remove_archived(&mut self, ids: &[Uuid]) -> anyhow::Result<u64> {
+        self.commit_group()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let removed = delete_by_id(&tx, "archived_ids", ids)?;
+        tx.commit()?;
+        Ok(removed)
+    }
+
+    fn archived_counts(&mut self) -> anyhow::Result<Vec<ArchivedCount>> {
+        self.commit_group()?;
+        if !self.has_archived_ids()? {
+            return Ok(Vec::new());
+        }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT part, count(*) FROM archived_ids GROUP BY part ORDER BY part")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (part, n) = row?;
+            out.push(ArchivedCount {
+                partition: partition_name(part),
+                ids: n as u64,
+            });
+        }
+        // Day partitions (8 digits) sort after months numerically; by name
+        // they sort in time order, as everywhere else.
+        out.sort_by(|a, b| a.partition.cmp(&b.partition));
+        Ok(out)
     }
 
     fn month_counts(&mut self) -> anyhow::Result<Vec<MonthCount>> {
