@@ -97,3 +97,135 @@ v = { column = "v", type = "json" }
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].payload, format!(r#"{{"v":{INEXACT_DOUBLE}}}"#));
 }
+
+/// Runs `f` on a thread with the 2 MiB stack of the import's reader thread,
+/// so a recursion that a crafted input can drive overflows as it would there.
+fn on_reader_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap()
+}
+
+/// One BSON document holding `levels` embedded documents, each `{"a": ...}`,
+/// plus `_id` and `at` so that it maps when it parses.
+fn nested_bson(levels: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(32 + 8 * levels);
+    // Outermost first: its length covers _id, at, the nested chain (8 bytes
+    // a level) and its own terminator.
+    let head = 4 + (1 + 4 + 4) + (1 + 3 + 4 + 11);
+    out.extend_from_slice(&((head + 8 * levels + 1) as i32).to_le_bytes());
+    out.push(0x10);
+    out.extend_from_slice(b"_id\0");
+    out.extend_from_slice(&1i32.to_le_bytes());
+    out.push(0x02);
+    out.extend_from_slice(b"at\0");
+    out.extend_from_slice(&11i32.to_le_bytes());
+    out.extend_from_slice(b"1451606400\0");
+    for i in 0..levels {
+        out.push(0x03);
+        out.extend_from_slice(b"a\0");
+        out.extend_from_slice(&((5 + 8 * (levels - 1 - i)) as i32).to_le_bytes());
+    }
+    out.push(0); // the innermost, empty document
+    for _ in 0..levels {
+        out.push(0); // closes each enclosing document
+    }
+    out
+}
+
+fn read_bson(bytes: Vec<u8>) -> anyhow::Result<usize> {
+    let mapping = Mapping::parse(
+        "nested.toml",
+        r#"
+[event]
+service = "s"
+type = "t"
+key = "{_id}"
+created_at = { column = "at", format = "unix" }
+
+[payload]
+a = { column = "a", type = "json" }
+"#,
+    )
+    .unwrap();
+    let mut source = BsonSource::new(Box::new(Cursor::new(bytes)), &mapping)?;
+    let mut n = 0;
+    while source.next_item()?.is_some() {
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// A mongodump document nested 200,000 levels deep (1.6 MB, well inside
+/// BSON's size limit) overflowed the reader thread's stack and killed the
+/// process. It is now refused as corrupt, like any document MongoDB itself
+/// could not have stored; MongoDB's own limit of 100 levels still reads.
+#[test]
+fn deeply_nested_bson_is_an_error_not_a_stack_overflow() {
+    let err = on_reader_stack(|| read_bson(nested_bson(200_000)).map_err(|e| format!("{e:#}")))
+        .unwrap_err();
+    assert!(err.contains("nest"), "{err}");
+    assert!(err.contains("corrupt"), "{err}");
+    // The top-level document is level 1.
+    assert_eq!(on_reader_stack(|| read_bson(nested_bson(99)).unwrap()), 1);
+    assert!(on_reader_stack(|| read_bson(nested_bson(100)).is_err()));
+}
+
+/// The projection expression parser recursed once per parenthesis, so a
+/// definition like `((((...a...))))` overflowed the stack.
+#[test]
+fn deeply_nested_projection_expression_is_an_error_not_a_stack_overflow() {
+    use chronicle::projection::expr::parse;
+    let deep = format!("{}payload.a{}", "(".repeat(100_000), ")".repeat(100_000));
+    let err = on_reader_stack(move || parse(&deep).map(|_| ())).unwrap_err();
+    assert!(err.contains("nests"), "{err}");
+    let negations = format!("{}1", "-".repeat(100_000));
+    assert!(on_reader_stack(move || parse(&negations).is_err()));
+    let fine = format!("{}payload.a{}", "(".repeat(30), ")".repeat(30));
+    assert!(parse(&fine).is_ok());
+}
+
+/// Found by the `extjson` target: a mongoexport line whose top level is an
+/// Extended JSON wrapper (`{"$oid": ...}`, `{"$numberDouble": ...}`) converts
+/// to a scalar, and the reader panicked ("an object stays an object"). It is
+/// a rejected record now, and the next line still imports.
+#[test]
+fn extjson_top_level_wrapper_is_rejected_not_a_panic() {
+    use chronicle::source::extjson::ExtJsonSource;
+    let mapping = Mapping::parse(
+        "ext.toml",
+        r#"
+[event]
+service = "s"
+type = "t"
+key = "{_id}"
+created_at = { column = "at", format = "unix" }
+"#,
+    )
+    .unwrap();
+    let input = concat!(
+        r#"{"$oid": "5f1e9b3c2a4d6e8f10203040"}"#,
+        "\n",
+        r#"{"$numberDouble": "1.0"}"#,
+        "\n",
+        r#"{"_id": 1, "at": "1451606400"}"#,
+        "\n"
+    );
+    let mut source =
+        ExtJsonSource::new(Box::new(Cursor::new(input.as_bytes().to_vec())), &mapping).unwrap();
+    let items = drain(&mut source);
+    assert_eq!(items.len(), 3, "{items:?}");
+    for (item, line) in items[..2].iter().zip([1, 2]) {
+        match item {
+            Item::Rejected(reject) => {
+                assert_eq!(reject.line, line);
+                assert!(reject.reason.contains("not a document"), "{}", reject.reason);
+            }
+            other => panic!("expected a reject, got {other:?}"),
+        }
+    }
+    assert!(matches!(items[2], Item::Event { line: 3, .. }), "{:?}", items[2]);
+}
