@@ -1,4 +1,5 @@
-//! Regression tests for what fuzzing found (see docs/fuzzing.md). Each feeds
+//! Regression tests for what fuzzing found, by the fuzzers or while writing
+//! their targets and invariants (see docs/fuzzing.md). Each feeds
 //! the minimised input through the same library code path as its fuzz target
 //! (the sources the CLI builds, the projection parser, the manifest reader)
 //! and checks the behaviour the fix restored, so CI keeps it fixed without
@@ -41,8 +42,8 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
 /// parser reads back as its neighbour, 1.0715660391465825e-75.
 const INEXACT_DOUBLE: &str = "1.0715660391465826e-75";
 
-/// Found by the `events` target's export/import invariant: a payload number
-/// was re-read inexactly, so importing a canonical event stored a different
+/// Found while writing the export/import invariant that every source target
+/// checks: a payload number was re-read inexactly, so importing a canonical event stored a different
 /// number than the file held (and an export re-imported elsewhere could
 /// conflict with the original).
 #[test]
@@ -159,7 +160,8 @@ a = { column = "a", type = "json" }
     Ok(n)
 }
 
-/// A mongodump document nested 200,000 levels deep (1.6 MB, well inside
+/// Found while writing the `bson` target (its inputs are too short to reach
+/// it): a mongodump document nested 200,000 levels deep (1.6 MB, well inside
 /// BSON's size limit) overflowed the reader thread's stack and killed the
 /// process. It is now refused as corrupt, like any document MongoDB itself
 /// could not have stored; MongoDB's own limit of 100 levels still reads.
@@ -174,7 +176,8 @@ fn deeply_nested_bson_is_an_error_not_a_stack_overflow() {
     assert!(on_reader_stack(|| read_bson(nested_bson(100)).is_err()));
 }
 
-/// The projection expression parser recursed once per parenthesis, so a
+/// Found while writing the `projection_expr` target: the projection
+/// expression parser recursed once per parenthesis, so a
 /// definition like `((((...a...))))` overflowed the stack.
 #[test]
 fn deeply_nested_projection_expression_is_an_error_not_a_stack_overflow() {
@@ -228,4 +231,48 @@ created_at = { column = "at", format = "unix" }
         }
     }
     assert!(matches!(items[2], Item::Event { line: 3, .. }), "{:?}", items[2]);
+}
+
+/// Evaluates a row expression of a projection on one event's payload, on
+/// its own thread: `None` when it has not finished within 10 seconds.
+fn eval_with_deadline(expr: &'static str, payload: &'static str) -> Option<Option<String>> {
+    use chronicle::projection::expr::{parse, RowExpr};
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let event = chronicle::event::Event {
+            id: uuid::Uuid::nil(),
+            service: "core".into(),
+            event_type: "payment-completed".into(),
+            created_at: 0,
+            received_at: Some(0),
+            aggregate_id: None,
+            correlation_id: None,
+            payload: payload.into(),
+        };
+        let row = RowExpr::compile(&parse(expr).unwrap()).unwrap();
+        let text = row.eval(&event).ok().and_then(|v| v.to_text());
+        let _ = tx.send(text);
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(10)).ok()
+}
+
+/// Found while writing the `projection_expr` target (a payload-driven path it
+/// covers): a zero with a huge exponent in a
+/// money string (`0e9000000000000000/EUR`) made the decimal parser scale it
+/// 9e18 times, so a projection rebuild never finished. Zero is zero; a
+/// non-zero mantissa with a huge exponent is an overflow error.
+#[test]
+fn decimal_with_a_huge_exponent_does_not_hang_a_projection() {
+    let zero = eval_with_deadline(
+        "amount(payload.amount)",
+        r#"{"amount":"0e9000000000000000/EUR"}"#,
+    )
+    .expect("amount() finishes");
+    assert_eq!(zero.as_deref(), Some("0"));
+    let overflow = eval_with_deadline(
+        "amount(payload.amount)",
+        r#"{"amount":"1e9000000000000000/EUR"}"#,
+    )
+    .expect("amount() finishes");
+    assert_eq!(overflow, None);
 }

@@ -74,6 +74,11 @@ impl Decimal {
             let exp: i64 = text[i + 1..].parse().ok()?;
             scale = scale.checked_sub(exp)?;
         }
+        if mantissa == 0 {
+            // `0e9000000000000000` is zero: scaling it up would never
+            // overflow and so loop 9e18 times.
+            scale = scale.max(0);
+        }
         while scale < 0 {
             mantissa = mantissa.checked_mul(10)?;
             scale += 1;
