@@ -11,7 +11,8 @@ pub enum ExitStatus {
     /// Nothing useful happened: bad arguments or mapping, unreadable input,
     /// unreachable store, an aborted job.
     Fatal = 2,
-    /// Another run holds the lock (EX_TEMPFAIL: cron may simply retry).
+    /// Another run holds the lock, or changed the archive folder under this
+    /// one (EX_TEMPFAIL: cron may simply retry).
     Locked = 75,
 }
 
@@ -23,16 +24,27 @@ impl ExitStatus {
 
 /// Raised when a job's lock is held by another live run.
 #[derive(Debug, thiserror::Error)]
-#[error("{what} is locked by {holder} until {until}; try again later (a lock is taken over once its TTL has passed)")]
+#[error("{what} is locked by {holder} until {until}; try again later (a lock is taken over once its TTL has passed, or at once when its holder was a process on this host that has died)")]
 pub struct LockedError {
     pub what: String,
     pub holder: String,
     pub until: String,
 }
 
-/// The exit status an error should produce.
+/// Raised when another writer changed what this run had read (a lost
+/// compare-and-swap on a manifest or a lock): the run stops without
+/// overwriting anything, and trying again later is safe.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct LostRaceError(pub String);
+
+/// The exit status an error should produce. The whole chain is searched,
+/// because a lock or a lost race may surface with context added on the way.
 pub fn status_for_error(error: &anyhow::Error) -> ExitStatus {
-    if error.downcast_ref::<LockedError>().is_some() {
+    if error
+        .chain()
+        .any(|e| e.is::<LockedError>() || e.is::<LostRaceError>())
+    {
         ExitStatus::Locked
     } else {
         ExitStatus::Fatal

@@ -13,6 +13,7 @@ use std::time::Instant;
 use anyhow::Context;
 use serde::Serialize;
 
+use crate::dry_run::DryRun;
 use crate::event::{format_millis, now_millis, Event};
 use crate::progress::{Progress, Unit};
 use crate::source::{EventSource, InputMeter, Item, RawRecord, Reject};
@@ -27,9 +28,14 @@ pub struct ImportOptions {
     pub rejects: Option<PathBuf>,
     /// Stop once this many records were rejected.
     pub max_rejects: Option<u64>,
-    /// Map and validate only; write nothing.
+    /// Map and validate, and read the store (if any) to classify each
+    /// event as a real run would; write nothing.
     pub dry_run: bool,
     pub batch_size: usize,
+    /// Read only the first N records (over all inputs).
+    pub limit: Option<u64>,
+    /// Keep the first N mapped events and rejects for display.
+    pub show: usize,
 }
 
 impl Default for ImportOptions {
@@ -39,6 +45,8 @@ impl Default for ImportOptions {
             max_rejects: None,
             dry_run: false,
             batch_size: DEFAULT_BATCH,
+            limit: None,
+            show: 0,
         }
     }
 }
@@ -53,6 +61,8 @@ pub struct ImportInput {
     pub size: Option<u64>,
     /// The mapping text (empty for canonical events).
     pub mapping_text: String,
+    /// The mapping file's path as given (empty for canonical events).
+    pub mapping_path: String,
 }
 
 /// Counts of one or more imported inputs. The JSON form has exactly the
@@ -88,6 +98,11 @@ pub struct ImportReport {
     pub conflicts_files: Vec<PathBuf>,
     /// Set when `--max-rejects` stopped the import.
     pub stopped_early: bool,
+    /// The first mapped events (`--show N`).
+    pub shown_events: Vec<Event>,
+    /// A dry run stopped remembering ids (see [`DryRun`]): repeats within
+    /// the input past that point were counted as would-import.
+    pub dry_run_saturated: bool,
 }
 
 const SAMPLES: usize = 10;
@@ -103,11 +118,9 @@ impl ImportReport {
                 self.conflict_samples.push(c);
             }
         }
-        for r in other.reject_samples {
-            if self.reject_samples.len() < SAMPLES {
-                self.reject_samples.push(r);
-            }
-        }
+        // Each input keeps at most --show of each; import_all trims the sum.
+        self.shown_events.extend(other.shown_events);
+        self.reject_samples.extend(other.reject_samples);
         self.rejects_files.extend(other.rejects_files);
         self.conflicts_files.extend(other.conflicts_files);
         self.stopped_early |= other.stopped_early;
@@ -133,10 +146,29 @@ pub fn import_all<'s>(
     let started = Instant::now();
     let mut total = ImportReport::default();
     let mut rejects_left = options.max_rejects;
+    let mut records_left = options.limit;
+    let mut dry_run = DryRun::default();
     for input in inputs {
-        let report = import_one(input, store.as_deref_mut(), options, rejects_left, progress)?;
+        if records_left == Some(0) {
+            break;
+        }
+        let limits = Limits {
+            max_rejects: rejects_left,
+            records: records_left,
+        };
+        let report = import_one(
+            input,
+            store.as_deref_mut(),
+            options,
+            limits,
+            &mut dry_run,
+            progress,
+        )?;
         if let Some(left) = rejects_left.as_mut() {
             *left = left.saturating_sub(report.summary.counts.rejected);
+        }
+        if let Some(left) = records_left.as_mut() {
+            *left = left.saturating_sub(report.summary.counts.read);
         }
         let stop = report.stopped_early;
         total.add(report);
@@ -144,6 +176,9 @@ pub fn import_all<'s>(
             break;
         }
     }
+    total.dry_run_saturated = dry_run.saturated;
+    total.shown_events.truncate(options.show);
+    total.reject_samples.truncate(SAMPLES.max(options.show));
     let elapsed = started.elapsed().as_secs_f64();
     total.summary.elapsed_s = (elapsed * 1000.0).round() / 1000.0;
     total.summary.events_per_s = if elapsed > 0.0 {
@@ -164,13 +199,22 @@ fn default_side_file(input: &Path, suffix: &str) -> PathBuf {
     }
 }
 
+/// What is left of `--max-rejects` and `--limit` for one input.
+#[derive(Clone, Copy)]
+struct Limits {
+    max_rejects: Option<u64>,
+    records: Option<u64>,
+}
+
 fn import_one<'s>(
     input: ImportInput,
     mut store: Option<&mut (dyn Store + 's)>,
     options: &ImportOptions,
-    max_rejects: Option<u64>,
+    limits: Limits,
+    dry_run: &mut DryRun,
     progress: &dyn Progress,
 ) -> anyhow::Result<ImportReport> {
+    let max_rejects = limits.max_rejects;
     let ImportInput {
         path,
         source_kind,
@@ -178,6 +222,7 @@ fn import_one<'s>(
         meter,
         size,
         mapping_text,
+        mapping_path,
     } = input;
     let reject_columns = source.reject_columns();
     let rejects_path = options.rejects.clone().unwrap_or_else(|| {
@@ -207,11 +252,15 @@ fn import_one<'s>(
         size: size.unwrap_or(0),
         sha256: String::new(),
         mapping: mapping_text,
+        mapping_path,
         started_at: started_at.clone(),
         finished_at: String::new(),
         counts: ImportCounts::default(),
         complete: false,
+        created_min: None,
+        created_max: None,
     };
+    let mut created: Option<(i64, i64)> = None;
     if let Some(store) = store.as_deref_mut() {
         if !options.dry_run {
             store.record_run(&run)?;
@@ -223,6 +272,7 @@ fn import_one<'s>(
     let (sender, receiver) = crossbeam_channel::bounded::<anyhow::Result<Batch>>(4);
     let mut report = ImportReport::default();
     let reader_path = path.clone();
+    let mut records_left = limits.records;
     std::thread::scope(|scope| -> anyhow::Result<()> {
         scope.spawn(move || {
             let mut rejected_total = 0u64;
@@ -236,6 +286,13 @@ fn import_one<'s>(
                 };
                 let mut end = false;
                 while batch.events.len() < batch_size && batch.read < batch_size as u64 * 2 {
+                    if records_left == Some(0) {
+                        end = true;
+                        break;
+                    }
+                    if let Some(left) = records_left.as_mut() {
+                        *left -= 1;
+                    }
                     match source.next_item() {
                         Ok(Some(item)) => {
                             batch.read += 1;
@@ -279,41 +336,45 @@ fn import_one<'s>(
             s.skipped += batch.skipped;
             s.rejected += batch.rejects.len() as u64;
             for reject in batch.rejects {
-                if report.reject_samples.len() < SAMPLES {
+                if report.reject_samples.len() < SAMPLES.max(options.show) {
                     report.reject_samples.push((path.clone(), reject.clone()));
                 }
                 rejects.write(&reject)?;
             }
-            match store.as_deref_mut() {
-                Some(store) if !options.dry_run => {
-                    let outcomes = store.append(&batch.events)?;
-                    for ((outcome, event), line) in
-                        outcomes.into_iter().zip(batch.events).zip(batch.lines)
-                    {
-                        match outcome {
-                            AppendOutcome::Inserted => s.imported += 1,
-                            AppendOutcome::Duplicate => s.duplicates += 1,
-                            AppendOutcome::Conflict { stored } => {
-                                s.conflicts += 1;
-                                let conflict = Conflict {
-                                    file: path.clone(),
-                                    line,
-                                    stored: *stored,
-                                    incoming: event,
-                                };
-                                conflicts.write(&conflict)?;
-                                if report.conflict_samples.len() < SAMPLES {
-                                    report.conflict_samples.push(conflict);
-                                }
-                            }
+            for event in &batch.events {
+                let t = event.created_at;
+                created = Some(created.map_or((t, t), |(lo, hi)| (lo.min(t), hi.max(t))));
+                if report.shown_events.len() < options.show {
+                    report.shown_events.push(event.clone());
+                }
+            }
+            let outcomes = if options.dry_run {
+                for event in &batch.events {
+                    *report.per_type.entry(event.event_type.clone()).or_default() += 1;
+                }
+                dry_run.classify(store.as_deref_mut(), &batch.events)?
+            } else {
+                let store = store.as_deref_mut().expect("a real run has a store");
+                store.append(&batch.events)?
+            };
+            for ((outcome, event), line) in outcomes.into_iter().zip(batch.events).zip(batch.lines)
+            {
+                match outcome {
+                    AppendOutcome::Inserted => s.imported += 1,
+                    AppendOutcome::Duplicate => s.duplicates += 1,
+                    AppendOutcome::Conflict { stored } => {
+                        s.conflicts += 1;
+                        let conflict = Conflict {
+                            file: path.clone(),
+                            line,
+                            stored: *stored,
+                            incoming: event,
+                        };
+                        conflicts.write(&conflict)?;
+                        if report.conflict_samples.len() < SAMPLES {
+                            report.conflict_samples.push(conflict);
                         }
                     }
-                }
-                _ => {
-                    for event in &batch.events {
-                        *report.per_type.entry(event.event_type.clone()).or_default() += 1;
-                    }
-                    s.imported += batch.events.len() as u64;
                 }
             }
             progress.set_position(meter.bytes_read());
@@ -327,13 +388,17 @@ fn import_one<'s>(
     }
     progress.finish();
     report.stopped_early = max_rejects.is_some_and(|m| report.summary.counts.rejected >= m);
+    let limited = limits
+        .records
+        .is_some_and(|n| report.summary.counts.read >= n);
     rejects.finish()?;
     conflicts.finish()?;
     report.rejects_files.extend(rejects.written_path());
     report.conflicts_files.extend(conflicts.written_path());
 
     run.counts = report.summary.counts;
-    run.complete = !report.stopped_early;
+    // A run cut short by --limit did not read the whole input either.
+    run.complete = !report.stopped_early && !limited;
     run.sha256 = if run.complete {
         meter.sha256()
     } else {
@@ -341,6 +406,10 @@ fn import_one<'s>(
     };
     run.size = run.size.max(meter.bytes_read());
     run.finished_at = format_millis(now_millis());
+    if let Some((lo, hi)) = created {
+        run.created_min = Some(format_millis(lo));
+        run.created_max = Some(format_millis(hi));
+    }
     if let Some(store) = store {
         if !options.dry_run {
             store.record_run(&run)?;

@@ -4,13 +4,20 @@
 //! settings and prints. See docs/architecture.md for the data flow.
 
 pub mod archive;
+pub mod decimal;
+pub mod diff;
+pub mod draft;
+pub mod dry_run;
+pub mod duration;
 pub mod event;
 pub mod exit;
 pub mod export;
+pub mod fault;
 pub mod import;
 pub mod mapping;
 pub mod progress;
 pub mod projection;
+pub mod redact;
 pub mod settings;
 pub mod source;
 pub mod status;

@@ -9,9 +9,14 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::Deserialize;
 
+use crate::archive::root::ArchiveLocation;
+
 pub const DEFAULT_STORE: &str = "sqlite:chronicle.db";
 pub const DEFAULT_CONFIG: &str = "chronicle.toml";
 pub const DEFAULT_ARCHIVE: &str = "archive";
+/// Read here rather than by clap, so that `--archive` and its old
+/// per-command names can be told apart from the environment.
+pub const ARCHIVE_ENV: &str = "CHRONICLE_ARCHIVE";
 
 /// The contents of `chronicle.toml`. Unknown top-level keys are errors so
 /// that a misspelt `stor = ...` does not silently fall back to the default.
@@ -20,7 +25,7 @@ pub const DEFAULT_ARCHIVE: &str = "archive";
 pub struct ConfigFile {
     /// Store URI, e.g. `sqlite:chronicle.db` or `mongodb://host/db`.
     pub store: Option<String>,
-    /// Archive folder.
+    /// Archive location: a folder or `file:///abs/path`.
     pub archive: Option<String>,
     /// Projection definitions, `[projections.NAME]`.
     #[serde(default)]
@@ -32,12 +37,14 @@ pub struct ConfigFile {
 pub struct Overrides {
     pub store: Option<String>,
     pub config: Option<PathBuf>,
+    /// `--archive` (or its old per-command names).
+    pub archive: Option<String>,
 }
 
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub store: String,
-    pub archive: PathBuf,
+    pub archive: ArchiveLocation,
     pub config_path: Option<PathBuf>,
     pub config: ConfigFile,
 }
@@ -60,12 +67,18 @@ impl Settings {
             .filter(|s| !s.is_empty())
             .or_else(|| config.store.clone())
             .unwrap_or_else(|| DEFAULT_STORE.to_string());
-        let archive = PathBuf::from(
-            config
+        // Resolved (and an unsupported scheme refused) before any command
+        // runs, so nothing is written to a location that was misread.
+        let env_archive = std::env::var(ARCHIVE_ENV).ok().filter(|a| !a.is_empty());
+        let archive = ArchiveLocation::parse(
+            overrides
                 .archive
-                .clone()
-                .unwrap_or_else(|| DEFAULT_ARCHIVE.to_string()),
-        );
+                .as_deref()
+                .filter(|a| !a.is_empty())
+                .or(env_archive.as_deref())
+                .or(config.archive.as_deref())
+                .unwrap_or(DEFAULT_ARCHIVE),
+        )?;
         Ok(Settings {
             store,
             archive,

@@ -144,12 +144,7 @@ fn assert_exactly_once(store: &str, archive: &Path, dir: &Path, original: &[Stri
         &["verify", "--archive", archive.to_str().unwrap()],
         &[],
     );
-    assert_eq!(
-        code(&out),
-        0,
-        "verify: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert_eq!(code(&out), 0, "verify: {}", stderr(&out));
 }
 
 fn archive_args<'a>(archive: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
@@ -371,6 +366,7 @@ fn injected_crashes_recover_on_the_next_run() {
         "after-rename",
         "after-verify",
         "after-manifest",
+        "before-delete",
         "after-delete",
     ] {
         let dir = tmp.path().join(point);
@@ -397,7 +393,7 @@ fn injected_crashes_recover_on_the_next_run() {
                     &[],
                 );
                 assert_eq!(code(&v), 1, "{point}: verify should see the half-done run");
-                let text = String::from_utf8_lossy(&v.stdout).into_owned();
+                let text = stderr(&v);
                 let expected = if point == "after-rename" {
                     "not listed in the manifest"
                 } else {
@@ -603,7 +599,7 @@ fn damaged_parts_are_reported_by_verify_and_replay() {
         std::fs::write(&jan, &bad).unwrap();
         let out = run(&store, &["verify", "--archive", from], &[]);
         assert_eq!(code(&out), 1);
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let text = stderr(&out);
         assert!(
             text.contains(&format!("{}: SHA-256 is", jan.display())),
             "{text}"
@@ -618,7 +614,7 @@ fn damaged_parts_are_reported_by_verify_and_replay() {
         std::fs::write(&feb, &whole[..whole.len() / 3]).unwrap();
         let out = run(&store, &["verify", "--archive", from], &[]);
         assert_eq!(code(&out), 1);
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let text = stderr(&out);
         assert!(
             text.contains(&format!("{}: does not open as Parquet", feb.display())),
             "{text}"
@@ -636,7 +632,7 @@ fn damaged_parts_are_reported_by_verify_and_replay() {
         std::fs::remove_file(&feb).unwrap();
         std::fs::copy(&jan, archive.join("year=2016/month=01/part-00009.parquet")).unwrap();
         let out = run(&store, &["verify", "--archive", from], &[]);
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let text = stderr(&out);
         assert!(
             text.contains("listed in the manifest but the file is gone"),
             "{text}"

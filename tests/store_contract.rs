@@ -368,10 +368,13 @@ fn import_runs_are_recorded(store: &mut dyn Store) {
         size: 10,
         sha256: String::new(),
         mapping: "[event]\n".into(),
+        mapping_path: "m.toml".into(),
         started_at: "2024-01-02T00:00:00.000Z".into(),
         finished_at: String::new(),
         counts: ImportCounts::default(),
         complete: false,
+        created_min: Some("2016-01-01T00:00:00.000Z".into()),
+        created_max: Some("2016-03-01T00:00:00.000Z".into()),
     };
     store.record_run(&run).unwrap();
     let mut first = run.clone();

@@ -4,7 +4,7 @@
 #![no_main]
 
 use chronicle::event::{parse_time_bound, Event};
-use chronicle::projection::decimal::Decimal;
+use chronicle::decimal::Decimal;
 use chronicle::projection::expr::{parse, RowArith, RowExpr};
 use libfuzzer_sys::fuzz_target;
 

@@ -20,9 +20,9 @@ rm -f "$STAGING_DB" "$STAGING_DB"-wal "$STAGING_DB"-shm "$BENCH_DIR/archive-inpu
 ARCHIVE_EVENTS=$("$CHRONICLE" --json --store "sqlite:$ARCHIVE_DB" status | python3 -c 'import json,sys; print(json.load(sys.stdin)["live_total"])')
 
 measure "archive sqlite -> parquet (verify, delete)" "$ARCHIVE_EVENTS" \
-  "$CHRONICLE" --quiet --store "sqlite:$ARCHIVE_DB" archive --before 2100-01-01 --lag 0 --to "$ARCHIVE_OUT"
+  "$CHRONICLE" --quiet --store "sqlite:$ARCHIVE_DB" archive --before 2100-01-01 --lag 0 --archive "$ARCHIVE_OUT"
 measure "replay parquet -> fresh sqlite" "$ARCHIVE_EVENTS" \
-  "$CHRONICLE" --quiet --store "sqlite:$REPLAY_DB" replay --from "$ARCHIVE_OUT"
+  "$CHRONICLE" --quiet --store "sqlite:$REPLAY_DB" replay --archive "$ARCHIVE_OUT"
 measure "verify archive (+ live lookups)" "$ARCHIVE_EVENTS" \
   "$CHRONICLE" --quiet --store "sqlite:$ARCHIVE_DB" verify --archive "$ARCHIVE_OUT"
 

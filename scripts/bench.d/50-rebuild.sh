@@ -25,7 +25,7 @@ for line in sys.stdin:
   rm -f "$REBUILD_DIR"/tmp.db*
   "$CHRONICLE" --quiet --store "sqlite:$REBUILD_DIR/store.db" import events "$REBUILD_DIR/spread.jsonl"
   rm -f "$REBUILD_DIR/spread.jsonl"
-  "$CHRONICLE" --quiet --store "sqlite:$REBUILD_DIR/store.db" archive --before 2017-01-01 --lag 0 --to "$REBUILD_DIR/archive"
+  "$CHRONICLE" --quiet --store "sqlite:$REBUILD_DIR/store.db" archive --before 2017-01-01 --lag 0 --archive "$REBUILD_DIR/archive"
   "$CHRONICLE" --quiet --store "sqlite:$REBUILD_DIR/empty.db" status >/dev/null
   echo ok >"$REBUILD_DIR/ready"
 fi

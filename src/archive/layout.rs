@@ -115,6 +115,18 @@ impl Partition {
         root.join(self.rel_dir())
     }
 
+    /// The `/`-separated key of a file in the partition folder, relative to
+    /// the archive root (`year=2016/month=01/_manifest.json`), as
+    /// [`super::location::ControlFiles`] addresses it.
+    pub fn key(&self, file: &str) -> String {
+        let mut key = format!("year={:04}/month={:02}/", self.year, self.month);
+        if let Some(d) = self.day {
+            key.push_str(&format!("day={d:02}/"));
+        }
+        key.push_str(file);
+        key
+    }
+
     /// True when the partition overlaps the half-open range `[since, until)`.
     pub fn overlaps(&self, since: Option<Millis>, until: Option<Millis>) -> bool {
         since.is_none_or(|s| self.end() > s) && until.is_none_or(|u| self.start() < u)
@@ -227,7 +239,7 @@ pub fn part_files_on_disk(dir: &Path) -> anyhow::Result<Vec<String>> {
     Ok(out)
 }
 
-/// Leftover temporary files (`.part-*.tmp`, `._manifest.json.tmp`) of an
+/// Leftover temporary files (`.part-*.tmp`, `._manifest.json.*.tmp`) of an
 /// interrupted run. They are never the only copy of anything.
 pub fn temp_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
@@ -244,13 +256,15 @@ pub fn temp_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// The temporary name a file is written under before its rename.
-pub fn temp_path(final_path: &Path) -> PathBuf {
+/// The temporary name a file is written under before its rename:
+/// `.part-00001.parquet.<run>.tmp`. It carries the run id, so that two
+/// writers never write into the same temporary file.
+pub fn temp_path(final_path: &Path, run: &str) -> PathBuf {
     let name = final_path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    final_path.with_file_name(format!(".{name}.tmp"))
+    final_path.with_file_name(format!(".{name}.{run}.tmp"))
 }
 
 /// Makes a rename or a new file in `dir` durable.
@@ -261,10 +275,10 @@ pub fn fsync_dir(dir: &Path) -> anyhow::Result<()> {
 }
 
 /// Replaces `path` with `bytes` so that a reader (or a crash) sees either
-/// the old or the new content, never a mix: temp file, fsync, rename, fsync
-/// folder.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let tmp = temp_path(path);
+/// the old or the new content, never a mix: temp file (named after `run`),
+/// fsync, rename, fsync folder.
+pub fn write_atomic(path: &Path, bytes: &[u8], run: &str) -> anyhow::Result<()> {
+    let tmp = temp_path(path, run);
     {
         let mut f =
             File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
@@ -274,6 +288,31 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     }
     fs::rename(&tmp, path).with_context(|| format!("cannot rename to {}", path.display()))?;
     fsync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
+/// Moves a finished temporary file to its final name only if no file has
+/// that name yet, then fsyncs the folder. Returns `false` (and leaves `tmp`
+/// in place) when the name is taken: part files are never replaced, so a
+/// writer that lost a race can never overwrite another's listed part.
+/// A hard link is the no-replace rename that every local file system
+/// offers; where links are not supported, the existence check runs under
+/// the archive folder's lock instead.
+pub fn publish_new(tmp: &Path, path: &Path) -> anyhow::Result<bool> {
+    match fs::hard_link(tmp, path) {
+        Ok(()) => {
+            fs::remove_file(tmp).with_context(|| format!("cannot remove {}", tmp.display()))?
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(false),
+        Err(_) => {
+            if fs::symlink_metadata(path).is_ok() {
+                return Ok(false);
+            }
+            fs::rename(tmp, path)
+                .with_context(|| format!("cannot rename {} into place", tmp.display()))?;
+        }
+    }
+    fsync_dir(path.parent().unwrap_or(Path::new(".")))?;
+    Ok(true)
 }
 
 #[cfg(test)]
@@ -296,5 +335,19 @@ mod tests {
         assert!(!d.overlaps(Some(d.end()), None));
         assert!(!d.overlaps(None, Some(d.start())));
         assert_eq!(part_seq(&part_name(7)), Some(7));
+    }
+
+    #[test]
+    fn publishing_never_replaces_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(part_name(1));
+        let (a, b) = (temp_path(&path, "a"), temp_path(&path, "b"));
+        assert_ne!(a, b);
+        std::fs::write(&a, "first").unwrap();
+        std::fs::write(&b, "second").unwrap();
+        assert!(publish_new(&a, &path).unwrap());
+        assert!(!a.exists());
+        assert!(!publish_new(&b, &path).unwrap());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "first");
     }
 }

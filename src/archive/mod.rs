@@ -3,25 +3,35 @@
 //! `archive` procedure itself; docs/archive.md explains the layout and why
 //! the procedure is safe to kill at any step.
 //!
-//! Per partition, under a lock held in the store:
+//! Per partition, under a lock held in the store and the archive folder's
+//! own lock ([`folder_lock`]):
 //! 1. leftovers of an interrupted run are resolved (temporary files removed,
 //!    renamed-but-unlisted parts verified and adopted, or discarded when the
-//!    live store still holds all they contain);
+//!    live store still holds all they contain; see [`recover`]);
 //! 2. live events of the partition that the archive does not hold yet are
-//!    streamed into a new part (temp file, fsync, rename, fsync folder);
+//!    streamed into a new part (temp file named after the run, fsync,
+//!    rename that never replaces a file, fsync folder);
 //! 3. the part is read back and compared row by row with what the store
 //!    returned, plus row count and id digest;
-//! 4. the manifest is replaced atomically;
-//! 5. exactly the verified ids are deleted from the live store and the
-//!    delete count is checked. Live events that the archive already holds
-//!    (after a crash, a `--keep-live` run or a replay) are deleted once found
-//!    identical there; different ones are reported as conflicts.
+//! 4. the manifest is replaced atomically, only if it is still the version
+//!    the run read (compare and swap; a lost race exits 75);
+//! 5. right before the delete, the manifest and the part are read again from
+//!    disk ([`recheck`]); then exactly the verified ids are deleted from the
+//!    live store and the delete count is checked. Live events that the
+//!    archive already holds (after a crash, a `--keep-live` run or a replay)
+//!    are deleted once found identical there; different ones are reported
+//!    as conflicts.
 
+pub mod folder_lock;
 pub mod layout;
+pub mod location;
 pub mod manifest;
 pub mod parquet;
 pub mod read;
+mod recheck;
+mod recover;
 pub mod replay;
+pub mod root;
 pub mod verify;
 
 use std::collections::{BTreeMap, HashMap};
@@ -34,21 +44,22 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::event::{format_millis, now_millis, Event, Millis};
-use crate::exit::LockedError;
+use crate::exit::LostRaceError;
+use crate::fault::fault;
 use crate::progress::{Progress, Unit};
-use crate::store::{LockAttempt, ScanCursor, ScanFilter, Store};
+use crate::store::lock::{hostname, StoreLock, LOCK_TTL_MS};
+use crate::store::{ScanCursor, ScanFilter, Store};
+use folder_lock::FolderLock;
 use layout::{
-    fsync_dir, part_files_on_disk, part_name, part_seq, temp_files, temp_path, Granularity,
-    Partition,
+    part_files_on_disk, part_name, part_seq, publish_new, temp_path, Granularity, Partition,
 };
+use location::{LocalFolder, Version};
 use manifest::{Manifest, PartEntry};
 use parquet::{file_sha256, ids_digest, PartEvents, PartWriter};
+use recheck::QueuedPart;
 
 /// Name of the store lock that keeps archive runs apart.
 pub const LOCK_NAME: &str = "archive";
-/// Lock lifetime; renewed well before it runs out, so only a dead run's
-/// lock ever expires.
-pub const LOCK_TTL_MS: i64 = 10 * 60 * 1000;
 /// Live events fetched per store round trip.
 pub const PAGE: usize = 10_000;
 /// Rows per part file. Bounds memory (the writer keeps 24 bytes per row for
@@ -142,61 +153,77 @@ pub struct ArchiveReport {
 struct PendingDeletes {
     ids: Vec<Uuid>,
     partitions: Vec<String>,
+    /// Which listed part holds which slice of `ids`, for the re-check
+    /// right before the delete.
+    parts: Vec<QueuedPart>,
 }
 
 /// Ids queued before the live store is asked to delete them.
 const DELETE_BATCH: usize = 1_000_000;
 
-fn queue_delete(report: &mut ArchiveReport, partition: &str, ids: &[Uuid]) {
-    report.pending.ids.extend_from_slice(ids);
-    if report.pending.partitions.last().map(String::as_str) != Some(partition) {
-        report.pending.partitions.push(partition.to_string());
+/// Queues the ids of one listed part (`entry`, of partition `p` in `dir`).
+fn queue_delete(
+    report: &mut ArchiveReport,
+    p: &Partition,
+    dir: &Path,
+    entry: &PartEntry,
+    ids: &[Uuid],
+) {
+    let pending = &mut report.pending;
+    let start = pending.ids.len();
+    pending.ids.extend_from_slice(ids);
+    pending.parts.push(QueuedPart {
+        partition: *p,
+        dir: dir.to_path_buf(),
+        file: entry.file.clone(),
+        sha256: entry.sha256.clone(),
+        ids: start..pending.ids.len(),
+    });
+    let name = p.name();
+    if pending.partitions.last() != Some(&name) {
+        pending.partitions.push(name);
     }
 }
 
-/// Deletes exactly the queued ids and checks the count.
-fn flush_deletes(store: &mut dyn Store, report: &mut ArchiveReport) -> anyhow::Result<()> {
+/// Deletes exactly the queued ids and checks the count, once this run has
+/// confirmed that it still holds the archive folder's lock and every part
+/// holding them has been read again from disk: still listed with the same
+/// SHA-256, still that SHA-256, still holding each id. The ids of a part
+/// that fails the re-check stay live, and the run fails naming the part.
+fn flush_deletes(
+    store: &mut dyn Store,
+    folder: Option<&mut FolderLock<'_>>,
+    report: &mut ArchiveReport,
+) -> anyhow::Result<()> {
     let pending = std::mem::take(&mut report.pending);
     if pending.ids.is_empty() {
         return Ok(());
     }
-    let deleted = store.delete_ids(&pending.ids)?;
+    if let Some(folder) = folder {
+        folder.confirm()?;
+    }
+    let (ids, failed) = recheck::recheck(&pending.ids, &pending.parts);
+    fault("before-delete");
+    let deleted = if ids.is_empty() {
+        0
+    } else {
+        store.delete_ids(&ids)?
+    };
     fault("after-delete");
     report.deleted += deleted;
-    if deleted != pending.ids.len() as u64 {
+    if deleted != ids.len() as u64 {
         report.problems.push(format!(
             "deleted {deleted} live events for {} archived ones of partitions {}; the others were no longer live",
-            pending.ids.len(),
+            ids.len(),
             pending.partitions.join(", ")
         ));
     }
+    anyhow::ensure!(failed.is_empty(), "{}", failed.join("\n"));
     Ok(())
 }
 
 /// Conflicts kept in the report; the rest are only counted.
 const CONFLICT_SAMPLES: usize = 100;
-
-/// Test hook: `CHRONICLE_FAULT=<point>` aborts the process at that point of
-/// the procedure, as a crash or `kill -9` would; `CHRONICLE_FAULT=<point>:<ms>`
-/// pauses there instead (to hold the lock while a second run starts).
-/// Points: `after-lock`, `mid-write`, `after-rename`, `after-verify`,
-/// `after-manifest`, `after-delete`.
-fn fault(point: &str) {
-    let Ok(value) = std::env::var("CHRONICLE_FAULT") else {
-        return;
-    };
-    if value == point {
-        eprintln!("CHRONICLE_FAULT: aborting at {point}");
-        std::process::abort();
-    }
-    if let Some(ms) = value
-        .strip_prefix(point)
-        .and_then(|rest| rest.strip_prefix(':'))
-        .and_then(|ms| ms.parse().ok())
-    {
-        std::thread::sleep(std::time::Duration::from_millis(ms));
-    }
-}
 
 /// 64-bit fingerprint of an event's stored form. Used to check that what was
 /// written reads back identically, and that a live event equals its
@@ -233,84 +260,6 @@ fn fingerprint_row(row: &parquet::RowRef<'_>, with_received_at: bool) -> u64 {
     h.finish()
 }
 
-/// Holds the store lock and renews it while the run goes on.
-struct Lock {
-    holder: String,
-    renewed: Instant,
-}
-
-impl Lock {
-    fn take(store: &mut dyn Store) -> anyhow::Result<Lock> {
-        let holder = format!(
-            "chronicle archive pid {} on {} (run {})",
-            std::process::id(),
-            hostname(),
-            &Uuid::new_v4().simple().to_string()[..8]
-        );
-        let mut attempt = store.try_lock(LOCK_NAME, &holder, LOCK_TTL_MS)?;
-        if let LockAttempt::Held { holder: stale, .. } = &attempt {
-            // A run killed on this machine leaves its lock until the TTL
-            // passes; when its process is gone, the lock is released now.
-            // Should two runs race here, `unlock` only releases the dead
-            // holder's lock, so just one of them gets it.
-            if holder_is_dead_here(stale) {
-                store.unlock(LOCK_NAME, stale)?;
-                attempt = store.try_lock(LOCK_NAME, &holder, LOCK_TTL_MS)?;
-            }
-        }
-        match attempt {
-            LockAttempt::Acquired => Ok(Lock {
-                holder,
-                renewed: Instant::now(),
-            }),
-            LockAttempt::Held { holder, expires_at } => Err(LockedError {
-                what: format!("archiving in {}", store.describe()),
-                holder,
-                until: format_millis(expires_at),
-            }
-            .into()),
-        }
-    }
-
-    fn renew(&mut self, store: &mut dyn Store) -> anyhow::Result<()> {
-        if self.renewed.elapsed().as_millis() < (LOCK_TTL_MS / 4) as u128 {
-            return Ok(());
-        }
-        match store.try_lock(LOCK_NAME, &self.holder, LOCK_TTL_MS)? {
-            LockAttempt::Acquired => {
-                self.renewed = Instant::now();
-                Ok(())
-            }
-            LockAttempt::Held { holder, .. } => anyhow::bail!(
-                "lost the archive lock to {holder} (this run stalled past the lock's TTL); stopping before changing anything else"
-            ),
-        }
-    }
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into())
-}
-
-/// True when `holder` names an archive run on this host whose process no
-/// longer exists.
-fn holder_is_dead_here(holder: &str) -> bool {
-    let Some(rest) = holder.strip_prefix("chronicle archive pid ") else {
-        return false;
-    };
-    let mut words = rest.split(' ');
-    let (Some(pid), Some("on"), Some(host)) = (words.next(), words.next(), words.next()) else {
-        return false;
-    };
-    host == hostname()
-        && pid.parse::<u32>().is_ok()
-        && Path::new("/proc").is_dir()
-        && !Path::new("/proc").join(pid).exists()
-}
-
 /// The last instant whose partition may be archived: partitions must end
 /// at or before both `before` and now minus the lag.
 pub fn effective_cutoff(options: &ArchiveOptions) -> Millis {
@@ -337,22 +286,49 @@ pub fn archive(
         ..Default::default()
     };
     check_granularity(&options.root, options.granularity)?;
-    let mut lock = if options.dry_run {
-        None
+    // One run id names the run in both locks and in its temporary files.
+    let run = Uuid::new_v4().simple().to_string()[..12].to_string();
+    let holder = format!(
+        "chronicle archive pid {} on {} (run {run})",
+        std::process::id(),
+        hostname()
+    );
+    let files = LocalFolder::new(&options.root, &run);
+    let (mut lock, mut folder) = if options.dry_run {
+        (None, None)
     } else {
-        Some(Lock::take(store)?)
+        let what = format!("archiving in {}", store.describe());
+        // Released when dropped, also when the folder lock is refused.
+        let lock = StoreLock::acquire(store.reopen()?, LOCK_NAME, &holder, &what)?;
+        let folder = take_folder_lock(&options.root, &files, &holder, &run)?;
+        (Some(lock), Some(folder))
     };
     fault("after-lock");
-    let mut result = run_partitions(store, options, bound, &mut lock, &mut report, progress);
-    // Also after a failure: the queued ids belong to verified, listed parts.
-    let flushed = flush_deletes(store, &mut report);
-    if result.is_ok() {
-        result = flushed;
+    let mut result = run_partitions(
+        store,
+        options,
+        bound,
+        &mut lock,
+        &mut folder,
+        &mut report,
+        progress,
+    );
+    // Also after a failure: the queued ids belong to verified, listed parts
+    // (and are checked again before the delete). Not after a lost race.
+    let lost_race = result
+        .as_ref()
+        .is_err_and(|e| e.chain().any(|c| c.is::<LostRaceError>()));
+    if !lost_race {
+        let flushed = flush_deletes(store, folder.as_mut(), &mut report);
+        if result.is_ok() {
+            result = flushed;
+        }
     }
-    if let Some(lock) = &lock {
-        // A failed unlock only delays the next run until the TTL passes.
-        let _ = store.unlock(LOCK_NAME, &lock.holder);
+    if let Some(folder) = folder {
+        // A failed release only delays the next run until the lock expires.
+        let _ = folder.release();
     }
+    drop(lock);
     result?;
     let elapsed = started.elapsed().as_secs_f64();
     report.elapsed_s = (elapsed * 1000.0).round() / 1000.0;
@@ -363,6 +339,43 @@ pub fn archive(
         0.0
     };
     Ok(report)
+}
+
+/// Live events received before `bound`: the progress total, which must be
+/// exactly what the run goes through. Whole months come from the store's
+/// month counts; the days of a month before a daily bound are counted by
+/// a scan of that month alone.
+fn live_before(store: &mut dyn Store, bound: Millis) -> anyhow::Result<u64> {
+    let month = Partition::of(bound, Granularity::Month);
+    let month_name = month.name();
+    let mut total: u64 = store
+        .month_counts()?
+        .iter()
+        .filter(|m| m.month < month_name)
+        .map(|m| m.count)
+        .sum();
+    if month.start() < bound {
+        let filter = ScanFilter {
+            types: vec![],
+            since: Some(month.start()),
+            until: Some(bound),
+        };
+        total += crate::store::scan_all(store, &filter, PAGE, |_| Ok(()))?;
+    }
+    Ok(total)
+}
+
+/// Takes the archive folder's own lock (creating the folder first), so that
+/// no other store archives into it meanwhile.
+fn take_folder_lock<'a>(
+    root: &Path,
+    files: &'a LocalFolder,
+    holder: &str,
+    run: &str,
+) -> anyhow::Result<FolderLock<'a>> {
+    std::fs::create_dir_all(root)
+        .with_context(|| format!("cannot create archive folder {}", root.display()))?;
+    FolderLock::take(files, holder, run, LOCK_TTL_MS)
 }
 
 /// Refuses to mix monthly and daily partitions in one archive folder:
@@ -386,21 +399,13 @@ fn run_partitions(
     store: &mut dyn Store,
     options: &ArchiveOptions,
     bound: Millis,
-    lock: &mut Option<Lock>,
+    lock: &mut Option<StoreLock>,
+    folder: &mut Option<FolderLock<'_>>,
     report: &mut ArchiveReport,
     progress: &dyn Progress,
 ) -> anyhow::Result<()> {
-    // The progress total comes from the store's month counts: exact for
-    // monthly partitions, an upper bound for a daily cutoff mid-month.
     let total = if options.count_total {
-        Some(
-            store
-                .month_counts()?
-                .iter()
-                .filter(|m| format!("{}-01", m.month) < format_millis(bound))
-                .map(|m| m.count)
-                .sum(),
-        )
+        Some(live_before(store, bound)?)
     } else {
         None
     };
@@ -451,10 +456,12 @@ fn run_partitions(
                 break;
             }
             pending.remove(0);
-            if !options.dry_run && has_leftovers(&options.root, &p)? {
-                let mut pr = new_partition_report(&options.root, &p);
-                recover_leftovers(store, &options.root, &p, &mut pr, report)?;
-                report.partitions.push(pr);
+            if let Some(folder) = folder.as_mut() {
+                if recover::has_leftovers(&options.root, &p)? {
+                    let mut pr = new_partition_report(&options.root, &p);
+                    recover::recover_leftovers(store, folder, &options.root, &p, &mut pr, report)?;
+                    report.partitions.push(pr);
+                }
             }
         }
         let Some(partition) = next_live else { break };
@@ -463,8 +470,11 @@ fn run_partitions(
             dry_run_partition(store, &options.root, &partition, archived_size)?
         } else {
             let lock = lock.as_mut().expect("a real run holds the lock");
-            lock.renew(store)?;
-            archive_partition(store, options, &partition, lock, report, progress, done)?
+            let folder = folder.as_mut().expect("a real run holds the folder lock");
+            lock.renew()?;
+            archive_partition(
+                store, options, &partition, lock, folder, report, progress, done,
+            )?
         };
         done += pr.live;
         progress.set_position(done);
@@ -492,15 +502,6 @@ fn partition_filter(p: &Partition) -> ScanFilter {
         since: Some(p.start()),
         until: Some(p.end()),
     }
-}
-
-fn has_leftovers(root: &Path, p: &Partition) -> anyhow::Result<bool> {
-    let dir = p.dir(root);
-    let manifest = Manifest::load(&dir, p)?;
-    Ok(!temp_files(&dir)?.is_empty()
-        || part_files_on_disk(&dir)?
-            .iter()
-            .any(|f| !manifest.contains(f)))
 }
 
 /// Counts live events of a partition and estimates their archived size
@@ -540,157 +541,6 @@ fn dry_run_partition(
     Ok(pr)
 }
 
-/// Removes temporary files and resolves part files that a crashed run
-/// renamed into place but never listed in the manifest.
-fn recover_leftovers(
-    store: &mut dyn Store,
-    root: &Path,
-    p: &Partition,
-    pr: &mut PartitionReport,
-    report: &mut ArchiveReport,
-) -> anyhow::Result<Manifest> {
-    let dir = p.dir(root);
-    for tmp in temp_files(&dir)? {
-        std::fs::remove_file(&tmp).with_context(|| format!("cannot remove {}", tmp.display()))?;
-    }
-    let mut manifest = Manifest::load(&dir, p)?;
-    for file in part_files_on_disk(&dir)? {
-        if manifest.contains(&file) {
-            continue;
-        }
-        let path = dir.join(&file);
-        match check_orphan(store, &path, &manifest, &dir)? {
-            Orphan::Adopt(entry) => {
-                manifest.parts.push(entry);
-                manifest.save(&dir)?;
-                pr.adopted_files.push(file);
-            }
-            Orphan::Discard => {
-                std::fs::remove_file(&path)
-                    .with_context(|| format!("cannot remove {}", path.display()))?;
-                fsync_dir(&dir)?;
-                pr.discarded_files.push(file);
-            }
-            Orphan::Keep(why) => report.problems.push(format!(
-                "{}: not in the manifest and {why}; left in place for inspection",
-                path.display()
-            )),
-        }
-    }
-    Ok(manifest)
-}
-
-enum Orphan {
-    Adopt(PartEntry),
-    Discard,
-    Keep(String),
-}
-
-/// An unlisted part is adopted when it reads completely and every row is
-/// live and identical in the store, and shares no id with the listed parts.
-/// Otherwise it is discarded when discarding loses nothing (every row is
-/// still live or listed), and kept and reported when it does not.
-fn check_orphan(
-    store: &mut dyn Store,
-    path: &Path,
-    manifest: &Manifest,
-    dir: &Path,
-) -> anyhow::Result<Orphan> {
-    let listed = listed_ids(dir, manifest)?;
-    let mut events = match PartEvents::open(path, &ScanFilter::default()) {
-        Ok(e) => e,
-        // Parts are fsynced before their rename, so an unreadable unlisted
-        // part was damaged later; its rows were never deleted from live.
-        Err(_) => return Ok(Orphan::Discard),
-    };
-    let mut all_identical = true;
-    let mut unique_rows = 0u64;
-    let mut ids = Vec::new();
-    let mut types: BTreeMap<String, u64> = BTreeMap::new();
-    let (mut min, mut max) = (Millis::MAX, Millis::MIN);
-    let mut chunk: Vec<Event> = Vec::with_capacity(PAGE);
-    loop {
-        let next = match events.next() {
-            Some(Ok(e)) => Some(e),
-            Some(Err(_)) => return Ok(Orphan::Discard),
-            None => None,
-        };
-        let last = next.is_none();
-        if let Some(e) = next {
-            chunk.push(e);
-        }
-        if chunk.len() == PAGE || (last && !chunk.is_empty()) {
-            let chunk_ids: Vec<Uuid> = chunk.iter().map(|e| e.id).collect();
-            let live: HashMap<Uuid, Event> = store
-                .get_many(&chunk_ids)?
-                .into_iter()
-                .map(|e| (e.id, e))
-                .collect();
-            for e in chunk.drain(..) {
-                let in_listed = listed.binary_search(&e.id).is_ok();
-                match live.get(&e.id) {
-                    Some(l)
-                        if l.same_content(&e) && l.received_at == e.received_at && !in_listed => {}
-                    Some(_) => all_identical = false,
-                    None => {
-                        all_identical = false;
-                        if !in_listed {
-                            unique_rows += 1;
-                        }
-                    }
-                }
-                let r = e.received_at.unwrap_or_default();
-                min = min.min(r);
-                max = max.max(r);
-                *types.entry(e.event_type).or_default() += 1;
-                ids.push(e.id);
-            }
-        }
-        if last {
-            break;
-        }
-    }
-    if all_identical && !ids.is_empty() {
-        ids.sort_unstable();
-        let written = parquet::WrittenPart {
-            rows: ids.len() as u64,
-            min_received_at: min,
-            max_received_at: max,
-            ids_digest: ids_digest(&ids),
-            sorted_ids: Vec::new(),
-            types,
-        };
-        let bytes = std::fs::metadata(path)?.len();
-        let name = path
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
-        return Ok(Orphan::Adopt(PartEntry::new(
-            &name,
-            bytes,
-            file_sha256(path)?,
-            &written,
-        )));
-    }
-    if unique_rows == 0 {
-        return Ok(Orphan::Discard);
-    }
-    Ok(Orphan::Keep(format!(
-        "{unique_rows} of its events are neither live nor in a listed part"
-    )))
-}
-
-/// The ids of every listed part of a partition, sorted (16 bytes per row).
-fn listed_ids(dir: &Path, manifest: &Manifest) -> anyhow::Result<Vec<Uuid>> {
-    let mut ids = Vec::new();
-    for entry in &manifest.parts {
-        ids.extend(parquet::read_ids(&dir.join(&entry.file))?);
-    }
-    ids.sort_unstable();
-    Ok(ids)
-}
-
 /// A part being written: its temp path, final name and, per row, the
 /// fingerprint of the event as the store returned it.
 struct OpenPart {
@@ -700,12 +550,24 @@ struct OpenPart {
     fingerprints: Vec<u64>,
 }
 
+/// One partition being archived: its folder, the archive folder's lock,
+/// and its manifest as this run last read or wrote it, with the version the
+/// next compare and swap expects.
+struct PartitionWrite<'f, 'a> {
+    p: Partition,
+    dir: PathBuf,
+    folder: &'f mut FolderLock<'a>,
+    manifest: Manifest,
+    version: Option<Version>,
+}
+
 #[allow(clippy::too_many_arguments)]
 fn archive_partition(
     store: &mut dyn Store,
     options: &ArchiveOptions,
     p: &Partition,
-    lock: &mut Lock,
+    lock: &mut StoreLock,
+    folder: &mut FolderLock<'_>,
     report: &mut ArchiveReport,
     progress: &dyn Progress,
     done_before: u64,
@@ -713,12 +575,22 @@ fn archive_partition(
     let mut pr = new_partition_report(&options.root, p);
     let dir = p.dir(&options.root);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut manifest = recover_leftovers(store, &options.root, p, &mut pr, report)?;
-    let listed = listed_ids(&dir, &manifest)?;
+    let (manifest, version) =
+        recover::recover_leftovers(store, folder, &options.root, p, &mut pr, report)?;
+    let listed = recover::listed_ids(&dir, &manifest)?;
     let old_parts: Vec<PartEntry> = manifest.parts.clone();
+    let run = folder.run().to_string();
+    let mut w = PartitionWrite {
+        p: *p,
+        dir: dir.clone(),
+        folder,
+        manifest,
+        version,
+    };
     // Live events whose id the archive already holds: fingerprint to compare.
     let mut already: HashMap<Uuid, u64> = HashMap::new();
-    let mut next_seq = manifest
+    let mut next_seq = w
+        .manifest
         .parts
         .iter()
         .filter_map(|e| part_seq(&e.file))
@@ -742,7 +614,7 @@ fn archive_partition(
                 if let Some(last) = page.last() {
                     cursor = Some((last.received_at.unwrap_or_default(), last.id));
                 }
-                scan_lock.renew(scan_store)?;
+                scan_lock.renew()?;
                 // A closed channel means the writer failed; it reports why.
                 if tx.send(page).is_err() || !full {
                     return Ok(());
@@ -753,6 +625,7 @@ fn archive_partition(
             let rx = rx;
             let mut open: Option<OpenPart> = None;
             for page in rx.iter() {
+                w.folder.renew()?;
                 for event in page {
                     pr.live += 1;
                     if listed.binary_search(&event.id).is_ok() {
@@ -762,7 +635,7 @@ fn archive_partition(
                     if open.is_none() {
                         let name = part_name(next_seq);
                         next_seq += 1;
-                        let tmp = temp_path(&dir.join(&name));
+                        let tmp = temp_path(&dir.join(&name), &run);
                         open = Some(OpenPart {
                             writer: PartWriter::create(&tmp)?,
                             tmp,
@@ -778,13 +651,13 @@ fn archive_partition(
                     }
                     if part.writer.rows() >= MAX_PART_ROWS {
                         let part = open.take().expect("open");
-                        commit_part(options, &dir, &mut manifest, part, &mut pr, report)?;
+                        commit_part(options, &mut w, part, &mut pr, report)?;
                     }
                 }
                 progress.set_position(done_before + pr.live);
             }
             if let Some(part) = open.take() {
-                commit_part(options, &dir, &mut manifest, part, &mut pr, report)?;
+                commit_part(options, &mut w, part, &mut pr, report)?;
             }
             Ok(())
         })();
@@ -800,26 +673,31 @@ fn archive_partition(
         )?;
     }
     if report.pending.ids.len() >= DELETE_BATCH {
-        flush_deletes(store, report)?;
+        flush_deletes(store, Some(folder), report)?;
     }
     Ok(pr)
 }
 
-/// Steps 2 to 6 for one part: rename into place, read back and verify, list
-/// in the manifest, delete the verified ids from live, check the count.
+/// Steps 2 to 5 for one part: move into place (never over another file),
+/// read back and verify, list in the manifest by compare and swap, queue
+/// the verified ids for the delete.
 fn commit_part(
     options: &ArchiveOptions,
-    dir: &Path,
-    manifest: &mut Manifest,
+    w: &mut PartitionWrite<'_, '_>,
     part: OpenPart,
     pr: &mut PartitionReport,
     report: &mut ArchiveReport,
 ) -> anyhow::Result<()> {
     let written = part.writer.finish()?;
-    let path = dir.join(&part.name);
-    std::fs::rename(&part.tmp, &path)
-        .with_context(|| format!("cannot rename {} into place", part.tmp.display()))?;
-    fsync_dir(dir)?;
+    let path = w.dir.join(&part.name);
+    if !publish_new(&part.tmp, &path)? {
+        let _ = std::fs::remove_file(&part.tmp);
+        return Err(LostRaceError(format!(
+            "{} appeared while this run was writing it: another writer is using the archive folder; this run stopped without replacing it (the events stay live)",
+            path.display()
+        ))
+        .into());
+    }
     fault("after-rename");
 
     // Read back: same rows, same order, same content as the store returned.
@@ -850,12 +728,15 @@ fn commit_part(
     );
     let sha256 = file_sha256(&path)?;
     let bytes = std::fs::metadata(&path)?.len();
+    w.folder.confirm()?;
     fault("after-verify");
 
-    manifest
-        .parts
-        .push(PartEntry::new(&part.name, bytes, sha256, &written));
-    manifest.save(dir)?;
+    let entry = PartEntry::new(&part.name, bytes, sha256, &written);
+    w.manifest.parts.push(entry.clone());
+    w.version = Some(
+        w.manifest
+            .save_if(w.folder.files(), &w.p, w.version.as_ref())?,
+    );
     fault("after-manifest");
     pr.archived += written.rows;
     pr.new_files.push(part.name.clone());
@@ -863,7 +744,7 @@ fn commit_part(
 
     if !options.keep_live {
         pr.deleted += read_ids.len() as u64;
-        queue_delete(report, &pr.partition, &read_ids);
+        queue_delete(report, &w.p, &w.dir, &entry, &read_ids);
     }
     Ok(())
 }
@@ -881,10 +762,9 @@ fn settle_already_archived(
     pr: &mut PartitionReport,
     report: &mut ArchiveReport,
 ) -> anyhow::Result<()> {
-    let mut identical = Vec::new();
     for entry in parts {
-        let path = dir.join(&entry.file);
-        read::check_sha256(&path, entry)?;
+        let path = read::check_sha256(dir, entry)?;
+        let mut identical = Vec::new();
         for archived in PartEvents::open(&path, &ScanFilter::default())? {
             let archived = archived?;
             let Some(fp) = already.remove(&archived.id) else {
@@ -905,6 +785,11 @@ fn settle_already_archived(
                 }
             }
         }
+        pr.already_archived += identical.len() as u64;
+        if !options.keep_live && !identical.is_empty() {
+            pr.deleted += identical.len() as u64;
+            queue_delete(report, p, dir, entry, &identical);
+        }
     }
     anyhow::ensure!(
         already.is_empty(),
@@ -912,17 +797,12 @@ fn settle_already_archived(
         dir.display(),
         already.len()
     );
-    pr.already_archived += identical.len() as u64;
     if pr.conflicts > 0 {
         report.problems.push(format!(
             "{}: {} live events differ from their archived copies; they stay live",
             p.name(),
             pr.conflicts
         ));
-    }
-    if !options.keep_live && !identical.is_empty() {
-        pr.deleted += identical.len() as u64;
-        queue_delete(report, &pr.partition, &identical);
     }
     Ok(())
 }

@@ -2,13 +2,17 @@
 //! projection rebuilds: every archived event matching a [`ScanFilter`], in
 //! (received_at, id) order across all partitions and part files.
 //!
-//! Only parts listed in a manifest are read, and each one's SHA-256 is
-//! checked against its manifest entry before its first row is used, so a
-//! damaged file is an error and never a silent gap. Partitions are pruned by
-//! folder name, parts by their manifest (time range, types), row groups by
-//! `received_at` statistics. Within a partition, parts overlap in time (a
-//! late-event part covers the same month as the first one), so their rows
-//! are merged; memory stays at one batch per part of one partition.
+//! Only parts listed in a manifest are read, each entry must name a plain
+//! part file of its own folder, and each file's SHA-256 is checked against
+//! its manifest entry before its first row is used, so a damaged file is an
+//! error and never a silent gap. Partitions are pruned by folder name, row
+//! groups by the `received_at` statistics inside the Parquet file; the
+//! manifest's own time range and types are never used to skip a part, so
+//! an edited manifest cannot hide events (`verify` checks those fields
+//! against the files). A row outside its folder's partition is an error.
+//! Within a partition, parts overlap in time (a late-event part covers the
+//! same month as the first one), so their rows are merged; memory stays at
+//! one batch per part of one partition.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,9 +26,9 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::layout::{list_partitions, Partition};
-use super::manifest::{Manifest, PartEntry};
+use super::manifest::{part_path, Manifest, PartEntry};
 use super::parquet::{file_sha256, PartEvents, BATCH_ROWS};
-use crate::event::{parse_rfc3339_millis, Event, Millis};
+use crate::event::{Event, Millis};
 use crate::store::ScanFilter;
 
 /// The partitions of `root` that may hold events in `[since, until)`,
@@ -48,32 +52,24 @@ pub fn partitions_for(root: &Path, filter: &ScanFilter) -> anyhow::Result<Vec<Pa
         .collect())
 }
 
-/// Whether a manifest entry can hold events matching `filter`.
-pub fn part_may_match(entry: &PartEntry, filter: &ScanFilter) -> anyhow::Result<bool> {
-    if !filter.types.is_empty() && !filter.types.iter().any(|t| entry.types.contains_key(t)) {
-        return Ok(false);
-    }
-    let min = parse_rfc3339_millis(&entry.min_received_at).map_err(anyhow::Error::msg)?;
-    let max = parse_rfc3339_millis(&entry.max_received_at).map_err(anyhow::Error::msg)?;
-    Ok(filter.since.is_none_or(|s| max >= s) && filter.until.is_none_or(|u| min < u))
-}
-
-/// Checks a part file against its manifest entry's SHA-256; the error names
-/// the file and both digests.
-pub fn check_sha256(path: &Path, entry: &PartEntry) -> anyhow::Result<()> {
+/// Checks a part file against its manifest entry's SHA-256, after checking
+/// that the entry names a plain part file of `dir`; the error names the
+/// file and both digests. Returns the file's path.
+pub fn check_sha256(dir: &Path, entry: &PartEntry) -> anyhow::Result<PathBuf> {
+    let path = part_path(dir, entry)?;
     anyhow::ensure!(
         path.exists(),
         "{} is listed in its manifest but missing",
         path.display()
     );
-    let actual = file_sha256(path)?;
+    let actual = file_sha256(&path)?;
     anyhow::ensure!(
         actual == entry.sha256,
         "{} is damaged: its SHA-256 is {actual} but the manifest records {}",
         path.display(),
         entry.sha256
     );
-    Ok(())
+    Ok(path)
 }
 
 /// Every archived event under `dir` matching `filter`, in (received_at, id)
@@ -106,16 +102,12 @@ pub struct ArchivedEvents {
 impl ArchivedEvents {
     fn open_partition(&mut self, partition: &Partition) -> anyhow::Result<()> {
         let dir = partition.dir(&self.root);
-        let manifest = Manifest::load(&dir, partition)?;
+        let manifest = Manifest::load_checked(&dir, partition)?;
         for entry in &manifest.parts {
-            if !part_may_match(entry, &self.filter)
-                .with_context(|| format!("{}: bad time range for {}", dir.display(), entry.file))?
-            {
-                continue;
-            }
-            let path = dir.join(&entry.file);
-            check_sha256(&path, entry)?;
-            self.current.push(PartEvents::open(&path, &self.filter)?);
+            let path = check_sha256(&dir, entry)?;
+            self.current.push(
+                PartEvents::open(&path, &self.filter)?.within(partition.start(), partition.end()),
+            );
         }
         Ok(())
     }
@@ -193,20 +185,18 @@ pub struct ArchivedCount {
 
 /// Counts of archived events matching `filter` per partition and type. A
 /// partition entirely inside the time range is counted from its manifest
-/// alone; one cut by `since`/`until` reads just the `type` and
-/// `received_at` columns of its parts. Files are not checksummed here.
+/// alone (an estimate for progress and status: `verify` checks the counts
+/// against the files); one cut by `since`/`until` reads just the `type`
+/// and `received_at` columns of its parts. Files are not checksummed here.
 pub fn archived_counts(dir: &Path, filter: &ScanFilter) -> anyhow::Result<Vec<ArchivedCount>> {
     let mut out = Vec::new();
     for partition in partitions_for(dir, filter)? {
         let pdir = partition.dir(dir);
-        let manifest = Manifest::load(&pdir, &partition)?;
+        let manifest = Manifest::load_checked(&pdir, &partition)?;
         let whole = filter.since.is_none_or(|s| s <= partition.start())
             && filter.until.is_none_or(|u| partition.end() <= u);
         let mut counts: BTreeMap<String, u64> = BTreeMap::new();
         for entry in &manifest.parts {
-            if !part_may_match(entry, filter)? {
-                continue;
-            }
             if whole {
                 for (t, n) in &entry.types {
                     if filter.types.is_empty() || filter.types.contains(t) {
@@ -214,7 +204,7 @@ pub fn archived_counts(dir: &Path, filter: &ScanFilter) -> anyhow::Result<Vec<Ar
                     }
                 }
             } else {
-                count_part(&pdir.join(&entry.file), filter, &mut counts)?;
+                count_part(&part_path(&pdir, entry)?, filter, &mut counts)?;
             }
         }
         out.extend(counts.into_iter().map(|(event_type, count)| ArchivedCount {
@@ -286,6 +276,8 @@ pub struct PartitionSummary {
     pub rows: u64,
     pub files: u64,
     pub bytes: u64,
+    /// Rows per event type, from the parts' manifest entries.
+    pub types: BTreeMap<String, u64>,
 }
 
 /// Rows, files and bytes per archived partition (manifests only).
@@ -300,6 +292,15 @@ pub fn archive_summary(dir: &Path) -> anyhow::Result<Vec<PartitionSummary>> {
             rows: manifest.rows(),
             files: manifest.parts.len() as u64,
             bytes: manifest.bytes(),
+            types: manifest
+                .parts
+                .iter()
+                .fold(BTreeMap::new(), |mut acc, part| {
+                    for (t, n) in &part.types {
+                        *acc.entry(t.clone()).or_insert(0) += n;
+                    }
+                    acc
+                }),
         });
     }
     Ok(out)
@@ -309,6 +310,7 @@ pub fn archive_summary(dir: &Path) -> anyhow::Result<Vec<PartitionSummary>> {
 mod tests {
     use super::*;
     use crate::archive::layout::{part_name, Granularity};
+    use crate::archive::location::LocalFolder;
     use crate::archive::parquet::PartWriter;
     use crate::event::parse_time_bound;
 
@@ -336,7 +338,8 @@ mod tests {
             w.push(e).unwrap();
         }
         let written = w.finish().unwrap();
-        let mut manifest = Manifest::load(&dir, &partition).unwrap();
+        let files = LocalFolder::new(root, "test");
+        let (mut manifest, version) = Manifest::read_versioned(&files, &partition).unwrap();
         let bytes = std::fs::metadata(&path).unwrap().len();
         manifest.parts.push(PartEntry::new(
             &name,
@@ -344,7 +347,82 @@ mod tests {
             file_sha256(&path).unwrap(),
             &written,
         ));
-        manifest.save(&dir).unwrap();
+        manifest
+            .save_if(&files, &partition, version.as_ref())
+            .unwrap();
+    }
+
+    /// Rewrites January's manifest through `edit`, as a hand edit would.
+    fn edit_manifest(root: &Path, edit: impl Fn(&mut PartEntry)) {
+        let path = root.join("year=2016/month=01/_manifest.json");
+        let mut m: Manifest =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        edit(&mut m.parts[0]);
+        std::fs::write(&path, serde_json::to_string(&m).unwrap()).unwrap();
+    }
+
+    #[test]
+    fn edited_manifest_facts_never_hide_rows() {
+        let root = tempfile::tempdir().unwrap();
+        write_part(
+            root.path(),
+            1,
+            &[
+                event(1, "2016-01-02T00:00:00Z", "x"),
+                event(2, "2016-01-03T00:00:00Z", "y"),
+            ],
+        );
+        // Consistent with itself, but not with the file: a time range that
+        // misses the filter's window and a type that is not in the file.
+        edit_manifest(root.path(), |e| {
+            e.min_received_at = "2016-01-20T00:00:00.000Z".into();
+            e.max_received_at = "2016-01-21T00:00:00.000Z".into();
+            e.types = [("z".to_string(), 2)].into();
+        });
+        let filter = ScanFilter {
+            types: vec!["x".into()],
+            since: None,
+            until: Some(parse_time_bound("2016-01-10").unwrap()),
+        };
+        let ids: Vec<u128> = archived_events(root.path(), &filter)
+            .unwrap()
+            .map(|e| e.unwrap().id.as_u128())
+            .collect();
+        assert_eq!(ids, [1]);
+        let counts = archived_counts(root.path(), &filter).unwrap();
+        assert_eq!(counts[0].count, 1);
+    }
+
+    #[test]
+    fn entries_outside_their_folder_are_refused() {
+        let root = tempfile::tempdir().unwrap();
+        write_part(root.path(), 1, &[event(1, "2016-01-02T00:00:00Z", "x")]);
+        write_part(root.path(), 1, &[event(2, "2016-04-02T00:00:00Z", "x")]);
+        for file in ["/etc/passwd", "../month=04/part-00001.parquet"] {
+            edit_manifest(root.path(), |e| e.file = file.into());
+            let first = archived_events(root.path(), &ScanFilter::default())
+                .unwrap()
+                .next()
+                .unwrap();
+            let message = format!("{:#}", first.unwrap_err());
+            assert!(
+                message.contains(&format!("entry `{file}`: not a part file")),
+                "{message}"
+            );
+        }
+        // A symlink named like a part is not followed.
+        edit_manifest(root.path(), |e| e.file = "part-00002.parquet".into());
+        std::os::unix::fs::symlink(
+            root.path().join("year=2016/month=04/part-00001.parquet"),
+            root.path().join("year=2016/month=01/part-00002.parquet"),
+        )
+        .unwrap();
+        let first = archived_events(root.path(), &ScanFilter::default())
+            .unwrap()
+            .next()
+            .unwrap();
+        let message = format!("{:#}", first.unwrap_err());
+        assert!(message.contains("not a plain file"), "{message}");
     }
 
     #[test]

@@ -1,18 +1,21 @@
-//! `verify`: re-checks an archive folder against its manifests (SHA-256,
-//! row count, id digest, readable as Parquet, time range), finds files the
-//! manifests do not list and entries whose file is gone, and, given a
-//! store, ids that are both live and archived. Every problem names the file
-//! and what exactly is wrong.
+//! `verify`: re-checks an archive folder against its manifests. Each entry
+//! must name a plain part file of its own folder, and every field it records
+//! is checked against the file itself: size, SHA-256, readable as Parquet,
+//! rows, id digest, min and max `received_at`, types and their counts, and
+//! that every row lies in the folder's partition. It also finds files the
+//! manifests do not list, entries whose file is gone, and, given a store,
+//! ids that are both live and archived. Every problem names the file (or
+//! the manifest and its entry) and what exactly is wrong.
 
 use std::path::Path;
 
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::layout::{list_partitions, part_files_on_disk, temp_files};
-use super::manifest::Manifest;
-use super::parquet::{file_sha256, ids_digest, part_metadata, read_ids};
-use crate::event::{format_millis, parse_rfc3339_millis};
+use super::layout::{list_partitions, part_files_on_disk, temp_files, Partition, MANIFEST};
+use super::manifest::{is_part_name, part_path, Manifest, PartEntry};
+use super::parquet::{file_sha256, part_facts, part_metadata};
+use crate::event::format_millis;
 use crate::progress::{Progress, Unit};
 use crate::store::Store;
 
@@ -72,9 +75,18 @@ pub fn verify(
             );
         }
     }
-    progress.start("verifying", Some(partitions.len() as u64), Unit::Events);
+    // Progress is in events, as the bar says: the manifests' row counts (a
+    // manifest that cannot be read counts 0 here and is reported below).
+    let rows: Vec<u64> = partitions
+        .iter()
+        .map(|p| Manifest::load(&p.dir(root), p).map_or(0, |m| m.rows()))
+        .collect();
+    let total: u64 = rows.iter().sum();
+    progress.start("verifying", Some(total), Unit::Events);
+    let mut done = 0u64;
     for (n, partition) in partitions.iter().enumerate() {
-        progress.set_position(n as u64);
+        progress.set_position(done);
+        done += rows[n];
         report.partitions += 1;
         let dir = partition.dir(root);
         let manifest = match Manifest::load(&dir, partition) {
@@ -84,16 +96,13 @@ pub fn verify(
                 continue;
             }
         };
-        if dir.join(super::layout::MANIFEST).exists() && manifest.partition != partition.name() {
-            problem(
-                &mut report,
-                &dir.join(super::layout::MANIFEST),
-                format!(
-                    "names partition {} but lies in the folder of {}",
-                    manifest.partition,
-                    partition.name()
-                ),
-            );
+        // The manifest on its own: partition, entry names, time ranges,
+        // counts. An entry that names anything but a part file of this
+        // folder is reported here and never opened below.
+        if dir.join(MANIFEST).exists() {
+            for text in manifest.problems(partition) {
+                problem(&mut report, &dir.join(MANIFEST), text);
+            }
         }
         for tmp in temp_files(&dir)? {
             problem(
@@ -113,95 +122,30 @@ pub fn verify(
         }
         let mut partition_ids: Vec<Uuid> = Vec::new();
         for entry in &manifest.parts {
-            let path = dir.join(&entry.file);
             report.files += 1;
             report.rows += entry.rows;
             report.bytes += entry.bytes;
-            if !path.exists() {
-                problem(
-                    &mut report,
-                    &path,
-                    "listed in the manifest but the file is gone".into(),
-                );
-                continue;
-            }
-            let size = std::fs::metadata(&path)?.len();
-            if size != entry.bytes {
-                problem(
-                    &mut report,
-                    &path,
-                    format!("is {size} bytes, the manifest records {}", entry.bytes),
-                );
-            }
-            let sha = file_sha256(&path)?;
-            if sha != entry.sha256 {
-                problem(
-                    &mut report,
-                    &path,
-                    format!("SHA-256 is {sha}, the manifest records {}", entry.sha256),
-                );
-            }
-            if let Err(e) = part_metadata(&path) {
-                problem(
-                    &mut report,
-                    &path,
-                    format!("does not open as Parquet: {}", root_cause(&e)),
-                );
-                continue;
-            }
-            let mut ids = match read_ids(&path) {
-                Ok(ids) => ids,
-                Err(e) => {
+            let Ok(path) = part_path(&dir, entry) else {
+                // A bad name was reported with the manifest's problems; a
+                // good name that is a symlink or a folder is reported here.
+                if is_part_name(&entry.file) {
                     problem(
                         &mut report,
-                        &path,
-                        format!("cannot be read back: {}", root_cause(&e)),
+                        &dir.join(MANIFEST),
+                        format!(
+                            "entry `{}`: not a plain file (a symlink or folder); it is not read",
+                            entry.file
+                        ),
                     );
-                    continue;
                 }
+                continue;
             };
-            if ids.len() as u64 != entry.rows {
-                problem(
-                    &mut report,
-                    &path,
-                    format!(
-                        "holds {} rows, the manifest records {}",
-                        ids.len(),
-                        entry.rows
-                    ),
-                );
-            }
-            ids.sort_unstable();
-            let digest = ids_digest(&ids);
-            if digest != entry.ids_digest {
-                problem(
-                    &mut report,
-                    &path,
-                    format!(
-                        "id digest is {digest}, the manifest records {}",
-                        entry.ids_digest
-                    ),
-                );
-            }
-            let in_range = [&entry.min_received_at, &entry.max_received_at]
-                .iter()
-                .all(|t| {
-                    parse_rfc3339_millis(t)
-                        .is_ok_and(|ms| ms >= partition.start() && ms < partition.end())
-                });
-            if !in_range {
-                problem(
-                    &mut report,
-                    &path,
-                    format!(
-                        "manifest time range {} .. {} lies outside the partition [{}, {})",
-                        entry.min_received_at,
-                        entry.max_received_at,
-                        format_millis(partition.start()),
-                        format_millis(partition.end())
-                    ),
-                );
-            }
+            let Some(ids) = check_part(&path, entry, partition, &mut |text| {
+                problem(&mut report, &path, text)
+            })?
+            else {
+                continue;
+            };
             if let Some(store) = store.as_deref_mut() {
                 let mut live = Vec::new();
                 for chunk in ids.chunks(LOOKUP_CHUNK) {
@@ -252,8 +196,99 @@ pub fn verify(
             );
         }
     }
+    progress.set_position(total);
     progress.finish();
     Ok(report)
+}
+
+/// Checks one listed part file against every field of its manifest entry,
+/// reporting each difference through `problem`. Returns the part's sorted
+/// ids, or `None` when the file cannot be read as a part at all.
+fn check_part(
+    path: &Path,
+    entry: &PartEntry,
+    partition: &Partition,
+    problem: &mut dyn FnMut(String),
+) -> anyhow::Result<Option<Vec<Uuid>>> {
+    if !path.exists() {
+        problem("listed in the manifest but the file is gone".into());
+        return Ok(None);
+    }
+    let size = std::fs::metadata(path)?.len();
+    if size != entry.bytes {
+        problem(format!(
+            "is {size} bytes, the manifest records {}",
+            entry.bytes
+        ));
+    }
+    let sha = file_sha256(path)?;
+    if sha != entry.sha256 {
+        problem(format!(
+            "SHA-256 is {sha}, the manifest records {}",
+            entry.sha256
+        ));
+    }
+    if let Err(e) = part_metadata(path) {
+        problem(format!("does not open as Parquet: {}", root_cause(&e)));
+        return Ok(None);
+    }
+    let facts = match part_facts(path) {
+        Ok(facts) => facts,
+        Err(e) => {
+            problem(format!("cannot be read back: {}", root_cause(&e)));
+            return Ok(None);
+        }
+    };
+    if facts.rows != entry.rows {
+        problem(format!(
+            "holds {} rows, the manifest records {}",
+            facts.rows, entry.rows
+        ));
+    }
+    if facts.ids_digest != entry.ids_digest {
+        problem(format!(
+            "id digest is {}, the manifest records {}",
+            facts.ids_digest, entry.ids_digest
+        ));
+    }
+    if facts.rows > 0 {
+        let (min, max) = (
+            format_millis(facts.min_received_at),
+            format_millis(facts.max_received_at),
+        );
+        if min != entry.min_received_at {
+            problem(format!(
+                "earliest received_at is {min}, the manifest records min_received_at {}",
+                entry.min_received_at
+            ));
+        }
+        if max != entry.max_received_at {
+            problem(format!(
+                "latest received_at is {max}, the manifest records max_received_at {}",
+                entry.max_received_at
+            ));
+        }
+        if facts.min_received_at < partition.start() || facts.max_received_at >= partition.end() {
+            problem(format!(
+                "holds rows received from {min} to {max}, outside its partition [{}, {})",
+                format_millis(partition.start()),
+                format_millis(partition.end())
+            ));
+        }
+    }
+    if facts.types != entry.types {
+        problem(format!(
+            "holds types {}, the manifest records {}",
+            type_counts(&facts.types),
+            type_counts(&entry.types)
+        ));
+    }
+    Ok(Some(facts.sorted_ids))
+}
+
+fn type_counts(types: &std::collections::BTreeMap<String, u64>) -> String {
+    let list: Vec<String> = types.iter().map(|(t, n)| format!("{t}: {n}")).collect();
+    format!("{{{}}}", list.join(", "))
 }
 
 fn root_cause(e: &anyhow::Error) -> String {

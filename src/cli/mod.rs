@@ -36,6 +36,9 @@ pub struct GlobalArgs {
     /// Config file [default: ./chronicle.toml when it exists]
     #[arg(long, global = true, env = "CHRONICLE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Archive location: a folder or file:///abs/path [default: CHRONICLE_ARCHIVE, else `archive` in chronicle.toml, else ./archive]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub archive: Option<String>,
     /// Print the result as one JSON object on stdout
     #[arg(long, global = true)]
     pub json: bool,
@@ -51,6 +54,8 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Import CSV exports, database dumps or canonical JSON lines into the store
     Import(commands::import::ImportArgs),
+    /// Draft a mapping file from a sample of an input (CSV or dump)
+    Mapping(commands::mapping::MappingArgs),
     /// Write stored events as canonical JSON lines in (received_at, id) order
     Export(commands::export::ExportArgs),
     /// Show what the store holds and the recorded import runs

@@ -5,6 +5,8 @@
 use std::fmt::Display;
 use std::io::IsTerminal;
 
+use chronicle::redact::redact_text;
+
 use super::GlobalArgs;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,7 +63,7 @@ impl Printer {
     /// A warning on stderr; shown in every mode but --quiet.
     pub fn warn(&self, message: impl Display) {
         if self.mode != Mode::Quiet {
-            eprintln!("warning: {message}");
+            eprintln!("warning: {}", redact_text(&message.to_string()));
         }
     }
 
@@ -71,6 +73,7 @@ impl Printer {
         for cause in error.chain().skip(1) {
             text.push_str(&format!("\n  caused by: {cause}"));
         }
-        eprintln!("{text}");
+        // Drivers' messages may quote a URI; none leaves with its secret.
+        eprintln!("{}", redact_text(&text));
     }
 }

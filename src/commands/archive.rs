@@ -3,12 +3,12 @@
 //! the run finished with conflicts or problems).
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 
 use clap::Args;
 
 use chronicle::archive::layout::Granularity;
-use chronicle::archive::{archive, parse_before, parse_duration_ms, ArchiveOptions, ArchiveReport};
+use chronicle::archive::{archive, ArchiveOptions, ArchiveReport};
+use chronicle::duration::{parse_duration_ms, parse_instant_or_age};
 use chronicle::exit::ExitStatus;
 use chronicle::settings::Settings;
 
@@ -18,11 +18,11 @@ use crate::cli::printer::Printer;
 #[derive(Debug, Args)]
 pub struct ArchiveArgs {
     /// Archive partitions that lie entirely before this: RFC 3339, a date (UTC), or an age such as 90d
-    #[arg(long, value_name = "TIME|AGE", value_parser = parse_before)]
+    #[arg(long, value_name = "TIME|AGE", value_parser = parse_instant_or_age)]
     pub before: i64,
-    /// Archive folder [default: `archive` in chronicle.toml, else ./archive]
-    #[arg(long, value_name = "DIR")]
-    pub to: Option<PathBuf>,
+    /// Old name of the global --archive (kept for one release)
+    #[arg(long, value_name = "DIR", hide = true)]
+    pub to: Option<String>,
     /// Partition size, by received_at (UTC)
     #[arg(long, value_name = "month|day", default_value = "month")]
     pub partition: Granularity,
@@ -43,7 +43,7 @@ pub fn run(
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
     let options = ArchiveOptions {
-        root: args.to.unwrap_or_else(|| settings.archive.clone()),
+        root: settings.archive.local_path().to_path_buf(),
         before: args.before,
         lag_ms: args.lag,
         granularity: args.partition,

@@ -2,17 +2,21 @@
 //! `chronicle::import`, prints the summary and picks the exit code.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 
+use chronicle::diff::json_diff;
 use chronicle::exit::ExitStatus;
-use chronicle::import::{import_all, ImportInput, ImportOptions, ImportReport, DEFAULT_BATCH};
+use chronicle::import::{
+    import_all, Conflict, ImportInput, ImportOptions, ImportReport, DEFAULT_BATCH,
+};
 use chronicle::mapping::Mapping;
 use chronicle::settings::Settings;
 use chronicle::source::csv::CsvSource;
 use chronicle::source::dump::open_dump;
 use chronicle::source::events::JsonLinesSource;
+use chronicle::store;
 
 use super::{open_store, progress, thousands};
 use crate::cli::printer::Printer;
@@ -75,9 +79,16 @@ pub struct CommonImportArgs {
     /// Stop the import once N records were rejected (what was written stays)
     #[arg(long, value_name = "N")]
     pub max_rejects: Option<u64>,
-    /// Map and validate everything, report per type, and write nothing
+    /// Map and validate everything and read the store to report what a real run would import,
+    /// find duplicate or in conflict; write nothing (a missing store file is not created)
     #[arg(long)]
     pub dry_run: bool,
+    /// Print the first N mapped events (canonical JSON) and the first N rejects with their reasons
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub show: usize,
+    /// Read only the first N records (over all inputs), e.g. to try a mapping on a big file
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
     /// Events per store transaction
     #[arg(long, default_value_t = DEFAULT_BATCH, hide = true)]
     pub batch_size: usize,
@@ -99,6 +110,7 @@ pub fn run(args: ImportArgs, settings: &Settings, printer: &Printer) -> anyhow::
                     meter,
                     size,
                     mapping_text: mapping.text.clone(),
+                    mapping_path: mapping.path.clone(),
                 });
             }
             (inputs, args.common)
@@ -115,6 +127,7 @@ pub fn run(args: ImportArgs, settings: &Settings, printer: &Printer) -> anyhow::
                     meter: dump.meter,
                     size: dump.size,
                     mapping_text: mapping.text.clone(),
+                    mapping_path: mapping.path.clone(),
                 });
             }
             (inputs, args.common)
@@ -130,6 +143,7 @@ pub fn run(args: ImportArgs, settings: &Settings, printer: &Printer) -> anyhow::
                     meter,
                     size,
                     mapping_text: String::new(),
+                    mapping_path: String::new(),
                 });
             }
             (inputs, args.common)
@@ -140,10 +154,20 @@ pub fn run(args: ImportArgs, settings: &Settings, printer: &Printer) -> anyhow::
         max_rejects: common.max_rejects,
         dry_run: common.dry_run,
         batch_size: common.batch_size,
+        limit: common.limit,
+        show: common.show,
     };
     let progress = progress(printer);
     let report = if options.dry_run {
-        import_all(inputs, None, &options, progress.as_ref())?
+        // A dry run reads the store to classify events, but a store file
+        // that does not exist yet is not created: everything would import.
+        let missing = store::sqlite_path(&settings.store).is_some_and(|p| !Path::new(p).exists());
+        let mut store = if missing {
+            None
+        } else {
+            Some(open_store(settings)?)
+        };
+        import_all(inputs, store.as_deref_mut(), &options, progress.as_ref())?
     } else {
         let mut store = open_store(settings)?;
         import_all(inputs, Some(store.as_mut()), &options, progress.as_ref())?
@@ -158,6 +182,53 @@ pub fn run(args: ImportArgs, settings: &Settings, printer: &Printer) -> anyhow::
     })
 }
 
+/// A conflict as the fields that differ, with their JSON paths (the
+/// conflicts file has both whole versions; --verbose prints them too).
+fn conflict_text(c: &Conflict, whole: bool) -> String {
+    let mut stored = c.stored.to_json_value();
+    // received_at is the store's, not content: never part of a conflict.
+    if let Some(meta) = stored.get_mut("meta").and_then(|m| m.as_object_mut()) {
+        meta.remove("received_at");
+    }
+    let differences = json_diff(&stored, &c.incoming.to_json_value());
+    let mut text = format!(
+        "conflict {}:{}: id {} {}",
+        c.file.display(),
+        c.line,
+        c.incoming.id,
+        if differences.is_empty() {
+            // Only a dry run reports this: of an id repeated within the
+            // input, it keeps a fingerprint of the first version, not the
+            // version itself.
+            "repeats an earlier record of this input with other content"
+        } else {
+            "is stored with other content"
+        }
+    );
+    let show = |v: &Option<serde_json::Value>| match v {
+        Some(v) => v.to_string(),
+        None => "(absent)".to_string(),
+    };
+    for d in differences {
+        let _ = write!(
+            text,
+            "\n  {}: stored {}, incoming {}",
+            d.path,
+            show(&d.left),
+            show(&d.right)
+        );
+    }
+    if whole {
+        let _ = write!(
+            text,
+            "\n  stored:   {}\n  incoming: {}",
+            c.stored.to_json_line(),
+            c.incoming.to_json_line()
+        );
+    }
+    text
+}
+
 fn print_report(report: &ImportReport, options: &ImportOptions, printer: &Printer) {
     let s = &report.summary.counts;
     let shown = if printer.is_verbose() { usize::MAX } else { 5 };
@@ -170,14 +241,7 @@ fn print_report(report: &ImportReport, options: &ImportOptions, printer: &Printe
         ));
     }
     for c in report.conflict_samples.iter().take(shown) {
-        printer.note(format!(
-            "conflict {}:{}: id {} is stored with other content\n  stored:   {}\n  incoming: {}",
-            c.file.display(),
-            c.line,
-            c.incoming.id,
-            c.stored.to_json_line(),
-            c.incoming.to_json_line()
-        ));
+        printer.note(conflict_text(c, printer.is_verbose()));
     }
     for path in &report.rejects_files {
         printer.note(format!(
@@ -191,6 +255,12 @@ fn print_report(report: &ImportReport, options: &ImportOptions, printer: &Printe
             path.display()
         ));
     }
+    if report.dry_run_saturated {
+        printer.warn(format!(
+            "the dry run remembered the first {} distinct ids only: repeats of later ids within the input are counted as would-import",
+            thousands(chronicle::dry_run::MAX_TRACKED as u64)
+        ));
+    }
     if report.stopped_early {
         printer.warn(format!(
             "stopped after {} rejects (--max-rejects); events written before that are kept, and re-running the import is safe",
@@ -198,6 +268,27 @@ fn print_report(report: &ImportReport, options: &ImportOptions, printer: &Printe
         ));
     }
     let mut human = String::new();
+    if options.show > 0 {
+        let _ = writeln!(
+            human,
+            "first {} mapped event(s):",
+            report.shown_events.len()
+        );
+        for event in &report.shown_events {
+            let _ = writeln!(human, "{}", event.to_json_line());
+        }
+        let rejects: Vec<_> = report.reject_samples.iter().take(options.show).collect();
+        let _ = writeln!(human, "first {} reject(s):", rejects.len());
+        for (file, reject) in &rejects {
+            let _ = writeln!(
+                human,
+                "{}:{}: {}",
+                file.display(),
+                reject.line,
+                reject.reason
+            );
+        }
+    }
     if options.dry_run {
         let _ = writeln!(human, "dry run: nothing was written");
         for (event_type, n) in &report.per_type {
@@ -228,6 +319,21 @@ fn print_report(report: &ImportReport, options: &ImportOptions, printer: &Printe
     let mut json = serde_json::to_value(&report.summary).expect("summary serialises");
     if options.dry_run {
         json["per_type"] = serde_json::json!(report.per_type);
+    }
+    if options.show > 0 {
+        json["events"] = report
+            .shown_events
+            .iter()
+            .map(|e| e.to_json_value())
+            .collect();
+        json["rejects"] = report
+            .reject_samples
+            .iter()
+            .take(options.show)
+            .map(|(file, r)| {
+                serde_json::json!({"file": file.display().to_string(), "line": r.line, "reason": r.reason})
+            })
+            .collect();
     }
     printer.result(human, &json);
 }

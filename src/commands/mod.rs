@@ -5,6 +5,7 @@
 pub mod archive;
 pub mod export;
 pub mod import;
+pub mod mapping;
 pub mod project;
 pub mod rebuild;
 pub mod replay;
@@ -20,10 +21,24 @@ use crate::cli::printer::Printer;
 use crate::cli::progress_bar::TerminalProgress;
 use crate::cli::{Cli, Command, GlobalArgs};
 
-pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
+pub fn run(mut cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    // `archive --to` and `replay --from` are the old names of the global
+    // `--archive`: folded into it, so that settings resolve it once.
+    let old_name = match &mut cli.command {
+        Command::Archive(args) => args.to.take().map(|a| ("--to", a)),
+        Command::Replay(args) => args.from.take().map(|a| ("--from", a)),
+        _ => None,
+    };
+    if let Some((flag, archive)) = old_name {
+        if cli.global.archive.is_some() {
+            anyhow::bail!("give the archive once: {flag} is the old name of --archive");
+        }
+        cli.global.archive = Some(archive);
+    }
     let settings = resolve_settings(&cli.global)?;
     match cli.command {
         Command::Import(args) => import::run(args, &settings, printer),
+        Command::Mapping(args) => mapping::run(args, printer),
         Command::Export(args) => export::run(args, &settings, printer),
         Command::Status(args) => status::run(args, &settings, printer),
         Command::Archive(args) => archive::run(args, &settings, printer),
@@ -38,6 +53,7 @@ fn resolve_settings(global: &GlobalArgs) -> anyhow::Result<Settings> {
     Settings::resolve(&Overrides {
         store: global.store.clone(),
         config: global.config.clone(),
+        archive: global.archive.clone(),
     })
 }
 
@@ -54,14 +70,23 @@ pub fn progress(printer: &Printer) -> Box<dyn Progress> {
 }
 
 /// `1234567` as `1,234,567`, for summaries people read at 3 a.m.
+/// (indicatif's formatter, so that progress bars and summaries agree).
 pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
+    indicatif::HumanCount(n).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn thousands_are_grouped_by_commas() {
+        for (n, shown) in [
+            (0, "0"),
+            (999, "999"),
+            (1_000, "1,000"),
+            (1_234_567, "1,234,567"),
+            (u64::MAX, "18,446,744,073,709,551,615"),
+        ] {
+            assert_eq!(super::thousands(n), shown);
         }
-        out.push(c);
     }
-    out
 }

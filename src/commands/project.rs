@@ -1,8 +1,6 @@
 //! `chronicle project NAME`: the cron job that applies the events received
 //! since a projection's checkpoint.
 
-use std::path::PathBuf;
-
 use clap::Args;
 
 use chronicle::exit::ExitStatus;
@@ -17,9 +15,6 @@ use crate::cli::printer::Printer;
 pub struct ProjectArgs {
     /// The projection, as named by [projections.NAME] in chronicle.toml
     pub name: String,
-    /// Archive folder to read besides the live store [default: `archive` in chronicle.toml, else ./archive; skipped when missing]
-    #[arg(long, value_name = "DIR")]
-    pub archive: Option<PathBuf>,
     /// Count what would be applied, per source and per type, and write nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -33,7 +28,7 @@ pub fn run(
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
     let def = config::find(&settings.config.projections, &args.name)?;
-    let options = options(settings, args.archive, args.dry_run, &args.clock);
+    let options = options(settings, args.dry_run, &args.clock);
     let progress = progress(printer);
     let report = projection::run(&def, Mode::Project, &options, progress.as_ref())?;
     print_report(&report, printer)?;

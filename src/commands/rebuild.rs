@@ -2,7 +2,6 @@
 //! live event, and the summary shared with `chronicle project`.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 
 use clap::Args;
 
@@ -18,9 +17,6 @@ use crate::cli::printer::Printer;
 pub struct RebuildArgs {
     /// The projection, as named by [projections.NAME] in chronicle.toml
     pub name: String,
-    /// Archive folder to read besides the live store [default: `archive` in chronicle.toml, else ./archive; skipped when missing]
-    #[arg(long, value_name = "DIR")]
-    pub archive: Option<PathBuf>,
     /// Count what would be read, per source and per type, and write nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -36,15 +32,11 @@ pub struct ClockArgs {
     pub now: Option<Millis>,
 }
 
-pub fn options(
-    settings: &Settings,
-    archive: Option<PathBuf>,
-    dry_run: bool,
-    clock: &ClockArgs,
-) -> RunOptions {
+pub fn options(settings: &Settings, dry_run: bool, clock: &ClockArgs) -> RunOptions {
     RunOptions {
         store: settings.store.clone(),
-        archive: Some(archive.unwrap_or_else(|| settings.archive.clone())),
+        // Read besides the live store when the folder exists.
+        archive: Some(settings.archive.local_path().to_path_buf()),
         now: clock.now.unwrap_or_else(now_millis),
         dry_run,
     }
@@ -56,7 +48,7 @@ pub fn run(
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
     let def = config::find(&settings.config.projections, &args.name)?;
-    let options = options(settings, args.archive, args.dry_run, &args.clock);
+    let options = options(settings, args.dry_run, &args.clock);
     let progress = progress(printer);
     let report = projection::run(&def, Mode::Rebuild, &options, progress.as_ref())?;
     print_report(&report, printer)?;

@@ -2,7 +2,6 @@
 //! when some archived id is stored with other content.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 
 use clap::Args;
 
@@ -17,9 +16,9 @@ use crate::cli::printer::Printer;
 
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
-    /// Archive folder [default: `archive` in chronicle.toml, else ./archive]
-    #[arg(long, value_name = "DIR")]
-    pub from: Option<PathBuf>,
+    /// Old name of the global --archive (kept for one release)
+    #[arg(long, value_name = "DIR", hide = true)]
+    pub from: Option<String>,
     /// Only events received at or after this time (RFC 3339 or YYYY-MM-DD, UTC)
     #[arg(long, value_name = "TIME", value_parser = parse_time_bound)]
     pub since: Option<i64>,
@@ -36,7 +35,7 @@ pub struct ReplayArgs {
 
 pub fn run(args: ReplayArgs, settings: &Settings, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let mut options = ReplayOptions::new(
-        args.from.unwrap_or_else(|| settings.archive.clone()),
+        settings.archive.local_path().to_path_buf(),
         ScanFilter {
             types: args.types,
             since: args.since,

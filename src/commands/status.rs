@@ -8,20 +8,46 @@ use chronicle::exit::ExitStatus;
 use chronicle::settings::Settings;
 use chronicle::status::{archive_status, status};
 
+use chronicle::duration::format_duration_ms;
+
 use super::{open_store, thousands};
 use crate::cli::printer::Printer;
 
 #[derive(Debug, Args)]
-pub struct StatusArgs {}
+pub struct StatusArgs {
+    /// Also list live events per month of received_at and every archived partition
+    #[arg(long)]
+    pub months: bool,
+    /// Import runs to show: the last N, or `all`
+    #[arg(long, value_name = "N|all", default_value = "5", value_parser = parse_runs)]
+    pub runs: RunsShown,
+}
 
-pub fn run(
-    _args: StatusArgs,
-    settings: &Settings,
-    printer: &Printer,
-) -> anyhow::Result<ExitStatus> {
+#[derive(Debug, Clone, Copy)]
+pub enum RunsShown {
+    Last(usize),
+    All,
+}
+
+fn parse_runs(text: &str) -> Result<RunsShown, String> {
+    match text {
+        "all" => Ok(RunsShown::All),
+        n => n
+            .parse()
+            .map(RunsShown::Last)
+            .map_err(|_| format!("`{n}` is neither a number nor `all`")),
+    }
+}
+
+pub fn run(args: StatusArgs, settings: &Settings, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let mut store = open_store(settings)?;
     let mut report = status(store.as_mut())?;
-    report.archive = archive_status(&settings.archive)?;
+    report.archive = archive_status(settings.archive.local_path())?;
+    report.summarise_years();
+    report.keep_last_runs(match args.runs {
+        RunsShown::Last(n) => Some(n),
+        RunsShown::All => None,
+    });
     let now = chronicle::event::now_millis();
     report.projections =
         chronicle::projection::statuses(&settings.config.projections, &settings.store, now);
@@ -32,57 +58,105 @@ pub fn run(
         report.store,
         thousands(report.live_total)
     );
-    if !report.live_by_type.is_empty() {
-        let _ = writeln!(human, "\nlive events per type");
-        for (event_type, n) in &report.live_by_type {
-            let _ = writeln!(human, "  {:>12}  {event_type}", thousands(*n));
-        }
-        let _ = writeln!(human, "\nlive events per month of received_at");
-        for row in &report.live_by_month {
-            let _ = writeln!(
-                human,
-                "  {}  {:>12}  {}",
-                row.month,
-                thousands(row.count),
-                row.event_type
-            );
-        }
-    }
     if let Some(archive) = &report.archive {
         let _ = writeln!(
             human,
-            "\narchive {}: {} events in {} files, {} bytes",
+            "archive {}: {} events in {} files, {} bytes",
             archive.folder,
             thousands(archive.total),
             archive.files,
             thousands(archive.bytes)
         );
-        for p in &archive.partitions {
+    }
+    if !report.by_year.is_empty() {
+        let width = report
+            .by_year
+            .iter()
+            .map(|y| y.event_type.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        // Without an archive folder, archived counts are unknown, not 0.
+        let archived = |n: u64| match report.archive {
+            Some(_) => format!("  {:>12}", thousands(n)),
+            None => String::new(),
+        };
+        let _ = writeln!(
+            human,
+            "\nevents per year of received_at\n  year  {:<width$}  {:>12}{}",
+            "type",
+            "live",
+            if report.archive.is_some() {
+                format!("  {:>12}", "archived")
+            } else {
+                String::new()
+            }
+        );
+        for y in &report.by_year {
             let _ = writeln!(
                 human,
-                "  {:<10}  {:>12}  {} files  {:>14} bytes",
-                p.partition,
-                thousands(p.rows),
-                p.files,
-                thousands(p.bytes)
+                "  {}  {:<width$}  {:>12}{}",
+                y.year,
+                y.event_type,
+                thousands(y.live),
+                archived(y.archived)
             );
         }
     }
+    if args.months {
+        if !report.live_by_month.is_empty() {
+            let _ = writeln!(human, "\nlive events per month of received_at");
+            for row in &report.live_by_month {
+                let _ = writeln!(
+                    human,
+                    "  {}  {:>12}  {}",
+                    row.month,
+                    thousands(row.count),
+                    row.event_type
+                );
+            }
+        }
+        if let Some(archive) = &report.archive {
+            let _ = writeln!(human, "\narchived partitions");
+            for p in &archive.partitions {
+                let _ = writeln!(
+                    human,
+                    "  {:<10}  {:>12}  {} files  {:>14} bytes",
+                    p.partition,
+                    thousands(p.rows),
+                    p.files,
+                    thousands(p.bytes)
+                );
+            }
+        }
+    }
     if !report.import_runs.is_empty() {
-        let _ = writeln!(human, "\nimport runs");
+        let shown = report.import_runs.len() as u64;
+        let _ = if shown < report.import_runs_total {
+            writeln!(
+                human,
+                "\nimport runs (the last {shown} of {}; --runs all shows every one)",
+                report.import_runs_total
+            )
+        } else {
+            writeln!(human, "\nimport runs")
+        };
         for run in &report.import_runs {
             let _ = writeln!(
                 human,
-                "  {}  {:<8} {}  read {} imported {} duplicates {} conflicts {} rejected {} skipped {}{}",
+                "  {}  {:<8} {}  read {} imported {} duplicates {} conflicts {} rejected {} skipped {}{}{}",
                 run.started_at,
                 run.source,
                 run.file,
-                run.counts.read,
-                run.counts.imported,
-                run.counts.duplicates,
-                run.counts.conflicts,
-                run.counts.rejected,
-                run.counts.skipped,
+                thousands(run.counts.read),
+                thousands(run.counts.imported),
+                thousands(run.counts.duplicates),
+                thousands(run.counts.conflicts),
+                thousands(run.counts.rejected),
+                thousands(run.counts.skipped),
+                run.created_months()
+                    .map(|m| format!("  created {m}"))
+                    .unwrap_or_default(),
                 if run.complete { "" } else { "  (incomplete)" }
             );
         }
@@ -98,8 +172,8 @@ pub fn run(
                     "  {:<20} {:<6} checkpoint {checkpoint}, {} behind (lag {}), last run: {} at {}, {} events",
                     p.name,
                     p.kind,
-                    human_duration(p.behind_ms.unwrap_or(0)),
-                    human_duration(p.lag_ms),
+                    format_duration_ms(p.behind_ms.unwrap_or(0)),
+                    format_duration_ms(p.lag_ms),
                     p.last_run.as_deref().unwrap_or("-"),
                     p.last_run_at.as_deref().unwrap_or("-"),
                     thousands(p.last_run_events.unwrap_or(0))
@@ -109,19 +183,4 @@ pub fn run(
     }
     printer.result(human.trim_end(), &serde_json::to_value(&report)?);
     Ok(ExitStatus::Success)
-}
-
-/// `1h 02m`, `4m 10s`, `850ms`: how far behind, at a glance.
-fn human_duration(ms: i64) -> String {
-    let (sign, ms) = if ms < 0 { ("-", -ms) } else { ("", ms) };
-    let s = ms / 1000;
-    if ms < 1000 {
-        format!("{sign}{ms}ms")
-    } else if s < 3600 {
-        format!("{sign}{}m {:02}s", s / 60, s % 60)
-    } else if s < 86400 {
-        format!("{sign}{}h {:02}m", s / 3600, (s % 3600) / 60)
-    } else {
-        format!("{sign}{}d {:02}h", s / 86400, (s % 86400) / 3600)
-    }
 }

@@ -2,7 +2,6 @@
 //! that nothing is both live and archived); exit 1 when anything is wrong.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 
 use clap::Args;
 
@@ -13,22 +12,25 @@ use chronicle::settings::Settings;
 use super::{open_store, progress, thousands};
 use crate::cli::printer::Printer;
 
+/// The archive is the global `--archive`.
 #[derive(Debug, Args)]
-pub struct VerifyArgs {
-    /// Archive folder [default: `archive` in chronicle.toml, else ./archive]
-    #[arg(long, value_name = "DIR")]
-    pub archive: Option<PathBuf>,
-}
+pub struct VerifyArgs {}
 
-pub fn run(args: VerifyArgs, settings: &Settings, printer: &Printer) -> anyhow::Result<ExitStatus> {
-    let root = args.archive.unwrap_or_else(|| settings.archive.clone());
+pub fn run(
+    _args: VerifyArgs,
+    settings: &Settings,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
+    let root = settings.archive.local_path();
     let mut store = open_store(settings)?;
     let progress = progress(printer);
-    let report = verify(&root, Some(store.as_mut()), progress.as_ref())?;
-    let mut human = String::new();
+    let report = verify(root, Some(store.as_mut()), progress.as_ref())?;
+    // Problems reach stderr in every mode, --quiet and --json included, one
+    // line each naming the file, so that cron mail says what is wrong.
     for p in &report.problems {
-        let _ = writeln!(human, "PROBLEM {}: {}", p.path, p.problem);
+        eprintln!("problem: {}: {}", p.path, p.problem.replace('\n', " "));
     }
+    let mut human = String::new();
     let _ = write!(
         human,
         "archive {}: {} partitions, {} files, {} rows, {} bytes; {}",

@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use crate::event::{deterministic_id, push_json_string, Event};
 pub use spec::{MappingFile, SourceSection};
+pub(crate) use value::parse_bool;
 use value::{CompiledTimestamp, CompiledValue, Rendered};
 
 /// Columns that chronicle appends to a rejects file; excluded from the row
@@ -91,6 +92,11 @@ pub struct Mapping {
     /// The TOML text, recorded with each import run.
     pub text: String,
     pub file: MappingFile,
+    /// Set only by `mapping draft`'s probe: when compiled, every source
+    /// column also becomes a payload key (as text, empty as null), so the
+    /// draft sees the raw values of sources whose columns are only known
+    /// once the input is read (SQL dumps).
+    pub(crate) all_columns_payload: bool,
 }
 
 impl Mapping {
@@ -107,6 +113,7 @@ impl Mapping {
             path: path.to_string(),
             text: text.to_string(),
             file,
+            all_columns_payload: false,
         })
     }
 
@@ -172,6 +179,20 @@ impl Mapping {
             let mut quoted = String::new();
             push_json_string(&mut quoted, name);
             payload.push((quoted, value));
+        }
+        if self.all_columns_payload && ctx.referenced.is_none() {
+            for (i, column) in columns.iter().enumerate() {
+                let mut spec = toml::map::Map::new();
+                spec.insert("column".into(), toml::Value::String(column.clone()));
+                spec.insert("empty".into(), toml::Value::String("null".into()));
+                let value =
+                    ctx.compile_value(&format!("payload.{column}"), &toml::Value::Table(spec))?;
+                // Numbered keys keep the source's column order through
+                // JSON, whose objects sort their keys.
+                let mut quoted = String::new();
+                push_json_string(&mut quoted, &format!("{i:06}:{column}"));
+                payload.push((quoted, value));
+            }
         }
         let mut skip = Vec::new();
         for (i, rule) in self.file.skip.iter().enumerate() {

@@ -725,7 +725,7 @@ impl CompiledValue {
                 out.push_str(&n.to_string());
             }
             Kind::Decimal { scale } => {
-                let d = normalize_decimal(text, *scale).map_err(|r| self.fail(r))?;
+                let d = crate::decimal::normalize(text, *scale).map_err(|r| self.fail(r))?;
                 out.push('"');
                 out.push_str(&d);
                 out.push('"');
@@ -839,7 +839,7 @@ impl TimeParser {
     }
 }
 
-fn parse_bool(text: &str) -> Option<bool> {
+pub(crate) fn parse_bool(text: &str) -> Option<bool> {
     match text.trim().to_ascii_lowercase().as_str() {
         "true" | "t" | "yes" | "y" | "1" => Some(true),
         "false" | "f" | "no" | "n" | "0" => Some(false),
@@ -847,75 +847,9 @@ fn parse_bool(text: &str) -> Option<bool> {
     }
 }
 
-/// Validates a plain decimal and, with a scale, pads or trims trailing zeros
-/// to exactly that many places. Never rounds: a value that would lose digits
-/// is an error, because sums over events must be exact.
-pub(crate) fn normalize_decimal(text: &str, scale: Option<u32>) -> Result<String, String> {
-    let t = text.trim();
-    let (negative, digits) = match t.as_bytes().first() {
-        Some(b'-') => (true, &t[1..]),
-        Some(b'+') => (false, &t[1..]),
-        _ => (false, t),
-    };
-    let (int_part, frac_part) = match digits.split_once('.') {
-        Some((i, f)) => (i, f),
-        None => (digits, ""),
-    };
-    let valid = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if (int_part.is_empty() && frac_part.is_empty())
-        || !valid(int_part)
-        || !valid(frac_part)
-        || digits.ends_with('.') && frac_part.is_empty() && int_part.is_empty()
-    {
-        return Err(format!("`{text}` is not a decimal number"));
-    }
-    let int_part = int_part.trim_start_matches('0');
-    let int_part = if int_part.is_empty() { "0" } else { int_part };
-    let mut frac = frac_part.to_string();
-    if let Some(scale) = scale {
-        let scale = scale as usize;
-        if frac.len() > scale {
-            if frac[scale..].bytes().any(|b| b != b'0') {
-                return Err(format!(
-                    "`{text}` has more than {scale} decimal places (values are never rounded)"
-                ));
-            }
-            frac.truncate(scale);
-        }
-        while frac.len() < scale {
-            frac.push('0');
-        }
-    }
-    let is_zero = int_part == "0" && frac.bytes().all(|b| b == b'0');
-    let mut out = String::with_capacity(t.len() + 4);
-    if negative && !is_zero {
-        out.push('-');
-    }
-    out.push_str(int_part);
-    if !frac.is_empty() {
-        out.push('.');
-        out.push_str(&frac);
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn decimals_are_exact_and_scaled() {
-        assert_eq!(normalize_decimal("3", Some(4)).unwrap(), "3.0000");
-        assert_eq!(normalize_decimal("0012.50", None).unwrap(), "12.50");
-        assert_eq!(normalize_decimal("-0.000", Some(2)).unwrap(), "0.00");
-        assert_eq!(normalize_decimal("-1.5", Some(2)).unwrap(), "-1.50");
-        assert_eq!(normalize_decimal(".5", None).unwrap(), "0.5");
-        assert!(normalize_decimal("1.2345", Some(2)).is_err());
-        assert_eq!(normalize_decimal("1.2300", Some(2)).unwrap(), "1.23");
-        for bad in ["", "-", "1e5", "1,5", "abc", "1.2.3"] {
-            assert!(normalize_decimal(bad, None).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn berlin_dst_gap_and_overlap() {

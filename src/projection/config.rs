@@ -2,9 +2,18 @@
 //! chronicle.toml. Every error names the full key
 //! (`projections.revenue.columns[2].value`) and the reason, because a
 //! definition is usually edited by someone who did not write the tool.
+//!
+//! serde reads the shape (one struct per kind, unknown keys refused); the
+//! conversion to [`ProjectionDef`] checks what serde cannot: expressions,
+//! column and table names, targets.
+
+mod raw;
 
 use std::collections::BTreeMap;
 
+use serde::Deserialize;
+
+use self::raw::{explain, RawDef, RawField, RawLatest, RawTable, Text};
 use super::expr::{parse, AggFn, RowArith, RowExpr, StaticType};
 
 /// The lag used when a definition gives none.
@@ -143,102 +152,8 @@ pub fn find(
     }
 }
 
-struct Ctx<'a> {
-    key: String,
-    table: &'a toml::Table,
-}
-
 fn fail<T>(key: &str, reason: impl std::fmt::Display) -> anyhow::Result<T> {
     anyhow::bail!("config: {key}: {reason}")
-}
-
-impl<'a> Ctx<'a> {
-    fn sub(&self, field: &str) -> String {
-        format!("{}.{field}", self.key)
-    }
-
-    fn check_keys(&self, allowed: &[&str]) -> anyhow::Result<()> {
-        for key in self.table.keys() {
-            if !allowed.contains(&key.as_str()) {
-                return fail(
-                    &self.sub(key),
-                    format!("unknown key (allowed here: {})", allowed.join(", ")),
-                );
-            }
-        }
-        Ok(())
-    }
-
-    fn string(&self, field: &str) -> anyhow::Result<Option<String>> {
-        match self.table.get(field) {
-            None => Ok(None),
-            Some(toml::Value::String(s)) if !s.trim().is_empty() => Ok(Some(s.clone())),
-            Some(toml::Value::String(_)) => fail(&self.sub(field), "must not be empty"),
-            Some(other) => fail(
-                &self.sub(field),
-                format!("must be a string, not {}", other.type_str()),
-            ),
-        }
-    }
-
-    fn required_string(&self, field: &str) -> anyhow::Result<String> {
-        match self.string(field)? {
-            Some(s) => Ok(s),
-            None => fail(&self.sub(field), "is missing"),
-        }
-    }
-
-    fn strings(&self, field: &str) -> anyhow::Result<Option<Vec<String>>> {
-        match self.table.get(field) {
-            None => Ok(None),
-            Some(toml::Value::Array(items)) => {
-                let mut out = Vec::new();
-                for (i, item) in items.iter().enumerate() {
-                    match item {
-                        toml::Value::String(s) if !s.is_empty() => out.push(s.clone()),
-                        _ => {
-                            return fail(
-                                &format!("{}[{i}]", self.sub(field)),
-                                "must be a non-empty string",
-                            )
-                        }
-                    }
-                }
-                if out.is_empty() {
-                    return fail(&self.sub(field), "must not be empty");
-                }
-                Ok(Some(out))
-            }
-            Some(other) => fail(
-                &self.sub(field),
-                format!("must be an array of strings, not {}", other.type_str()),
-            ),
-        }
-    }
-
-    fn tables(&self, field: &str) -> anyhow::Result<Vec<Ctx<'a>>> {
-        match self.table.get(field) {
-            None => Ok(Vec::new()),
-            Some(toml::Value::Array(items)) => items
-                .iter()
-                .enumerate()
-                .map(|(i, item)| match item {
-                    toml::Value::Table(t) => Ok(Ctx {
-                        key: format!("{}[{i}]", self.sub(field)),
-                        table: t,
-                    }),
-                    _ => fail(
-                        &format!("{}[{i}]", self.sub(field)),
-                        "must be a table such as { name = \"...\", value = \"...\" }",
-                    ),
-                })
-                .collect(),
-            Some(other) => fail(
-                &self.sub(field),
-                format!("must be an array of tables, not {}", other.type_str()),
-            ),
-        }
-    }
 }
 
 fn parse_def(name: &str, value: &toml::Value) -> anyhow::Result<ProjectionDef> {
@@ -249,147 +164,115 @@ fn parse_def(name: &str, value: &toml::Value) -> anyhow::Result<ProjectionDef> {
             "a projection name may hold only letters, digits, `_` and `-`",
         );
     }
-    let toml::Value::Table(table) = value else {
-        return fail(&key, "must be a table");
+    let raw = match RawDef::deserialize(value.clone()) {
+        Ok(raw) => raw,
+        Err(_) => return Err(explain(&key, value)),
     };
-    let ctx = Ctx { key, table };
-    let kind = ctx.required_string("kind")?;
-    if !["table", "latest", "exec"].contains(&kind.as_str()) {
-        return fail(
-            &ctx.sub("kind"),
-            format!("unknown kind `{kind}` (expected table, latest or exec)"),
-        );
-    }
-    let common = ["kind", "types", "lag"];
-    let types = match ctx.strings("types")? {
-        Some(t) => t,
-        None => return fail(&ctx.sub("types"), "is missing (the event types to read)"),
-    };
-    let lag_ms = match table.get("lag") {
-        None => DEFAULT_LAG_MS,
-        Some(toml::Value::String(s)) => match parse_duration_ms(s) {
-            Ok(ms) => ms,
-            Err(e) => return fail(&ctx.sub("lag"), e),
-        },
-        Some(other) => {
-            return fail(
-                &ctx.sub("lag"),
-                format!(
-                    "must be a duration string such as \"5m\", not {}",
-                    other.type_str()
-                ),
-            )
-        }
-    };
-    fn allowed<'a>(common: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
-        common.iter().chain(extra.iter()).copied().collect()
-    }
-    let kind = match kind.as_str() {
-        "table" => {
-            ctx.check_keys(&allowed(&common, &["target", "table", "group", "columns"]))?;
-            KindDef::Table(parse_table(&ctx, name, &types)?)
-        }
-        "latest" => {
-            ctx.check_keys(&allowed(&common, &["target", "table", "fields"]))?;
-            KindDef::Latest(parse_latest(&ctx, name)?)
-        }
-        "exec" => {
-            ctx.check_keys(&allowed(&common, &["command", "reset"]))?;
-            let command = match ctx.strings("command")? {
-                Some(c) => c,
-                None => {
-                    return fail(
-                        &ctx.sub("command"),
-                        "is missing (e.g. [\"python3\", \"build.py\"])",
-                    )
-                }
-            };
+    let (types, lag, kind) = match raw {
+        RawDef::Table(t) => (
+            t.types.0.clone(),
+            t.lag.as_ref().map(|l| l.0),
+            KindDef::Table(convert_table(&key, name, t)?),
+        ),
+        RawDef::Latest(l) => (
+            l.types.0.clone(),
+            l.lag.as_ref().map(|l| l.0),
+            KindDef::Latest(convert_latest(&key, name, l)?),
+        ),
+        RawDef::Exec(e) => (
+            e.types.0,
+            e.lag.map(|l| l.0),
             KindDef::Exec(ExecDef {
-                command,
-                reset: ctx.strings("reset")?,
-            })
-        }
-        other => {
-            return fail(
-                &ctx.sub("kind"),
-                format!("unknown kind `{other}` (expected table, latest or exec)"),
-            )
-        }
+                command: e.command.0,
+                reset: e.reset.map(|r| r.0),
+            }),
+        ),
     };
     Ok(ProjectionDef {
         name: name.to_string(),
         types,
-        lag_ms,
+        lag_ms: lag.unwrap_or(DEFAULT_LAG_MS),
         kind,
     })
 }
 
-fn target_and_table(ctx: &Ctx<'_>, name: &str) -> anyhow::Result<(String, String)> {
-    let target = ctx.required_string("target")?;
+fn target_and_table(
+    key: &str,
+    name: &str,
+    target: Text,
+    table: Option<Text>,
+) -> anyhow::Result<(String, String)> {
+    let target = target.0;
     if !(target.starts_with("sqlite:")
         || target.starts_with("postgres://")
         || target.starts_with("postgresql://"))
     {
         return fail(
-            &ctx.sub("target"),
-            format!("`{target}` is not a target (expected sqlite:FILE or postgres://USER@HOST/DB)"),
+            &format!("{key}.target"),
+            format!(
+                "`{}` is not a target (expected sqlite:FILE or postgres://USER@HOST/DB)",
+                crate::redact::redact_uri(&target)
+            ),
         );
     }
-    let table = ctx
-        .string("table")?
-        .unwrap_or_else(|| name.replace('-', "_"));
+    let table = table.map_or_else(|| name.replace('-', "_"), |t| t.0);
     if !is_sql_name(&table) {
         return fail(
-            &ctx.sub("table"),
+            &format!("{key}.table"),
             format!("`{table}` is not a usable table name (letters, digits and `_`, at most 40 characters, not starting with a digit)"),
         );
     }
     Ok((target, table))
 }
 
-fn parse_table(ctx: &Ctx<'_>, name: &str, types: &[String]) -> anyhow::Result<TableDef> {
-    let (target, table) = target_and_table(ctx, name)?;
+fn convert_table(key: &str, name: &str, raw: RawTable) -> anyhow::Result<TableDef> {
+    let types = &raw.types.0;
+    let (target, table) = target_and_table(key, name, raw.target, raw.table)?;
     let mut seen: Vec<String> = Vec::new();
-    let mut check_name = |c: &Ctx<'_>| -> anyhow::Result<String> {
-        let n = c.required_string("name")?;
+    let mut check_name = |at: &str, n: String| -> anyhow::Result<String> {
         if !is_sql_name(&n) {
-            return fail(&c.sub("name"), format!("`{n}` is not a usable column name"));
+            return fail(
+                &format!("{at}.name"),
+                format!("`{n}` is not a usable column name"),
+            );
         }
         if seen.contains(&n) {
-            return fail(&c.sub("name"), format!("column `{n}` is defined twice"));
+            return fail(
+                &format!("{at}.name"),
+                format!("column `{n}` is defined twice"),
+            );
         }
         seen.push(n.clone());
         Ok(n)
     };
     let mut group = Vec::new();
-    for g in ctx.tables("group")? {
-        g.check_keys(&["name", "value"])?;
-        let name = check_name(&g)?;
-        let text = g.required_string("value")?;
-        let expr = parse(&text)
+    for (i, g) in raw.group.into_iter().enumerate() {
+        let at = format!("{key}.group[{i}]");
+        let name = check_name(&at, g.name.0)?;
+        let expr = parse(&g.value.0)
             .and_then(|ast| RowExpr::compile(&ast))
-            .or_else(|e| fail(&g.sub("value"), e))?;
+            .or_else(|e| fail(&format!("{at}.value"), e))?;
         group.push(GroupCol { name, expr });
     }
-    let column_ctxs = ctx.tables("columns")?;
-    if column_ctxs.is_empty() {
+    if raw.columns.is_empty() {
         return fail(
-            &ctx.sub("columns"),
+            &format!("{key}.columns"),
             "is missing (at least one column such as { name = \"events\", value = \"count()\" })",
         );
     }
     let mut columns: Vec<Column> = Vec::new();
-    for c in column_ctxs {
-        c.check_keys(&["name", "value", "types"])?;
-        let name = check_name(&c)?;
-        let text = c.required_string("value")?;
-        let ast = parse(&text).or_else(|e| fail(&c.sub("value"), e))?;
-        let col_types = c.strings("types")?;
+    for (i, c) in raw.columns.into_iter().enumerate() {
+        let at = format!("{key}.columns[{i}]");
+        let value_key = format!("{at}.value");
+        let types_key = format!("{at}.types");
+        let name = check_name(&at, c.name.0)?;
+        let ast = parse(&c.value.0).or_else(|e| fail(&value_key, e))?;
+        let col_types = c.types.map(|t| t.0);
         if let Some(col_types) = &col_types {
             for t in col_types {
                 if !types.contains(t) {
                     return fail(
-                        &c.sub("types"),
+                        &types_key,
                         format!(
                             "`{t}` is not one of the projection's types ({})",
                             types.join(", ")
@@ -416,12 +299,10 @@ fn parse_table(ctx: &Ctx<'_>, name: &str, types: &[String]) -> anyhow::Result<Ta
             Some((func, args)) => {
                 let arg = match (func, args.as_slice()) {
                     (AggFn::Count, []) => None,
-                    (_, [arg]) => {
-                        Some(RowExpr::compile(arg).or_else(|e| fail(&c.sub("value"), e))?)
-                    }
+                    (_, [arg]) => Some(RowExpr::compile(arg).or_else(|e| fail(&value_key, e))?),
                     _ => {
                         return fail(
-                            &c.sub("value"),
+                            &value_key,
                             "an aggregate takes one argument (count() may take none)",
                         )
                     }
@@ -441,7 +322,7 @@ fn parse_table(ctx: &Ctx<'_>, name: &str, types: &[String]) -> anyhow::Result<Ta
                     )
                 {
                     return fail(
-                        &c.sub("value"),
+                        &value_key,
                         "sum() needs numbers: use amount(...) for money strings or number(...) for numeric fields",
                     );
                 }
@@ -456,7 +337,7 @@ fn parse_table(ctx: &Ctx<'_>, name: &str, types: &[String]) -> anyhow::Result<Ta
             None => {
                 if col_types.is_some() {
                     return fail(
-                        &c.sub("types"),
+                        &types_key,
                         "only aggregate columns (count, sum, min, max, count_distinct) can be restricted to types",
                     );
                 }
@@ -464,7 +345,7 @@ fn parse_table(ctx: &Ctx<'_>, name: &str, types: &[String]) -> anyhow::Result<Ta
                     .iter()
                     .map(|col| (col.name().to_string(), col.sql_type() != SqlType::Text))
                     .collect();
-                let expr = RowArith::compile(&ast, &known).or_else(|e| fail(&c.sub("value"), e))?;
+                let expr = RowArith::compile(&ast, &known).or_else(|e| fail(&value_key, e))?;
                 Column::Derived { name, expr }
             }
         };
@@ -478,46 +359,23 @@ fn parse_table(ctx: &Ctx<'_>, name: &str, types: &[String]) -> anyhow::Result<Ta
     })
 }
 
-fn parse_latest(ctx: &Ctx<'_>, name: &str) -> anyhow::Result<LatestDef> {
-    let (target, table) = target_and_table(ctx, name)?;
+fn convert_latest(key: &str, name: &str, raw: RawLatest) -> anyhow::Result<LatestDef> {
+    let (target, table) = target_and_table(key, name, raw.target, raw.table)?;
     let mut fields: Vec<(String, RowExpr)> = Vec::new();
-    let items = match ctx.table.get("fields") {
-        None => Vec::new(),
-        Some(toml::Value::Array(items)) => items.clone(),
-        Some(other) => {
-            return fail(
-                &ctx.sub("fields"),
-                format!("must be an array, not {}", other.type_str()),
-            )
-        }
-    };
-    for (i, item) in items.iter().enumerate() {
-        let key = format!("{}[{i}]", ctx.sub("fields"));
+    for (i, item) in raw.fields.into_iter().enumerate() {
+        let at = format!("{key}.fields[{i}]");
         let (column, text) = match item {
             // "amount" or "customer.country": a payload path; the column is
             // named after it with dots as underscores.
-            toml::Value::String(path) => (path.replace(['.', '-'], "_"), format!("payload.{path}")),
-            toml::Value::Table(t) => {
-                let c = Ctx {
-                    key: key.clone(),
-                    table: t,
-                };
-                c.check_keys(&["name", "value"])?;
-                (c.required_string("name")?, c.required_string("value")?)
-            }
-            _ => {
-                return fail(
-                    &key,
-                    "must be a payload path string or { name = \"...\", value = \"...\" }",
-                )
-            }
+            RawField::Path(path) => (path.replace(['.', '-'], "_"), format!("payload.{path}")),
+            RawField::Named(n) => (n.name.0, n.value.0),
         };
         if !is_sql_name(&column) {
-            return fail(&key, format!("`{column}` is not a usable column name"));
+            return fail(&at, format!("`{column}` is not a usable column name"));
         }
         if LATEST_FIXED.contains(&column.as_str()) || fields.iter().any(|(c, _)| *c == column) {
             return fail(
-                &key,
+                &at,
                 format!(
                     "column `{column}` clashes with another column (every latest table has {})",
                     LATEST_FIXED.join(", ")
@@ -526,7 +384,7 @@ fn parse_latest(ctx: &Ctx<'_>, name: &str) -> anyhow::Result<LatestDef> {
         }
         let expr = parse(&text)
             .and_then(|ast| RowExpr::compile(&ast))
-            .or_else(|e| fail(&key, e))?;
+            .or_else(|e| fail(&at, e))?;
         fields.push((column, expr));
     }
     Ok(LatestDef {
@@ -549,35 +407,6 @@ pub fn is_sql_name(name: &str) -> bool {
         && name.len() <= 40
         && !name.starts_with(|c: char| c.is_ascii_digit())
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-/// `500ms`, `30s`, `5m`, `1h`, `2d`; `0` means no lag.
-pub fn parse_duration_ms(text: &str) -> Result<i64, String> {
-    let t = text.trim();
-    if t == "0" {
-        return Ok(0);
-    }
-    let split = t
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("`{text}` has no unit (use ms, s, m, h or d, e.g. \"5m\")"))?;
-    let (number, unit) = t.split_at(split);
-    let n: i64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration such as \"5m\""))?;
-    let factor = match unit {
-        "ms" => 1,
-        "s" => 1000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => {
-            return Err(format!(
-                "`{text}`: unknown unit `{unit}` (use ms, s, m, h or d)"
-            ))
-        }
-    };
-    n.checked_mul(factor)
-        .ok_or_else(|| format!("`{text}` is too long"))
 }
 
 #[cfg(test)]
@@ -669,6 +498,46 @@ mod tests {
                 fields = ["type"]"#,
                 "projections.p.fields[0]: column `type` clashes",
             ),
+            // Paths inside lists, types and empty values.
+            (
+                r#"kind = "table"
+                types = ["a"]
+                target = "sqlite:x.db"
+                columns = [{ name = "n", value = "count()" }, { name = "m", vlue = "count()" }]"#,
+                "projections.p.columns[1].vlue: unknown key (allowed here: name, value, types)",
+            ),
+            (
+                r#"kind = "latest"
+                types = ["a"]
+                target = "sqlite:x.db"
+                fields = ["amount", { name = "c", value = "" }]"#,
+                "projections.p.fields[1].value: must not be empty",
+            ),
+            (
+                r#"kind = "latest"
+                types = ["a", ""]
+                target = "sqlite:x.db""#,
+                "projections.p.types[1]: must not be empty",
+            ),
+            (
+                r#"kind = "table"
+                types = ["a"]
+                target = 3"#,
+                "projections.p.target: invalid type: integer `3`, expected a string",
+            ),
+            (
+                r#"kind = "exec"
+                types = ["a"]"#,
+                "projections.p.command: is missing",
+            ),
+            (r#"types = ["a"]"#, "projections.p.kind: is missing"),
+            (
+                r#"kind = "exec"
+                types = ["a"]
+                command = ["x"]
+                lag = "2y""#,
+                "projections.p.lag: `2y`: unknown unit `y`",
+            ),
         ];
         for (body, expected) in cases {
             let err = load(&format!("[projections.p]\n{body}"))
@@ -676,14 +545,5 @@ mod tests {
                 .to_string();
             assert!(err.contains(expected), "expected `{expected}` in `{err}`");
         }
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration_ms("5m"), Ok(300_000));
-        assert_eq!(parse_duration_ms("250ms"), Ok(250));
-        assert_eq!(parse_duration_ms("0"), Ok(0));
-        assert!(parse_duration_ms("5").is_err());
-        assert!(parse_duration_ms("5w").is_err());
     }
 }

@@ -10,8 +10,8 @@ use std::fmt::Write as _;
 
 use chrono::{Datelike, TimeZone, Timelike, Utc};
 
-use super::decimal::Decimal;
 use super::json::{lookup, Raw};
+use crate::decimal::Decimal;
 use crate::event::{format_millis, parse_rfc3339_millis, Event, Millis};
 
 /// Parsed but not yet typed: the same grammar serves all three contexts.

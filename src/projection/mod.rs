@@ -7,7 +7,6 @@
 //! see one event at a time, in (received_at, id) order.
 
 pub mod config;
-pub mod decimal;
 pub mod exec;
 pub mod expr;
 pub mod json;
@@ -19,7 +18,7 @@ pub mod target;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::Serialize;
 
@@ -27,14 +26,11 @@ use self::config::{KindDef, ProjectionDef};
 use self::source::{LiveEvents, Merge, Origin, Prefetch};
 use self::target::{ProjectionState, SqlTarget};
 use crate::event::{format_millis, Event, Millis};
-use crate::exit::LockedError;
+use crate::fault::fault;
 use crate::progress::{Progress, Unit};
-use crate::store::{self, LockAttempt, ScanFilter, Store};
-
-/// How long a projection lock lasts without renewal; a run renews it while
-/// it works, so only a dead run's lock ever expires.
-const LOCK_TTL_MS: i64 = 10 * 60 * 1000;
-const LOCK_RENEW: Duration = Duration::from_secs(60);
+use crate::redact::redact_uri;
+use crate::store::lock::{holder_label, StoreLock};
+use crate::store::{self, ScanFilter, Store};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -138,63 +134,14 @@ fn archive_events(dir: PathBuf, filter: ScanFilter) -> Prefetch {
     Prefetch::spawn(move || crate::archive::read::archived_events(&dir, &filter))
 }
 
-/// Holds `projection:NAME` in the store for the duration of a run.
-struct Lock {
-    store: Box<dyn Store>,
-    name: String,
-    holder: String,
-    renewed: Instant,
-}
-
-impl Lock {
-    fn take(store_uri: &str, def: &ProjectionDef, mode: Mode) -> anyhow::Result<Lock> {
-        let mut store = store::open(store_uri)?;
-        let name = format!("projection:{}", def.name);
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_string())
-            .unwrap_or_else(|_| "localhost".into());
-        let holder = format!(
-            "chronicle {} {} (pid {} on {host}, started {})",
-            mode.name(),
-            def.name,
-            std::process::id(),
-            format_millis(crate::event::now_millis())
-        );
-        match store.try_lock(&name, &holder, LOCK_TTL_MS)? {
-            LockAttempt::Acquired => Ok(Lock {
-                store,
-                name,
-                holder,
-                renewed: Instant::now(),
-            }),
-            LockAttempt::Held { holder, expires_at } => Err(LockedError {
-                what: format!("projection {}", def.name),
-                holder,
-                until: format_millis(expires_at),
-            }
-            .into()),
-        }
-    }
-
-    /// Renews the lock now and then; fails if another run took it over.
-    fn keep(&mut self) -> anyhow::Result<()> {
-        if self.renewed.elapsed() < LOCK_RENEW {
-            return Ok(());
-        }
-        self.renewed = Instant::now();
-        match self.store.try_lock(&self.name, &self.holder, LOCK_TTL_MS)? {
-            LockAttempt::Acquired => Ok(()),
-            LockAttempt::Held { holder, .. } => {
-                anyhow::bail!("lost the lock {} to {holder}; stopping", self.name)
-            }
-        }
-    }
-}
-
-impl Drop for Lock {
-    fn drop(&mut self) {
-        let _ = self.store.unlock(&self.name, &self.holder);
-    }
+/// Takes `projection:NAME` in the store for the duration of a run.
+fn take_lock(store_uri: &str, def: &ProjectionDef, mode: Mode) -> anyhow::Result<StoreLock> {
+    StoreLock::acquire(
+        store::open(store_uri)?,
+        &store_checkpoint_name(&def.name),
+        &holder_label(&format!("{} {}", mode.name(), def.name)),
+        &format!("projection {}", def.name),
+    )
 }
 
 /// What went by, per source and per type.
@@ -242,7 +189,7 @@ fn drive(
     types: &TypeIndex,
     stats: &mut Stats,
     shared: &Shared<'_>,
-    mut lock: Option<&mut Lock>,
+    mut lock: Option<&mut StoreLock>,
     mut apply: impl FnMut(&Event, usize) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let mut unreported = 0u64;
@@ -267,7 +214,7 @@ fn drive(
             shared.progress.set_position(seen);
             unreported = 0;
             if let Some(lock) = lock.as_deref_mut() {
-                lock.keep()?;
+                lock.renew()?;
             }
         }
     }
@@ -323,15 +270,16 @@ pub fn run(
     let started = Instant::now();
     let stable = options.now - def.lag_ms;
     let target_name = match &def.kind {
-        KindDef::Table(t) => format!("{} table {}", t.target, t.table),
-        KindDef::Latest(l) => format!("{} table {}", l.target, l.table),
-        KindDef::Exec(e) => e.command.join(" "),
+        KindDef::Table(t) => format!("{} table {}", redact_uri(&t.target), t.table),
+        KindDef::Latest(l) => format!("{} table {}", redact_uri(&l.target), l.table),
+        KindDef::Exec(e) => crate::redact::redact_text(&e.command.join(" ")),
     };
     let mut lock = if options.dry_run {
         None
     } else {
-        Some(Lock::take(&options.store, def, mode)?)
+        Some(take_lock(&options.store, def, mode)?)
     };
+    fault("after-lock");
     let previous = match mode {
         Mode::Rebuild => None,
         Mode::Project => read_state(def, &options.store)?,
@@ -507,7 +455,7 @@ fn fold_window<'d>(
     ctx: &RunCtx<'_>,
     t: &'d config::TableDef,
     events: Events,
-    lock: Option<&mut Lock>,
+    lock: Option<&mut StoreLock>,
 ) -> anyhow::Result<(table::TableFold<'d>, Stats)> {
     let mut fold = table::TableFold::new(t, ctx.types);
     let mut stats = Stats::new(ctx.types.0.len());
@@ -530,7 +478,7 @@ fn run_table(
     filter: &ScanFilter,
     archive: Option<&PathBuf>,
     stats: &mut Stats,
-    lock: Option<&mut Lock>,
+    lock: Option<&mut StoreLock>,
     mut state: ProjectionState,
 ) -> anyhow::Result<Written> {
     // Connect first: an unreachable target should fail before a long scan.
@@ -587,7 +535,7 @@ fn run_latest(
     l: &config::LatestDef,
     events: Events,
     stats: &mut Stats,
-    lock: Option<&mut Lock>,
+    lock: Option<&mut StoreLock>,
     mut state: ProjectionState,
 ) -> anyhow::Result<Written> {
     let mut target = target::open(&l.target)?;
@@ -628,7 +576,7 @@ fn run_exec(
     stable: Millis,
     events: Events,
     stats: &mut Stats,
-    lock: Option<&mut Lock>,
+    lock: Option<&mut StoreLock>,
     mut state: ProjectionState,
     store_uri: &str,
 ) -> anyhow::Result<Written> {

@@ -15,10 +15,10 @@
 use std::collections::{HashMap, HashSet};
 
 use super::config::{Column, SqlType, TableDef};
-use super::decimal::Decimal;
 use super::expr::{AggFn, Val};
 use super::target::{quote, swap, Dialect, SqlTarget, SqlValue};
 use super::{event_context, TypeIndex};
+use crate::decimal::Decimal;
 use crate::event::Event;
 
 /// The state of one aggregate column of one group.

@@ -22,6 +22,7 @@ use base64::Engine as _;
 use serde_json::{Map, Value};
 
 use super::row::Row;
+pub use crate::decimal::{decimal128_text, decimal_string_text};
 use crate::event::{canonical_json, format_millis};
 use crate::mapping::{CompiledMapping, Mapping};
 
@@ -119,136 +120,9 @@ pub fn object(pairs: &[(&str, Value)]) -> Value {
     )
 }
 
-/// A Decimal128 (IEEE 754-2008, binary integer decimal encoding, little
-/// endian) as an exact decimal string.
-pub fn decimal128_text(bytes: &[u8; 16]) -> String {
-    let low = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"));
-    let high = u64::from_le_bytes(bytes[8..].try_into().expect("8 bytes"));
-    let negative = high >> 63 == 1;
-    let combination = (high >> 58) & 0x1f;
-    if combination == 0x1f {
-        return "NaN".into();
-    }
-    if combination == 0x1e {
-        return if negative { "-Infinity" } else { "Infinity" }.into();
-    }
-    let (exponent_bits, coefficient_high) = if (high >> 61) & 0b11 == 0b11 {
-        // The "11" form: its implied coefficient is always above the
-        // maximum of 10^34 - 1, so the value is a canonical zero.
-        ((high >> 47) & 0x3fff, 0u64)
-    } else {
-        ((high >> 49) & 0x3fff, high & 0x1_ffff_ffff_ffff)
-    };
-    let exponent = exponent_bits as i32 - 6176;
-    let mut coefficient = (u128::from(coefficient_high) << 64) | u128::from(low);
-    if coefficient > 9_999_999_999_999_999_999_999_999_999_999_999 {
-        coefficient = 0;
-    }
-    plain_decimal(negative, &coefficient.to_string(), exponent)
-}
-
-/// `digits` x 10^`exponent` written without an exponent, keeping every
-/// digit (`12345`, -2 -> `123.45`; `0`, -2 -> `0.00`). Values whose plain
-/// form would be very long keep scientific notation (`1.5E+6000`).
-pub fn plain_decimal(negative: bool, digits: &str, exponent: i32) -> String {
-    let digits = digits.trim_start_matches('0');
-    let digits = if digits.is_empty() { "0" } else { digits };
-    let sign = if negative { "-" } else { "" };
-    let len = digits.len() as i32;
-    let plain_len = if exponent >= 0 {
-        len + exponent
-    } else {
-        len.max(-exponent + 1) + 1
-    };
-    if plain_len > 100 {
-        let adjusted = exponent + len - 1;
-        let (head, tail) = digits.split_at(1);
-        let dot = if tail.is_empty() { "" } else { "." };
-        return format!("{sign}{head}{dot}{tail}E{adjusted:+}");
-    }
-    if exponent >= 0 {
-        if digits == "0" {
-            return format!("{sign}0");
-        }
-        return format!("{sign}{digits}{}", "0".repeat(exponent as usize));
-    }
-    let scale = (-exponent) as usize;
-    let padded = if digits.len() <= scale {
-        format!("{}{digits}", "0".repeat(scale + 1 - digits.len()))
-    } else {
-        digits.to_string()
-    };
-    let (int, frac) = padded.split_at(padded.len() - scale);
-    format!("{sign}{int}.{frac}")
-}
-
-/// An Extended JSON `$numberDecimal` string (`"1.0E+3"`, `"-0.50"`) in the
-/// same plain form as [`decimal128_text`].
-pub fn decimal_string_text(text: &str) -> Option<String> {
-    let t = text.trim();
-    match t {
-        "NaN" | "-NaN" => return Some("NaN".into()),
-        "Infinity" | "Inf" | "+Infinity" => return Some("Infinity".into()),
-        "-Infinity" | "-Inf" => return Some("-Infinity".into()),
-        _ => {}
-    }
-    let (negative, rest) = match t.as_bytes().first()? {
-        b'-' => (true, &t[1..]),
-        b'+' => (false, &t[1..]),
-        _ => (false, t),
-    };
-    let (mantissa, exp) = match rest.find(['e', 'E']) {
-        Some(i) => (&rest[..i], rest[i + 1..].parse::<i32>().ok()?),
-        None => (rest, 0),
-    };
-    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    if int.is_empty() && frac.is_empty()
-        || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
-    {
-        return None;
-    }
-    let digits = format!("{int}{frac}");
-    Some(plain_decimal(negative, &digits, exp - frac.len() as i32))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn d128(negative: bool, coefficient: u128, exponent: i32) -> [u8; 16] {
-        let biased = (exponent + 6176) as u128;
-        let v = (u128::from(negative) << 127) | (biased << 113) | coefficient;
-        v.to_le_bytes()
-    }
-
-    #[test]
-    fn decimal128_is_exact() {
-        assert_eq!(decimal128_text(&d128(false, 123450, -2)), "1234.50");
-        assert_eq!(decimal128_text(&d128(true, 5, -3)), "-0.005");
-        assert_eq!(decimal128_text(&d128(false, 0, -2)), "0.00");
-        assert_eq!(decimal128_text(&d128(false, 15, 3)), "15000");
-        let max = 9_999_999_999_999_999_999_999_999_999_999_999u128;
-        assert_eq!(
-            decimal128_text(&d128(false, max, 0)),
-            "9999999999999999999999999999999999"
-        );
-        assert_eq!(decimal128_text(&d128(false, 1, 6111)), "1E+6111");
-        let mut nan = [0u8; 16];
-        nan[15] = 0x7c;
-        assert_eq!(decimal128_text(&nan), "NaN");
-        nan[15] = 0x78;
-        assert_eq!(decimal128_text(&nan), "Infinity");
-    }
-
-    #[test]
-    fn decimal_strings_become_plain() {
-        assert_eq!(decimal_string_text("1.0E+3").unwrap(), "1000");
-        assert_eq!(decimal_string_text("1234.50").unwrap(), "1234.50");
-        assert_eq!(decimal_string_text("-5E-3").unwrap(), "-0.005");
-        assert_eq!(decimal_string_text("0.000001").unwrap(), "0.000001");
-        assert!(decimal_string_text("1.2.3").is_none());
-        assert!(decimal_string_text("abc").is_none());
-    }
 
     #[test]
     fn paths_arrays_and_missing_fields() {

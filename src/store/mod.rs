@@ -4,6 +4,7 @@
 //! async runtime, and it hides its runtime behind these same calls, so the
 //! import, archive and rebuild pipelines stay plain synchronous code.
 
+pub mod lock;
 pub mod mongo;
 pub mod sqlite;
 
@@ -77,11 +78,20 @@ pub struct ImportRun {
     pub size: u64,
     pub sha256: String,
     pub mapping: String,
+    /// The mapping file as given on the command line (empty for events).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub mapping_path: String,
     pub started_at: String,
     pub finished_at: String,
     #[serde(flatten)]
     pub counts: ImportCounts,
     pub complete: bool,
+    /// The earliest and latest `created_at` of the events the run mapped:
+    /// which months a legacy import covered, whatever its `received_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_min: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_max: Option<String>,
 }
 
 /// Result of trying to take a named lock.
@@ -146,6 +156,10 @@ pub trait Store: Send {
     fn try_lock(&mut self, name: &str, holder: &str, ttl_ms: i64) -> anyhow::Result<LockAttempt>;
     /// Releases `name` if `holder` still holds it.
     fn unlock(&mut self, name: &str, holder: &str) -> anyhow::Result<()>;
+
+    /// A second connection to the same store (for [`lock::StoreLock`],
+    /// which renews and releases its lock beside the job's own work).
+    fn reopen(&self) -> anyhow::Result<Box<dyn Store>>;
 }
 
 /// Streams every event matching `filter` in (received_at, id) order, one
@@ -174,22 +188,25 @@ pub fn scan_all(
     }
 }
 
+/// The file of a SQLite store URI (`sqlite:PATH`, `sqlite://PATH`, or a
+/// bare path ending in `.db` / `.sqlite`); `None` for other stores.
+pub fn sqlite_path(uri: &str) -> Option<&str> {
+    uri.strip_prefix("sqlite://")
+        .or_else(|| uri.strip_prefix("sqlite:"))
+        .or_else(|| (uri.ends_with(".db") || uri.ends_with(".sqlite")).then_some(uri))
+}
+
 /// Opens the store named by `uri`: `sqlite:PATH` (or a bare path ending in
 /// `.db`), or `mongodb://...` / `mongodb+srv://...` (see docs/stores.md).
 pub fn open(uri: &str) -> anyhow::Result<Box<dyn Store>> {
     if uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://") {
         return Ok(Box::new(mongo::MongoStore::open(uri)?));
     }
-    if let Some(path) = uri.strip_prefix("sqlite://") {
+    if let Some(path) = sqlite_path(uri) {
         return Ok(Box::new(sqlite::SqliteStore::open(path)?));
-    }
-    if let Some(path) = uri.strip_prefix("sqlite:") {
-        return Ok(Box::new(sqlite::SqliteStore::open(path)?));
-    }
-    if uri.ends_with(".db") || uri.ends_with(".sqlite") {
-        return Ok(Box::new(sqlite::SqliteStore::open(uri)?));
     }
     anyhow::bail!(
-        "unsupported store URI `{uri}`: expected sqlite:PATH (for example sqlite:chronicle.db) or mongodb://HOST:PORT/DB"
+        "unsupported store URI `{}`: expected sqlite:PATH (for example sqlite:chronicle.db) or mongodb://HOST:PORT/DB",
+        crate::redact::redact_uri(uri)
     )
 }

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
 use mongodb::bson::raw::{cstr, CStr};
-use mongodb::bson::{doc, spec::BinarySubtype, Bson, DateTime, Decimal128, Document, RawBson};
+use mongodb::bson::{doc, spec::BinarySubtype, Bson, DateTime, Document, RawBson};
 use mongodb::bson::{RawArray, RawArrayBuf, RawBsonRef, RawDocument, RawDocumentBuf};
 use mongodb::error::{Error as MongoError, ErrorKind, WriteFailure};
 use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
@@ -30,7 +30,9 @@ use serde_json::{Map, Number, Value};
 use uuid::Uuid;
 
 use super::{AppendOutcome, ImportRun, LockAttempt, MonthCount, ScanCursor, ScanFilter, Store};
+use crate::decimal::{decimal128_from_u64, decimal128_to_number};
 use crate::event::{canonical_json, now_millis, Event, Millis};
+use crate::redact::redact_uri as redact;
 
 /// Used when the URI names no database.
 pub const DEFAULT_DATABASE: &str = "chronicle";
@@ -135,7 +137,12 @@ impl MongoUri {
         let (scheme, rest) = uri
             .split_once("://")
             .filter(|(s, _)| *s == "mongodb" || *s == "mongodb+srv")
-            .ok_or_else(|| anyhow!("`{uri}` is not a mongodb:// or mongodb+srv:// URI"))?;
+            .ok_or_else(|| {
+                anyhow!(
+                    "`{}` is not a mongodb:// or mongodb+srv:// URI",
+                    redact(uri)
+                )
+            })?;
         let (before_query, query) = match rest.split_once('?') {
             Some((b, q)) => (b, Some(q)),
             None => (rest, None),
@@ -199,14 +206,6 @@ impl MongoUri {
     }
 }
 
-/// The URI with any password replaced, for messages.
-fn redact(uri: &str) -> String {
-    match (uri.find("://"), uri.rfind('@')) {
-        (Some(start), Some(at)) if at > start => format!("{}://***{}", &uri[..start], &uri[at..]),
-        _ => uri.to_string(),
-    }
-}
-
 impl MongoStore {
     /// Connects, checks that the server answers (waiting at most the
     /// server-selection timeout) and creates missing indexes.
@@ -253,7 +252,7 @@ impl MongoStore {
             anyhow!(
                 "cannot reach MongoDB at {}: no server answered within {} (serverSelectionTimeoutMS)",
                 self.hosts,
-                human_duration(self.server_selection_timeout)
+                crate::duration::format_duration_ms(self.server_selection_timeout.as_millis() as i64)
             )
         } else {
             anyhow!("MongoDB at {}: {}", self.hosts, short_error(error))
@@ -511,14 +510,6 @@ fn id_text(id: &Uuid) -> String {
 
 fn backoff(attempt: u32) -> Duration {
     Duration::from_millis((100u64 << attempt.min(6)).min(5_000))
-}
-
-fn human_duration(d: Duration) -> String {
-    if d.as_millis().is_multiple_of(1000) {
-        format!("{} s", d.as_secs())
-    } else {
-        format!("{:.1} s", d.as_secs_f64())
-    }
 }
 
 fn command_code(error: &MongoError) -> Option<i32> {
@@ -894,6 +885,20 @@ impl Store for MongoStore {
         })?;
         Ok(())
     }
+    fn reopen(&self) -> anyhow::Result<Box<dyn Store>> {
+        // The driver's client is a shared connection pool: a clone of the
+        // collections is a second, independent handle on it.
+        Ok(Box::new(MongoStore {
+            hosts: self.hosts.clone(),
+            description: self.description.clone(),
+            server_selection_timeout: self.server_selection_timeout,
+            events: self.events.clone(),
+            runs: self.runs.clone(),
+            checkpoints: self.checkpoints.clone(),
+            locks: self.locks.clone(),
+            scan: None,
+        }))
+    }
 }
 
 fn compare(incoming: &Event, stored: &Event) -> AppendOutcome {
@@ -1002,45 +1007,10 @@ fn number_to_bson(n: &Number) -> RawBson {
             Err(_) => RawBson::Int64(i),
         }
     } else if let Some(u) = n.as_u64() {
-        RawBson::Decimal128(decimal_from_u64(u))
+        RawBson::Decimal128(decimal128_from_u64(u))
     } else {
         RawBson::Double(n.as_f64().unwrap_or(f64::NAN))
     }
-}
-
-/// Decimal128 (BID encoding) bits of an unsigned integer with exponent 0.
-const DECIMAL_EXPONENT_BIAS: u64 = 6176;
-
-fn decimal_from_u64(u: u64) -> Decimal128 {
-    let bits: u128 = ((DECIMAL_EXPONENT_BIAS as u128) << 113) | u as u128;
-    Decimal128::from_bytes(bits.to_le_bytes())
-}
-
-/// The JSON number of a Decimal128: exact for the integers chronicle writes,
-/// the nearest double for any other decimal another tool may have stored.
-fn decimal_to_number(d: &Decimal128) -> Option<Number> {
-    let bits = u128::from_le_bytes(d.bytes());
-    let negative = bits >> 127 == 1;
-    // Only the common form (combination field not starting with 11) is
-    // decoded; the other form encodes huge coefficients, infinities and NaN.
-    if (bits >> 125) & 0b11 == 0b11 {
-        return None;
-    }
-    let exponent = ((bits >> 113) & 0x3fff) as i64 - DECIMAL_EXPONENT_BIAS as i64;
-    let coefficient = bits & ((1u128 << 113) - 1);
-    if exponent == 0 && !negative {
-        if let Ok(u) = u64::try_from(coefficient) {
-            return Some(Number::from(u));
-        }
-    }
-    let text = format!(
-        "{}{}e{}",
-        if negative { "-" } else { "" },
-        coefficient,
-        exponent
-    );
-    let f: f64 = text.parse().ok()?;
-    Number::from_f64(f)
 }
 
 fn bson_to_json(value: RawBsonRef<'_>, path: &str) -> anyhow::Result<Value> {
@@ -1054,7 +1024,7 @@ fn bson_to_json(value: RawBsonRef<'_>, path: &str) -> anyhow::Result<Value> {
                 .ok_or_else(|| anyhow!("payload field {path} is {f}, which JSON cannot hold"))?,
         ),
         RawBsonRef::Decimal128(d) => {
-            Value::Number(decimal_to_number(&d).ok_or_else(|| {
+            Value::Number(decimal128_to_number(&d).ok_or_else(|| {
                 anyhow!("payload field {path} is a decimal that JSON cannot hold")
             })?)
         }

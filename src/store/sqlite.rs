@@ -429,4 +429,8 @@ impl Store for SqliteStore {
         )?;
         Ok(())
     }
+
+    fn reopen(&self) -> anyhow::Result<Box<dyn Store>> {
+        Ok(Box::new(SqliteStore::open(&self.path)?))
+    }
 }

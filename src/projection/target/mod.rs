@@ -118,7 +118,10 @@ pub fn open(uri: &str) -> anyhow::Result<Box<dyn SqlTarget>> {
     if uri.starts_with("postgres://") || uri.starts_with("postgresql://") {
         return Ok(Box::new(postgres::PostgresTarget::open(uri)?));
     }
-    anyhow::bail!("unsupported projection target `{uri}` (expected sqlite:FILE or postgres://...)")
+    anyhow::bail!(
+        "unsupported projection target `{}` (expected sqlite:FILE or postgres://...)",
+        crate::redact::redact_uri(uri)
+    )
 }
 
 /// What a target (or, for `exec`, the store) remembers of a projection.

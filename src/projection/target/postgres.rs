@@ -10,6 +10,7 @@ use postgres::types::{ToSql, Type};
 use postgres::{Client, NoTls, Statement};
 
 use super::{Dialect, SqlTarget, SqlValue};
+use crate::redact::redact_uri as redact;
 
 pub struct PostgresTarget {
     uri: String,
@@ -38,20 +39,6 @@ impl PostgresTarget {
             .with_context(|| format!("{}: cannot prepare {sql}", redact(&self.uri)))?;
         self.statements.insert(sql.to_string(), stmt.clone());
         Ok(stmt)
-    }
-}
-
-/// The URI without its password, for messages.
-fn redact(uri: &str) -> String {
-    match (uri.find("://"), uri.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &uri[scheme + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &uri[..scheme + 3], &uri[at..]),
-                None => uri.to_string(),
-            }
-        }
-        _ => uri.to_string(),
     }
 }
 

@@ -1,0 +1,26 @@
+//! Test hook for crash tests: `CHRONICLE_FAULT=<point>` aborts the process
+//! at that point of a job, as a crash or `kill -9` would, and
+//! `CHRONICLE_FAULT=<point>:<ms>` pauses there instead (to hold a lock
+//! while a second run starts, or to be killed while holding it).
+//!
+//! Points: `after-lock` (archive, rebuild, project: the lock is held),
+//! and the archive's `mid-write`, `after-rename`, `after-verify`,
+//! `after-manifest`, `before-delete`, `after-delete`.
+
+/// Aborts or pauses here when `CHRONICLE_FAULT` names `point`.
+pub fn fault(point: &str) {
+    let Ok(value) = std::env::var("CHRONICLE_FAULT") else {
+        return;
+    };
+    if value == point {
+        eprintln!("CHRONICLE_FAULT: aborting at {point}");
+        std::process::abort();
+    }
+    if let Some(ms) = value
+        .strip_prefix(point)
+        .and_then(|rest| rest.strip_prefix(':'))
+        .and_then(|ms| ms.parse().ok())
+    {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
+}
