@@ -225,12 +225,20 @@ created_at = { column = "at", format = "unix" }
         match item {
             Item::Rejected(reject) => {
                 assert_eq!(reject.line, line);
-                assert!(reject.reason.contains("not a document"), "{}", reject.reason);
+                assert!(
+                    reject.reason.contains("not a document"),
+                    "{}",
+                    reject.reason
+                );
             }
             other => panic!("expected a reject, got {other:?}"),
         }
     }
-    assert!(matches!(items[2], Item::Event { line: 3, .. }), "{:?}", items[2]);
+    assert!(
+        matches!(items[2], Item::Event { line: 3, .. }),
+        "{:?}",
+        items[2]
+    );
 }
 
 /// Evaluates a row expression of a projection on one event's payload, on

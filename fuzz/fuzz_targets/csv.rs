@@ -16,12 +16,18 @@ static MAPPINGS: OnceLock<Vec<Mapping>> = OnceLock::new();
 fuzz_target!(|data: &[u8]| {
     let mappings = MAPPINGS.get_or_init(|| {
         vec![
-            mapping("legacy-payments.toml", include_str!("../../fixtures/csv/legacy-payments.toml")),
+            mapping(
+                "legacy-payments.toml",
+                include_str!("../../fixtures/csv/legacy-payments.toml"),
+            ),
             mapping(
                 "legacy-payments.cp1252.toml",
                 include_str!("../../fixtures/csv/legacy-payments.cp1252.toml"),
             ),
-            mapping("typed-noheader.toml", include_str!("../../fixtures/csv/typed-noheader.toml")),
+            mapping(
+                "typed-noheader.toml",
+                include_str!("../../fixtures/csv/typed-noheader.toml"),
+            ),
         ]
     });
     let (which, bytes) = choose(data, mappings.len());

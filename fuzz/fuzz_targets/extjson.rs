@@ -13,8 +13,12 @@ use libfuzzer_sys::fuzz_target;
 static MAPPING: OnceLock<Mapping> = OnceLock::new();
 
 fuzz_target!(|data: &[u8]| {
-    let mapping = MAPPING
-        .get_or_init(|| mapping("orders.toml", include_str!("../../fixtures/dumps/orders.toml")));
+    let mapping = MAPPING.get_or_init(|| {
+        mapping(
+            "orders.toml",
+            include_str!("../../fixtures/dumps/orders.toml"),
+        )
+    });
     let input = Box::new(Cursor::new(data.to_vec()));
     if let Ok(mut source) = ExtJsonSource::new(input, mapping) {
         drain(&mut source);

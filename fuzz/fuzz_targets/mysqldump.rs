@@ -16,8 +16,14 @@ static MAPPINGS: OnceLock<Vec<Mapping>> = OnceLock::new();
 fuzz_target!(|data: &[u8]| {
     let mappings = MAPPINGS.get_or_init(|| {
         vec![
-            mapping("payments-my.toml", include_str!("../../fixtures/dumps/payments-my.toml")),
-            mapping("ledger-my.toml", include_str!("../../fixtures/dumps/ledger-my.toml")),
+            mapping(
+                "payments-my.toml",
+                include_str!("../../fixtures/dumps/payments-my.toml"),
+            ),
+            mapping(
+                "ledger-my.toml",
+                include_str!("../../fixtures/dumps/ledger-my.toml"),
+            ),
         ]
     });
     let (which, bytes) = choose(data, mappings.len());

@@ -16,8 +16,14 @@ static MAPPINGS: OnceLock<Vec<Mapping>> = OnceLock::new();
 fuzz_target!(|data: &[u8]| {
     let mappings = MAPPINGS.get_or_init(|| {
         vec![
-            mapping("payments-pg.toml", include_str!("../../fixtures/dumps/payments-pg.toml")),
-            mapping("ledger-pg.toml", include_str!("../../fixtures/dumps/ledger-pg.toml")),
+            mapping(
+                "payments-pg.toml",
+                include_str!("../../fixtures/dumps/payments-pg.toml"),
+            ),
+            mapping(
+                "ledger-pg.toml",
+                include_str!("../../fixtures/dumps/ledger-pg.toml"),
+            ),
         ]
     });
     let (which, bytes) = choose(data, mappings.len());

@@ -3,8 +3,8 @@
 //! expression, the rest the payload of the event it is evaluated on.
 #![no_main]
 
-use chronicle::event::{parse_time_bound, Event};
 use chronicle::decimal::Decimal;
+use chronicle::event::{parse_time_bound, Event};
 use chronicle::projection::expr::{parse, RowArith, RowExpr};
 use libfuzzer_sys::fuzz_target;
 

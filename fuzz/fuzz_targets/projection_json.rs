@@ -28,7 +28,9 @@ fuzz_target!(|data: &[u8]| {
     }
     let mut expected = Some(&doc);
     for key in &path {
-        expected = expected.and_then(|v| v.as_object()).and_then(|o| o.get(key));
+        expected = expected
+            .and_then(|v| v.as_object())
+            .and_then(|o| o.get(key));
     }
     let found = found.unwrap_or_else(|e| panic!("valid JSON rejected: {e}"));
     match (expected, found) {

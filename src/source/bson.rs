@@ -195,7 +195,9 @@ fn parse_elements(
     if depth > MAX_NESTING {
         return Err((
             at,
-            format!("documents and arrays nest more than {MAX_NESTING} levels deep (MongoDB's limit)"),
+            format!(
+                "documents and arrays nest more than {MAX_NESTING} levels deep (MongoDB's limit)"
+            ),
         ));
     }
     let len = i32_at(buf, at)?;
