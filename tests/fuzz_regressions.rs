@@ -131,9 +131,8 @@ fn nested_bson(levels: usize) -> Vec<u8> {
         out.extend_from_slice(&((5 + 8 * (levels - 1 - i)) as i32).to_le_bytes());
     }
     out.push(0); // the innermost, empty document
-    for _ in 0..levels {
-        out.push(0); // closes each enclosing document
-    }
+    // Then the terminator of each enclosing document.
+    out.extend(std::iter::repeat_n(0, levels));
     out
 }
 
