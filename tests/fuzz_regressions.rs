@@ -130,9 +130,9 @@ fn nested_bson(levels: usize) -> Vec<u8> {
         out.extend_from_slice(b"a\0");
         out.extend_from_slice(&((5 + 8 * (levels - 1 - i)) as i32).to_le_bytes());
     }
-    out.push(0); // the innermost, empty document
-    // Then the terminator of each enclosing document.
-    out.extend(std::iter::repeat_n(0, levels));
+    // The terminator of the innermost, empty document, then those of the
+    // documents enclosing it.
+    out.extend(std::iter::repeat_n(0, levels + 1));
     out
 }
 
@@ -270,16 +270,10 @@ fn eval_with_deadline(expr: &'static str, payload: &'static str) -> Option<Optio
 /// non-zero mantissa with a huge exponent is an overflow error.
 #[test]
 fn decimal_with_a_huge_exponent_does_not_hang_a_projection() {
-    let zero = eval_with_deadline(
-        "amount(payload.amount)",
-        r#"{"amount":"0e2147483647/EUR"}"#,
-    )
-    .expect("amount() finishes");
+    let zero = eval_with_deadline("amount(payload.amount)", r#"{"amount":"0e2147483647/EUR"}"#)
+        .expect("amount() finishes");
     assert_eq!(zero.as_deref(), Some("0"));
-    let overflow = eval_with_deadline(
-        "amount(payload.amount)",
-        r#"{"amount":"1e2147483647/EUR"}"#,
-    )
-    .expect("amount() finishes");
+    let overflow = eval_with_deadline("amount(payload.amount)", r#"{"amount":"1e2147483647/EUR"}"#)
+        .expect("amount() finishes");
     assert_eq!(overflow, None);
 }
