@@ -31,6 +31,26 @@ pub struct LockedError {
     pub until: String,
 }
 
+/// Marks a write to stdout that failed because its reader went away
+/// (`chronicle export | head -1`). Only the CLI's stdout writer raises it,
+/// wrapped in an `io::Error` of kind `BrokenPipe`, so that a broken pipe
+/// elsewhere (an `exec` projection's child dying) stays a real failure.
+#[derive(Debug, thiserror::Error)]
+#[error("stdout was closed by its reader")]
+pub struct StdoutClosed;
+
+/// True when `error` (or one of its causes) is [`StdoutClosed`]: the command
+/// then ends quietly with success, as ripgrep and cargo do under `| head`.
+pub fn is_stdout_closed(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause.is::<StdoutClosed>()
+            || cause
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .is_some_and(|inner| inner.is::<StdoutClosed>())
+    })
+}
+
 /// Raised when another writer changed what this run had read (a lost
 /// compare-and-swap on a manifest or a lock): the run stops without
 /// overwriting anything, and trying again later is safe.
@@ -46,6 +66,8 @@ pub fn status_for_error(error: &anyhow::Error) -> ExitStatus {
         .any(|e| e.is::<LockedError>() || e.is::<LostRaceError>())
     {
         ExitStatus::Locked
+    } else if is_stdout_closed(error) {
+        ExitStatus::Success
     } else {
         ExitStatus::Fatal
     }

@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::dry_run::DryRun;
 use crate::event::{format_millis, now_millis, Event};
 use crate::progress::{Progress, Unit};
-use crate::source::{EventSource, InputMeter, Item, RawRecord, Reject};
+use crate::source::{EventSource, InputMeter, Item, RawRecord, Reject, RejectsFormat};
 use crate::store::{AppendOutcome, ImportCounts, ImportRun, Store};
 
 /// Events per store transaction.
@@ -26,7 +26,7 @@ pub const DEFAULT_BATCH: usize = 10_000;
 pub struct ImportOptions {
     /// Rejects file; default `<input>.rejects.csv` (or `.jsonl`).
     pub rejects: Option<PathBuf>,
-    /// Stop once this many records were rejected.
+    /// Stop as soon as more than this many records were rejected.
     pub max_rejects: Option<u64>,
     /// Map and validate, and read the store (if any) to classify each
     /// event as a real run would; write nothing.
@@ -98,6 +98,8 @@ pub struct ImportReport {
     pub conflicts_files: Vec<PathBuf>,
     /// Set when `--max-rejects` stopped the import.
     pub stopped_early: bool,
+    /// The input and line of the reject that stopped it.
+    pub stopped_at: Option<(PathBuf, u64)>,
     /// The first mapped events (`--show N`).
     pub shown_events: Vec<Event>,
     /// A dry run stopped remembering ids (see [`DryRun`]): repeats within
@@ -124,6 +126,9 @@ impl ImportReport {
         self.rejects_files.extend(other.rejects_files);
         self.conflicts_files.extend(other.conflicts_files);
         self.stopped_early |= other.stopped_early;
+        if self.stopped_at.is_none() {
+            self.stopped_at = other.stopped_at;
+        }
     }
 }
 
@@ -134,6 +139,8 @@ struct Batch {
     rejects: Vec<Reject>,
     read: u64,
     skipped: u64,
+    /// The line of the reject that exceeded `--max-rejects`.
+    stopped_at: Option<u64>,
 }
 
 /// Imports inputs one after the other into `store` (`None` only for a dry run).
@@ -191,7 +198,8 @@ pub fn import_all<'s>(
 
 fn default_side_file(input: &Path, suffix: &str) -> PathBuf {
     if input == Path::new("-") {
-        PathBuf::from(format!("stdin{suffix}"))
+        // In the current folder, said so in the summary.
+        PathBuf::from(format!("./stdin{suffix}"))
     } else {
         let mut name = input.as_os_str().to_os_string();
         name.push(suffix);
@@ -224,21 +232,20 @@ fn import_one<'s>(
         mapping_text,
         mapping_path,
     } = input;
-    let reject_columns = source.reject_columns();
+    let rejects_format = source.rejects_format();
     let rejects_path = options.rejects.clone().unwrap_or_else(|| {
         default_side_file(
             &path,
-            if reject_columns.is_some() {
-                ".rejects.csv"
-            } else {
-                ".rejects.jsonl"
+            match rejects_format {
+                RejectsFormat::Csv(_) => ".rejects.csv",
+                RejectsFormat::JsonLines => ".rejects.jsonl",
             },
         )
     });
     let conflicts_path = default_side_file(&path, ".conflicts.jsonl");
     let mut rejects = RejectsWriter::new(
         rejects_path,
-        reject_columns,
+        rejects_format,
         options.dry_run,
         options.rejects.is_none(),
     );
@@ -283,6 +290,7 @@ fn import_one<'s>(
                     rejects: Vec::new(),
                     read: 0,
                     skipped: 0,
+                    stopped_at: None,
                 };
                 let mut end = false;
                 while batch.events.len() < batch_size && batch.read < batch_size as u64 * 2 {
@@ -303,12 +311,16 @@ fn import_one<'s>(
                                 }
                                 Item::Skipped => batch.skipped += 1,
                                 Item::Rejected(reject) => {
-                                    batch.rejects.push(reject);
                                     rejected_total += 1;
-                                    if max_rejects.is_some_and(|m| rejected_total >= m) {
+                                    // The rule: stop as soon as the count
+                                    // exceeds N, so N rejects are tolerated.
+                                    if max_rejects.is_some_and(|m| rejected_total > m) {
+                                        batch.stopped_at = Some(reject.line);
+                                        batch.rejects.push(reject);
                                         end = true;
                                         break;
                                     }
+                                    batch.rejects.push(reject);
                                 }
                             }
                         }
@@ -335,6 +347,9 @@ fn import_one<'s>(
             s.read += batch.read;
             s.skipped += batch.skipped;
             s.rejected += batch.rejects.len() as u64;
+            if let Some(line) = batch.stopped_at {
+                report.stopped_at = Some((path.clone(), line));
+            }
             for reject in batch.rejects {
                 if report.reject_samples.len() < SAMPLES.max(options.show) {
                     report.reject_samples.push((path.clone(), reject.clone()));
@@ -387,7 +402,7 @@ fn import_one<'s>(
         }
     }
     progress.finish();
-    report.stopped_early = max_rejects.is_some_and(|m| report.summary.counts.rejected >= m);
+    report.stopped_early = report.stopped_at.is_some();
     let limited = limits
         .records
         .is_some_and(|n| report.summary.counts.read >= n);
@@ -418,34 +433,29 @@ fn import_one<'s>(
     Ok(report)
 }
 
-/// Writes rejected records next to the input: CSV with the input's header
-/// plus `chronicle_line` and `chronicle_reason` for tabular inputs (so a
-/// corrected file can be imported again with the same mapping), JSON lines
-/// otherwise. Created on the first reject only.
+/// Writes rejected records next to the input, each with its original
+/// bytes: for CSV inputs, CSV in the input's own dialect and encoding (its
+/// header plus `chronicle_line` and `chronicle_reason`), so a corrected file
+/// can be imported again with the same mapping; JSON lines otherwise, with
+/// the record as text, or base64 where it is not UTF-8 or is binary.
+/// Created on the first reject only.
 struct RejectsWriter {
     path: PathBuf,
-    columns: Option<Vec<String>>,
+    format: RejectsFormat,
     disabled: bool,
-    csv: Option<csv::Writer<File>>,
-    jsonl: Option<BufWriter<File>>,
+    out: Option<BufWriter<File>>,
     /// When the path was not chosen explicitly, a stale file from an
     /// earlier run is removed if this run has no rejects.
     remove_stale: bool,
 }
 
 impl RejectsWriter {
-    fn new(
-        path: PathBuf,
-        columns: Option<Vec<String>>,
-        disabled: bool,
-        remove_stale: bool,
-    ) -> Self {
+    fn new(path: PathBuf, format: RejectsFormat, disabled: bool, remove_stale: bool) -> Self {
         RejectsWriter {
             path,
-            columns,
+            format,
             disabled,
-            csv: None,
-            jsonl: None,
+            out: None,
             remove_stale,
         }
     }
@@ -455,40 +465,49 @@ impl RejectsWriter {
             return Ok(());
         }
         let context = || format!("cannot write rejects file {}", self.path.display());
-        match &self.columns {
-            Some(columns) => {
-                if self.csv.is_none() {
-                    let mut w = csv::WriterBuilder::new()
-                        .flexible(true)
-                        .from_path(&self.path)
-                        .with_context(context)?;
-                    let mut header = columns.clone();
-                    header.push(crate::mapping::REJECT_LINE_COLUMN.into());
-                    header.push(crate::mapping::REJECT_REASON_COLUMN.into());
-                    w.write_record(&header).with_context(context)?;
-                    self.csv = Some(w);
+        if self.out.is_none() {
+            let mut w = BufWriter::new(File::create(&self.path).with_context(context)?);
+            if let RejectsFormat::Csv(csv) = &self.format {
+                w.write_all(&csv.header).with_context(context)?;
+                for extra in [
+                    crate::mapping::REJECT_LINE_COLUMN,
+                    crate::mapping::REJECT_REASON_COLUMN,
+                ] {
+                    w.write_all(&[csv.delimiter]).with_context(context)?;
+                    w.write_all(&csv_field(csv, extra)).with_context(context)?;
                 }
-                let w = self.csv.as_mut().expect("just created");
-                let mut row = match &reject.raw {
-                    RawRecord::Fields(f) => f.clone(),
-                    RawRecord::Text(t) => vec![t.clone()],
-                };
-                row.push(reject.line.to_string());
-                row.push(reject.reason.clone());
-                w.write_record(&row).with_context(context)?;
+                w.write_all(csv.newline).with_context(context)?;
             }
-            None => {
-                if self.jsonl.is_none() {
-                    self.jsonl = Some(BufWriter::new(
-                        File::create(&self.path).with_context(context)?,
-                    ));
-                }
-                let w = self.jsonl.as_mut().expect("just created");
-                let record = match &reject.raw {
-                    RawRecord::Text(t) => serde_json::Value::String(t.clone()),
-                    RawRecord::Fields(f) => serde_json::json!(f),
+            self.out = Some(w);
+        }
+        let w = self.out.as_mut().expect("just created");
+        match &self.format {
+            RejectsFormat::Csv(csv) => {
+                let raw = match &reject.raw {
+                    RawRecord::Csv(b) | RawRecord::Text(b) => b,
+                    RawRecord::Binary { bytes, .. } => bytes,
                 };
-                let line = serde_json::json!({"line": reject.line, "reason": reject.reason, "record": record});
+                w.write_all(raw).with_context(context)?;
+                for extra in [reject.line.to_string(), reject.reason.clone()] {
+                    w.write_all(&[csv.delimiter]).with_context(context)?;
+                    w.write_all(&csv_field(csv, &extra)).with_context(context)?;
+                }
+                w.write_all(csv.newline).with_context(context)?;
+            }
+            RejectsFormat::JsonLines => {
+                use base64::Engine as _;
+                let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+                let mut line = serde_json::json!({"line": reject.line, "reason": reject.reason});
+                match &reject.raw {
+                    RawRecord::Csv(b) | RawRecord::Text(b) => match std::str::from_utf8(b) {
+                        Ok(text) => line["record"] = text.into(),
+                        Err(_) => line["record_base64"] = b64(b).into(),
+                    },
+                    RawRecord::Binary { bytes, shown } => {
+                        line["record"] = shown.as_str().into();
+                        line["record_base64"] = b64(bytes).into();
+                    }
+                }
                 writeln!(w, "{line}").with_context(context)?;
             }
         }
@@ -496,26 +515,41 @@ impl RejectsWriter {
     }
 
     fn finish(&mut self) -> anyhow::Result<()> {
-        if let Some(w) = self.csv.as_mut() {
-            w.flush()?;
+        if let Some(w) = self.out.as_mut() {
+            w.flush()
+                .with_context(|| format!("cannot write rejects file {}", self.path.display()))?;
         }
-        if let Some(w) = self.jsonl.as_mut() {
-            w.flush()?;
-        }
-        if self.csv.is_none()
-            && self.jsonl.is_none()
-            && self.remove_stale
-            && !self.disabled
-            && self.path.exists()
-        {
+        if self.out.is_none() && self.remove_stale && !self.disabled && self.path.exists() {
             std::fs::remove_file(&self.path).ok();
         }
         Ok(())
     }
 
     fn written_path(&self) -> Option<PathBuf> {
-        (self.csv.is_some() || self.jsonl.is_some()).then(|| self.path.clone())
+        self.out.as_ref().map(|_| self.path.clone())
     }
+}
+
+/// One extra field of a CSV rejects file, in the input's encoding, quoted
+/// when it holds the delimiter, the quote or a line break.
+fn csv_field(csv: &crate::source::CsvRejects, text: &str) -> Vec<u8> {
+    let bytes = csv.encoding.encode(text).0;
+    let needs_quotes = bytes
+        .iter()
+        .any(|&b| b == csv.delimiter || b == csv.quote || b == b'\n' || b == b'\r');
+    if !needs_quotes {
+        return bytes.into_owned();
+    }
+    let mut out = Vec::with_capacity(bytes.len() + 2);
+    out.push(csv.quote);
+    for &b in bytes.iter() {
+        if b == csv.quote {
+            out.push(b);
+        }
+        out.push(b);
+    }
+    out.push(csv.quote);
+    out
 }
 
 /// Writes every conflict, with both versions, as JSON lines.

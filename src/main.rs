@@ -15,17 +15,21 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use clap::Parser;
 
-use chronicle::exit::status_for_error;
+use chronicle::exit::{is_stdout_closed, status_for_error};
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    let printer = cli::printer::Printer::new(&args.global);
+    let printer = cli::printer::Printer::new(&args.global, args.command.name());
     let status = match commands::run(args, &printer) {
         Ok(status) => status,
         Err(error) => {
-            printer.error(&error);
+            // A reader that stopped reading (`| head`) is not a failure.
+            if !is_stdout_closed(&error) {
+                printer.error(&error);
+            }
             status_for_error(&error)
         }
     };
+    printer.finish(status.code());
     ExitCode::from(status.code() as u8)
 }

@@ -31,6 +31,6 @@ pub fn run(
     let options = options(settings, args.dry_run, &args.clock);
     let progress = progress(printer);
     let report = projection::run(&def, Mode::Project, &options, progress.as_ref())?;
-    print_report(&report, printer)?;
+    print_report(&report, printer, settings)?;
     Ok(ExitStatus::Success)
 }

@@ -10,7 +10,7 @@ use chronicle::exit::ExitStatus;
 use chronicle::projection::{self, config, Mode, RunOptions, RunReport};
 use chronicle::settings::Settings;
 
-use super::{progress, thousands};
+use super::{figures, progress, thousands};
 use crate::cli::printer::Printer;
 
 #[derive(Debug, Args)]
@@ -51,11 +51,15 @@ pub fn run(
     let options = options(settings, args.dry_run, &args.clock);
     let progress = progress(printer);
     let report = projection::run(&def, Mode::Rebuild, &options, progress.as_ref())?;
-    print_report(&report, printer)?;
+    print_report(&report, printer, settings)?;
     Ok(ExitStatus::Success)
 }
 
-pub fn print_report(report: &RunReport, printer: &Printer) -> anyhow::Result<()> {
+pub fn print_report(
+    report: &RunReport,
+    printer: &Printer,
+    settings: &Settings,
+) -> anyhow::Result<()> {
     let mut human = String::new();
     let verb = match (report.mode, report.dry_run) {
         (_, true) => "would read",
@@ -93,13 +97,25 @@ pub fn print_report(report: &RunReport, printer: &Printer) -> anyhow::Result<()>
             let _ = writeln!(human, "  {:>12}  {t}", thousands(*n));
         }
         if !report.dry_run {
-            let _ = writeln!(
-                human,
-                "  {} rows written to {}; checkpoint now {}",
-                thousands(report.rows_written),
-                report.target,
-                report.until
-            );
+            let _ = match report.table_rows {
+                // A latest table holds one row per aggregate, however many
+                // events updated it.
+                Some(rows) => writeln!(
+                    human,
+                    "  {} rows in {} ({} events applied); checkpoint now {}",
+                    thousands(rows),
+                    report.target,
+                    thousands(report.events_applied),
+                    report.until
+                ),
+                None => writeln!(
+                    human,
+                    "  {} rows written to {}; checkpoint now {}",
+                    thousands(report.rows_written),
+                    report.target,
+                    report.until
+                ),
+            };
         }
         if report.without_aggregate > 0 {
             printer.warn(format!(
@@ -110,10 +126,14 @@ pub fn print_report(report: &RunReport, printer: &Printer) -> anyhow::Result<()>
         let _ = write!(
             human,
             "  {:.2} s, {} events/s",
-            report.seconds,
-            thousands(report.events_per_second as u64)
+            report.elapsed_s,
+            thousands(report.events_per_s as u64)
         );
     }
-    printer.result(human.trim_end(), &serde_json::to_value(report)?);
+    printer.summary(
+        human.trim_end(),
+        &serde_json::to_value(report)?,
+        figures(settings, report.events),
+    )?;
     Ok(())
 }

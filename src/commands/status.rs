@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 
+use anyhow::Context;
 use clap::Args;
 
 use chronicle::exit::ExitStatus;
@@ -10,7 +11,7 @@ use chronicle::status::{archive_status, status};
 
 use chronicle::duration::format_duration_ms;
 
-use super::{open_store, thousands};
+use super::{figures, open_existing_store, thousands};
 use crate::cli::printer::Printer;
 
 #[derive(Debug, Args)]
@@ -40,8 +41,10 @@ fn parse_runs(text: &str) -> Result<RunsShown, String> {
 }
 
 pub fn run(args: StatusArgs, settings: &Settings, printer: &Printer) -> anyhow::Result<ExitStatus> {
-    let mut store = open_store(settings)?;
-    let mut report = status(store.as_mut())?;
+    let mut store = open_existing_store(settings)?;
+    let described = store.describe();
+    let mut report =
+        status(store.as_mut()).with_context(|| format!("cannot read store {described}"))?;
     report.archive = archive_status(settings.archive.local_path())?;
     report.summarise_years();
     report.keep_last_runs(match args.runs {
@@ -181,6 +184,10 @@ pub fn run(args: StatusArgs, settings: &Settings, printer: &Printer) -> anyhow::
             };
         }
     }
-    printer.result(human.trim_end(), &serde_json::to_value(&report)?);
+    printer.summary(
+        human.trim_end(),
+        &serde_json::to_value(&report)?,
+        figures(settings, report.live_total),
+    )?;
     Ok(ExitStatus::Success)
 }

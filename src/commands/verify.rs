@@ -9,7 +9,7 @@ use chronicle::archive::verify::verify;
 use chronicle::exit::ExitStatus;
 use chronicle::settings::Settings;
 
-use super::{open_store, progress, thousands};
+use super::{figures, open_existing_store, progress, thousands};
 use crate::cli::printer::Printer;
 
 /// The archive is the global `--archive`.
@@ -22,13 +22,16 @@ pub fn run(
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
     let root = settings.archive.local_path();
-    let mut store = open_store(settings)?;
+    let mut store = open_existing_store(settings)?;
     let progress = progress(printer);
     let report = verify(root, Some(store.as_mut()), progress.as_ref())?;
     // Problems reach stderr in every mode, --quiet and --json included, one
     // line each naming the file, so that cron mail says what is wrong.
     for p in &report.problems {
-        eprintln!("problem: {}: {}", p.path, p.problem.replace('\n', " "));
+        printer.problem(
+            format!("problem: {}: {}", p.path, p.problem.replace('\n', " ")),
+            None,
+        );
     }
     let mut human = String::new();
     let _ = write!(
@@ -45,7 +48,11 @@ pub fn run(
             format!("{} problems", report.problems.len())
         }
     );
-    printer.result(human, &serde_json::to_value(&report)?);
+    printer.summary(
+        human,
+        &serde_json::to_value(&report)?,
+        figures(settings, report.rows),
+    )?;
     Ok(if report.problems.is_empty() {
         ExitStatus::Success
     } else {

@@ -84,11 +84,18 @@ pub struct RunReport {
     /// Events found both archived and live, passed on once.
     pub in_both: u64,
     pub per_type: BTreeMap<String, u64>,
+    /// Rows inserted or updated (for `latest`, one upsert per event).
     pub rows_written: u64,
     /// `latest` only: events without `meta.aggregate_id`, which have no row.
     pub without_aggregate: u64,
-    pub seconds: f64,
-    pub events_per_second: f64,
+    /// `latest` only: the rows the table holds after the run, one per
+    /// aggregate; `None` for other kinds and dry runs.
+    pub table_rows: Option<u64>,
+    /// Events that changed the projection (for `latest`, those with an
+    /// aggregate id).
+    pub events_applied: u64,
+    pub elapsed_s: f64,
+    pub events_per_s: f64,
 }
 
 /// The projection's event types, with their positions for cheap lookups.
@@ -115,7 +122,7 @@ pub fn merged_events(
     archive: Option<&PathBuf>,
     filter: &ScanFilter,
 ) -> anyhow::Result<Events> {
-    let live_store = store::open(store_uri)?;
+    let live_store = store::open_existing(store_uri)?;
     let live_filter = filter.clone();
     let live = Prefetch::spawn(move || Ok(LiveEvents::new(live_store, live_filter)));
     let archived = match archive {
@@ -137,7 +144,7 @@ fn archive_events(dir: PathBuf, filter: ScanFilter) -> Prefetch {
 /// Takes `projection:NAME` in the store for the duration of a run.
 fn take_lock(store_uri: &str, def: &ProjectionDef, mode: Mode) -> anyhow::Result<StoreLock> {
     StoreLock::acquire(
-        store::open(store_uri)?,
+        store::open_with(store_uri, store::OpenMode::Existing)?,
         &store_checkpoint_name(&def.name),
         &holder_label(&format!("{} {}", mode.name(), def.name)),
         &format!("projection {}", def.name),
@@ -243,7 +250,7 @@ pub fn read_state(def: &ProjectionDef, store_uri: &str) -> anyhow::Result<Option
     match &def.kind {
         KindDef::Table(t) => target::read_state(target::open(&t.target)?.as_mut(), &def.name),
         KindDef::Latest(l) => target::read_state(target::open(&l.target)?.as_mut(), &def.name),
-        KindDef::Exec(_) => read_store_state(store::open(store_uri)?.as_mut(), &def.name),
+        KindDef::Exec(_) => read_store_state(store::open_existing(store_uri)?.as_mut(), &def.name),
     }
 }
 
@@ -301,8 +308,10 @@ pub fn run(
         per_type: BTreeMap::new(),
         rows_written: 0,
         without_aggregate: 0,
-        seconds: 0.0,
-        events_per_second: 0.0,
+        table_rows: None,
+        events_applied: 0,
+        elapsed_s: 0.0,
+        events_per_s: 0.0,
     };
     if since.is_some_and(|s| s >= stable) {
         report.up_to_date = true;
@@ -338,7 +347,7 @@ pub fn run(
         drive(open(&filter)?, &types, &mut stats, &shared, None, |_, _| {
             Ok(())
         })
-        .map(|()| (0, 0))
+        .map(|()| Written::default())
     } else {
         let lock = lock.as_mut();
         match &def.kind {
@@ -367,10 +376,12 @@ pub fn run(
     };
     progress.set_position(stats.events);
     progress.finish();
-    let (rows, without) = outcome?;
-    report.rows_written = rows;
-    report.without_aggregate = without;
+    let written = outcome?;
+    report.rows_written = written.rows;
+    report.without_aggregate = written.without_aggregate;
+    report.table_rows = written.table_rows;
     report.events = stats.events;
+    report.events_applied = stats.events - written.without_aggregate;
     report.from_archive = stats.from_archive;
     report.from_live = stats.from_live;
     report.in_both = stats.in_both;
@@ -378,8 +389,8 @@ pub fn run(
     for (t, n) in def.types.iter().zip(&stats.per_type) {
         report.per_type.insert(t.clone(), *n);
     }
-    report.seconds = elapsed;
-    report.events_per_second = if elapsed > 0.0 {
+    report.elapsed_s = (elapsed * 1000.0).round() / 1000.0;
+    report.events_per_s = if elapsed > 0.0 {
         report.events as f64 / elapsed
     } else {
         0.0
@@ -447,8 +458,25 @@ struct RunCtx<'a> {
     shared: &'a Shared<'a>,
 }
 
-/// Rows written and events without aggregate (latest only).
-type Written = (u64, u64);
+/// What a kind wrote.
+#[derive(Debug, Clone, Copy, Default)]
+struct Written {
+    rows: u64,
+    /// `latest` only: events without `meta.aggregate_id`.
+    without_aggregate: u64,
+    /// `latest` only: the rows the table holds after the run (one per
+    /// aggregate), which is not the number of upserts.
+    table_rows: Option<u64>,
+}
+
+impl Written {
+    fn rows(rows: u64) -> Written {
+        Written {
+            rows,
+            ..Written::default()
+        }
+    }
+}
 
 /// Folds one window of events into a table fold.
 fn fold_window<'d>(
@@ -527,7 +555,7 @@ fn run_table(
         target::write_state(target, &def.name, &state)?;
         Ok(rows)
     })?;
-    Ok((rows, 0))
+    Ok(Written::rows(rows))
 }
 
 fn run_latest(
@@ -565,7 +593,12 @@ fn run_latest(
         }
         state.last_run_events = stats.events;
         target::write_state(target, &def.name, &state)?;
-        Ok((writer.rows_written, writer.without_aggregate))
+        let table_rows = target::count_rows(target, &l.table)?;
+        Ok(Written {
+            rows: writer.rows_written,
+            without_aggregate: writer.without_aggregate,
+            table_rows: Some(table_rows),
+        })
     })
 }
 
@@ -600,12 +633,12 @@ fn run_exec(
     }
     let written = sink.finish()?;
     state.last_run_events = written;
-    let mut store = store::open(store_uri)?;
+    let mut store = store::open_with(store_uri, store::OpenMode::Existing)?;
     store.set_checkpoint(
         &store_checkpoint_name(&ctx.def.name),
         &serde_json::to_string(&state)?,
     )?;
-    Ok((written, 0))
+    Ok(Written::rows(written))
 }
 
 /// One line of `chronicle status` per projection.
@@ -651,7 +684,17 @@ pub fn statuses(
             };
             let state = config::find(projections, name).and_then(|def| {
                 status.lag_ms = def.lag_ms;
-                read_state(&def, store_uri)
+                // status only reads: a target file that is not there yet
+                // means "never run", and is not created by looking.
+                match &def.kind {
+                    KindDef::Table(config::TableDef { target, .. })
+                    | KindDef::Latest(config::LatestDef { target, .. })
+                        if target::sqlite_file_missing(target) =>
+                    {
+                        Ok(None)
+                    }
+                    _ => read_state(&def, store_uri),
+                }
             });
             match state {
                 Ok(Some(s)) => {

@@ -188,25 +188,75 @@ pub fn scan_all(
     }
 }
 
-/// The file of a SQLite store URI (`sqlite:PATH`, `sqlite://PATH`, or a
-/// bare path ending in `.db` / `.sqlite`); `None` for other stores.
-pub fn sqlite_path(uri: &str) -> Option<&str> {
-    uri.strip_prefix("sqlite://")
-        .or_else(|| uri.strip_prefix("sqlite:"))
-        .or_else(|| (uri.ends_with(".db") || uri.ends_with(".sqlite")).then_some(uri))
+/// How a command may open the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Create the store when it does not exist (import, archive, replay).
+    Create,
+    /// The store must exist already; writes are allowed (rebuild and
+    /// project keep their lock and checkpoints in it).
+    Existing,
+    /// The store must exist, and nothing is written to it (status, export,
+    /// verify, a projection's source). Works on a read-only file.
+    ReadOnly,
+}
+
+/// Opens the store named by `uri`, creating it when it does not exist.
+pub fn open(uri: &str) -> anyhow::Result<Box<dyn Store>> {
+    open_with(uri, OpenMode::Create)
+}
+
+/// Opens an existing store for reading only; a missing store is an error
+/// naming it, never an empty store created by a typo.
+pub fn open_existing(uri: &str) -> anyhow::Result<Box<dyn Store>> {
+    open_with(uri, OpenMode::ReadOnly)
 }
 
 /// Opens the store named by `uri`: `sqlite:PATH` (or a bare path ending in
 /// `.db`), or `mongodb://...` / `mongodb+srv://...` (see docs/stores.md).
-pub fn open(uri: &str) -> anyhow::Result<Box<dyn Store>> {
+pub fn open_with(uri: &str, mode: OpenMode) -> anyhow::Result<Box<dyn Store>> {
     if uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://") {
-        return Ok(Box::new(mongo::MongoStore::open(uri)?));
+        return Ok(Box::new(mongo::MongoStore::open_with(uri, mode)?));
     }
-    if let Some(path) = sqlite_path(uri) {
-        return Ok(Box::new(sqlite::SqliteStore::open(path)?));
+    if let Some(path) = sqlite_path(uri)? {
+        return Ok(Box::new(sqlite::SqliteStore::open_with(path, mode)?));
     }
     anyhow::bail!(
         "unsupported store URI `{}`: expected sqlite:PATH (for example sqlite:chronicle.db) or mongodb://HOST:PORT/DB",
         crate::redact::redact_uri(uri)
     )
+}
+
+/// The store as messages name it, without connecting: the text of
+/// [`Store::describe`], never a password.
+pub fn describe_uri(uri: &str) -> String {
+    if uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://") {
+        return mongo::MongoUri::parse(uri)
+            .map(|u| u.describe())
+            .unwrap_or_else(|_| crate::redact::redact_uri(uri));
+    }
+    match sqlite_path(uri) {
+        Ok(Some(path)) => format!("sqlite:{path}"),
+        _ => crate::redact::redact_uri(uri),
+    }
+}
+
+/// The file of a SQLite store URI (`sqlite:PATH`, `sqlite://PATH`, or a
+/// bare path ending in `.db` / `.sqlite`); `None` for other stores.
+/// `sqlite:` without a path is refused: SQLite would open a private
+/// temporary database and throw everything away at exit. Shared by the
+/// store and the projection targets.
+pub fn sqlite_path(uri: &str) -> anyhow::Result<Option<&str>> {
+    let Some(path) = uri
+        .strip_prefix("sqlite://")
+        .or_else(|| uri.strip_prefix("sqlite:"))
+        .or_else(|| (uri.ends_with(".db") || uri.ends_with(".sqlite")).then_some(uri))
+    else {
+        return Ok(None);
+    };
+    anyhow::ensure!(
+        !path.trim().is_empty(),
+        "`{uri}` names no file: expected sqlite:PATH, for example sqlite:chronicle.db"
+    );
+    Ok(Some(path))
 }

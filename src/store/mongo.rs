@@ -29,7 +29,9 @@ use mongodb::IndexModel;
 use serde_json::{Map, Number, Value};
 use uuid::Uuid;
 
-use super::{AppendOutcome, ImportRun, LockAttempt, MonthCount, ScanCursor, ScanFilter, Store};
+use super::{
+    AppendOutcome, ImportRun, LockAttempt, MonthCount, OpenMode, ScanCursor, ScanFilter, Store,
+};
 use crate::decimal::{decimal128_from_u64, decimal128_to_number};
 use crate::event::{canonical_json, now_millis, Event, Millis};
 use crate::redact::redact_uri as redact;
@@ -197,7 +199,7 @@ impl MongoUri {
         })
     }
 
-    fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         let mut s = format!("mongodb://{}/{}", self.hosts, self.database);
         if self.collection != DEFAULT_COLLECTION {
             s.push_str(&format!("?collection={}", self.collection));
@@ -210,6 +212,13 @@ impl MongoStore {
     /// Connects, checks that the server answers (waiting at most the
     /// server-selection timeout) and creates missing indexes.
     pub fn open(uri: &str) -> anyhow::Result<MongoStore> {
+        MongoStore::open_with(uri, OpenMode::Create)
+    }
+
+    /// Opens the store; unless `mode` is `Create`, its events collection
+    /// must exist already (a mistyped database name is an error, not an
+    /// empty store), and `ReadOnly` creates no index.
+    pub fn open_with(uri: &str, mode: OpenMode) -> anyhow::Result<MongoStore> {
         let parsed = MongoUri::parse(uri)?;
         let hosts = parsed.hosts.clone();
         let mut options = ClientOptions::parse(&parsed.driver_uri)
@@ -241,7 +250,23 @@ impl MongoStore {
         db.run_command(doc! {"ping": 1})
             .run()
             .map_err(|e| store.fatal(&e))?;
-        store.ensure_indexes()?;
+        if mode != OpenMode::Create {
+            let found = store.retry(|| {
+                db.list_collection_names()
+                    .filter(doc! {"name": collection.as_str()})
+                    .run()
+            })?;
+            if found.is_empty() {
+                bail!(
+                    "store {} does not exist: database {} has no collection {collection} (check --store or CHRONICLE_STORE; only import, archive and replay create a store)",
+                    store.description,
+                    parsed.database
+                );
+            }
+        }
+        if mode != OpenMode::ReadOnly {
+            store.ensure_indexes()?;
+        }
         Ok(store)
     }
 

@@ -16,10 +16,14 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, TransactionBehavior};
+use rusqlite::{
+    params, params_from_iter, Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior,
+};
 use uuid::Uuid;
 
-use super::{AppendOutcome, ImportRun, LockAttempt, MonthCount, ScanCursor, ScanFilter, Store};
+use super::{
+    AppendOutcome, ImportRun, LockAttempt, MonthCount, OpenMode, ScanCursor, ScanFilter, Store,
+};
 use crate::event::{now_millis, Event};
 
 const SCHEMA_VERSION: i64 = 1;
@@ -73,7 +77,12 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// Opens `path`, creating the file and its schema when missing.
     pub fn open(path: &str) -> anyhow::Result<SqliteStore> {
+        SqliteStore::open_with(path, OpenMode::Create)
+    }
+
+    pub fn open_with(path: &str, mode: OpenMode) -> anyhow::Result<SqliteStore> {
         if let Some(parent) = Path::new(path).parent() {
             if !parent.as_os_str().is_empty() && !parent.exists() {
                 anyhow::bail!(
@@ -82,36 +91,22 @@ impl SqliteStore {
                 );
             }
         }
-        let conn =
-            Connection::open(path).with_context(|| format!("cannot open store sqlite:{path}"))?;
-        conn.busy_timeout(Duration::from_secs(10))?;
-        // WAL + synchronous=NORMAL: a crash (even power loss) leaves a
-        // consistent file; at worst the last committed batches are rolled
-        // back, and re-running the idempotent job restores them.
-        // Takes effect only on a new file. 16 KiB pages make the trees
-        // shallower, which cut the CPU cost of a large import by a fifth.
-        conn.pragma_update(None, "page_size", 16384)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .with_context(|| format!("sqlite:{path} is not a usable SQLite database"))?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.pragma_update(None, "cache_size", -65536)?;
-        conn.pragma_update(None, "temp_store", "MEMORY")?;
-        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        if version > SCHEMA_VERSION {
+        if mode != OpenMode::Create && !Path::new(path).exists() {
             anyhow::bail!(
-                "sqlite:{path} has schema version {version}, newer than this chronicle understands ({SCHEMA_VERSION}); upgrade chronicle"
+                "store sqlite:{path} does not exist (check --store or CHRONICLE_STORE; only import, archive and replay create a store)"
             );
         }
-        conn.execute_batch(SCHEMA)
-            .with_context(|| format!("cannot create the schema in sqlite:{path}"))?;
-        conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        let conn = if mode == OpenMode::ReadOnly {
+            open_read_only(path)?
+        } else {
+            open_read_write(path)?
+        };
         Ok(SqliteStore {
             path: path.to_string(),
             conn,
             open_group: None,
         })
     }
-
     /// Commits the open append group, if any. Every operation other than
     /// `append` starts with this so it never runs inside a group.
     fn commit_group(&mut self) -> anyhow::Result<()> {
@@ -129,6 +124,98 @@ impl Drop for SqliteStore {
         // Whatever was appended is complete and valid on its own.
         let _ = self.commit_group();
     }
+}
+
+fn open_read_write(path: &str) -> anyhow::Result<Connection> {
+    let conn =
+        Connection::open(path).with_context(|| format!("cannot open store sqlite:{path}"))?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    // WAL + synchronous=NORMAL: a crash (even power loss) leaves a
+    // consistent file; at worst the last committed batches are rolled
+    // back, and re-running the idempotent job restores them.
+    // Takes effect only on a new file. 16 KiB pages make the trees
+    // shallower, which cut the CPU cost of a large import by a fifth.
+    conn.pragma_update(None, "page_size", 16384)
+        .with_context(|| format!("cannot open store sqlite:{path}"))?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .with_context(|| format!("sqlite:{path} is not a usable SQLite database"))?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "cache_size", -65536)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    check_version(&conn, path)?;
+    conn.execute_batch(SCHEMA)
+        .with_context(|| format!("cannot create the schema in sqlite:{path}"))?;
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION)
+        .with_context(|| format!("cannot write to store sqlite:{path}"))?;
+    Ok(conn)
+}
+
+/// A read-only connection: nothing is created or changed, so status and
+/// export work on a file the user may only read. A WAL database needs its
+/// `-shm` index; when that cannot be created (the folder is read-only too)
+/// the file is opened as immutable, which is safe because no writer can
+/// work in such a folder either (it could not create its `-wal`).
+fn open_read_only(path: &str) -> anyhow::Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)
+        .with_context(|| format!("cannot open store sqlite:{path}"))?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    let probe = conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0));
+    let no_wal_index = matches!(
+        &probe,
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if matches!(e.code, rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly)
+    );
+    let conn = if no_wal_index {
+        let uri = format!("file:{}?immutable=1", uri_escape(path));
+        let conn = Connection::open_with_flags(&uri, flags | OpenFlags::SQLITE_OPEN_URI)
+            .with_context(|| format!("cannot open store sqlite:{path}"))?;
+        check_version(&conn, path)?;
+        conn
+    } else {
+        check_version(&conn, path)?;
+        conn
+    };
+    let has_schema: bool = conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'events')",
+            [],
+            |r| r.get(0),
+        )
+        .with_context(|| format!("cannot read store sqlite:{path}"))?;
+    anyhow::ensure!(
+        has_schema,
+        "sqlite:{path} is not a chronicle store (it has no events table)"
+    );
+    Ok(conn)
+}
+
+/// Refuses a file written by a newer chronicle; any other failure to read
+/// the header means the file is not a usable database.
+fn check_version(conn: &Connection, path: &str) -> anyhow::Result<()> {
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .with_context(|| format!("sqlite:{path} is not a usable SQLite database"))?;
+    if version > SCHEMA_VERSION {
+        anyhow::bail!(
+            "sqlite:{path} has schema version {version}, newer than this chronicle understands ({SCHEMA_VERSION}); upgrade chronicle"
+        );
+    }
+    Ok(())
+}
+
+/// A path as the file part of an SQLite URI (`%`, `?` and `#` escaped).
+fn uri_escape(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '?' => out.push_str("%3f"),
+            '#' => out.push_str("%23"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
