@@ -203,6 +203,11 @@ impl Decimal {
             mantissa = mantissa.checked_mul(10)?.checked_add((b - b'0') as i128)?;
         }
         let mut scale = (lexed.frac.len() as i64).checked_sub(lexed.exponent as i64)?;
+        if mantissa == 0 {
+            // `0e2000000000` is zero: scaling it up would never overflow and
+            // so loop two billion times.
+            scale = scale.max(0);
+        }
         while scale < 0 {
             mantissa = mantissa.checked_mul(10)?;
             scale += 1;

@@ -26,7 +26,11 @@ pub enum Ast {
 
 pub fn parse(text: &str) -> Result<Ast, String> {
     let tokens = tokenize(text)?;
-    let mut parser = Parser { tokens, pos: 0 };
+    let mut parser = Parser {
+        tokens,
+        pos: 0,
+        depth: 0,
+    };
     let ast = parser.sum()?;
     if parser.pos != parser.tokens.len() {
         return Err(format!(
@@ -95,9 +99,15 @@ fn tokenize(text: &str) -> Result<Vec<Token>, String> {
     Ok(out)
 }
 
+/// Parentheses, calls and negations deeper than this are refused: the parser
+/// recurses per level, and no real definition comes close.
+const MAX_NESTING: usize = 64;
+
 struct Parser {
     tokens: Vec<Token>,
     pos: usize,
+    /// Current nesting of `factor`, bounded by [`MAX_NESTING`].
+    depth: usize,
 }
 
 impl Parser {
@@ -129,6 +139,18 @@ impl Parser {
     }
 
     fn factor(&mut self) -> Result<Ast, String> {
+        if self.depth >= MAX_NESTING {
+            return Err(format!(
+                "expression nests more than {MAX_NESTING} levels deep"
+            ));
+        }
+        self.depth += 1;
+        let result = self.factor_inner();
+        self.depth -= 1;
+        result
+    }
+
+    fn factor_inner(&mut self) -> Result<Ast, String> {
         let token = self
             .tokens
             .get(self.pos)

@@ -166,22 +166,44 @@ fn string(buf: &[u8], at: usize) -> ParseResult<(String, usize)> {
     Ok((text.to_string(), at + 4 + len as usize))
 }
 
+/// MongoDB refuses documents nested deeper than this (each embedded document
+/// or array is a level). The parser recurses per level, so without the limit
+/// a crafted file of a few MiB would overflow the reader thread's stack.
+pub const MAX_NESTING: usize = 100;
+
 /// Parses the document at `at` (its length prefix included) into plain JSON.
 pub fn parse_document(buf: &[u8], at: usize) -> ParseResult<Map<String, Value>> {
+    document_at(buf, at, 1)
+}
+
+fn document_at(buf: &[u8], at: usize, depth: usize) -> ParseResult<Map<String, Value>> {
     let mut map = Map::new();
-    parse_elements(buf, at, |k, v| {
+    parse_elements(buf, at, depth, |k, v| {
         map.insert(k, v);
     })?;
     Ok(map)
 }
 
-fn parse_array(buf: &[u8], at: usize) -> ParseResult<Vec<Value>> {
+fn parse_array(buf: &[u8], at: usize, depth: usize) -> ParseResult<Vec<Value>> {
     let mut items = Vec::new();
-    parse_elements(buf, at, |_, v| items.push(v))?;
+    parse_elements(buf, at, depth, |_, v| items.push(v))?;
     Ok(items)
 }
 
-fn parse_elements(buf: &[u8], at: usize, mut put: impl FnMut(String, Value)) -> ParseResult<usize> {
+fn parse_elements(
+    buf: &[u8],
+    at: usize,
+    depth: usize,
+    mut put: impl FnMut(String, Value),
+) -> ParseResult<usize> {
+    if depth > MAX_NESTING {
+        return Err((
+            at,
+            format!(
+                "documents and arrays nest more than {MAX_NESTING} levels deep (MongoDB's limit)"
+            ),
+        ));
+    }
     let len = i32_at(buf, at)?;
     if len < 5 || at + len as usize > buf.len() {
         return Err((at, format!("bad embedded document length {len}")));
@@ -194,7 +216,7 @@ fn parse_elements(buf: &[u8], at: usize, mut put: impl FnMut(String, Value)) -> 
     while pos < end - 1 {
         let kind = buf[pos];
         let (key, next) = cstring(&buf[..end], pos + 1)?;
-        let (value, next) = element(&buf[..end], kind, next, pos)
+        let (value, next) = element(&buf[..end], kind, next, pos, depth)
             .map_err(|(p, r)| (p, format!("field `{key}`: {r}")))?;
         put(key, value);
         pos = next;
@@ -205,7 +227,13 @@ fn parse_elements(buf: &[u8], at: usize, mut put: impl FnMut(String, Value)) -> 
     Ok(end)
 }
 
-fn element(buf: &[u8], kind: u8, at: usize, kind_at: usize) -> ParseResult<(Value, usize)> {
+fn element(
+    buf: &[u8],
+    kind: u8,
+    at: usize,
+    kind_at: usize,
+    depth: usize,
+) -> ParseResult<(Value, usize)> {
     Ok(match kind {
         0x01 => {
             let v = f64::from_le_bytes(slice(buf, at, 8)?.try_into().expect("8 bytes"));
@@ -218,14 +246,14 @@ fn element(buf: &[u8], kind: u8, at: usize, kind_at: usize) -> ParseResult<(Valu
         0x03 => {
             let len = i32_at(buf, at)?;
             (
-                Value::Object(parse_document(buf, at)?),
+                Value::Object(document_at(buf, at, depth + 1)?),
                 at + len.max(0) as usize,
             )
         }
         0x04 => {
             let len = i32_at(buf, at)?;
             (
-                Value::Array(parse_array(buf, at)?),
+                Value::Array(parse_array(buf, at, depth + 1)?),
                 at + len.max(0) as usize,
             )
         }

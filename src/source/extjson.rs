@@ -205,7 +205,14 @@ impl EventSource for ExtJsonSource {
         };
         let doc = match convert(parsed) {
             Ok(Value::Object(m)) => m,
-            Ok(_) => unreachable!("an object stays an object"),
+            // A top-level wrapper such as `{"$oid": ...}` converts to a
+            // scalar: a value, not a document with fields to map.
+            Ok(other) => {
+                return Ok(Some(reject(
+                    format!("not a document: the line is a single Extended JSON value ({other})"),
+                    &self.text,
+                )))
+            }
             Err(reason) => {
                 return Ok(Some(reject(
                     format!("not valid Extended JSON: {reason}"),

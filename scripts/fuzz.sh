@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Runs every cargo-fuzz target of fuzz/ for SECONDS each (default 60), one
+# after the other, and prints per target the executions, CPU time and what was
+# found. Exits non-zero when any target crashed, hung or ran out of memory;
+# the input that did it is under fuzz/artifacts/<target>/ (see docs/fuzzing.md).
+#
+#   scripts/fuzz.sh [SECONDS] [TARGET...]
+#
+# Needs cargo-fuzz (`cargo install cargo-fuzz`). Works on the stable
+# toolchain: RUSTC_BOOTSTRAP=1 lets cargo-fuzz pass its nightly flags, and
+# the sanitizer defaults to none (set FUZZ_SANITIZER=address where the ASan
+# runtime exists). Run it niced on a shared machine: `nice -n 19 scripts/fuzz.sh`.
+set -euo pipefail
+cd "$(dirname "$0")/../fuzz"
+
+SECONDS_PER_TARGET="${1:-60}"
+shift || true
+SANITIZER="${FUZZ_SANITIZER:-none}"
+export RUSTC_BOOTSTRAP=1
+
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  echo "cargo-fuzz is not installed: cargo install cargo-fuzz" >&2
+  exit 2
+fi
+
+if [ "$#" -gt 0 ]; then
+  TARGETS=("$@")
+else
+  mapfile -t TARGETS < <(cargo fuzz list)
+fi
+
+cargo fuzz build --sanitizer "$SANITIZER" >/dev/null
+
+LOGS="$(mktemp -d)"
+trap 'rm -rf "$LOGS"' EXIT
+failed=0
+printf '%-16s %8s %8s %12s  %s\n' target wall_s cpu_s execs findings
+for target in "${TARGETS[@]}"; do
+  log="$LOGS/$target.log"
+  mkdir -p "corpus/$target"
+  start=$(date +%s)
+  status=0
+  # -timeout: one input taking over 10 s is a hang; -rss_limit_mb: memory
+  # must stay bounded whatever the input.
+  /usr/bin/time -f 'cpu_seconds %U %S' -o "$LOGS/$target.time" \
+    cargo fuzz run --sanitizer "$SANITIZER" "$target" -- \
+    -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb=2048 -timeout=10 \
+    -print_final_stats=1 >"$log" 2>&1 || status=$?
+  wall=$(($(date +%s) - start))
+  cpu=$(awk '/^cpu_seconds/ {printf "%.0f", $2 + $3}' "$LOGS/$target.time" 2>/dev/null || echo "?")
+  execs=$(awk -F: '/stat::number_of_executed_units/ {gsub(/ /, "", $2); print $2}' "$log" | tail -n 1)
+  findings=$(grep -o 'Test unit written to [^ ]*' "$log" | sed 's/Test unit written to //' | tr '\n' ' ' || true)
+  if [ "$status" -ne 0 ]; then
+    failed=1
+    [ -n "$findings" ] || findings="exit status $status (see below)"
+  fi
+  printf '%-16s %8s %8s %12s  %s\n' "$target" "$wall" "${cpu:-?}" "${execs:-?}" "${findings:-none}"
+  if [ "$status" -ne 0 ]; then
+    grep -E 'panicked|ERROR: libFuzzer|SUMMARY|deadly signal|timeout|out-of-memory' "$log" | head -n 20 >&2 || tail -n 20 "$log" >&2
+  fi
+done
+exit "$failed"
