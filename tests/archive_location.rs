@@ -134,7 +134,11 @@ fn one_archive_setting_in_every_spelling() {
 
     // The old names still work for one release: replay --from reads back
     // what archive --to wrote, and verify takes the global flag after the
-    // subcommand.
+    // subcommand. A second store: one store keeps one archive (its
+    // archived-id records name the partitions of `by-uri`, which `old`
+    // does not have).
+    let store = format!("sqlite:{}", dir.join("s2.db").display());
+    seeded(dir, &store);
     let out = run(
         dir,
         &[

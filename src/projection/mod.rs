@@ -352,7 +352,7 @@ pub fn run(
     let types = TypeIndex(def.types.clone());
     let boundary = Arc::new(Boundary::resolve(
         options.archive.as_deref(),
-        store::open(&options.store)?.as_mut(),
+        store::open_existing(&options.store)?.as_mut(),
         &filter,
         options.prefer,
     )?);
