@@ -203,8 +203,10 @@ impl Manifest {
                 }
                 Ok(_) => {}
             }
-            let typed: u64 = entry.types.values().sum();
-            if entry.rows == 0 || typed != entry.rows {
+            // u128: counts are untrusted input, and a u64 sum of crafted
+            // counts could wrap round to the row count.
+            let typed: u128 = entry.types.values().map(|&n| u128::from(n)).sum();
+            if entry.rows == 0 || typed != u128::from(entry.rows) {
                 problem(format!(
                     "records {} rows but its types add up to {typed}",
                     entry.rows
@@ -263,11 +265,15 @@ impl Manifest {
     }
 
     pub fn rows(&self) -> u64 {
-        self.parts.iter().map(|p| p.rows).sum()
+        self.parts
+            .iter()
+            .fold(0u64, |n, p| n.saturating_add(p.rows))
     }
 
     pub fn bytes(&self) -> u64 {
-        self.parts.iter().map(|p| p.bytes).sum()
+        self.parts
+            .iter()
+            .fold(0u64, |n, p| n.saturating_add(p.bytes))
     }
 
     pub fn contains(&self, file: &str) -> bool {
@@ -323,6 +329,11 @@ mod tests {
         let mut counts = m.clone();
         counts.parts[0].types.insert("y".into(), 1);
         assert!(counts.problems(&jan)[0].contains("types add up to 3"));
+        // Crafted counts whose u64 sum wraps round to the rows are still
+        // refused (and never overflow).
+        let mut wrapping = m.clone();
+        wrapping.parts[0].types = [("a".to_string(), u64::MAX), ("b".to_string(), 3)].into();
+        assert!(wrapping.problems(&jan)[0].contains("types add up to"));
         let mut twice = m.clone();
         twice.parts.push(entry("part-00001.parquet"));
         assert!(twice.problems(&jan)[0].contains("more than once"));
