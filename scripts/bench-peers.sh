@@ -21,8 +21,11 @@ ROUNDS=${ROUNDS:-3}
 BENCH_DIR=${BENCH_DIR:-$PWD/bench-data}
 PEERS_DIR=$BENCH_DIR/peers
 mkdir -p "$PEERS_DIR"
-cargo build --release --quiet
-CHRONICLE=$PWD/target/release/chronicle
+# CHRONICLE=/path/to/chronicle benches that binary instead of building this tree.
+if [ -z "${CHRONICLE:-}" ]; then
+  cargo build --release --quiet
+  CHRONICLE=$PWD/target/release/chronicle
+fi
 PEERS_PY=$PWD/scripts/bench-peers.py
 
 VENV=$BENCH_DIR/.venv-peers
@@ -46,12 +49,14 @@ RESULTS=$PEERS_DIR/results-$ROWS.tsv
 MISMATCHES=0
 
 # timed JOB SIDE ROUND EVENTS CMD...: runs CMD under /usr/bin/time, appends
-# "JOB SIDE ROUND SECS RSS_KB EVENTS" to $RESULTS and prints it.
+# "JOB SIDE ROUND SECS RSS_KB EVENTS INNER_SECS" to $RESULTS and prints it
+# (INNER_SECS: DuckDB's time after importing duckdb, else SECS).
 timed() {
   local job=$1 side=$2 round=$3 events=$4 stats rc=0
   shift 4
   stats=$(mktemp)
-  /usr/bin/time -f "%e %M" -o "$stats" "$@" >"$PEERS_DIR/last-$side.out" 2>&1 || rc=$?
+  rm -f "$PEERS_DIR/inner"
+  PEERS_INNER=$PEERS_DIR/inner /usr/bin/time -f "%e %M" -o "$stats" "$@" >"$PEERS_DIR/last-$side.out" 2>&1 || rc=$?
   # chronicle exits 1 when an import finished with rejects (the DST-gap rows).
   if [ "$rc" -ne 0 ] && ! { [ "$rc" -eq 1 ] && [ "$side" = chronicle ] && [ "$job" = import ]; }; then
     echo "$job ($side) failed with exit $rc:"
@@ -60,7 +65,9 @@ timed() {
   fi
   read -r secs rss_kb < <(tail -n 1 "$stats")
   rm -f "$stats"
-  echo "$job $side $round $secs $rss_kb $events" >>"$RESULTS"
+  inner=$secs
+  [ ! -s "$PEERS_DIR/inner" ] || inner=$(cat "$PEERS_DIR/inner")
+  echo "$job $side $round $secs $rss_kb $events $inner" >>"$RESULTS"
   awk -v j="$job" -v s="$side" -v t="$secs" -v r="$rss_kb" -v e="$events" \
     'BEGIN {printf "  %-8s %-9s %7.2f s %12.0f events/s  peak RSS %6.1f MB\n", j, s, t, e / t, r / 1024}'
 }
