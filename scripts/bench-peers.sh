@@ -122,26 +122,12 @@ for round in $(seq 1 "$ROUNDS"); do
   check check-replay "$R/duck-replay.db" "$(live_total "$R/replay.db")" "$EVENTS"
   rm -f "$R"/replay.db* "$R/duck-replay.db"
 
-  # The projection of scripts/bench.d/50-rebuild.sh, over the archive (the
+  # The revenue projection of scripts/bench.d/50-rebuild.sh, over the archive (the
   # store's live window is empty after the archive job).
-  cat >"$R/chronicle.toml" <<TOML
-archive = "$R/archive"
-
-[projections.revenue]
-kind = "table"
-types = ["payment-completed", "payment-refunded"]
-target = "sqlite:$R/reports.db"
-group = [
-  { name = "month", value = "month(meta.created_at)" },
-  { name = "currency", value = "currency(payload.amount)" },
-]
-columns = [
-  { name = "completed_payments", value = "count()", types = ["payment-completed"] },
-  { name = "completed_amount", value = "sum(amount(payload.amount))", types = ["payment-completed"] },
-  { name = "refunded_amount", value = "sum(amount(payload.amount))", types = ["payment-refunded"] },
-  { name = "net_revenue", value = "completed_amount - refunded_amount" },
-]
-TOML
+  {
+    echo "archive = \"$R/archive\""
+    sed "s|REPORTS_DB|$R/reports.db|" scripts/bench-revenue.toml
+  } >"$R/chronicle.toml"
   pair rebuild "$round" "$EVENTS" \
     "'$CHRONICLE' --quiet --config '$R/chronicle.toml' --store 'sqlite:$R/chronicle.db' rebuild revenue" \
     "'$PY' '$PEERS_PY' rebuild '$R/duck-reports.db' '$R/archive'"
