@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # chronicle side by side with DuckDB (issue 13): `scripts/bench.sh --peers [ROWS]`
-# (ROUNDS=3 by default). Generates ROWS payments (1,000,000) with `created`
+# (ROUNDS=3 by default; KEEP=1 keeps each round's files; CHRONICLE=BIN benches
+# BIN instead of building this tree). Generates ROWS payments (1,000,000) with `created`
 # spread over two years in time order, mapped by scripts/bench-payments.toml
 # plus received_at = created, and runs four jobs on both sides in interleaved
 # rounds (the side that goes first alternates), each job as its own process
