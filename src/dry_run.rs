@@ -13,7 +13,7 @@ use std::hash::{Hash, Hasher};
 use uuid::Uuid;
 
 use crate::event::Event;
-use crate::store::{AppendOutcome, Store};
+use crate::store::{archived_outcome, AppendOutcome, ArchivedId, Store};
 
 /// Distinct ids a dry run remembers at most.
 pub const MAX_TRACKED: usize = 4_000_000;
@@ -62,12 +62,19 @@ impl DryRun {
         store: Option<&mut (dyn Store + '_)>,
         events: &[Event],
     ) -> anyhow::Result<Vec<AppendOutcome>> {
+        let mut archived: HashMap<Uuid, ArchivedId> = HashMap::new();
         let stored: HashMap<Uuid, Event> = match store {
             Some(store) => {
                 let ids: Vec<Uuid> = events
                     .iter()
                     .map(|e| e.id)
                     .filter(|id| !self.would_write.contains_key(id))
+                    .collect();
+                // Archived ids first, as the store's append checks them.
+                archived = store
+                    .get_archived(&ids)?
+                    .into_iter()
+                    .map(|r| (r.id, r))
                     .collect();
                 store
                     .get_many(&ids)?
@@ -80,6 +87,9 @@ impl DryRun {
         Ok(events
             .iter()
             .map(|event| {
+                if let Some(record) = archived.get(&event.id) {
+                    return archived_outcome(event, record);
+                }
                 if let Some(stored) = stored.get(&event.id) {
                     return if stored.same_content(event) {
                         AppendOutcome::Duplicate
@@ -134,7 +144,9 @@ mod tests {
             .map(|o| match o {
                 AppendOutcome::Inserted => "new",
                 AppendOutcome::Duplicate => "dup",
-                AppendOutcome::Conflict { .. } => "conflict",
+                AppendOutcome::Conflict { .. } | AppendOutcome::ArchivedConflict { .. } => {
+                    "conflict"
+                }
             })
             .collect()
     }

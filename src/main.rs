@@ -15,17 +15,39 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use clap::Parser;
 
-use chronicle::exit::status_for_error;
+use chronicle::exit::{is_stdout_closed, status_for_error};
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    let printer = cli::printer::Printer::new(&args.global);
+    let printer = cli::printer::Printer::new(&args.global, args.command.name());
+    // The jobs that check the library's interrupt flag stop cleanly on
+    // SIGINT/SIGTERM; the other commands only read and keep the default
+    // (die at once).
+    let long_job = matches!(
+        args.command,
+        cli::Command::Import(_)
+            | cli::Command::Export(_)
+            | cli::Command::Archive(_)
+            | cli::Command::Replay(_)
+            | cli::Command::Rebuild(_)
+            | cli::Command::Project(_)
+    );
+    if long_job {
+        if let Err(error) = cli::signals::install(args.global.quiet) {
+            printer.error(&error);
+            return ExitCode::from(status_for_error(&error).code() as u8);
+        }
+    }
     let status = match commands::run(args, &printer) {
         Ok(status) => status,
         Err(error) => {
-            printer.error(&error);
+            // A reader that stopped reading (`| head`) is not a failure.
+            if !is_stdout_closed(&error) {
+                printer.error(&error);
+            }
             status_for_error(&error)
         }
     };
+    printer.finish(status.code());
     ExitCode::from(status.code() as u8)
 }

@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::archive::read::{archive_summary, PartitionSummary};
 use sha2::{Digest, Sha256};
 
-use crate::store::{ImportCounts, ImportRun, MonthCount, Store};
+use crate::store::{ArchivedCount, ImportCounts, ImportRun, MonthCount, RunStatus, Store};
 
 /// Import runs shown unless all are asked for.
 pub const RECENT_RUNS: usize = 5;
@@ -30,6 +30,9 @@ pub struct StatusReport {
     /// unless all were asked for), and how many there are in all.
     pub import_runs: Vec<RunSummary>,
     pub import_runs_total: u64,
+    /// The store's archived-id records per partition: equal to the archive's
+    /// rows per partition once the store is upgraded (docs/archive.md).
+    pub archived_ids: Vec<ArchivedCount>,
     /// Filled by the caller from the config (see `projection::statuses`).
     pub projections: Vec<crate::projection::ProjectionStatus>,
     /// Filled in by [`archive_status`] when an archive folder exists.
@@ -65,6 +68,8 @@ pub struct RunSummary {
     pub complete: bool,
     pub created_min: Option<String>,
     pub created_max: Option<String>,
+    /// How the run ended (docs/signals.md); `None` for older records.
+    pub status: Option<RunStatus>,
 }
 
 impl From<ImportRun> for RunSummary {
@@ -87,11 +92,22 @@ impl From<ImportRun> for RunSummary {
             complete: run.complete,
             created_min: run.created_min,
             created_max: run.created_max,
+            status: run.status,
         }
     }
 }
 
 impl RunSummary {
+    /// `(interrupted)`, `(failed)`, ...: why a run did not read its whole
+    /// input; empty for a complete one.
+    pub fn ending(&self) -> String {
+        match (self.complete, self.status) {
+            (true, _) => String::new(),
+            (false, Some(status)) => format!("  ({})", status.name()),
+            (false, None) => "  (incomplete)".into(),
+        }
+    }
+
     /// `2016-01..2016-07`: the months of `created_at` the run covered.
     pub fn created_months(&self) -> Option<String> {
         let lo = self.created_min.as_deref()?.get(..7)?;
@@ -183,6 +199,7 @@ pub fn status(store: &mut dyn Store) -> anyhow::Result<StatusReport> {
         import_runs: store.runs()?.into_iter().map(RunSummary::from).collect(),
         import_runs_total: 0,
         by_year: Vec::new(),
+        archived_ids: store.archived_counts()?,
         archive: None,
         projections: Vec::new(),
     };

@@ -191,6 +191,9 @@ fn store_uri_from_environment_and_config_file() {
         return;
     };
     let dir = dir.path();
+    // status reads only a store that exists (it never creates one).
+    import_fixture(dir, &db.uri);
+    import_fixture(dir, &db.uri_with("collection=other"));
     let from_env = command(dir, &["--json", "status"])
         .env("CHRONICLE_STORE", &db.uri)
         .output()

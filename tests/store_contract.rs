@@ -7,8 +7,8 @@ mod common;
 
 use chronicle::event::{parse_rfc3339_millis, Event, Millis};
 use chronicle::store::{
-    self, scan_all, AppendOutcome, ImportCounts, ImportRun, LockAttempt, MonthCount, ScanFilter,
-    Store,
+    self, scan_all, AppendOutcome, ImportCounts, ImportRun, LockAttempt, MonthCount, RunStatus,
+    ScanFilter, Store,
 };
 use common::mongo::{test_db, TestDb};
 use mongodb::bson::doc;
@@ -65,6 +65,7 @@ fn kinds(outcomes: &[AppendOutcome]) -> Vec<&'static str> {
             AppendOutcome::Inserted => "inserted",
             AppendOutcome::Duplicate => "duplicate",
             AppendOutcome::Conflict { .. } => "conflict",
+            AppendOutcome::ArchivedConflict { .. } => "archived-conflict",
         })
         .collect()
 }
@@ -373,6 +374,7 @@ fn import_runs_are_recorded(store: &mut dyn Store) {
         finished_at: String::new(),
         counts: ImportCounts::default(),
         complete: false,
+        status: Some(RunStatus::Running),
         created_min: Some("2016-01-01T00:00:00.000Z".into()),
         created_max: Some("2016-03-01T00:00:00.000Z".into()),
     };
@@ -385,6 +387,7 @@ fn import_runs_are_recorded(store: &mut dyn Store) {
     run.counts.imported = 4;
     run.counts.duplicates = 1;
     run.complete = true;
+    run.status = Some(RunStatus::Complete);
     run.sha256 = "ab".repeat(32);
     store.record_run(&run).unwrap();
     assert_eq!(store.runs().unwrap(), vec![first, run]);

@@ -22,6 +22,7 @@
 //!    are deleted once found identical there; different ones are reported
 //!    as conflicts.
 
+pub mod archived_ids;
 pub mod folder_lock;
 pub mod layout;
 pub mod location;
@@ -43,12 +44,13 @@ use anyhow::Context;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::event::{format_millis, now_millis, Event, Millis};
+use crate::cancel::{self, Interrupted, Stop};
+use crate::event::{format_millis, now_millis, ContentHash, Event, Millis};
 use crate::exit::LostRaceError;
 use crate::fault::fault;
 use crate::progress::{Progress, Unit};
 use crate::store::lock::{hostname, StoreLock, LOCK_TTL_MS};
-use crate::store::{ScanCursor, ScanFilter, Store};
+use crate::store::{ArchivedId, ScanCursor, ScanFilter, Store};
 use folder_lock::FolderLock;
 use layout::{
     part_files_on_disk, part_name, part_seq, publish_new, temp_path, Granularity, Partition,
@@ -132,12 +134,20 @@ pub struct ArchiveReport {
     pub conflicts: u64,
     pub deleted: u64,
     pub bytes_written: u64,
+    /// Archived-id records written or removed to make the store's records
+    /// match the archive (the upgrade of a store written before they
+    /// existed; 0 once upgraded).
+    pub records_upgraded: u64,
     /// Things that went wrong without stopping the run (exit 1).
     pub problems: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub conflict_samples: Vec<ArchiveConflict>,
     pub elapsed_s: f64,
     pub events_per_s: f64,
+    /// Set when a signal stopped the run: the partitions listed are done,
+    /// the one it was working on is left as it was (live).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interrupted: Option<Interrupted>,
     /// Verified and listed ids not deleted from live yet.
     #[serde(skip)]
     pending: PendingDeletes,
@@ -152,26 +162,59 @@ pub struct ArchiveReport {
 #[derive(Debug, Clone, Default)]
 struct PendingDeletes {
     ids: Vec<Uuid>,
+    /// The content hash of each queued id (same order), for its
+    /// archived-id record, written in the same transaction as the delete.
+    hashes: Vec<ContentHash>,
     partitions: Vec<String>,
     /// Which listed part holds which slice of `ids`, for the re-check
     /// right before the delete.
     parts: Vec<QueuedPart>,
 }
 
+impl PendingDeletes {
+    /// The archived-id records of `safe`: the queued ids of the parts that
+    /// passed the re-check, which [`recheck::recheck`] returns as whole
+    /// part slices in queue order.
+    fn records_of(&self, safe: &[Uuid]) -> Vec<ArchivedId> {
+        let mut out = Vec::with_capacity(safe.len());
+        let mut at = 0;
+        for part in &self.parts {
+            let ids = &self.ids[part.ids.clone()];
+            if safe[at..].starts_with(ids) {
+                let name = part.partition.name();
+                out.extend(
+                    ids.iter()
+                        .zip(&self.hashes[part.ids.clone()])
+                        .map(|(id, hash)| ArchivedId {
+                            id: *id,
+                            hash: *hash,
+                            partition: name.clone(),
+                        }),
+                );
+                at += ids.len();
+            }
+        }
+        out
+    }
+}
+
 /// Ids queued before the live store is asked to delete them.
 const DELETE_BATCH: usize = 1_000_000;
 
-/// Queues the ids of one listed part (`entry`, of partition `p` in `dir`).
+/// Queues the records of one listed part (`entry`, of partition `p` in
+/// `dir`): their ids are recorded as archived and, unless `--keep-live`,
+/// deleted from live.
 fn queue_delete(
     report: &mut ArchiveReport,
     p: &Partition,
     dir: &Path,
     entry: &PartEntry,
-    ids: &[Uuid],
+    records: &[ArchivedId],
 ) {
     let pending = &mut report.pending;
     let start = pending.ids.len();
-    pending.ids.extend_from_slice(ids);
+    pending.ids.extend(records.iter().map(|r| r.id));
+    pending.hashes.extend(records.iter().map(|r| r.hash));
     pending.parts.push(QueuedPart {
         partition: *p,
         dir: dir.to_path_buf(),
@@ -185,7 +228,9 @@ fn queue_delete(
     }
 }
 
-/// Deletes exactly the queued ids and checks the count, once this run has
+/// Records the queued ids as archived and (unless `--keep-live`) deletes
+/// exactly those from live, in one store transaction, and checks the
+/// count, once this run has
 /// confirmed that it still holds the archive folder's lock and every part
 /// holding them has been read again from disk: still listed with the same
 /// SHA-256, still that SHA-256, still holding each id. The ids of a part
@@ -204,14 +249,16 @@ fn flush_deletes(
     }
     let (ids, failed) = recheck::recheck(&pending.ids, &pending.parts);
     fault("before-delete");
-    let deleted = if ids.is_empty() {
+    let records = pending.records_of(&ids);
+    let delete_live = !report.keep_live;
+    let deleted = if records.is_empty() {
         0
     } else {
-        store.delete_ids(&ids)?
+        store.put_archived(&records, delete_live)?
     };
     fault("after-delete");
     report.deleted += deleted;
-    if deleted != ids.len() as u64 {
+    if delete_live && deleted != ids.len() as u64 {
         report.problems.push(format!(
             "deleted {deleted} live events for {} archived ones of partitions {}; the others were no longer live",
             ids.len(),
@@ -260,6 +307,31 @@ fn fingerprint_row(row: &parquet::RowRef<'_>, with_received_at: bool) -> u64 {
     h.finish()
 }
 
+/// Runs `work` holding the archive's locks, in the store and in the folder
+/// (for `verify --repair`, which writes archived-id records as an archive
+/// run does).
+pub fn with_archive_lock<T>(
+    store: &mut dyn Store,
+    root: &Path,
+    work: impl FnOnce(&mut dyn Store) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let run = Uuid::new_v4().simple().to_string()[..12].to_string();
+    let holder = format!(
+        "chronicle verify --repair pid {} on {} (run {run})",
+        std::process::id(),
+        hostname()
+    );
+    let what = format!("archiving in {}", store.describe());
+    // Released when dropped, also when the folder lock is refused.
+    let _lock = StoreLock::acquire(store.reopen()?, LOCK_NAME, &holder, &what)?;
+    let files = LocalFolder::new(root, &run);
+    let folder = take_folder_lock(root, &files, &holder, &run)?;
+    let result = work(store);
+    // A failed release only delays the next run until the lock expires.
+    let _ = folder.release();
+    result
+}
+
 /// The last instant whose partition may be archived: partitions must end
 /// at or before both `before` and now minus the lag.
 pub fn effective_cutoff(options: &ArchiveOptions) -> Millis {
@@ -304,15 +376,29 @@ pub fn archive(
         (Some(lock), Some(folder))
     };
     fault("after-lock");
-    let mut result = run_partitions(
-        store,
-        options,
-        bound,
-        &mut lock,
-        &mut folder,
-        &mut report,
-        progress,
-    );
+    let mut result = if options.dry_run {
+        Ok(())
+    } else {
+        archived_ids::upgrade_records(&options.root, store, &mut report.problems)
+            .map(|n| report.records_upgraded = n)
+    };
+    if result.is_ok() {
+        result = run_partitions(
+            store,
+            options,
+            bound,
+            &mut lock,
+            &mut folder,
+            &mut report,
+            progress,
+        );
+    }
+    // An interrupt ends the run like its end would, after the last part
+    // that was done.
+    report.interrupted = result.as_ref().err().and_then(cancel::interruption);
+    if report.interrupted.is_some() {
+        result = Ok(());
+    }
     // Also after a failure: the queued ids belong to verified, listed parts
     // (and are checked again before the delete). Not after a lost race.
     let lost_race = result
@@ -435,6 +521,7 @@ fn run_partitions(
         .collect();
     let mut since: Option<Millis> = None;
     loop {
+        cancel::check()?;
         // Skip-scan: the next live event below the bound names the next
         // partition with live events.
         let next_live = store
@@ -601,12 +688,18 @@ fn archive_partition(
     // A scanner thread pages through the store while this thread encodes
     // Parquet: the two take about the same time on large partitions.
     let filter = partition_filter(p);
-    let (tx, rx) = crossbeam_channel::bounded::<Vec<Event>>(2);
-    let (scanned, consumed) = std::thread::scope(|scope| {
-        let scan_store = &mut *store;
-        let scan_lock = &mut *lock;
-        let filter = &filter;
-        let scanner = scope.spawn(move || -> anyhow::Result<()> {
+    // Live events whose id is recorded as archived in another partition
+    // (an old re-import, a MongoDB import racing a run): never written
+    // twice, settled after the scan. Id -> (fingerprint, record).
+    let mut elsewhere: HashMap<Uuid, (u64, ArchivedId)> = HashMap::new();
+    let filter = &filter;
+    let scan_store = &mut *store;
+    let scan_lock = &mut *lock;
+    cancel::pipeline(
+        "store scanner",
+        2,
+        &Stop::new(),
+        move |pages| {
             let mut cursor: Option<ScanCursor> = None;
             loop {
                 let page = scan_store.scan_page(filter, cursor.as_ref(), PAGE)?;
@@ -615,62 +708,79 @@ fn archive_partition(
                     cursor = Some((last.received_at.unwrap_or_default(), last.id));
                 }
                 scan_lock.renew()?;
-                // A closed channel means the writer failed; it reports why.
-                if tx.send(page).is_err() || !full {
+                let ids: Vec<Uuid> = page.iter().map(|e| e.id).collect();
+                let records: HashMap<Uuid, ArchivedId> = scan_store
+                    .get_archived(&ids)?
+                    .into_iter()
+                    .map(|r| (r.id, r))
+                    .collect();
+                // A gone writer failed or was interrupted; it reports why.
+                if pages.send((page, records)).is_err() || !full {
                     return Ok(());
                 }
             }
-        });
-        let consumed = (|| -> anyhow::Result<()> {
-            let rx = rx;
+        },
+        |pages| {
             let mut open: Option<OpenPart> = None;
-            for page in rx.iter() {
-                w.folder.renew()?;
-                for event in page {
-                    pr.live += 1;
-                    if listed.binary_search(&event.id).is_ok() {
-                        already.insert(event.id, fingerprint(&event, false));
-                        continue;
+            let written = (|| -> anyhow::Result<()> {
+                for page in pages {
+                    let (page, mut records) = page?;
+                    w.folder.renew()?;
+                    for event in page {
+                        pr.live += 1;
+                        if listed.binary_search(&event.id).is_ok() {
+                            already.insert(event.id, fingerprint(&event, false));
+                            continue;
+                        }
+                        if let Some(record) = records.remove(&event.id) {
+                            elsewhere.insert(event.id, (fingerprint(&event, false), record));
+                            continue;
+                        }
+                        if open.is_none() {
+                            let name = part_name(next_seq);
+                            next_seq += 1;
+                            let tmp = temp_path(&dir.join(&name), &run);
+                            open = Some(OpenPart {
+                                writer: PartWriter::create(&tmp)?,
+                                tmp,
+                                name,
+                                fingerprints: Vec::new(),
+                            });
+                        }
+                        let part = open.as_mut().expect("opened above");
+                        part.writer.push(&event)?;
+                        part.fingerprints.push(fingerprint(&event, true));
+                        if part.writer.rows() == 1 {
+                            fault("mid-write");
+                        }
+                        if part.writer.rows() >= MAX_PART_ROWS {
+                            let part = open.take().expect("open");
+                            commit_part(options, &mut w, part, &mut pr, report)?;
+                        }
                     }
-                    if open.is_none() {
-                        let name = part_name(next_seq);
-                        next_seq += 1;
-                        let tmp = temp_path(&dir.join(&name), &run);
-                        open = Some(OpenPart {
-                            writer: PartWriter::create(&tmp)?,
-                            tmp,
-                            name,
-                            fingerprints: Vec::new(),
-                        });
-                    }
-                    let part = open.as_mut().expect("opened above");
-                    part.writer.push(&event)?;
-                    part.fingerprints.push(fingerprint(&event, true));
-                    if part.writer.rows() == 1 {
-                        fault("mid-write");
-                    }
-                    if part.writer.rows() >= MAX_PART_ROWS {
-                        let part = open.take().expect("open");
-                        commit_part(options, &mut w, part, &mut pr, report)?;
-                    }
+                    progress.set_position(done_before + pr.live);
                 }
-                progress.set_position(done_before + pr.live);
+                if let Some(part) = open.take() {
+                    commit_part(options, &mut w, part, &mut pr, report)?;
+                }
+                Ok(())
+            })();
+            if let Some(part) = open.take().filter(|_| written.is_err()) {
+                // Stopped mid-part (a failure or an interrupt): the part was
+                // never listed, so its temporary file is only clutter.
+                drop(part.writer);
+                let _ = std::fs::remove_file(&part.tmp);
             }
-            if let Some(part) = open.take() {
-                commit_part(options, &mut w, part, &mut pr, report)?;
-            }
-            Ok(())
-        })();
-        (scanner.join(), consumed)
-    });
-    let scanned = scanned.map_err(|_| anyhow::anyhow!("the store scanner thread panicked"))?;
-    // The writer's error explains a scanner that stopped because of it.
-    consumed?;
-    scanned?;
+            written
+        },
+    )?;
     if !already.is_empty() {
         settle_already_archived(
             store, options, p, &dir, &old_parts, already, &mut pr, report,
         )?;
+    }
+    if !elsewhere.is_empty() {
+        settle_archived_elsewhere(store, options, elsewhere, &mut pr, report)?;
     }
     if report.pending.ids.len() >= DELETE_BATCH {
         flush_deletes(store, Some(folder), report)?;
@@ -703,6 +813,7 @@ fn commit_part(
     // Read back: same rows, same order, same content as the store returned.
     let mut rows = 0usize;
     let mut read_ids = Vec::with_capacity(part.fingerprints.len());
+    let mut records = Vec::with_capacity(part.fingerprints.len());
     parquet::for_each_row(&path, |row| {
         anyhow::ensure!(
             part.fingerprints.get(rows) == Some(&fingerprint_row(&row, true)),
@@ -711,6 +822,9 @@ fn commit_part(
             row.id
         );
         read_ids.push(row.id);
+        // The archived-id record comes from the row as read back, so the
+        // store records exactly what the archive holds.
+        records.push(archived_ids::record_of_row(&row, &pr.partition));
         rows += 1;
         Ok(())
     })?;
@@ -744,8 +858,8 @@ fn commit_part(
 
     if !options.keep_live {
         pr.deleted += read_ids.len() as u64;
-        queue_delete(report, &w.p, &w.dir, &entry, &read_ids);
     }
+    queue_delete(report, &w.p, &w.dir, &entry, &records);
     Ok(())
 }
 
@@ -771,7 +885,7 @@ fn settle_already_archived(
                 continue;
             };
             if fp == fingerprint(&archived, false) {
-                identical.push(archived.id);
+                identical.push(ArchivedId::of(&archived, &p.name()));
             } else {
                 pr.conflicts += 1;
                 if report.conflict_samples.len() < CONFLICT_SAMPLES {
@@ -786,8 +900,10 @@ fn settle_already_archived(
             }
         }
         pr.already_archived += identical.len() as u64;
-        if !options.keep_live && !identical.is_empty() {
+        if !options.keep_live {
             pr.deleted += identical.len() as u64;
+        }
+        if !identical.is_empty() {
             queue_delete(report, p, dir, entry, &identical);
         }
     }
@@ -803,6 +919,83 @@ fn settle_already_archived(
             p.name(),
             pr.conflicts
         ));
+    }
+    Ok(())
+}
+
+/// Live events whose id a record places in another partition: identical to
+/// the version read from that partition → recorded and deleted as already
+/// archived; different → a conflict, left live; not found there (a record
+/// the archive does not back) → left live and reported. Reads each named
+/// partition once; such events only exist in stores written before
+/// archived-id records, or after a MongoDB import raced an archive run.
+fn settle_archived_elsewhere(
+    store: &mut dyn Store,
+    options: &ArchiveOptions,
+    elsewhere: HashMap<Uuid, (u64, ArchivedId)>,
+    pr: &mut PartitionReport,
+    report: &mut ArchiveReport,
+) -> anyhow::Result<()> {
+    let wanted: Vec<(Uuid, String)> = elsewhere
+        .iter()
+        .map(|(id, (_, r))| (*id, r.partition.clone()))
+        .collect();
+    let versions = archived_ids::archived_versions(&options.root, &wanted)?;
+    // Identical ones, grouped by the part that holds them (the re-check
+    // before the delete reads that part again).
+    let mut identical: BTreeMap<(Partition, PathBuf, String), (PartEntry, Vec<ArchivedId>)> =
+        BTreeMap::new();
+    let mut unbacked = Vec::new();
+    let mut conflicts = 0u64;
+    for (id, (fp, record)) in elsewhere {
+        match versions.get(&id) {
+            Some(found) if fingerprint(&found.event, false) == fp => {
+                let key = (found.partition, found.dir.clone(), found.entry.file.clone());
+                identical
+                    .entry(key)
+                    .or_insert_with(|| (found.entry.clone(), Vec::new()))
+                    .1
+                    .push(ArchivedId::of(&found.event, &record.partition));
+            }
+            Some(found) => {
+                let archived = &found.event;
+                conflicts += 1;
+                if report.conflict_samples.len() < CONFLICT_SAMPLES {
+                    let live = store.get_many(&[id])?;
+                    report.conflict_samples.push(ArchiveConflict {
+                        partition: record.partition.clone(),
+                        id: id.to_string(),
+                        live: live.first().map(|e| e.to_json_line()).unwrap_or_default(),
+                        archived: archived.to_json_line(),
+                    });
+                }
+            }
+            None => unbacked.push(format!("{id} ({})", record.partition)),
+        }
+    }
+    if conflicts > 0 {
+        pr.conflicts += conflicts;
+        report.problems.push(format!(
+            "{}: {conflicts} live events differ from their copies archived in other partitions; they stay live",
+            pr.partition
+        ));
+    }
+    if !unbacked.is_empty() {
+        unbacked.sort();
+        report.problems.push(format!(
+            "{}: {} live events have archived-id records that the archive does not back (e.g. {}); left live, run `chronicle verify --repair`",
+            pr.partition,
+            unbacked.len(),
+            unbacked.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    let settled: u64 = identical.values().map(|(_, r)| r.len() as u64).sum();
+    pr.already_archived += settled;
+    if !options.keep_live {
+        pr.deleted += settled;
+    }
+    for ((p, dir, _), (entry, records)) in identical {
+        queue_delete(report, &p, &dir, &entry, &records);
     }
     Ok(())
 }

@@ -4,7 +4,8 @@
 //! counted and reported as a conflict, never overwritten.
 //!
 //! A reader thread decodes Parquet while the calling thread appends, as in
-//! the import pipeline; every file's SHA-256 is checked against its manifest
+//! the import pipeline (a failure on either ends both, an interrupt stops
+//! at the next batch with what was appended committed); every file's SHA-256 is checked against its manifest
 //! before its rows are used (see [`super::read`]).
 
 use std::path::PathBuf;
@@ -13,9 +14,9 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::read::{archived_counts, archived_events};
-use crate::event::Event;
+use crate::cancel::{self, Interrupted, Stop};
 use crate::progress::{Progress, Unit};
-use crate::store::{AppendOutcome, ScanFilter, Store};
+use crate::store::{write_failed, AppendOutcome, ScanFilter, Store};
 
 /// Events per `append` call (the store groups calls into transactions).
 pub const REPLAY_BATCH: usize = 10_000;
@@ -57,6 +58,9 @@ pub struct ReplayReport {
     pub conflict_samples: Vec<ReplayConflict>,
     pub elapsed_s: f64,
     pub events_per_s: f64,
+    /// Set when a signal stopped the replay; the counts were committed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interrupted: Option<Interrupted>,
 }
 
 const CONFLICT_SAMPLES: usize = 100;
@@ -84,39 +88,28 @@ pub fn replay(
     progress.start("replaying", Some(total), Unit::Events);
     let events = archived_events(&options.root, &options.filter)?;
     let batch_size = options.batch_size.max(1);
-    let (tx, rx) = crossbeam_channel::bounded::<anyhow::Result<Vec<Event>>>(2);
-    let result = std::thread::scope(|scope| -> anyhow::Result<()> {
-        scope.spawn(move || {
-            let mut batch = Vec::with_capacity(batch_size);
-            for event in events {
-                match event {
-                    Ok(e) => {
-                        batch.push(e);
-                        if batch.len() == batch_size
-                            && tx
-                                .send(Ok(std::mem::replace(
-                                    &mut batch,
-                                    Vec::with_capacity(batch_size),
-                                )))
-                                .is_err()
-                        {
-                            return;
-                        }
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Err(e));
-                        return;
-                    }
+    let batches = cancel::spawn_feed("archive reader", 2, &Stop::new(), move |feed| {
+        let mut batch = Vec::with_capacity(batch_size);
+        for event in events {
+            batch.push(event?);
+            if batch.len() == batch_size {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
+                if feed.send(full).is_err() {
+                    return Ok(());
                 }
             }
-            if !batch.is_empty() {
-                let _ = tx.send(Ok(batch));
-            }
-        });
-        // Returning early drops `rx`, which stops the reader at its next send.
-        for batch in rx {
+        }
+        if !batch.is_empty() {
+            let _ = feed.send(batch);
+        }
+        Ok(())
+    });
+    let mut result = (|| -> anyhow::Result<()> {
+        // `batches` moves in here: returning early drops it, which stops the
+        // reader at its next send.
+        for batch in batches {
             let batch = batch?;
-            let outcomes = store.append(&batch)?;
+            let outcomes = store.append(&batch).map_err(|e| write_failed(store, e))?;
             for (event, outcome) in batch.iter().zip(outcomes) {
                 match outcome {
                     AppendOutcome::Inserted => report.inserted += 1,
@@ -131,13 +124,33 @@ pub fn replay(
                             });
                         }
                     }
+                    // The store records this id as archived with other
+                    // content: the archive holds two versions of it (e.g.
+                    // replayed from another archive folder). The stored
+                    // record is kept; the recorded version is in `partition`.
+                    AppendOutcome::ArchivedConflict { partition } => {
+                        report.conflicts += 1;
+                        if report.conflict_samples.len() < CONFLICT_SAMPLES {
+                            report.conflict_samples.push(ReplayConflict {
+                                id: event.id.to_string(),
+                                stored: format!("(archived in partition {partition})"),
+                                archived: event.to_json_line(),
+                            });
+                        }
+                    }
                 }
             }
             report.read += batch.len() as u64;
             progress.set_position(report.read);
         }
-        store.flush()
-    });
+        Ok(())
+    })();
+    // An interrupt keeps what was appended: it is committed like an end.
+    report.interrupted = result.as_ref().err().and_then(cancel::interruption);
+    if report.interrupted.is_some() {
+        result = Ok(());
+    }
+    let result = result.and_then(|()| store.flush().map_err(|e| write_failed(store, e)));
     progress.finish();
     result?;
     let elapsed = started.elapsed().as_secs_f64();

@@ -3,9 +3,11 @@
 
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 use chronicle::progress::{Progress, Unit};
+
+use crate::commands::thousands;
 
 pub struct TerminalProgress {
     bar: ProgressBar,
@@ -27,8 +29,8 @@ impl Progress for TerminalProgress {
                 "{msg} {spinner} {bytes} {binary_bytes_per_sec}",
             ),
             Unit::Events => (
-                "{msg} [{bar:30}] {human_pos}/{human_len} events {per_sec} ETA {eta}",
-                "{msg} {spinner} {human_pos} events {per_sec}",
+                "{msg} [{bar:30}] {human_pos}/{human_len} events {rate} ETA {eta}",
+                "{msg} {spinner} {human_pos} events {rate}",
             ),
         };
         self.bar.reset();
@@ -38,13 +40,17 @@ impl Progress for TerminalProgress {
                 self.bar.set_style(
                     ProgressStyle::with_template(known)
                         .expect("template")
+                        .with_key("rate", rate_key)
                         .progress_chars("=> "),
                 );
             }
             None => {
                 self.bar.unset_length();
-                self.bar
-                    .set_style(ProgressStyle::with_template(unknown).expect("template"));
+                self.bar.set_style(
+                    ProgressStyle::with_template(unknown)
+                        .expect("template")
+                        .with_key("rate", rate_key),
+                );
             }
         }
         self.bar.set_message(label.to_string());
@@ -56,5 +62,33 @@ impl Progress for TerminalProgress {
 
     fn finish(&self) {
         self.bar.finish_and_clear();
+    }
+}
+
+/// `{rate}`: whole events per second with thousands separators
+/// (`54,782/s`), where indicatif's `{per_sec}` prints `54782.1854/s`.
+fn rate_key(state: &ProgressState, w: &mut dyn std::fmt::Write) {
+    let _ = w.write_str(&rate(state.per_sec()));
+}
+
+fn rate(per_sec: f64) -> String {
+    let whole = if per_sec.is_finite() && per_sec > 0.0 {
+        per_sec.round() as u64
+    } else {
+        0
+    };
+    format!("{}/s", thousands(whole))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rate;
+
+    #[test]
+    fn rates_are_whole_numbers_with_thousands_separators() {
+        assert_eq!(rate(54782.1854), "54,782/s");
+        assert_eq!(rate(1_234_567.5), "1,234,568/s");
+        assert_eq!(rate(0.4), "0/s");
+        assert_eq!(rate(f64::NAN), "0/s");
     }
 }

@@ -12,8 +12,9 @@ use chronicle::duration::{parse_duration_ms, parse_instant_or_age};
 use chronicle::exit::ExitStatus;
 use chronicle::settings::Settings;
 
-use super::{open_store, progress, thousands};
+use super::{figures, interrupted, more_not_shown, open_store, progress, thousands};
 use crate::cli::printer::Printer;
+use crate::cli::summary::Figures;
 
 #[derive(Debug, Args)]
 pub struct ArchiveArgs {
@@ -54,24 +55,46 @@ pub fn run(
     let mut store = open_store(settings)?;
     let progress = progress(printer);
     let report = archive(store.as_mut(), &options, progress.as_ref())?;
-    print_report(&report, printer);
-    Ok(if report.conflicts > 0 || !report.problems.is_empty() {
+    print_report(&report, printer, figures(settings, report.archived))?;
+    Ok(if let Some(interrupt) = report.interrupted {
+        interrupted(
+            printer,
+            interrupt,
+            "the partitions listed above are archived, the one in progress is left live as it was",
+        )
+    } else if report.conflicts > 0 || !report.problems.is_empty() {
         ExitStatus::Problems
     } else {
         ExitStatus::Success
     })
 }
 
-fn print_report(report: &ArchiveReport, printer: &Printer) {
-    let shown = if printer.is_verbose() { usize::MAX } else { 5 };
+fn print_report(
+    report: &ArchiveReport,
+    printer: &Printer,
+    figures: Figures<'_>,
+) -> anyhow::Result<()> {
+    let shown = printer.samples();
     for c in report.conflict_samples.iter().take(shown) {
-        printer.note(format!(
-            "conflict in {}: id {} is archived with other content; the live version stays live\n  live:     {}\n  archived: {}",
-            c.partition, c.id, c.live, c.archived
-        ));
+        printer.problem(
+            format!(
+                "conflict in {}: id {} is archived with other content; the live version stays live",
+                c.partition, c.id
+            ),
+            Some(&format!(
+                "  live:     {}\n  archived: {}",
+                c.live, c.archived
+            )),
+        );
     }
+    more_not_shown(
+        printer,
+        report.conflicts,
+        report.conflict_samples.len().min(shown),
+        "conflicts",
+    );
     for p in &report.problems {
-        printer.warn(p);
+        printer.problem(format!("problem: {p}"), None);
     }
     let mut human = String::new();
     if report.dry_run {
@@ -155,8 +178,5 @@ fn print_report(report: &ArchiveReport, printer: &Printer) {
         report.elapsed_s,
         thousands(report.events_per_s as u64)
     );
-    printer.result(
-        human,
-        &serde_json::to_value(report).expect("report serialises"),
-    );
+    printer.summary(human, &serde_json::to_value(report)?, figures)
 }

@@ -11,9 +11,8 @@ use chronicle::event::parse_time_bound;
 use chronicle::exit::ExitStatus;
 use chronicle::export::export;
 use chronicle::settings::Settings;
-use chronicle::store::ScanFilter;
 
-use super::{open_store, thousands};
+use super::{figures, open_existing_store, scan_filter, thousands};
 use crate::cli::printer::Printer;
 
 #[derive(Debug, Args)]
@@ -33,31 +32,46 @@ pub struct ExportArgs {
 }
 
 pub fn run(args: ExportArgs, settings: &Settings, printer: &Printer) -> anyhow::Result<ExitStatus> {
-    let filter = ScanFilter {
-        types: args.types,
-        since: args.since,
-        until: args.until,
-    };
-    let mut store = open_store(settings)?;
+    let filter = scan_filter(args.types, args.since, args.until)?;
+    let mut store = open_existing_store(settings)?;
     let count = match &args.output {
         Some(path) => {
             let file =
                 File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
             let mut out = BufWriter::with_capacity(1 << 20, file);
-            let n = export(store.as_mut(), &filter, &mut out)?;
-            out.flush()?;
+            let n = export(store.as_mut(), &filter, &mut out).with_context(|| {
+                format!(
+                    "export from store {} to {} failed",
+                    store.describe(),
+                    path.display()
+                )
+            })?;
+            out.flush()
+                .with_context(|| format!("cannot write {}", path.display()))?;
             n
         }
         None => {
-            let stdout = std::io::stdout();
-            let mut out = BufWriter::with_capacity(1 << 20, stdout.lock());
-            export(store.as_mut(), &filter, &mut out)?
+            let described = store.describe();
+            let mut out = BufWriter::with_capacity(1 << 20, printer.stdout());
+            export(store.as_mut(), &filter, &mut out)
+                .with_context(|| format!("export from store {described} failed"))?
         }
     };
-    printer.note(format!(
+    let human = format!(
         "exported {} events from {}",
         thousands(count),
         store.describe()
-    ));
+    );
+    let output = args.output.as_ref().map(|p| p.display().to_string());
+    let report = serde_json::json!({
+        "exported": count,
+        "output": output.as_deref().unwrap_or("-"),
+    });
+    printer.summary_beside_data(
+        human,
+        &report,
+        figures(settings, count),
+        args.output.is_none(),
+    )?;
     Ok(ExitStatus::Success)
 }

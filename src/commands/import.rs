@@ -18,7 +18,8 @@ use chronicle::source::dump::open_dump;
 use chronicle::source::events::JsonLinesSource;
 use chronicle::store;
 
-use super::{open_store, progress, thousands};
+use super::{figures, interrupted, more_not_shown, open_store, progress, thousands};
+use crate::cli::examples;
 use crate::cli::printer::Printer;
 
 #[derive(Debug, Args)]
@@ -29,17 +30,20 @@ pub struct ImportArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ImportKind {
-    /// Import CSV exports (plain or .gz) through a mapping file
+    /// Import CSV exports (plain or .gz; `-` reads stdin) through a mapping file
+    #[command(after_help = examples::IMPORT_CSV)]
     Csv(CsvArgs),
     /// Import database dumps (pg_dump, mysqldump, mongodump, mongoexport) through a mapping file; see docs/dumps.md
+    #[command(after_help = examples::IMPORT_DUMP)]
     Dump(DumpArgs),
     /// Import canonical events as JSON lines (e.g. another store's export); `-` reads stdin
+    #[command(after_help = examples::IMPORT_EVENTS)]
     Events(EventsArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct CsvArgs {
-    /// CSV files to import, in order
+    /// CSV files to import, in order; `-` reads stdin (its rejects go to ./stdin.rejects.csv)
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// Mapping file (TOML) describing how a row becomes an event; see docs/mapping.md
@@ -64,7 +68,7 @@ pub struct DumpArgs {
 
 #[derive(Debug, Args)]
 pub struct EventsArgs {
-    /// JSON-lines files of canonical events; `-` reads stdin
+    /// JSON-lines files of canonical events; `-` reads stdin (its rejects go to ./stdin.rejects.jsonl)
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
     #[command(flatten)]
@@ -73,10 +77,12 @@ pub struct EventsArgs {
 
 #[derive(Debug, Args)]
 pub struct CommonImportArgs {
-    /// Where rejected records go [default: <input>.rejects.csv, or .rejects.jsonl]
+    /// Where rejected records go [default: <input>.rejects.csv, or .rejects.jsonl; ./stdin.rejects.csv
+    /// for `-`]
     #[arg(long, value_name = "FILE")]
     pub rejects: Option<PathBuf>,
-    /// Stop the import once N records were rejected (what was written stays)
+    /// Tolerate N rejected records: the import stops at the first reject beyond N, exit 2 (what
+    /// was written stays)
     #[arg(long, value_name = "N")]
     pub max_rejects: Option<u64>,
     /// Map and validate everything and read the store to report what a real run would import,
@@ -154,6 +160,7 @@ pub fn run(args: ImportArgs, settings: &Settings, printer: &Printer) -> anyhow::
         max_rejects: common.max_rejects,
         dry_run: common.dry_run,
         batch_size: common.batch_size,
+        archive: Some(settings.archive.local_path().to_path_buf()),
         limit: common.limit,
         show: common.show,
     };
@@ -161,7 +168,7 @@ pub fn run(args: ImportArgs, settings: &Settings, printer: &Printer) -> anyhow::
     let report = if options.dry_run {
         // A dry run reads the store to classify events, but a store file
         // that does not exist yet is not created: everything would import.
-        let missing = store::sqlite_path(&settings.store).is_some_and(|p| !Path::new(p).exists());
+        let missing = store::sqlite_path(&settings.store)?.is_some_and(|p| !Path::new(p).exists());
         let mut store = if missing {
             None
         } else {
@@ -172,8 +179,14 @@ pub fn run(args: ImportArgs, settings: &Settings, printer: &Printer) -> anyhow::
         let mut store = open_store(settings)?;
         import_all(inputs, Some(store.as_mut()), &options, progress.as_ref())?
     };
-    print_report(&report, &options, printer);
-    Ok(if report.stopped_early {
+    print_report(&report, &options, printer, settings)?;
+    Ok(if let Some(interrupt) = report.summary.interrupted {
+        interrupted(
+            printer,
+            interrupt,
+            "the counts above were committed and the import run is recorded as interrupted",
+        )
+    } else if report.stopped_early {
         ExitStatus::Fatal
     } else if report.summary.counts.rejected > 0 || report.summary.counts.conflicts > 0 {
         ExitStatus::Problems
@@ -185,7 +198,17 @@ pub fn run(args: ImportArgs, settings: &Settings, printer: &Printer) -> anyhow::
 /// A conflict as the fields that differ, with their JSON paths (the
 /// conflicts file has both whole versions; --verbose prints them too).
 fn conflict_text(c: &Conflict, whole: bool) -> String {
-    let mut stored = c.stored.to_json_value();
+    let Some(stored_event) = &c.stored else {
+        return format!(
+            "conflict {}:{}: id {} is archived (partition {}) with other content; the archive folder could not be read here to show the archived version\n  incoming: {}",
+            c.file.display(),
+            c.line,
+            c.incoming.id,
+            c.archived_in.as_deref().unwrap_or("?"),
+            c.incoming.to_json_line()
+        );
+    };
+    let mut stored = stored_event.to_json_value();
     // received_at is the store's, not content: never part of a conflict.
     if let Some(meta) = stored.get_mut("meta").and_then(|m| m.as_object_mut()) {
         meta.remove("received_at");
@@ -200,9 +223,11 @@ fn conflict_text(c: &Conflict, whole: bool) -> String {
             // Only a dry run reports this: of an id repeated within the
             // input, it keeps a fingerprint of the first version, not the
             // version itself.
-            "repeats an earlier record of this input with other content"
+            "repeats an earlier record of this input with other content".to_string()
+        } else if let Some(partition) = &c.archived_in {
+            format!("is archived (partition {partition}) with other content")
         } else {
-            "is stored with other content"
+            "is stored with other content".to_string()
         }
     );
     let show = |v: &Option<serde_json::Value>| match v {
@@ -222,38 +247,67 @@ fn conflict_text(c: &Conflict, whole: bool) -> String {
         let _ = write!(
             text,
             "\n  stored:   {}\n  incoming: {}",
-            c.stored.to_json_line(),
+            stored_event.to_json_line(),
             c.incoming.to_json_line()
         );
     }
     text
 }
 
-fn print_report(report: &ImportReport, options: &ImportOptions, printer: &Printer) {
+fn print_report(
+    report: &ImportReport,
+    options: &ImportOptions,
+    printer: &Printer,
+    settings: &Settings,
+) -> anyhow::Result<()> {
     let s = &report.summary.counts;
-    let shown = if printer.is_verbose() { usize::MAX } else { 5 };
+    let shown = printer.samples();
     for (file, reject) in report.reject_samples.iter().take(shown) {
-        printer.note(format!(
-            "rejected {}:{}: {}",
-            file.display(),
-            reject.line,
-            reject.reason
-        ));
+        printer.problem(
+            format!(
+                "rejected {}:{}: {}",
+                file.display(),
+                reject.line,
+                reject.reason
+            ),
+            None,
+        );
     }
+    more_not_shown(
+        printer,
+        s.rejected,
+        report.reject_samples.len().min(shown),
+        "rejected records",
+    );
     for c in report.conflict_samples.iter().take(shown) {
-        printer.note(conflict_text(c, printer.is_verbose()));
+        // The first line names the file, line and id; the differing
+        // fields follow for a person at a terminal.
+        let text = conflict_text(c, printer.is_verbose());
+        match text.split_once('\n') {
+            Some((line, detail)) => printer.problem(line, Some(detail)),
+            None => printer.problem(&text, None),
+        }
     }
+    more_not_shown(
+        printer,
+        s.conflicts,
+        report.conflict_samples.len().min(shown),
+        "conflicts",
+    );
     for path in &report.rejects_files {
-        printer.note(format!(
-            "rejected records were written to {}",
-            path.display()
-        ));
+        printer.problem(
+            format!("rejected records were written to {}", path.display()),
+            None,
+        );
     }
     for path in &report.conflicts_files {
-        printer.note(format!(
-            "conflicts (both versions) were written to {}",
-            path.display()
-        ));
+        printer.problem(
+            format!(
+                "conflicts (both versions) were written to {}",
+                path.display()
+            ),
+            None,
+        );
     }
     if report.dry_run_saturated {
         printer.warn(format!(
@@ -261,11 +315,13 @@ fn print_report(report: &ImportReport, options: &ImportOptions, printer: &Printe
             thousands(chronicle::dry_run::MAX_TRACKED as u64)
         ));
     }
-    if report.stopped_early {
-        printer.warn(format!(
-            "stopped after {} rejects (--max-rejects); events written before that are kept, and re-running the import is safe",
-            s.rejected
-        ));
+    if let Some((file, line)) = &report.stopped_at {
+        printer.problem(format!(
+            "stopped at {}:{line}: {} rejects exceed --max-rejects {}, so the rest of the input was not read; events written before that are kept, and re-running the import is safe",
+            file.display(),
+            s.rejected,
+            options.max_rejects.unwrap_or(0)
+        ), None);
     }
     let mut human = String::new();
     if options.show > 0 {
@@ -335,5 +391,8 @@ fn print_report(report: &ImportReport, options: &ImportOptions, printer: &Printe
             })
             .collect();
     }
-    printer.result(human, &json);
+    let mut figures = figures(settings, s.read);
+    figures.rejects_files = &report.rejects_files;
+    figures.conflicts_files = &report.conflicts_files;
+    printer.summary(human, &json, figures)
 }

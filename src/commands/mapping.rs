@@ -118,9 +118,9 @@ pub fn run(args: MappingArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
                     out.display()
                 ),
                 &json,
-            );
+            )?;
         }
-        None => printer.result(drafted.mapping.trim_end(), &json),
+        None => printer.result(drafted.mapping.trim_end(), &json)?,
     }
     Ok(ExitStatus::Success)
 }

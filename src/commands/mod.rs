@@ -3,6 +3,7 @@
 //! does the work itself.
 
 pub mod archive;
+pub mod completions;
 pub mod export;
 pub mod import;
 pub mod mapping;
@@ -12,19 +13,29 @@ pub mod replay;
 pub mod status;
 pub mod verify;
 
+use chronicle::cancel::Interrupted;
+use chronicle::event::{format_millis, Millis};
 use chronicle::exit::ExitStatus;
 use chronicle::progress::{NoProgress, Progress};
 use chronicle::settings::{Overrides, Settings};
-use chronicle::store::{self, Store};
+use chronicle::store::{self, ScanFilter, Store};
 
 use crate::cli::printer::Printer;
 use crate::cli::progress_bar::TerminalProgress;
+use crate::cli::summary::Figures;
 use crate::cli::{Cli, Command, GlobalArgs};
 
 pub fn run(mut cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    // These two need no settings: a broken chronicle.toml must not stop
+    // someone from installing completions or reading the manual.
+    let mut command = match cli.command {
+        Command::Completions(args) => return completions::completions(args, printer),
+        Command::Man(args) => return completions::man(args, printer),
+        command => command,
+    };
     // `archive --to` and `replay --from` are the old names of the global
     // `--archive`: folded into it, so that settings resolve it once.
-    let old_name = match &mut cli.command {
+    let old_name = match &mut command {
         Command::Archive(args) => args.to.take().map(|a| ("--to", a)),
         Command::Replay(args) => args.from.take().map(|a| ("--from", a)),
         _ => None,
@@ -36,7 +47,7 @@ pub fn run(mut cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
         cli.global.archive = Some(archive);
     }
     let settings = resolve_settings(&cli.global)?;
-    match cli.command {
+    match command {
         Command::Import(args) => import::run(args, &settings, printer),
         Command::Mapping(args) => mapping::run(args, printer),
         Command::Export(args) => export::run(args, &settings, printer),
@@ -46,6 +57,7 @@ pub fn run(mut cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
         Command::Replay(args) => replay::run(args, &settings, printer),
         Command::Rebuild(args) => rebuild::run(args, &settings, printer),
         Command::Project(args) => project::run(args, &settings, printer),
+        Command::Completions(_) | Command::Man(_) => unreachable!("handled above"),
     }
 }
 
@@ -57,8 +69,43 @@ fn resolve_settings(global: &GlobalArgs) -> anyhow::Result<Settings> {
     })
 }
 
+/// The store for a command that writes (import, archive, replay): created
+/// when it does not exist.
 pub fn open_store(settings: &Settings) -> anyhow::Result<Box<dyn Store>> {
     store::open(&settings.store)
+}
+
+/// The store for a command that only reads (status, export, verify): it
+/// must exist, and is opened read-only.
+pub fn open_existing_store(settings: &Settings) -> anyhow::Result<Box<dyn Store>> {
+    store::open_existing(&settings.store)
+}
+
+/// The summary figures of a command on the configured store.
+pub fn figures<'a>(settings: &Settings, events: u64) -> Figures<'a> {
+    Figures::new(store::describe_uri(&settings.store), events)
+}
+
+/// The scan filter of `--type/--since/--until`. An empty or inverted range
+/// is refused (exit 2) rather than reading nothing and reporting success.
+pub fn scan_filter(
+    types: Vec<String>,
+    since: Option<Millis>,
+    until: Option<Millis>,
+) -> anyhow::Result<ScanFilter> {
+    if let (Some(since), Some(until)) = (since, until) {
+        anyhow::ensure!(
+            since < until,
+            "--since {} is not before --until {}: the range is empty (--until is exclusive)",
+            format_millis(since),
+            format_millis(until)
+        );
+    }
+    Ok(ScanFilter {
+        types,
+        since,
+        until,
+    })
 }
 
 pub fn progress(printer: &Printer) -> Box<dyn Progress> {
@@ -66,6 +113,27 @@ pub fn progress(printer: &Printer) -> Box<dyn Progress> {
         Box::new(TerminalProgress::new())
     } else {
         Box::new(NoProgress)
+    }
+}
+
+/// Ends a job that a signal stopped at a batch boundary: says what was
+/// kept and how to go on, and picks the exit code (130 or 143).
+pub fn interrupted(printer: &Printer, interrupt: Interrupted, kept: &str) -> ExitStatus {
+    printer.warn(format!(
+        "{interrupt}: stopped at a batch boundary; {kept}. Run the same command again to finish the job (that is safe: nothing is written twice)"
+    ));
+    ExitStatus::interrupted(interrupt)
+}
+
+/// The line that says how many of `total` problems the `shown` samples
+/// above it left out, so a `--quiet` cron mail never understates a run.
+pub fn more_not_shown(printer: &Printer, total: u64, shown: usize, what: &str) {
+    let shown = shown as u64;
+    if total > shown {
+        printer.problem(
+            format!("... and {} more {what}", thousands(total - shown)),
+            None,
+        );
     }
 }
 

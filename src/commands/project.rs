@@ -4,6 +4,7 @@
 use clap::Args;
 
 use chronicle::exit::ExitStatus;
+use chronicle::projection::boundary::Prefer;
 use chronicle::projection::{self, config, Mode};
 use chronicle::settings::Settings;
 
@@ -18,6 +19,9 @@ pub struct ProjectArgs {
     /// Count what would be applied, per source and per type, and write nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Which version counts when an id is both live and archived with different content; without it the run stops with exit 1 naming the ids
+    #[arg(long, value_name = "archive|live")]
+    pub prefer: Option<Prefer>,
     #[command(flatten)]
     pub clock: ClockArgs,
 }
@@ -28,9 +32,9 @@ pub fn run(
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
     let def = config::find(&settings.config.projections, &args.name)?;
-    let options = options(settings, args.dry_run, &args.clock);
+    let options = options(settings, args.dry_run, args.prefer, &args.clock);
     let progress = progress(printer);
     let report = projection::run(&def, Mode::Project, &options, progress.as_ref())?;
-    print_report(&report, printer)?;
+    print_report(&report, printer, settings)?;
     Ok(ExitStatus::Success)
 }

@@ -7,10 +7,11 @@ use clap::Args;
 
 use chronicle::event::{now_millis, parse_time_bound, Millis};
 use chronicle::exit::ExitStatus;
+use chronicle::projection::boundary::Prefer;
 use chronicle::projection::{self, config, Mode, RunOptions, RunReport};
 use chronicle::settings::Settings;
 
-use super::{progress, thousands};
+use super::{figures, progress, thousands};
 use crate::cli::printer::Printer;
 
 #[derive(Debug, Args)]
@@ -20,6 +21,9 @@ pub struct RebuildArgs {
     /// Count what would be read, per source and per type, and write nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Which version counts when an id is both live and archived with different content (a store written before archived-id records existed); without it the run stops with exit 1 naming the ids
+    #[arg(long, value_name = "archive|live")]
+    pub prefer: Option<Prefer>,
     #[command(flatten)]
     pub clock: ClockArgs,
 }
@@ -32,13 +36,19 @@ pub struct ClockArgs {
     pub now: Option<Millis>,
 }
 
-pub fn options(settings: &Settings, dry_run: bool, clock: &ClockArgs) -> RunOptions {
+pub fn options(
+    settings: &Settings,
+    dry_run: bool,
+    prefer: Option<Prefer>,
+    clock: &ClockArgs,
+) -> RunOptions {
     RunOptions {
         store: settings.store.clone(),
         // Read besides the live store when the folder exists.
         archive: Some(settings.archive.local_path().to_path_buf()),
         now: clock.now.unwrap_or_else(now_millis),
         dry_run,
+        prefer,
     }
 }
 
@@ -48,14 +58,18 @@ pub fn run(
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
     let def = config::find(&settings.config.projections, &args.name)?;
-    let options = options(settings, args.dry_run, &args.clock);
+    let options = options(settings, args.dry_run, args.prefer, &args.clock);
     let progress = progress(printer);
     let report = projection::run(&def, Mode::Rebuild, &options, progress.as_ref())?;
-    print_report(&report, printer)?;
+    print_report(&report, printer, settings)?;
     Ok(ExitStatus::Success)
 }
 
-pub fn print_report(report: &RunReport, printer: &Printer) -> anyhow::Result<()> {
+pub fn print_report(
+    report: &RunReport,
+    printer: &Printer,
+    settings: &Settings,
+) -> anyhow::Result<()> {
     let mut human = String::new();
     let verb = match (report.mode, report.dry_run) {
         (_, true) => "would read",
@@ -84,22 +98,42 @@ pub fn print_report(report: &RunReport, printer: &Printer) -> anyhow::Result<()>
         );
         let _ = writeln!(
             human,
-            "  sources: {} archived, {} live, {} in both (counted once)",
+            "  sources: {} archived, {} live, {} in both (counted once{})",
             thousands(report.from_archive),
             thousands(report.from_live),
-            thousands(report.in_both)
+            thousands(report.in_both),
+            if report.in_both_differing > 0 {
+                format!(
+                    "; {} with different content, settled by --prefer",
+                    thousands(report.in_both_differing)
+                )
+            } else {
+                String::new()
+            }
         );
         for (t, n) in &report.per_type {
             let _ = writeln!(human, "  {:>12}  {t}", thousands(*n));
         }
         if !report.dry_run {
-            let _ = writeln!(
-                human,
-                "  {} rows written to {}; checkpoint now {}",
-                thousands(report.rows_written),
-                report.target,
-                report.until
-            );
+            let _ = match report.table_rows {
+                // A latest table holds one row per aggregate, however many
+                // events updated it.
+                Some(rows) => writeln!(
+                    human,
+                    "  {} rows in {} ({} events applied); checkpoint now {}",
+                    thousands(rows),
+                    report.target,
+                    thousands(report.events_applied),
+                    report.until
+                ),
+                None => writeln!(
+                    human,
+                    "  {} rows written to {}; checkpoint now {}",
+                    thousands(report.rows_written),
+                    report.target,
+                    report.until
+                ),
+            };
         }
         if report.without_aggregate > 0 {
             printer.warn(format!(
@@ -110,10 +144,14 @@ pub fn print_report(report: &RunReport, printer: &Printer) -> anyhow::Result<()>
         let _ = write!(
             human,
             "  {:.2} s, {} events/s",
-            report.seconds,
-            thousands(report.events_per_second as u64)
+            report.elapsed_s,
+            thousands(report.events_per_s as u64)
         );
     }
-    printer.result(human.trim_end(), &serde_json::to_value(report)?);
+    printer.summary(
+        human.trim_end(),
+        &serde_json::to_value(report)?,
+        figures(settings, report.events),
+    )?;
     Ok(())
 }

@@ -9,9 +9,8 @@ use chronicle::archive::replay::{replay, ReplayOptions};
 use chronicle::event::parse_time_bound;
 use chronicle::exit::ExitStatus;
 use chronicle::settings::Settings;
-use chronicle::store::ScanFilter;
 
-use super::{open_store, progress, thousands};
+use super::{figures, interrupted, more_not_shown, open_store, progress, scan_filter, thousands};
 use crate::cli::printer::Printer;
 
 #[derive(Debug, Args)]
@@ -36,23 +35,31 @@ pub struct ReplayArgs {
 pub fn run(args: ReplayArgs, settings: &Settings, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let mut options = ReplayOptions::new(
         settings.archive.local_path().to_path_buf(),
-        ScanFilter {
-            types: args.types,
-            since: args.since,
-            until: args.until,
-        },
+        scan_filter(args.types, args.since, args.until)?,
     );
     options.batch_size = args.batch_size;
     let mut store = open_store(settings)?;
     let progress = progress(printer);
     let report = replay(store.as_mut(), &options, progress.as_ref())?;
-    let shown = if printer.is_verbose() { usize::MAX } else { 5 };
+    let shown = printer.samples();
     for c in report.conflict_samples.iter().take(shown) {
-        printer.note(format!(
-            "conflict: id {} is stored with other content; the stored version is kept\n  stored:   {}\n  archived: {}",
-            c.id, c.stored, c.archived
-        ));
+        printer.problem(
+            format!(
+                "conflict: id {} is stored with other content; the stored version is kept",
+                c.id
+            ),
+            Some(&format!(
+                "  stored:   {}\n  archived: {}",
+                c.stored, c.archived
+            )),
+        );
     }
+    more_not_shown(
+        printer,
+        report.conflicts,
+        report.conflict_samples.len().min(shown),
+        "conflicts",
+    );
     let mut human = String::new();
     let _ = writeln!(human, "replayed {} into {}", report.archive, report.store);
     let _ = writeln!(human, "read        {:>12}", thousands(report.read));
@@ -65,8 +72,18 @@ pub fn run(args: ReplayArgs, settings: &Settings, printer: &Printer) -> anyhow::
         report.elapsed_s,
         thousands(report.events_per_s as u64)
     );
-    printer.result(human, &serde_json::to_value(&report)?);
-    Ok(if report.conflicts > 0 {
+    printer.summary(
+        human,
+        &serde_json::to_value(&report)?,
+        figures(settings, report.read),
+    )?;
+    Ok(if let Some(interrupt) = report.interrupted {
+        interrupted(
+            printer,
+            interrupt,
+            "the events counted above were committed",
+        )
+    } else if report.conflicts > 0 {
         ExitStatus::Problems
     } else {
         ExitStatus::Success

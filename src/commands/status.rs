@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 
+use anyhow::Context;
 use clap::Args;
 
 use chronicle::exit::ExitStatus;
@@ -10,7 +11,7 @@ use chronicle::status::{archive_status, status};
 
 use chronicle::duration::format_duration_ms;
 
-use super::{open_store, thousands};
+use super::{figures, open_existing_store, thousands};
 use crate::cli::printer::Printer;
 
 #[derive(Debug, Args)]
@@ -40,8 +41,10 @@ fn parse_runs(text: &str) -> Result<RunsShown, String> {
 }
 
 pub fn run(args: StatusArgs, settings: &Settings, printer: &Printer) -> anyhow::Result<ExitStatus> {
-    let mut store = open_store(settings)?;
-    let mut report = status(store.as_mut())?;
+    let mut store = open_existing_store(settings)?;
+    let described = store.describe();
+    let mut report =
+        status(store.as_mut()).with_context(|| format!("cannot read store {described}"))?;
     report.archive = archive_status(settings.archive.local_path())?;
     report.summarise_years();
     report.keep_last_runs(match args.runs {
@@ -130,6 +133,50 @@ pub fn run(args: StatusArgs, settings: &Settings, printer: &Printer) -> anyhow::
             }
         }
     }
+    // Archived-id records per partition: with --months, or whenever they
+    // do not match the archive (a store not upgraded yet).
+    let recorded: u64 = report.archived_ids.iter().map(|c| c.ids).sum();
+    let archived_total = report.archive.as_ref().map_or(0, |a| a.total);
+    if (args.months && (recorded > 0 || report.archive.is_some())) || recorded != archived_total {
+        let _ = writeln!(human, "\narchived-id records in the store, per partition");
+        let rows_of = |partition: &str| {
+            report.archive.as_ref().and_then(|a| {
+                a.partitions
+                    .iter()
+                    .find(|p| p.partition == partition)
+                    .map(|p| p.rows)
+            })
+        };
+        let mut names: Vec<&str> = report
+            .archived_ids
+            .iter()
+            .map(|c| c.partition.as_str())
+            .chain(
+                report
+                    .archive
+                    .iter()
+                    .flat_map(|a| a.partitions.iter().map(|p| p.partition.as_str())),
+            )
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        for name in names {
+            let ids = report
+                .archived_ids
+                .iter()
+                .find(|c| c.partition == name)
+                .map_or(0, |c| c.ids);
+            let note = match rows_of(name) {
+                Some(rows) if rows == ids => String::new(),
+                Some(rows) => format!(
+                    "  (archive holds {}: run `chronicle verify --repair`)",
+                    thousands(rows)
+                ),
+                None => "  (no such partition in the archive folder)".to_string(),
+            };
+            let _ = writeln!(human, "  {name:<10}  {:>12}{note}", thousands(ids));
+        }
+    }
     if !report.import_runs.is_empty() {
         let shown = report.import_runs.len() as u64;
         let _ = if shown < report.import_runs_total {
@@ -157,7 +204,7 @@ pub fn run(args: StatusArgs, settings: &Settings, printer: &Printer) -> anyhow::
                 run.created_months()
                     .map(|m| format!("  created {m}"))
                     .unwrap_or_default(),
-                if run.complete { "" } else { "  (incomplete)" }
+                run.ending()
             );
         }
     }
@@ -181,6 +228,10 @@ pub fn run(args: StatusArgs, settings: &Settings, printer: &Printer) -> anyhow::
             };
         }
     }
-    printer.result(human.trim_end(), &serde_json::to_value(&report)?);
+    printer.summary(
+        human.trim_end(),
+        &serde_json::to_value(&report)?,
+        figures(settings, report.live_total),
+    )?;
     Ok(ExitStatus::Success)
 }

@@ -1,34 +1,66 @@
 //! `chronicle verify`: checks the archive folder (and, through the store,
-//! that nothing is both live and archived); exit 1 when anything is wrong.
+//! that nothing is both live and archived, and that the store's archived-id
+//! records match the archive exactly); exit 1 when anything is wrong.
+//! `--repair` makes the records match the archive (the upgrade of a store
+//! written before archived-id records existed).
 
 use std::fmt::Write as _;
 
 use clap::Args;
 
-use chronicle::archive::verify::verify;
+use chronicle::archive::archived_ids::check_records;
+use chronicle::archive::verify::{verify, VerifyProblem};
+use chronicle::archive::with_archive_lock;
 use chronicle::exit::ExitStatus;
 use chronicle::settings::Settings;
 
-use super::{open_store, progress, thousands};
+use super::{figures, open_existing_store, progress, thousands};
 use crate::cli::printer::Printer;
 
 /// The archive is the global `--archive`.
 #[derive(Debug, Args)]
-pub struct VerifyArgs {}
+pub struct VerifyArgs {
+    /// Make the store's archived-id records match the archive: write the
+    /// missing and differing ones, remove those the archive does not back
+    /// (takes the archive lock)
+    #[arg(long)]
+    pub repair: bool,
+}
 
-pub fn run(
-    _args: VerifyArgs,
-    settings: &Settings,
-    printer: &Printer,
-) -> anyhow::Result<ExitStatus> {
+pub fn run(args: VerifyArgs, settings: &Settings, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let root = settings.archive.local_path();
-    let mut store = open_store(settings)?;
+    // --repair writes archived-id records; plain verify only reads.
+    let mut store = if args.repair {
+        chronicle::store::open_with(&settings.store, chronicle::store::OpenMode::Existing)?
+    } else {
+        open_existing_store(settings)?
+    };
     let progress = progress(printer);
-    let report = verify(root, Some(store.as_mut()), progress.as_ref())?;
+    let mut report = verify(root, Some(store.as_mut()), progress.as_ref())?;
+    let records = if args.repair {
+        with_archive_lock(store.as_mut(), root, |store| {
+            check_records(root, store, true)
+        })?
+    } else {
+        check_records(root, store.as_mut(), false)?
+    };
+    for (path, problem) in &records.problems {
+        if args.repair {
+            eprintln!("repaired: {path}: {problem}");
+        } else {
+            report.problems.push(VerifyProblem {
+                path: path.clone(),
+                problem: problem.clone(),
+            });
+        }
+    }
     // Problems reach stderr in every mode, --quiet and --json included, one
     // line each naming the file, so that cron mail says what is wrong.
     for p in &report.problems {
-        eprintln!("problem: {}: {}", p.path, p.problem.replace('\n', " "));
+        printer.problem(
+            format!("problem: {}: {}", p.path, p.problem.replace('\n', " ")),
+            None,
+        );
     }
     let mut human = String::new();
     let _ = write!(
@@ -45,7 +77,9 @@ pub fn run(
             format!("{} problems", report.problems.len())
         }
     );
-    printer.result(human, &serde_json::to_value(&report)?);
+    let mut json = serde_json::to_value(&report)?;
+    json["archived_ids"] = serde_json::to_value(&records)?;
+    printer.summary(human, &json, figures(settings, report.rows))?;
     Ok(if report.problems.is_empty() {
         ExitStatus::Success
     } else {

@@ -88,10 +88,13 @@ pub fn sample_dump(
                 profiler.add_row(payload.values().map(|v| v.as_str()));
             }
             Item::Rejected(reject) if documents => {
-                let RawRecord::Text(text) = reject.raw else {
-                    continue;
+                // Extended JSON as written, or a BSON document as JSON.
+                let parsed = match &reject.raw {
+                    RawRecord::Text(bytes) => serde_json::from_slice::<Value>(bytes),
+                    RawRecord::Binary { shown, .. } => serde_json::from_str::<Value>(shown),
+                    RawRecord::Csv(_) => continue,
                 };
-                let Ok(value) = serde_json::from_str::<Value>(&text) else {
+                let Ok(value) = parsed else {
                     continue;
                 };
                 let value = if dump.format == DumpFormat::MongoExport {

@@ -37,15 +37,6 @@ pub trait Fields {
     }
 }
 
-impl Fields for csv::StringRecord {
-    fn field(&self, index: usize) -> Option<&str> {
-        Some(self.get(index).unwrap_or(""))
-    }
-    fn len(&self) -> usize {
-        csv::StringRecord::len(self)
-    }
-}
-
 impl Fields for [Option<String>] {
     fn field(&self, index: usize) -> Option<&str> {
         self.get(index).and_then(|v| v.as_deref())

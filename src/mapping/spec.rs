@@ -39,6 +39,13 @@ pub struct SourceSection {
     pub trim: Option<bool>,
     /// For dumps holding many tables or collections: the one to import.
     pub table: Option<String>,
+    /// CSV: take a quote inside an unquoted field, or text after a closing
+    /// quote, literally instead of rejecting the record.
+    pub lenient_quotes: Option<bool>,
+    /// CSV: the most lines one quoted field may span (default 1,000).
+    pub max_field_lines: Option<u64>,
+    /// CSV: the most bytes one field (or line) may hold (default 16 MiB).
+    pub max_field_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -6,6 +6,7 @@
 //! the kinds (`table`, `latest`, `exec`) live in their own modules and only
 //! see one event at a time, in (received_at, id) order.
 
+pub mod boundary;
 pub mod config;
 pub mod exec;
 pub mod expr;
@@ -18,13 +19,16 @@ pub mod target;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
 
+use self::boundary::{Boundary, Prefer};
 use self::config::{KindDef, ProjectionDef};
 use self::source::{LiveEvents, Merge, Origin, Prefetch};
 use self::target::{ProjectionState, SqlTarget};
+use crate::cancel::{self, Stop};
 use crate::event::{format_millis, Event, Millis};
 use crate::fault::fault;
 use crate::progress::{Progress, Unit};
@@ -62,6 +66,9 @@ pub struct RunOptions {
     /// The clock, fixed by the caller so that a run has one stable time.
     pub now: Millis,
     pub dry_run: bool,
+    /// Which version counts for an id both live and archived with
+    /// different content; `None` stops the run (see [`boundary`]).
+    pub prefer: Option<Prefer>,
 }
 
 /// What one run did, for the summary and `--json`.
@@ -83,12 +90,22 @@ pub struct RunReport {
     pub from_live: u64,
     /// Events found both archived and live, passed on once.
     pub in_both: u64,
+    /// Of those, ids whose live and archived versions differ, settled by
+    /// `--prefer`.
+    pub in_both_differing: u64,
     pub per_type: BTreeMap<String, u64>,
+    /// Rows inserted or updated (for `latest`, one upsert per event).
     pub rows_written: u64,
     /// `latest` only: events without `meta.aggregate_id`, which have no row.
     pub without_aggregate: u64,
-    pub seconds: f64,
-    pub events_per_second: f64,
+    /// `latest` only: the rows the table holds after the run, one per
+    /// aggregate; `None` for other kinds and dry runs.
+    pub table_rows: Option<u64>,
+    /// Events that changed the projection (for `latest`, those with an
+    /// aggregate id).
+    pub events_applied: u64,
+    pub elapsed_s: f64,
+    pub events_per_s: f64,
 }
 
 /// The projection's event types, with their positions for cheap lookups.
@@ -109,17 +126,27 @@ pub fn event_context(event: &Event) -> String {
 pub type Events = Box<dyn Iterator<Item = anyhow::Result<(Origin, Event)>>>;
 
 /// The events of `filter` from the archive (when `archive` is a folder) and
-/// the live store, merged.
+/// the live store, merged; each side leaves out the ids `boundary` assigns
+/// to the other, so that an id is read once.
 pub fn merged_events(
     store_uri: &str,
     archive: Option<&PathBuf>,
     filter: &ScanFilter,
+    boundary: &Arc<Boundary>,
 ) -> anyhow::Result<Events> {
-    let live_store = store::open(store_uri)?;
+    let live_store = store::open_existing(store_uri)?;
     let live_filter = filter.clone();
-    let live = Prefetch::spawn(move || Ok(LiveEvents::new(live_store, live_filter)));
+    let skip = Arc::clone(boundary);
+    let live = Prefetch::spawn(move || {
+        Ok(LiveEvents::new(live_store, live_filter)
+            .filter(move |e| !matches!(e, Ok(e) if skip.skip_live.contains(&e.id))))
+    });
     let archived = match archive {
-        Some(dir) if dir.is_dir() => Some(archive_events(dir.clone(), filter.clone())),
+        Some(dir) if dir.is_dir() => Some(archive_events(
+            dir.clone(),
+            filter.clone(),
+            Arc::clone(boundary),
+        )),
         _ => None,
     };
     Ok(match archived {
@@ -130,14 +157,17 @@ pub fn merged_events(
 
 /// Archived events of `filter`, read on their own thread (partitions are
 /// pruned by the reader, from folder names and manifests).
-fn archive_events(dir: PathBuf, filter: ScanFilter) -> Prefetch {
-    Prefetch::spawn(move || crate::archive::read::archived_events(&dir, &filter))
+fn archive_events(dir: PathBuf, filter: ScanFilter, boundary: Arc<Boundary>) -> Prefetch {
+    Prefetch::spawn(move || {
+        Ok(crate::archive::read::archived_events(&dir, &filter)?
+            .filter(move |e| !matches!(e, Ok(e) if boundary.skip_archive.contains(&e.id))))
+    })
 }
 
 /// Takes `projection:NAME` in the store for the duration of a run.
 fn take_lock(store_uri: &str, def: &ProjectionDef, mode: Mode) -> anyhow::Result<StoreLock> {
     StoreLock::acquire(
-        store::open(store_uri)?,
+        store::open_with(store_uri, store::OpenMode::Existing)?,
         &store_checkpoint_name(&def.name),
         &holder_label(&format!("{} {}", mode.name(), def.name)),
         &format!("projection {}", def.name),
@@ -173,10 +203,12 @@ impl Stats {
     }
 }
 
-/// Progress shared by the threads of one run.
+/// Progress shared by the threads of one run, and their common stop: the
+/// first to fail stops the others.
 struct Shared<'a> {
     progress: &'a dyn Progress,
     seen: AtomicU64,
+    stop: Stop,
 }
 
 /// Events counted between two progress updates and lock renewals.
@@ -194,6 +226,7 @@ fn drive(
 ) -> anyhow::Result<()> {
     let mut unreported = 0u64;
     for item in events {
+        shared.stop.check()?;
         let (origin, event) = item?;
         // The sources filter by type already; this guard keeps the promise
         // that other types are never passed on even if one did not.
@@ -243,7 +276,7 @@ pub fn read_state(def: &ProjectionDef, store_uri: &str) -> anyhow::Result<Option
     match &def.kind {
         KindDef::Table(t) => target::read_state(target::open(&t.target)?.as_mut(), &def.name),
         KindDef::Latest(l) => target::read_state(target::open(&l.target)?.as_mut(), &def.name),
-        KindDef::Exec(_) => read_store_state(store::open(store_uri)?.as_mut(), &def.name),
+        KindDef::Exec(_) => read_store_state(store::open_existing(store_uri)?.as_mut(), &def.name),
     }
 }
 
@@ -298,11 +331,14 @@ pub fn run(
         from_archive: 0,
         from_live: 0,
         in_both: 0,
+        in_both_differing: 0,
         per_type: BTreeMap::new(),
         rows_written: 0,
         without_aggregate: 0,
-        seconds: 0.0,
-        events_per_second: 0.0,
+        table_rows: None,
+        events_applied: 0,
+        elapsed_s: 0.0,
+        events_per_s: 0.0,
     };
     if since.is_some_and(|s| s >= stable) {
         report.up_to_date = true;
@@ -314,7 +350,14 @@ pub fn run(
         until: Some(stable),
     };
     let types = TypeIndex(def.types.clone());
-    let open = |f: &ScanFilter| merged_events(&options.store, options.archive.as_ref(), f);
+    let boundary = Arc::new(Boundary::resolve(
+        options.archive.as_deref(),
+        store::open(&options.store)?.as_mut(),
+        &filter,
+        options.prefer,
+    )?);
+    let open =
+        |f: &ScanFilter| merged_events(&options.store, options.archive.as_ref(), f, &boundary);
     let state = ProjectionState {
         checkpoint: stable,
         last_run_at: options.now,
@@ -324,6 +367,7 @@ pub fn run(
     let shared = Shared {
         progress,
         seen: AtomicU64::new(0),
+        stop: Stop::new(),
     };
     progress.start(&format!("{} {}", mode.name(), def.name), None, Unit::Events);
     let mut stats = Stats::new(def.types.len());
@@ -338,7 +382,7 @@ pub fn run(
         drive(open(&filter)?, &types, &mut stats, &shared, None, |_, _| {
             Ok(())
         })
-        .map(|()| (0, 0))
+        .map(|()| Written::default())
     } else {
         let lock = lock.as_mut();
         match &def.kind {
@@ -367,19 +411,30 @@ pub fn run(
     };
     progress.set_position(stats.events);
     progress.finish();
-    let (rows, without) = outcome?;
-    report.rows_written = rows;
-    report.without_aggregate = without;
+    let written = outcome.map_err(|e| match cancel::interruption(&e) {
+        Some(_) => e.context(format!(
+            "{} {} stopped after {} events: nothing was committed and the checkpoint did not move (a run is one transaction); run it again",
+            mode.name(),
+            def.name,
+            stats.events
+        )),
+        None => e,
+    })?;
+    report.rows_written = written.rows;
+    report.without_aggregate = written.without_aggregate;
+    report.table_rows = written.table_rows;
     report.events = stats.events;
+    report.events_applied = stats.events - written.without_aggregate;
     report.from_archive = stats.from_archive;
     report.from_live = stats.from_live;
-    report.in_both = stats.in_both;
+    report.in_both = stats.in_both + boundary.identical + boundary.differing;
+    report.in_both_differing = boundary.differing;
     let elapsed = started.elapsed().as_secs_f64();
     for (t, n) in def.types.iter().zip(&stats.per_type) {
         report.per_type.insert(t.clone(), *n);
     }
-    report.seconds = elapsed;
-    report.events_per_second = if elapsed > 0.0 {
+    report.elapsed_s = (elapsed * 1000.0).round() / 1000.0;
+    report.events_per_s = if elapsed > 0.0 {
         report.events as f64 / elapsed
     } else {
         0.0
@@ -447,8 +502,25 @@ struct RunCtx<'a> {
     shared: &'a Shared<'a>,
 }
 
-/// Rows written and events without aggregate (latest only).
-type Written = (u64, u64);
+/// What a kind wrote.
+#[derive(Debug, Clone, Copy, Default)]
+struct Written {
+    rows: u64,
+    /// `latest` only: events without `meta.aggregate_id`.
+    without_aggregate: u64,
+    /// `latest` only: the rows the table holds after the run (one per
+    /// aggregate), which is not the number of upserts.
+    table_rows: Option<u64>,
+}
+
+impl Written {
+    fn rows(rows: u64) -> Written {
+        Written {
+            rows,
+            ..Written::default()
+        }
+    }
+}
 
 /// Folds one window of events into a table fold.
 fn fold_window<'d>(
@@ -500,13 +572,17 @@ fn run_table(
                 since: Some(cut),
                 ..filter.clone()
             };
+            let stop = &ctx.shared.stop;
             let (a, b) = std::thread::scope(|scope| {
-                let later = scope.spawn(|| fold_window(ctx, t, open(&late)?, None));
-                let earlier = open(&early).and_then(|events| fold_window(ctx, t, events, lock));
-                (earlier, later.join().expect("fold thread panicked"))
+                let later = scope.spawn(|| stop.guard(|| fold_window(ctx, t, open(&late)?, None)));
+                let earlier = stop
+                    .guard(|| open(&early).and_then(|events| fold_window(ctx, t, events, lock)));
+                let later = later
+                    .join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("the fold thread panicked")));
+                (earlier, later)
             });
-            let (mut fold, sa) = a?;
-            let (later, sb) = b?;
+            let ((mut fold, sa), (later, sb)) = cancel::both(a, b)?;
             fold.absorb(later)?;
             stats.add(&sa);
             stats.add(&sb);
@@ -527,7 +603,7 @@ fn run_table(
         target::write_state(target, &def.name, &state)?;
         Ok(rows)
     })?;
-    Ok((rows, 0))
+    Ok(Written::rows(rows))
 }
 
 fn run_latest(
@@ -565,7 +641,12 @@ fn run_latest(
         }
         state.last_run_events = stats.events;
         target::write_state(target, &def.name, &state)?;
-        Ok((writer.rows_written, writer.without_aggregate))
+        let table_rows = target::count_rows(target, &l.table)?;
+        Ok(Written {
+            rows: writer.rows_written,
+            without_aggregate: writer.without_aggregate,
+            table_rows: Some(table_rows),
+        })
     })
 }
 
@@ -600,12 +681,12 @@ fn run_exec(
     }
     let written = sink.finish()?;
     state.last_run_events = written;
-    let mut store = store::open(store_uri)?;
+    let mut store = store::open_with(store_uri, store::OpenMode::Existing)?;
     store.set_checkpoint(
         &store_checkpoint_name(&ctx.def.name),
         &serde_json::to_string(&state)?,
     )?;
-    Ok((written, 0))
+    Ok(Written::rows(written))
 }
 
 /// One line of `chronicle status` per projection.
@@ -651,7 +732,17 @@ pub fn statuses(
             };
             let state = config::find(projections, name).and_then(|def| {
                 status.lag_ms = def.lag_ms;
-                read_state(&def, store_uri)
+                // status only reads: a target file that is not there yet
+                // means "never run", and is not created by looking.
+                match &def.kind {
+                    KindDef::Table(config::TableDef { target, .. })
+                    | KindDef::Latest(config::LatestDef { target, .. })
+                        if target::sqlite_file_missing(target) =>
+                    {
+                        Ok(None)
+                    }
+                    _ => read_state(&def, store_uri),
+                }
             });
             match state {
                 Ok(Some(s)) => {

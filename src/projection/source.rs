@@ -8,8 +8,7 @@
 use std::cmp::Ordering;
 use std::iter::Peekable;
 
-use crossbeam_channel::{bounded, Receiver};
-
+use crate::cancel::{self, Drain, Stop};
 use crate::event::Event;
 use crate::store::{ScanCursor, ScanFilter, Store};
 
@@ -93,10 +92,11 @@ impl Iterator for LiveEvents {
 }
 
 /// An iterator produced on a background thread, handed over in batches.
-/// Dropping it stops the producer at its next send.
+/// Dropping it stops the producer at its next send; an interrupt ends it
+/// with an error (see [`crate::cancel`]).
 pub struct Prefetch {
-    rx: Receiver<Vec<EventResult>>,
-    batch: std::vec::IntoIter<EventResult>,
+    batches: Drain<Vec<Event>>,
+    batch: std::vec::IntoIter<Event>,
 }
 
 impl Prefetch {
@@ -107,34 +107,25 @@ impl Prefetch {
         F: FnOnce() -> anyhow::Result<I> + Send + 'static,
         I: Iterator<Item = EventResult>,
     {
-        let (tx, rx) = bounded::<Vec<EventResult>>(32);
-        std::thread::spawn(move || {
-            let source = match open() {
-                Ok(source) => source,
-                Err(e) => {
-                    let _ = tx.send(vec![Err(e)]);
-                    return;
-                }
-            };
+        let batches = cancel::spawn_feed("event source", 32, &Stop::new(), move |feed| {
             let mut batch = Vec::with_capacity(BATCH);
-            for item in source {
-                let failed = item.is_err();
-                batch.push(item);
-                if batch.len() < BATCH && !failed {
+            for item in open()? {
+                batch.push(item?);
+                if batch.len() < BATCH {
                     continue;
                 }
                 let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                // Stop after an error, or once the consumer has gone.
-                if tx.send(full).is_err() || failed {
-                    return;
+                if feed.send(full).is_err() {
+                    return Ok(());
                 }
             }
             if !batch.is_empty() {
-                let _ = tx.send(batch);
+                let _ = feed.send(batch);
             }
+            Ok(())
         });
         Prefetch {
-            rx,
+            batches,
             batch: Vec::new().into_iter(),
         }
     }
@@ -145,10 +136,13 @@ impl Iterator for Prefetch {
 
     fn next(&mut self) -> Option<EventResult> {
         loop {
-            if let Some(item) = self.batch.next() {
-                return Some(item);
+            if let Some(event) = self.batch.next() {
+                return Some(Ok(event));
             }
-            self.batch = self.rx.recv().ok()?.into_iter();
+            self.batch = match self.batches.next()? {
+                Ok(batch) => batch.into_iter(),
+                Err(e) => return Some(Err(e)),
+            };
         }
     }
 }

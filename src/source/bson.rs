@@ -20,7 +20,7 @@ use super::document::{
     binary_value, date_value, decimal128_text, double_value, object, DocColumns,
 };
 use super::row::{map_row, Row};
-use super::{EventSource, Item};
+use super::{EventSource, Item, RawRecord};
 use crate::event::canonical_json;
 use crate::mapping::{CompiledMapping, Mapping};
 
@@ -106,13 +106,17 @@ impl EventSource for BsonSource {
         })?;
         self.offset += len as u64;
         self.columns.fill(&doc, &mut self.row);
+        let bytes = &self.buf;
         Ok(Some(map_row(
             &self.mapping,
             &self.columns.names,
             &mut self.row,
             &mut self.scratch,
             start,
-            || canonical_json(&Value::Object(doc)),
+            || RawRecord::Binary {
+                bytes: bytes.to_vec(),
+                shown: canonical_json(&Value::Object(doc)),
+            },
         )))
     }
 }

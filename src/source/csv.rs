@@ -1,26 +1,38 @@
 //! CSV exports (RFC 4180): quoted fields with delimiters, quotes and line
-//! breaks, LF or CRLF, an optional UTF-8 BOM, legacy single-byte encodings,
-//! and gzip. Records are read into reused buffers and mapped one at a time,
-//! so memory does not depend on the file size.
+//! breaks, LF or CRLF, an optional UTF-8 BOM, legacy encodings, and gzip.
+//! `csv_split` cuts the input into records (strict quoting, bounded
+//! fields, recovery from stray quotes); this module decodes their values
+//! and maps them one at a time, so memory does not depend on the file size.
+//!
+//! Records are split on the input's own bytes when its encoding is
+//! ASCII-compatible (UTF-8, windows-1252, Shift_JIS, ...), so a rejected
+//! record is written back byte for byte; UTF-16 input is decoded to UTF-8
+//! first.
 
-use std::collections::VecDeque;
-use std::io::Read;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
-use csv::{ByteRecord, StringRecord};
 
-use super::{open_input, EventSource, InputMeter, Item, RawRecord, Reject};
+use super::csv_split::{
+    Split, SplitOptions, Splitter, DEFAULT_MAX_FIELD_BYTES, DEFAULT_MAX_FIELD_LINES,
+};
+use super::row::Row;
+use super::{
+    empty_input_reason, open_input, CsvRejects, EventSource, InputMeter, Item, RawRecord, Reject,
+    RejectsFormat,
+};
 use crate::mapping::{CompiledMapping, Mapped, Mapping, SourceSection};
 
 pub struct CsvSource {
-    reader: csv::Reader<LineCounter<Box<dyn Read + Send>>>,
-    lines: Arc<Mutex<LineIndex>>,
+    splitter: Splitter,
     columns: Vec<String>,
     mapping: CompiledMapping,
-    record: StringRecord,
+    encoding: &'static encoding_rs::Encoding,
+    trim: bool,
+    row: Row,
     scratch: String,
+    rejects: CsvRejects,
 }
 
 /// What the `[source]` section says about reading CSV.
@@ -30,6 +42,9 @@ struct CsvDialect {
     has_header: bool,
     trim: bool,
     encoding: &'static encoding_rs::Encoding,
+    lenient_quotes: bool,
+    max_field_lines: u64,
+    max_field_bytes: usize,
 }
 
 fn single_byte(
@@ -80,6 +95,23 @@ fn dialect(mapping: &Mapping) -> anyhow::Result<CsvDialect> {
         has_header: source.has_header.unwrap_or(true),
         trim: source.trim.unwrap_or(false),
         encoding,
+        lenient_quotes: source.lenient_quotes.unwrap_or(false),
+        max_field_lines: match source.max_field_lines {
+            Some(0) => anyhow::bail!(
+                "mapping {}: source.max_field_lines must be at least 1",
+                mapping.path
+            ),
+            Some(n) => n,
+            None => DEFAULT_MAX_FIELD_LINES,
+        },
+        max_field_bytes: match source.max_field_bytes {
+            Some(0) => anyhow::bail!(
+                "mapping {}: source.max_field_bytes must be at least 1",
+                mapping.path
+            ),
+            Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
+            None => DEFAULT_MAX_FIELD_BYTES,
+        },
     })
 }
 
@@ -91,43 +123,58 @@ impl CsvSource {
     ) -> anyhow::Result<(CsvSource, InputMeter, Option<u64>)> {
         let dialect = dialect(mapping)?;
         let input = open_input(path)?;
-        let decoded: Box<dyn Read + Send> = if dialect.encoding == encoding_rs::UTF_8 {
-            input.reader
-        } else {
-            Box::new(
-                encoding_rs_io::DecodeReaderBytesBuilder::new()
-                    .encoding(Some(dialect.encoding))
-                    .build(input.reader),
-            )
-        };
-        let lines = Arc::new(Mutex::new(LineIndex::default()));
-        let decoded = LineCounter {
-            inner: decoded,
-            index: lines.clone(),
-            offset: 0,
-        };
-        let mut reader = csv::ReaderBuilder::new()
-            .delimiter(dialect.delimiter)
-            .quote(dialect.quote)
-            .has_headers(dialect.has_header)
-            .flexible(true)
-            .trim(if dialect.trim {
-                csv::Trim::All
+        let (reader, encoding): (Box<dyn BufRead + Send>, _) =
+            if dialect.encoding.is_ascii_compatible() {
+                (input.reader, dialect.encoding)
             } else {
-                csv::Trim::None
-            })
-            .buffer_capacity(256 * 1024)
-            .from_reader(decoded);
-        let header: Vec<String> = if dialect.has_header {
-            reader
-                .byte_headers()
-                .with_context(|| format!("cannot read the header of {}", path.display()))?
-                .iter()
-                .map(|h| String::from_utf8_lossy(h).trim().to_string())
-                .collect()
-        } else {
-            Vec::new()
-        };
+                let decoded = encoding_rs_io::DecodeReaderBytesBuilder::new()
+                    .encoding(Some(dialect.encoding))
+                    .build(input.reader);
+                (
+                    Box::new(BufReader::with_capacity(256 * 1024, decoded)),
+                    encoding_rs::UTF_8,
+                )
+            };
+        let mut splitter = Splitter::new(
+            reader,
+            SplitOptions {
+                delimiter: dialect.delimiter,
+                quote: dialect.quote,
+                trim: dialect.trim,
+                lenient_quotes: dialect.lenient_quotes,
+                max_field_lines: dialect.max_field_lines,
+                max_field_bytes: dialect.max_field_bytes,
+            },
+        );
+        let name = path.display().to_string();
+        let mut header = Vec::new();
+        let mut header_raw = Vec::new();
+        if dialect.has_header {
+            match splitter
+                .next_record()
+                .with_context(|| format!("cannot read the header of {name}"))?
+            {
+                None => anyhow::bail!(
+                    "{name} {}",
+                    empty_input_reason(input.size, input.gzip, "header line")
+                ),
+                Some(Split::Malformed(reason)) => {
+                    anyhow::bail!(
+                        "the header of {name} (line {}) is malformed: {reason}",
+                        splitter.line
+                    )
+                }
+                Some(Split::Record) => {
+                    header = (0..splitter.len())
+                        .map(|i| {
+                            let (text, _, _) = encoding.decode(splitter.value(i));
+                            text.trim().to_string()
+                        })
+                        .collect();
+                    header_raw = splitter.raw().to_vec();
+                }
+            }
+        }
         let columns = match (&mapping.file.source.columns, dialect.has_header) {
             (Some(names), true) if names.len() != header.len() => anyhow::bail!(
                 "mapping {}: source.columns names {} columns, but the header of {} has {}: {}",
@@ -145,133 +192,122 @@ impl CsvSource {
             ),
         };
         let compiled = mapping.compile(&columns)?;
+        if !dialect.has_header {
+            let joined = columns.join(&char::from(dialect.delimiter).to_string());
+            header_raw = encoding.encode(&joined).0.into_owned();
+        }
+        splitter.columns = columns.clone();
         Ok((
             CsvSource {
-                reader,
-                lines,
+                splitter,
                 columns,
                 mapping: compiled,
-                record: StringRecord::new(),
+                encoding,
+                trim: dialect.trim,
+                row: Row::default(),
                 scratch: String::new(),
+                rejects: CsvRejects {
+                    header: header_raw,
+                    delimiter: dialect.delimiter,
+                    quote: dialect.quote,
+                    encoding,
+                    newline: b"\n",
+                },
             },
             input.meter,
             input.size,
         ))
     }
 
-    fn reject(&self, fields: Vec<String>, line: u64, reason: String) -> Item {
+    fn reject(&self, reason: String) -> Item {
         Item::Rejected(Reject {
-            line,
+            line: self.splitter.line,
             reason,
-            raw: RawRecord::Fields(fields),
+            raw: RawRecord::Csv(self.splitter.raw().to_vec()),
+        })
+    }
+
+    fn column_name(&self, index: usize) -> &str {
+        self.columns.get(index).map(String::as_str).unwrap_or("?")
+    }
+
+    /// Copies the record's values into `row`, decoded to UTF-8. On failure
+    /// names the first value that is not valid in the input's encoding.
+    fn fill_row(&mut self) -> Result<(), String> {
+        self.row.clear();
+        let utf8 = self.encoding == encoding_rs::UTF_8;
+        for i in 0..self.splitter.len() {
+            let mut value = self.splitter.value(i);
+            if self.trim {
+                value = value.trim_ascii();
+            }
+            if utf8 {
+                self.row.field_bytes(value);
+                continue;
+            }
+            match self
+                .encoding
+                .decode_without_bom_handling_and_without_replacement(value)
+            {
+                Some(text) => self.row.field_bytes(text.as_bytes()),
+                None => {
+                    return Err(format!(
+                        "field {} ({}) is not valid {}",
+                        i + 1,
+                        self.column_name(i),
+                        self.encoding.name()
+                    ))
+                }
+            }
+        }
+        self.row.seal().map_err(|field| {
+            format!(
+                "field {} ({}) is not valid UTF-8; set source.encoding (e.g. \"windows-1252\") for legacy exports",
+                field + 1,
+                self.column_name(field)
+            )
         })
     }
 }
 
 impl EventSource for CsvSource {
     fn next_item(&mut self) -> anyhow::Result<Option<Item>> {
-        let mut bytes = std::mem::take(&mut self.record).into_byte_record();
-        let more = self
-            .reader
-            .read_byte_record(&mut bytes)
-            .map_err(|e| anyhow::anyhow!("cannot read CSV: {e}"))?;
-        if !more {
-            return Ok(None);
-        }
-        let line = match bytes.position() {
-            Some(p) => self.lines.lock().expect("line index").line_at(p.byte()),
-            None => 0,
-        };
-        if bytes.len() != self.columns.len() {
-            let fields = lossy_fields(&bytes);
-            let reason = format!(
-                "expected {} fields, found {}",
-                self.columns.len(),
-                bytes.len()
-            );
-            self.record = StringRecord::from_byte_record_lossy(bytes);
-            return Ok(Some(self.reject(fields, line, reason)));
-        }
-        self.record = match StringRecord::from_byte_record(bytes) {
-            Ok(record) => record,
-            Err(e) => {
-                let bytes = e.into_byte_record();
-                let field = bytes
-                    .iter()
-                    .position(|f| std::str::from_utf8(f).is_err())
-                    .unwrap_or(0);
-                let reason = format!(
-                    "field {} ({}) is not valid UTF-8; set source.encoding (e.g. \"windows-1252\") for legacy exports",
-                    field + 1,
-                    self.columns.get(field).map(String::as_str).unwrap_or("?")
-                );
-                let fields = lossy_fields(&bytes);
-                self.record = StringRecord::from_byte_record_lossy(bytes);
-                return Ok(Some(self.reject(fields, line, reason)));
+        let split = self.splitter.next_record()?;
+        let line = self.splitter.line;
+        match split {
+            None => Ok(None),
+            Some(Split::Malformed(reason)) => {
+                let reason = self
+                    .splitter
+                    .reject_first_line_only(&reason)
+                    .unwrap_or(reason);
+                Ok(Some(self.reject(reason)))
             }
-        };
-        match self.mapping.map(&self.record, &mut self.scratch) {
-            Ok(Mapped::Event(event)) => Ok(Some(Item::Event { event, line })),
-            Ok(Mapped::Skipped) => Ok(Some(Item::Skipped)),
-            Err(e) => {
-                let fields = self.record.iter().map(str::to_string).collect();
-                Ok(Some(self.reject(fields, line, e.to_string())))
+            Some(Split::Record) => {
+                if self.splitter.len() != self.columns.len() {
+                    let mut reason = format!(
+                        "expected {} fields, found {}",
+                        self.columns.len(),
+                        self.splitter.len()
+                    );
+                    if let Some(stray) = self.splitter.reject_first_line_only(&reason) {
+                        reason = stray;
+                    }
+                    return Ok(Some(self.reject(reason)));
+                }
+                if let Err(reason) = self.fill_row() {
+                    return Ok(Some(self.reject(reason)));
+                }
+                match self.mapping.map(&self.row, &mut self.scratch) {
+                    Ok(Mapped::Event(event)) => Ok(Some(Item::Event { event, line })),
+                    Ok(Mapped::Skipped) => Ok(Some(Item::Skipped)),
+                    Err(e) => Ok(Some(self.reject(e.to_string()))),
+                }
             }
         }
     }
 
-    fn reject_columns(&self) -> Option<Vec<String>> {
-        Some(self.columns.clone())
-    }
-}
-
-fn lossy_fields(record: &ByteRecord) -> Vec<String> {
-    record
-        .iter()
-        .map(|f| String::from_utf8_lossy(f).into_owned())
-        .collect()
-}
-
-/// Line numbers from byte offsets. The csv crate's own line count is one
-/// short after CRLF terminators (the record's start offset points at the
-/// `\n` of the previous `\r\n`), so lines are counted here from the newline
-/// bytes the parser actually read. Offsets arrive in increasing order, so
-/// only newlines not yet passed are kept: memory stays at one buffer's worth.
-#[derive(Default)]
-struct LineIndex {
-    passed: u64,
-    pending: VecDeque<u64>,
-}
-
-impl LineIndex {
-    fn line_at(&mut self, offset: u64) -> u64 {
-        while self.pending.front().is_some_and(|&p| p < offset) {
-            self.pending.pop_front();
-            self.passed += 1;
-        }
-        if self.pending.front() == Some(&offset) {
-            // The record starts at the leftover `\n` of a CRLF.
-            self.passed + 2
-        } else {
-            self.passed + 1
-        }
-    }
-}
-
-struct LineCounter<R> {
-    inner: R,
-    index: Arc<Mutex<LineIndex>>,
-    offset: u64,
-}
-
-impl<R: Read> Read for LineCounter<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        let mut index = self.index.lock().expect("line index");
-        for (i, _) in buf[..n].iter().enumerate().filter(|(_, &b)| b == b'\n') {
-            index.pending.push_back(self.offset + i as u64);
-        }
-        self.offset += n as u64;
-        Ok(n)
+    fn rejects_format(&self) -> RejectsFormat {
+        RejectsFormat::Csv(self.rejects.clone())
     }
 }

@@ -13,7 +13,7 @@ use super::bson::{collection_file, collection_name, BsonSource};
 use super::extjson::ExtJsonSource;
 use super::mysqldump::MySqlDumpSource;
 use super::pgdump::PgDumpSource;
-use super::{open_input, EventSource, InputMeter};
+use super::{empty_input_reason, open_input, EventSource, InputMeter};
 use crate::mapping::Mapping;
 
 /// The dump formats `import dump` reads.
@@ -74,6 +74,9 @@ fn check_source(mapping: &Mapping) -> anyhow::Result<Option<DumpFormat>> {
         ("has_header", s.has_header.is_some()),
         ("columns", s.columns.is_some()),
         ("trim", s.trim.is_some()),
+        ("lenient_quotes", s.lenient_quotes.is_some()),
+        ("max_field_lines", s.max_field_lines.is_some()),
+        ("max_field_bytes", s.max_field_bytes.is_some()),
     ];
     if let Some((key, _)) = csv_only.iter().find(|(_, set)| *set) {
         bail!(
@@ -158,6 +161,13 @@ pub fn open_dump(path: &Path, mapping: &Mapping) -> anyhow::Result<OpenedDump> {
     }
     let mut input = open_input(&path)?;
     let head = input.reader.fill_buf()?.to_vec();
+    if head.is_empty() {
+        bail!(
+            "{} {}",
+            path.display(),
+            empty_input_reason(input.size, input.gzip, "data")
+        );
+    }
     if head.starts_with(b"PGDMP") {
         return Err(pg_restore_hint(&path, "custom-format"));
     }

@@ -196,7 +196,7 @@ impl EventSource for ExtJsonSource {
             Item::Rejected(Reject {
                 line,
                 reason,
-                raw: RawRecord::Text(String::from_utf8_lossy(text).into_owned()),
+                raw: RawRecord::Text(text.to_vec()),
             })
         };
         let parsed: Value = match serde_json::from_slice(&self.text) {
@@ -221,7 +221,7 @@ impl EventSource for ExtJsonSource {
             &mut self.row,
             &mut self.scratch,
             line,
-            || String::from_utf8_lossy(text).into_owned(),
+            || RawRecord::Text(text.to_vec()),
         )))
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod bson;
 pub mod csv;
+pub mod csv_split;
 pub mod document;
 pub mod dump;
 pub mod events;
@@ -43,13 +44,43 @@ pub struct Reject {
     pub raw: RawRecord,
 }
 
-/// The original record, as close to the input as the format allows.
+/// The original record, byte for byte as it was in the input, so that a
+/// corrected copy can be imported again and reproduce every original byte.
 #[derive(Debug, Clone)]
 pub enum RawRecord {
-    /// The fields of a tabular record, in input order.
-    Fields(Vec<String>),
-    /// A line or document as text.
-    Text(String),
+    /// A CSV record in the input's own encoding, without its line terminator.
+    Csv(Vec<u8>),
+    /// A line, SQL tuple or JSON document. Written as text when it is valid
+    /// UTF-8, else base64.
+    Text(Vec<u8>),
+    /// A binary document (BSON): its bytes, written base64, and a readable
+    /// JSON rendering.
+    Binary { bytes: Vec<u8>, shown: String },
+}
+
+/// How rejected records are written for one input.
+#[derive(Debug, Clone)]
+pub enum RejectsFormat {
+    /// CSV in the input's own dialect and encoding: its header line plus
+    /// `chronicle_line` and `chronicle_reason`, then each record's original
+    /// bytes plus those two fields.
+    Csv(CsvRejects),
+    /// One JSON object per reject: `line`, `reason`, and `record` (text) or
+    /// `record_base64` (bytes that are not UTF-8, or binary documents).
+    JsonLines,
+}
+
+#[derive(Debug, Clone)]
+pub struct CsvRejects {
+    /// The header line's bytes (no terminator), or the column names
+    /// joined when the input has no header.
+    pub header: Vec<u8>,
+    pub delimiter: u8,
+    pub quote: u8,
+    /// The input's encoding, which the extra fields are written in.
+    pub encoding: &'static encoding_rs::Encoding,
+    /// The line terminator written after each record.
+    pub newline: &'static [u8],
 }
 
 /// A stream of mapped records from one input.
@@ -58,10 +89,10 @@ pub trait EventSource: Send {
     /// be read further (I/O error, truncated or corrupt file).
     fn next_item(&mut self) -> anyhow::Result<Option<Item>>;
 
-    /// For tabular sources: the columns, so that rejects can be written as
-    /// CSV with the same header. `None` writes rejects as JSON lines.
-    fn reject_columns(&self) -> Option<Vec<String>> {
-        None
+    /// How this input's rejects are written: CSV sources write CSV in the
+    /// input's dialect, every other source JSON lines.
+    fn rejects_format(&self) -> RejectsFormat {
+        RejectsFormat::JsonLines
     }
 }
 
@@ -114,13 +145,49 @@ impl<R: Read> Read for MeteredReader<R> {
 }
 
 /// An opened input: a file (or stdin for `-`), transparently gunzipped when
-/// it starts with the gzip magic bytes.
+/// it starts with the gzip magic bytes. A gzip stream that is cut short or
+/// corrupt is a read error saying so, with the compressed byte offset.
 pub struct OpenedInput {
     pub reader: Box<dyn BufRead + Send>,
     pub meter: InputMeter,
     /// Size on disk, when known (progress total).
     pub size: Option<u64>,
     pub gzip: bool,
+}
+
+/// Turns flate2's terse errors ("incomplete deflate stream") into a
+/// sentence that says what happened and where in the compressed file.
+struct GzipErrors<R> {
+    inner: R,
+    meter: InputMeter,
+}
+
+impl<R: Read> Read for GzipErrors<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).map_err(|e| {
+            if e.kind() == io::ErrorKind::Interrupted {
+                return e;
+            }
+            let at = self.meter.bytes_read();
+            let text = e.to_string();
+            let what = if text.contains("incomplete") || e.kind() == io::ErrorKind::UnexpectedEof {
+                format!("the gzip stream is truncated: the compressed data ends at byte {at}")
+            } else {
+                format!("the gzip stream is corrupt near byte {at} of the compressed data ({text})")
+            };
+            io::Error::new(e.kind(), what)
+        })
+    }
+}
+
+/// What to say about an input without a first line (the header of a CSV,
+/// the first bytes of a dump).
+pub fn empty_input_reason(size: Option<u64>, gzip: bool, first: &str) -> String {
+    match (size, gzip) {
+        (Some(0), _) => "is empty (0 bytes)".to_string(),
+        (_, true) => format!("is empty: its gzip data decompresses to no {first}"),
+        _ => format!("is empty: it has no {first}"),
+    }
 }
 
 pub fn open_input(path: &Path) -> anyhow::Result<OpenedInput> {
@@ -140,7 +207,10 @@ pub fn open_input(path: &Path) -> anyhow::Result<OpenedInput> {
     let reader: Box<dyn BufRead + Send> = if gzip {
         Box::new(BufReader::with_capacity(
             256 * 1024,
-            flate2::bufread::MultiGzDecoder::new(buffered),
+            GzipErrors {
+                inner: flate2::bufread::MultiGzDecoder::new(buffered),
+                meter: meter.clone(),
+            },
         ))
     } else {
         Box::new(buffered)

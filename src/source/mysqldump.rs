@@ -20,7 +20,7 @@ use super::sql::{
     bits_to_decimal, bytes_to_decimal, is_word_byte, push_bytea_hex, qualify, ByteReader, Dialect,
     Literal, MarkerText, SqlLexer, TableChoice,
 };
-use super::{EventSource, Item};
+use super::{EventSource, Item, RawRecord};
 use crate::mapping::{CompiledMapping, Mapping};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,7 +160,11 @@ impl MySqlDumpSource {
         } else {
             None
         };
-        self.lexer.skip_trivia()?;
+        if self.lexer.skip_trivia()?.is_none() {
+            return Err(self.lexer.truncated(&format!(
+                "it ends inside the INSERT statement that starts at line {line}"
+            )));
+        }
         let values = self.lexer.word()?;
         if !values.eq_ignore_ascii_case("values") && !values.eq_ignore_ascii_case("value") {
             bail!("unsupported INSERT into {qualified} at line {line}: only INSERT ... VALUES is read");
@@ -280,7 +284,7 @@ impl MySqlDumpSource {
             &mut self.row,
             &mut self.scratch,
             line_no,
-            || raw,
+            || RawRecord::Text(raw),
         ))
     }
 

@@ -20,7 +20,7 @@ use super::row::{map_row, Row};
 use super::sql::{
     push_bytea_hex, qualify, ByteReader, Dialect, Literal, MarkerText, SqlLexer, TableChoice,
 };
-use super::{EventSource, Item};
+use super::{EventSource, Item, RawRecord};
 use crate::mapping::{CompiledMapping, Mapping};
 
 pub struct PgDumpSource {
@@ -230,7 +230,12 @@ impl PgDumpSource {
                         );
                     }
                 }
-                _ => bail!(
+                None => {
+                    return Err(self.lexer.truncated(&format!(
+                        "it ends inside the INSERT statement that starts at line {line}"
+                    )))
+                }
+                Some(_) => bail!(
                     "unsupported INSERT into {} at line {line}: only INSERT ... VALUES is read",
                     table.qualified
                 ),
@@ -304,9 +309,12 @@ impl PgDumpSource {
         match name.as_str() {
             "client_encoding" => {
                 let v = value.to_ascii_uppercase().replace(['-', '_'], "");
+                // SQL_ASCII means "unchecked bytes": read as UTF-8 value by
+                // value, and a value that is not UTF-8 is a reject with its
+                // original bytes (map_row), never a replacement character.
                 if v != "UTF8" && v != "SQLASCII" && v != "UNICODE" {
                     bail!(
-                        "the dump is in client encoding {value} (line {line}); only UTF8 is read: dump again with `pg_dump -E UTF8`"
+                        "the dump is in client encoding {value} (line {line}); only UTF8 (or SQL_ASCII) is read: dump again with `pg_dump -E UTF8`"
                     );
                 }
             }
@@ -377,7 +385,7 @@ impl PgDumpSource {
             &mut self.row,
             &mut self.scratch,
             line_no,
-            || String::from_utf8_lossy(strip_eol(line)).into_owned(),
+            || RawRecord::Text(strip_eol(line).to_vec()),
         )))
     }
 
@@ -407,7 +415,7 @@ impl PgDumpSource {
             &mut self.row,
             &mut self.scratch,
             line_no,
-            || raw,
+            || RawRecord::Text(raw),
         ))
     }
 
@@ -518,7 +526,7 @@ pub fn parse_copy_line(line: &[u8], row: &mut Row) {
                     let mut v = 0u8;
                     let mut n = 0;
                     while n < 2 {
-                        match field.get(i).copied().and_then(super::sql::hex_value) {
+                        match field.get(i).copied().and_then(super::sql::hex_digit) {
                             Some(d) => {
                                 v = v * 16 + d;
                                 i += 1;

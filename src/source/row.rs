@@ -111,15 +111,9 @@ pub fn map_row(
     row: &mut Row,
     scratch: &mut String,
     line: u64,
-    raw: impl FnOnce() -> String,
+    raw: impl FnOnce() -> RawRecord,
 ) -> Item {
-    let reject = |reason: String, raw: String| {
-        Item::Rejected(Reject {
-            line,
-            reason,
-            raw: RawRecord::Text(raw),
-        })
-    };
+    let reject = |reason: String, raw: RawRecord| Item::Rejected(Reject { line, reason, raw });
     if row.count() != columns.len() {
         return reject(
             format!(

@@ -191,9 +191,9 @@ impl ByteReader {
         }
     }
 
-    pub fn take_capture(&mut self) -> String {
-        let bytes = self.capture.take().unwrap_or_default();
-        String::from_utf8_lossy(&bytes).into_owned()
+    /// The bytes consumed since [`Self::start_capture`], as they were.
+    pub fn take_capture(&mut self) -> Vec<u8> {
+        self.capture.take().unwrap_or_default()
     }
 }
 
@@ -249,6 +249,9 @@ pub struct SqlLexer {
     /// The start of the last block comment (for MySQL's `/*!40101 SET NAMES x */`).
     pub last_block_comment: Vec<u8>,
     comment: Vec<u8>,
+    /// Where the last quoted string opened and closed (lines), to point at
+    /// a stray quote when a string swallowed the text after it.
+    string_lines: (u64, u64),
 }
 
 impl SqlLexer {
@@ -256,11 +259,7 @@ impl SqlLexer {
     /// tool's closing comment (`trailer`); otherwise it was cut short.
     pub fn check_complete(&self, trailer: &str) -> anyhow::Result<()> {
         if self.markers.header && !self.markers.trailer {
-            anyhow::bail!(
-                "the dump is truncated: it ends at line {} (byte {}) without {trailer}",
-                self.input.line(),
-                self.input.offset()
-            );
+            return Err(self.truncated(&format!("it ends without {trailer}")));
         }
         Ok(())
     }
@@ -274,6 +273,7 @@ impl SqlLexer {
             marker_text,
             last_block_comment: Vec::new(),
             comment: Vec::new(),
+            string_lines: (0, 0),
         }
     }
 
@@ -281,9 +281,16 @@ impl SqlLexer {
         format!("line {}", self.input.line())
     }
 
+    /// The dump ends inside `what` (a noun phrase: "a string opened at
+    /// line 12", "a VALUES tuple").
     pub fn eof_error(&self, what: &str) -> anyhow::Error {
+        self.truncated(&format!("it ends inside {what}"))
+    }
+
+    /// "the dump is truncated at line N (byte B): {how}", one sentence.
+    pub fn truncated(&self, how: &str) -> anyhow::Error {
         anyhow!(
-            "the dump is truncated: it ends at line {} (byte {}) inside {what}",
+            "the dump is truncated at line {} (byte {}): {how}",
             self.input.line(),
             self.input.offset()
         )
@@ -339,10 +346,11 @@ impl SqlLexer {
         let mut depth = 1;
         loop {
             match self.input.bump()? {
-                None => bail!(
-                    "the dump is truncated: the comment opened at line {line} never ends (input ends at line {})",
-                    self.input.line()
-                ),
+                None => {
+                    return Err(self.eof_error(&format!(
+                        "a /* comment opened at line {line}, which is never closed"
+                    )))
+                }
                 Some(b'*') if self.input.peek()? == Some(b'/') => {
                     self.input.bump()?;
                     depth -= 1;
@@ -443,7 +451,10 @@ impl SqlLexer {
                 self.at(),
                 char::from(x).escape_default()
             ),
-            None => Err(self.eof_error(context)),
+            None => Err(self.truncated(&format!(
+                "it ends where `{}` was expected {context}",
+                char::from(b)
+            ))),
         }
     }
 
@@ -488,6 +499,7 @@ impl SqlLexer {
                     self.input.bump()?;
                     quote
                 } else {
+                    self.string_lines = (line, self.input.line());
                     return Ok(());
                 }
             } else if b == b'\\' && backslash {
@@ -536,7 +548,7 @@ impl SqlLexer {
                 let mut v = 0u8;
                 let mut n = 0;
                 while n < 2 {
-                    match self.input.peek()?.and_then(hex_value) {
+                    match self.input.peek()?.and_then(hex_digit) {
                         Some(d) => {
                             self.input.bump()?;
                             v = v * 16 + d;
@@ -555,7 +567,7 @@ impl SqlLexer {
                 let digits = if e == b'u' { 4 } else { 8 };
                 let mut v = 0u32;
                 for _ in 0..digits {
-                    match self.input.bump()?.and_then(hex_value) {
+                    match self.input.bump()?.and_then(hex_digit) {
                         Some(d) => v = v * 16 + u32::from(d),
                         None => bail!("bad \\{} escape at {}", char::from(e), self.at()),
                     }
@@ -662,8 +674,8 @@ impl SqlLexer {
             b'X' | b'x' if next == Some(b'\'') => {
                 self.input.bump()?;
                 self.string(true, false)?;
-                self.value = decode_hex(&self.value)
-                    .ok_or_else(|| anyhow!("bad hexadecimal literal at {}", self.input.line()))?;
+                self.value = hex::decode(&self.value)
+                    .map_err(|e| anyhow!("bad hexadecimal literal at {}: {e}", self.at()))?;
                 Literal::Binary
             }
             b'B' | b'b' if next == Some(b'\'') => {
@@ -706,9 +718,8 @@ impl SqlLexer {
                 if v.eq_ignore_ascii_case(b"null") {
                     Literal::Null
                 } else if v.len() > 2 && (v.starts_with(b"0x") || v.starts_with(b"0X")) {
-                    self.value = decode_hex(&v[2..]).ok_or_else(|| {
-                        anyhow!("bad hexadecimal literal at {}", self.input.line())
-                    })?;
+                    self.value = hex::decode(&v[2..])
+                        .map_err(|e| anyhow!("bad hexadecimal literal at {}: {e}", self.at()))?;
                     Literal::Binary
                 } else if mysql && v.len() > 2 && v.starts_with(b"0b") {
                     self.value.drain(..2);
@@ -736,12 +747,15 @@ impl SqlLexer {
     }
 
     /// Reads a VALUES tuple (its `(` is next) into `row`, converting each
-    /// value with `put`. Returns the tuple's original text.
+    /// value with `put`. Returns the tuple's original bytes.
     pub fn tuple(
         &mut self,
         row: &mut Row,
         mut put: impl FnMut(&mut Row, usize, Literal, &[u8]),
-    ) -> anyhow::Result<String> {
+    ) -> anyhow::Result<Vec<u8>> {
+        if self.skip_trivia()?.is_none() {
+            return Err(self.truncated("it ends where the next VALUES tuple should start"));
+        }
         self.input.start_capture();
         let result = (|| -> anyhow::Result<()> {
             self.expect(b'(', "to open a VALUES tuple")?;
@@ -758,17 +772,35 @@ impl SqlLexer {
                         self.input.bump()?;
                         return Ok(());
                     }
-                    Some(x) => bail!(
-                        "unexpected `{}` after a value at {}",
-                        char::from(x).escape_default(),
-                        self.at()
-                    ),
+                    Some(x) => {
+                        let (opened, closed) = self.string_lines;
+                        let stray = if kind == Literal::Text
+                            && closed == self.input.line()
+                            && opened < closed
+                        {
+                            format!(
+                                " (the string before it opened at line {opened}: a quote there is probably stray or unescaped)"
+                            )
+                        } else {
+                            String::new()
+                        };
+                        bail!(
+                            "unexpected `{}` after a value at {}{stray}",
+                            char::from(x).escape_default(),
+                            self.at()
+                        )
+                    }
                     None => return Err(self.eof_error("a VALUES tuple")),
                 }
             }
         })();
-        let text = self.input.take_capture();
-        result.map(|_| text.trim_start().to_string())
+        let mut bytes = self.input.take_capture();
+        let start = bytes
+            .iter()
+            .position(|b| !b.is_ascii_whitespace())
+            .unwrap_or(bytes.len());
+        bytes.drain(..start);
+        result.map(|_| bytes)
     }
 
     /// After a tuple: true when another follows (`,`), false at the `;`.
@@ -787,7 +819,9 @@ impl SqlLexer {
                 self.at(),
                 char::from(x).escape_default()
             ),
-            None => Err(self.eof_error("an INSERT statement")),
+            None => Err(self.truncated(
+                "it ends after a VALUES tuple, without the `,` or `;` that must follow it",
+            )),
         }
     }
 
@@ -884,33 +918,16 @@ fn mysql_escape(e: u8) -> u8 {
     }
 }
 
-pub fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
-fn decode_hex(text: &[u8]) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    text.chunks(2)
-        .map(|p| Some(hex_value(p[0])? * 16 + hex_value(p[1])?))
-        .collect()
+/// The value of one hexadecimal digit (the 1-2 digit `\x` escapes).
+pub fn hex_digit(b: u8) -> Option<u8> {
+    char::from(b).to_digit(16).map(|d| d as u8)
 }
 
 /// Appends bytes in PostgreSQL's bytea text form, `\x` and lowercase hex,
 /// the form every binary value from a SQL dump takes.
 pub fn push_bytea_hex(row: &mut Row, bytes: &[u8]) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     row.extend(b"\\x");
-    for &b in bytes {
-        row.push(HEX[usize::from(b >> 4)]);
-        row.push(HEX[usize::from(b & 15)]);
-    }
+    row.extend(hex::encode(bytes).as_bytes());
 }
 
 /// A bit string's value as an unsigned decimal integer (MySQL `BIT(n)`).
@@ -1151,6 +1168,17 @@ mod tests {
         let err = lx.tuple(&mut row, |_, _, _, _| {}).unwrap_err();
         assert!(err.to_string().contains("truncated"), "{err}");
         assert!(err.to_string().contains("opened at line 2"), "{err}");
+    }
+
+    #[test]
+    fn a_string_that_swallowed_lines_points_at_its_opening_line() {
+        let mut lx = lexer("(1,'it's');\n(2,'b');", false);
+        let mut row = Row::default();
+        let err = lx.tuple(&mut row, |_, _, _, _| {}).unwrap_err().to_string();
+        assert!(!err.contains("stray"), "one line: {err}");
+        let mut lx = lexer("(1,'abc, 2);\nINSERT INTO t VALUES (2,'b');", false);
+        let err = lx.tuple(&mut row, |_, _, _, _| {}).unwrap_err().to_string();
+        assert!(err.contains("opened at line 1"), "{err}");
     }
 
     #[test]

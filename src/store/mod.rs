@@ -4,6 +4,7 @@
 //! async runtime, and it hides its runtime behind these same calls, so the
 //! import, archive and rebuild pipelines stay plain synchronous code.
 
+pub mod idfilter;
 pub mod lock;
 pub mod mongo;
 pub mod sqlite;
@@ -11,7 +12,7 @@ pub mod sqlite;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::event::{Event, Millis};
+use crate::event::{ContentHash, Event, Millis};
 
 /// What happened to one event of an appended batch.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,6 +25,52 @@ pub enum AppendOutcome {
     Conflict {
         stored: Box<Event>,
     },
+    /// The id is archived (in `partition`) with other content: nothing
+    /// written. The store keeps only the archived version's content hash;
+    /// callers read the version itself from the archive to report both.
+    ArchivedConflict {
+        partition: String,
+    },
+}
+
+/// What a store keeps of one archived event, so that the id stays taken
+/// after its live copy is deleted (docs/archive.md, "Archived ids").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchivedId {
+    pub id: Uuid,
+    /// [`Event::content_hash`] of the archived version.
+    pub hash: ContentHash,
+    /// The archive partition holding it: `2016-01` or `2016-01-05`.
+    pub partition: String,
+}
+
+impl ArchivedId {
+    pub fn of(event: &Event, partition: &str) -> ArchivedId {
+        ArchivedId {
+            id: event.id,
+            hash: event.content_hash(),
+            partition: partition.to_string(),
+        }
+    }
+}
+
+/// The outcome of appending `event` whose id has the archived-id record
+/// `record`: the one rule both backends apply.
+pub fn archived_outcome(event: &Event, record: &ArchivedId) -> AppendOutcome {
+    if event.content_hash() == record.hash {
+        AppendOutcome::Duplicate
+    } else {
+        AppendOutcome::ArchivedConflict {
+            partition: record.partition.clone(),
+        }
+    }
+}
+
+/// Number of archived-id records of one partition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchivedCount {
+    pub partition: String,
+    pub ids: u64,
 }
 
 /// Which events a scan returns: half-open `[since, until)` on `received_at`,
@@ -92,6 +139,40 @@ pub struct ImportRun {
     pub created_min: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_max: Option<String>,
+    /// How the run ended; `None` in records of older chronicle versions.
+    #[serde(default)]
+    pub status: Option<RunStatus>,
+}
+
+/// Where an import run is, as its record says. The record is updated with
+/// each committed batch, so its counts are what the store holds from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Under way, or ended without being able to say so (killed, power
+    /// loss, or the store itself refused writes).
+    Running,
+    Complete,
+    /// Ended before the end of its input on purpose (`--max-rejects`,
+    /// `--limit`).
+    Stopped,
+    /// Stopped by an error (the input, the rejects file, ...).
+    Failed,
+    /// Stopped by SIGINT or SIGTERM at a batch boundary.
+    Interrupted,
+}
+
+impl RunStatus {
+    /// The name used in records and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Complete => "complete",
+            RunStatus::Stopped => "stopped",
+            RunStatus::Failed => "failed",
+            RunStatus::Interrupted => "interrupted",
+        }
+    }
 }
 
 /// Result of trying to take a named lock.
@@ -113,7 +194,10 @@ pub trait Store: Send {
     /// Appends a batch. Events without `received_at` get the store's current
     /// time. Returns one outcome per event, in input order. Ids repeated
     /// within the batch are resolved against each other as if appended one
-    /// after the other.
+    /// after the other. An id with an archived-id record is never inserted:
+    /// it is a duplicate when the content hash matches the record, an
+    /// [`AppendOutcome::ArchivedConflict`] otherwise. The record is checked
+    /// before the live copy.
     fn append(&mut self, events: &[Event]) -> anyhow::Result<Vec<AppendOutcome>>;
 
     /// Makes every appended event durable. Backends may group several
@@ -139,6 +223,27 @@ pub trait Store: Send {
     /// Deletes exactly these ids; returns how many were deleted.
     fn delete_ids(&mut self, ids: &[Uuid]) -> anyhow::Result<u64>;
 
+    /// Records these ids as archived and, with `delete_live`, deletes their
+    /// live copies, atomically where the backend can (SQLite: one
+    /// transaction; MongoDB: records first, then the delete, so that a crash
+    /// in between leaves an id both live and recorded, never neither).
+    /// An existing record of the same id is replaced. Returns how many live
+    /// events were deleted.
+    fn put_archived(&mut self, records: &[ArchivedId], delete_live: bool) -> anyhow::Result<u64>;
+
+    /// The archived-id records of these ids (missing ids are absent).
+    fn get_archived(&mut self, ids: &[Uuid]) -> anyhow::Result<Vec<ArchivedId>>;
+
+    /// Every archived-id record of one partition, ordered by id.
+    fn archived_in(&mut self, partition: &str) -> anyhow::Result<Vec<ArchivedId>>;
+
+    /// Removes archived-id records (only `verify --repair` does, for records
+    /// the archive does not back); returns how many were removed.
+    fn remove_archived(&mut self, ids: &[Uuid]) -> anyhow::Result<u64>;
+
+    /// Archived-id records per partition, ordered by partition.
+    fn archived_counts(&mut self) -> anyhow::Result<Vec<ArchivedCount>>;
+
     /// Live counts per type and month of `received_at`, ordered by month then type.
     fn month_counts(&mut self) -> anyhow::Result<Vec<MonthCount>>;
 
@@ -162,8 +267,33 @@ pub trait Store: Send {
     fn reopen(&self) -> anyhow::Result<Box<dyn Store>>;
 }
 
+/// A write the store refused (full disk, lock held by another process,
+/// lost connection): "store write failed: CAUSE (STORE)".
+#[derive(Debug, thiserror::Error)]
+#[error("store write failed: {cause} ({store})")]
+pub struct WriteFailed {
+    pub store: String,
+    pub cause: String,
+}
+
+/// Marks `error`, raised by a write to `store`, as a [`WriteFailed`].
+pub fn write_failed(store: &dyn Store, error: anyhow::Error) -> anyhow::Error {
+    // SQLite's own message ("database or disk is full") rather than the
+    // error code beneath it.
+    let cause = error
+        .chain()
+        .find(|c| c.is::<rusqlite::Error>())
+        .unwrap_or_else(|| error.root_cause())
+        .to_string();
+    error.context(WriteFailed {
+        store: store.describe(),
+        cause,
+    })
+}
+
 /// Streams every event matching `filter` in (received_at, id) order, one
-/// page in memory at a time.
+/// page in memory at a time; stops with an error at the page boundary after
+/// an interrupt.
 pub fn scan_all(
     store: &mut dyn Store,
     filter: &ScanFilter,
@@ -173,6 +303,7 @@ pub fn scan_all(
     let mut cursor: Option<ScanCursor> = None;
     let mut seen = 0u64;
     loop {
+        crate::cancel::check()?;
         let page = store.scan_page(filter, cursor.as_ref(), page_size)?;
         let full = page.len() == page_size;
         if let Some(last) = page.last() {
@@ -188,25 +319,113 @@ pub fn scan_all(
     }
 }
 
-/// The file of a SQLite store URI (`sqlite:PATH`, `sqlite://PATH`, or a
-/// bare path ending in `.db` / `.sqlite`); `None` for other stores.
-pub fn sqlite_path(uri: &str) -> Option<&str> {
-    uri.strip_prefix("sqlite://")
-        .or_else(|| uri.strip_prefix("sqlite:"))
-        .or_else(|| (uri.ends_with(".db") || uri.ends_with(".sqlite")).then_some(uri))
+/// Live events matching `filter` whose id also has an archived-id record,
+/// with that record: ids both live and archived, which only a `--keep-live`
+/// run, a store written before archived-id records existed, or a MongoDB
+/// import racing an archive run can leave. Pages through the live store;
+/// memory holds one page and the overlap.
+pub fn live_and_archived(
+    store: &mut dyn Store,
+    filter: &ScanFilter,
+) -> anyhow::Result<Vec<(Event, ArchivedId)>> {
+    const PAGE: usize = 10_000;
+    let filter = filter.clone();
+    let mut cursor: Option<ScanCursor> = None;
+    let mut out = Vec::new();
+    loop {
+        let page = store.scan_page(&filter, cursor.as_ref(), PAGE)?;
+        let full = page.len() == PAGE;
+        if let Some(last) = page.last() {
+            cursor = Some((last.received_at.unwrap_or_default(), last.id));
+        }
+        let ids: Vec<Uuid> = page.iter().map(|e| e.id).collect();
+        let records: std::collections::HashMap<Uuid, ArchivedId> = store
+            .get_archived(&ids)?
+            .into_iter()
+            .map(|r| (r.id, r))
+            .collect();
+        if !records.is_empty() {
+            for event in page {
+                if let Some(record) = records.get(&event.id) {
+                    out.push((event, record.clone()));
+                }
+            }
+        }
+        if !full {
+            return Ok(out);
+        }
+    }
+}
+
+/// How a command may open the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Create the store when it does not exist (import, archive, replay).
+    Create,
+    /// The store must exist already; writes are allowed (rebuild and
+    /// project keep their lock and checkpoints in it).
+    Existing,
+    /// The store must exist, and nothing is written to it (status, export,
+    /// verify, a projection's source). Works on a read-only file.
+    ReadOnly,
+}
+
+/// Opens the store named by `uri`, creating it when it does not exist.
+pub fn open(uri: &str) -> anyhow::Result<Box<dyn Store>> {
+    open_with(uri, OpenMode::Create)
+}
+
+/// Opens an existing store for reading only; a missing store is an error
+/// naming it, never an empty store created by a typo.
+pub fn open_existing(uri: &str) -> anyhow::Result<Box<dyn Store>> {
+    open_with(uri, OpenMode::ReadOnly)
 }
 
 /// Opens the store named by `uri`: `sqlite:PATH` (or a bare path ending in
 /// `.db`), or `mongodb://...` / `mongodb+srv://...` (see docs/stores.md).
-pub fn open(uri: &str) -> anyhow::Result<Box<dyn Store>> {
+pub fn open_with(uri: &str, mode: OpenMode) -> anyhow::Result<Box<dyn Store>> {
     if uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://") {
-        return Ok(Box::new(mongo::MongoStore::open(uri)?));
+        return Ok(Box::new(mongo::MongoStore::open_with(uri, mode)?));
     }
-    if let Some(path) = sqlite_path(uri) {
-        return Ok(Box::new(sqlite::SqliteStore::open(path)?));
+    if let Some(path) = sqlite_path(uri)? {
+        return Ok(Box::new(sqlite::SqliteStore::open_with(path, mode)?));
     }
     anyhow::bail!(
         "unsupported store URI `{}`: expected sqlite:PATH (for example sqlite:chronicle.db) or mongodb://HOST:PORT/DB",
         crate::redact::redact_uri(uri)
     )
+}
+
+/// The store as messages name it, without connecting: the text of
+/// [`Store::describe`], never a password.
+pub fn describe_uri(uri: &str) -> String {
+    if uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://") {
+        return mongo::MongoUri::parse(uri)
+            .map(|u| u.describe())
+            .unwrap_or_else(|_| crate::redact::redact_uri(uri));
+    }
+    match sqlite_path(uri) {
+        Ok(Some(path)) => format!("sqlite:{path}"),
+        _ => crate::redact::redact_uri(uri),
+    }
+}
+
+/// The file of a SQLite store URI (`sqlite:PATH`, `sqlite://PATH`, or a
+/// bare path ending in `.db` / `.sqlite`); `None` for other stores.
+/// `sqlite:` without a path is refused: SQLite would open a private
+/// temporary database and throw everything away at exit. Shared by the
+/// store and the projection targets.
+pub fn sqlite_path(uri: &str) -> anyhow::Result<Option<&str>> {
+    let Some(path) = uri
+        .strip_prefix("sqlite://")
+        .or_else(|| uri.strip_prefix("sqlite:"))
+        .or_else(|| (uri.ends_with(".db") || uri.ends_with(".sqlite")).then_some(uri))
+    else {
+        return Ok(None);
+    };
+    anyhow::ensure!(
+        !path.trim().is_empty(),
+        "`{uri}` names no file: expected sqlite:PATH, for example sqlite:chronicle.db"
+    );
+    Ok(Some(path))
 }

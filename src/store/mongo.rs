@@ -29,7 +29,10 @@ use mongodb::IndexModel;
 use serde_json::{Map, Number, Value};
 use uuid::Uuid;
 
-use super::{AppendOutcome, ImportRun, LockAttempt, MonthCount, ScanCursor, ScanFilter, Store};
+use super::{
+    archived_outcome, AppendOutcome, ArchivedCount, ArchivedId, ImportRun, LockAttempt, MonthCount,
+    OpenMode, ScanCursor, ScanFilter, Store,
+};
 use crate::decimal::{decimal128_from_u64, decimal128_to_number};
 use crate::event::{canonical_json, now_millis, Event, Millis};
 use crate::redact::redact_uri as redact;
@@ -115,6 +118,8 @@ pub struct MongoStore {
     runs: Collection<Document>,
     checkpoints: Collection<Document>,
     locks: Collection<Document>,
+    /// Archived-id records: `{_id: id text, h: BinData(16), p: partition}`.
+    archived: Collection<Document>,
     scan: Option<OpenScan>,
 }
 
@@ -197,7 +202,7 @@ impl MongoUri {
         })
     }
 
-    fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         let mut s = format!("mongodb://{}/{}", self.hosts, self.database);
         if self.collection != DEFAULT_COLLECTION {
             s.push_str(&format!("?collection={}", self.collection));
@@ -210,6 +215,13 @@ impl MongoStore {
     /// Connects, checks that the server answers (waiting at most the
     /// server-selection timeout) and creates missing indexes.
     pub fn open(uri: &str) -> anyhow::Result<MongoStore> {
+        MongoStore::open_with(uri, OpenMode::Create)
+    }
+
+    /// Opens the store; unless `mode` is `Create`, its events collection
+    /// must exist already (a mistyped database name is an error, not an
+    /// empty store), and `ReadOnly` creates no index.
+    pub fn open_with(uri: &str, mode: OpenMode) -> anyhow::Result<MongoStore> {
         let parsed = MongoUri::parse(uri)?;
         let hosts = parsed.hosts.clone();
         let mut options = ClientOptions::parse(&parsed.driver_uri)
@@ -234,6 +246,7 @@ impl MongoStore {
             runs: db.collection(&format!("{collection}_import_runs")),
             checkpoints: db.collection(&format!("{collection}_checkpoints")),
             locks: db.collection(&format!("{collection}_locks")),
+            archived: db.collection(&format!("{collection}_archived")),
             scan: None,
         };
         // One round trip that fails fast and clearly when nobody answers;
@@ -241,7 +254,23 @@ impl MongoStore {
         db.run_command(doc! {"ping": 1})
             .run()
             .map_err(|e| store.fatal(&e))?;
-        store.ensure_indexes()?;
+        if mode != OpenMode::Create {
+            let found = store.retry(|| {
+                db.list_collection_names()
+                    .filter(doc! {"name": collection.as_str()})
+                    .run()
+            })?;
+            if found.is_empty() {
+                bail!(
+                    "store {} does not exist: database {} has no collection {collection} (check --store or CHRONICLE_STORE; only import, archive and replay create a store)",
+                    store.description,
+                    parsed.database
+                );
+            }
+        }
+        if mode != OpenMode::ReadOnly {
+            store.ensure_indexes()?;
+        }
         Ok(store)
     }
 
@@ -397,24 +426,84 @@ impl MongoStore {
         Ok(round)
     }
 
-    /// Reads the stored documents with these ids, keyed by id.
-    fn stored_docs(&self, ids: &[Uuid]) -> anyhow::Result<HashMap<Uuid, RawDocumentBuf>> {
-        let mut out = HashMap::with_capacity(ids.len());
+    /// The documents of `collection` whose `_id` is one of `ids`, one
+    /// `$in` query per [`ID_CHUNK`] ids.
+    fn find_by_ids<T>(&self, collection: &Collection<T>, ids: &[Uuid]) -> anyhow::Result<Vec<T>>
+    where
+        T: serde::de::DeserializeOwned + Unpin + Send + Sync,
+    {
+        let mut out = Vec::new();
         for chunk in ids.chunks(ID_CHUNK) {
             let keys: Vec<String> = chunk.iter().map(id_text).collect();
-            let docs: Vec<RawDocumentBuf> = self.retry(|| {
-                self.events
+            let docs: Vec<T> = self.retry(|| {
+                collection
                     .find(doc! {"_id": {"$in": &keys}})
                     .batch_size(ID_CHUNK as u32)
                     .run()?
                     .collect()
             })?;
-            for d in docs {
-                let id = doc_id(&d)?;
-                out.insert(id, d);
-            }
+            out.extend(docs);
         }
         Ok(out)
+    }
+
+    /// Reads the stored documents with these ids, keyed by id.
+    fn stored_docs(&self, ids: &[Uuid]) -> anyhow::Result<HashMap<Uuid, RawDocumentBuf>> {
+        let mut out = HashMap::with_capacity(ids.len());
+        for d in self.find_by_ids(&self.events, ids)? {
+            out.insert(doc_id(&d)?, d);
+        }
+        Ok(out)
+    }
+
+    /// The archived-id records of these ids, keyed by id.
+    fn archived_records(&self, ids: &[Uuid]) -> anyhow::Result<HashMap<Uuid, ArchivedId>> {
+        let mut out = HashMap::new();
+        for d in self.find_by_ids(&self.archived, ids)? {
+            let record = archived_from_doc(&d)?;
+            out.insert(record.id, record);
+        }
+        Ok(out)
+    }
+
+    /// Inserts or replaces archived-id records.
+    fn upsert_archived(&self, records: &[ArchivedId]) -> anyhow::Result<()> {
+        for chunk in records.chunks(INSERT_CHUNK) {
+            let docs: Vec<Document> = chunk.iter().map(archived_to_doc).collect();
+            let mut attempt = 1;
+            let existing: Vec<usize> = loop {
+                match self.archived.insert_many(&docs).ordered(false).run() {
+                    Ok(_) => break Vec::new(),
+                    Err(e) => match &*e.kind {
+                        ErrorKind::InsertMany(f)
+                            if f.write_concern_error.is_none()
+                                && f.write_errors
+                                    .iter()
+                                    .flatten()
+                                    .all(|w| w.code == DUPLICATE_KEY) =>
+                        {
+                            break f.write_errors.iter().flatten().map(|w| w.index).collect();
+                        }
+                        _ if is_transient(&e) && attempt < MAX_ATTEMPTS => {
+                            std::thread::sleep(backoff(attempt));
+                            attempt += 1;
+                        }
+                        _ => return Err(self.fatal(&e)),
+                    },
+                }
+            };
+            // Rare (a repair, a re-archived id): replace one by one.
+            for i in existing {
+                let d = &docs[i];
+                self.retry(|| {
+                    self.archived
+                        .replace_one(doc! {"_id": d.get("_id").cloned()}, d.clone())
+                        .upsert(true)
+                        .run()
+                })?;
+            }
+        }
+        Ok(())
     }
 
     fn open_cursor(
@@ -586,6 +675,11 @@ impl Store for MongoStore {
                 i
             });
         }
+        // Archived ids are settled by their records and never sent: one
+        // `$in` query per 1,000 ids.
+        let first_ids: Vec<Uuid> = firsts.iter().map(|&i| events[i].id).collect();
+        let archived = self.archived_records(&first_ids)?;
+        firsts.retain(|&i| !archived.contains_key(&events[i].id));
         let mut docs = Vec::with_capacity(events.len());
         for &i in &firsts {
             docs.push(event_to_doc(&events[i], now, write_id)?);
@@ -641,6 +735,10 @@ impl Store for MongoStore {
         }
         let mut out = Vec::with_capacity(events.len());
         for (i, event) in events.iter().enumerate() {
+            if let Some(record) = archived.get(&event.id) {
+                out.push(archived_outcome(event, record));
+                continue;
+            }
             let first = first_of[&event.id];
             if first == i {
                 out.push(
@@ -740,6 +838,75 @@ impl Store for MongoStore {
             }
         }
         Ok(deleted)
+    }
+
+    fn put_archived(&mut self, records: &[ArchivedId], delete_live: bool) -> anyhow::Result<u64> {
+        // No multi-document transactions: records first, so that a crash
+        // before the delete leaves ids live and recorded (the next archive
+        // run deletes them), never deleted and unrecorded.
+        self.upsert_archived(records)?;
+        if !delete_live {
+            return Ok(0);
+        }
+        let ids: Vec<Uuid> = records.iter().map(|r| r.id).collect();
+        self.delete_ids(&ids)
+    }
+
+    fn get_archived(&mut self, ids: &[Uuid]) -> anyhow::Result<Vec<ArchivedId>> {
+        let found = self.archived_records(ids)?;
+        Ok(ids.iter().filter_map(|id| found.get(id).cloned()).collect())
+    }
+
+    fn archived_in(&mut self, partition: &str) -> anyhow::Result<Vec<ArchivedId>> {
+        let docs: Vec<Document> = self.retry(|| {
+            self.archived
+                .find(doc! {"p": partition})
+                .sort(doc! {"_id": 1})
+                .run()?
+                .collect()
+        })?;
+        docs.iter().map(archived_from_doc).collect()
+    }
+
+    fn remove_archived(&mut self, ids: &[Uuid]) -> anyhow::Result<u64> {
+        let mut removed = 0;
+        for chunk in ids.chunks(ID_CHUNK) {
+            let keys: Vec<String> = chunk.iter().map(id_text).collect();
+            // Deleting by id is idempotent, so a retry is safe; the count
+            // may then be short by what the lost attempt removed.
+            let r = self.retry(|| {
+                self.archived
+                    .delete_many(doc! {"_id": {"$in": &keys}})
+                    .run()
+            })?;
+            removed += r.deleted_count;
+        }
+        Ok(removed)
+    }
+
+    fn archived_counts(&mut self) -> anyhow::Result<Vec<ArchivedCount>> {
+        let pipeline = vec![doc! {"$group": {"_id": "$p", "n": {"$sum": 1}}}];
+        let rows: Vec<Document> = self.retry(|| {
+            self.archived
+                .aggregate(pipeline.clone())
+                .allow_disk_use(true)
+                .run()?
+                .collect()
+        })?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            out.push(ArchivedCount {
+                partition: row.get_str("_id")?.to_string(),
+                ids: match row.get("n") {
+                    Some(Bson::Int32(n)) => *n as u64,
+                    Some(Bson::Int64(n)) => *n as u64,
+                    Some(Bson::Double(n)) => *n as u64,
+                    _ => bail!("archived counts: unexpected count in {row}"),
+                },
+            });
+        }
+        out.sort_by(|a, b| a.partition.cmp(&b.partition));
+        Ok(out)
     }
 
     fn month_counts(&mut self) -> anyhow::Result<Vec<MonthCount>> {
@@ -896,6 +1063,7 @@ impl Store for MongoStore {
             runs: self.runs.clone(),
             checkpoints: self.checkpoints.clone(),
             locks: self.locks.clone(),
+            archived: self.archived.clone(),
             scan: None,
         }))
     }
@@ -924,6 +1092,28 @@ fn same_after_canonical(incoming: &Event, stored: &Event) -> bool {
     let mut normalised = incoming.clone();
     normalised.payload = canonical_json(&value);
     normalised.same_content(stored)
+}
+
+fn archived_to_doc(r: &ArchivedId) -> Document {
+    doc! {
+        "_id": id_text(&r.id),
+        "h": mongodb::bson::Binary { subtype: BinarySubtype::Generic, bytes: r.hash.to_vec() },
+        "p": r.partition.as_str(),
+    }
+}
+
+fn archived_from_doc(d: &Document) -> anyhow::Result<ArchivedId> {
+    let text = d.get_str("_id").unwrap_or("?");
+    let bad = || anyhow!("archived-id record `{text}` is damaged (expected _id, h: 16 bytes, p)");
+    Ok(ArchivedId {
+        id: Uuid::parse_str(text).map_err(|_| bad())?,
+        hash: d
+            .get_binary_generic("h")
+            .ok()
+            .and_then(|h| h.as_slice().try_into().ok())
+            .ok_or_else(bad)?,
+        partition: d.get_str("p").map_err(|_| bad())?.to_string(),
+    })
 }
 
 fn doc_id(d: &RawDocument) -> anyhow::Result<Uuid> {

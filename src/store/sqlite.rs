@@ -16,13 +16,21 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, TransactionBehavior};
+use rusqlite::{
+    params, params_from_iter, Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior,
+};
 use uuid::Uuid;
 
-use super::{AppendOutcome, ImportRun, LockAttempt, MonthCount, ScanCursor, ScanFilter, Store};
+use super::idfilter::IdFilter;
+use super::{
+    archived_outcome, AppendOutcome, ArchivedCount, ArchivedId, ImportRun, LockAttempt, MonthCount,
+    OpenMode, ScanCursor, ScanFilter, Store,
+};
 use crate::event::{now_millis, Event};
 
-const SCHEMA_VERSION: i64 = 1;
+/// 2 added `archived_ids`; a chronicle that only knows version 1 would not
+/// look there and would re-import archived ids, so it must refuse the file.
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
@@ -47,6 +55,17 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     name  TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS archived_ids (
+    id   BLOB PRIMARY KEY,
+    hash BLOB NOT NULL,
+    part INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS archived_filter (
+    k       INTEGER PRIMARY KEY CHECK (k = 0),
+    version INTEGER NOT NULL,
+    records INTEGER NOT NULL,
+    bits    BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS locks (
     name       TEXT PRIMARY KEY,
     holder     TEXT NOT NULL,
@@ -70,10 +89,23 @@ pub struct SqliteStore {
     conn: Connection,
     /// Start time and size of the open append transaction, if any.
     open_group: Option<(Instant, usize)>,
+    /// Set while an append runs: still set afterwards means it failed, and
+    /// its group is rolled back rather than committed.
+    appending: bool,
+    /// The archived-id filter as last read, with its version (see
+    /// [`super::idfilter`]); `Some((v, None))` when the store has none, so
+    /// that every id is looked up. Re-read when a new append transaction
+    /// finds another version.
+    filter: Option<(i64, Option<IdFilter>)>,
 }
 
 impl SqliteStore {
+    /// Opens `path`, creating the file and its schema when missing.
     pub fn open(path: &str) -> anyhow::Result<SqliteStore> {
+        SqliteStore::open_with(path, OpenMode::Create)
+    }
+
+    pub fn open_with(path: &str, mode: OpenMode) -> anyhow::Result<SqliteStore> {
         if let Some(parent) = Path::new(path).parent() {
             if !parent.as_os_str().is_empty() && !parent.exists() {
                 anyhow::bail!(
@@ -82,39 +114,69 @@ impl SqliteStore {
                 );
             }
         }
-        let conn =
-            Connection::open(path).with_context(|| format!("cannot open store sqlite:{path}"))?;
-        conn.busy_timeout(Duration::from_secs(10))?;
-        // WAL + synchronous=NORMAL: a crash (even power loss) leaves a
-        // consistent file; at worst the last committed batches are rolled
-        // back, and re-running the idempotent job restores them.
-        // Takes effect only on a new file. 16 KiB pages make the trees
-        // shallower, which cut the CPU cost of a large import by a fifth.
-        conn.pragma_update(None, "page_size", 16384)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .with_context(|| format!("sqlite:{path} is not a usable SQLite database"))?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.pragma_update(None, "cache_size", -65536)?;
-        conn.pragma_update(None, "temp_store", "MEMORY")?;
-        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        if version > SCHEMA_VERSION {
+        if mode != OpenMode::Create && !Path::new(path).exists() {
             anyhow::bail!(
-                "sqlite:{path} has schema version {version}, newer than this chronicle understands ({SCHEMA_VERSION}); upgrade chronicle"
+                "store sqlite:{path} does not exist (check --store or CHRONICLE_STORE; only import, archive and replay create a store)"
             );
         }
-        conn.execute_batch(SCHEMA)
-            .with_context(|| format!("cannot create the schema in sqlite:{path}"))?;
-        conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        let conn = if mode == OpenMode::ReadOnly {
+            open_read_only(path)?
+        } else {
+            open_read_write(path)?
+        };
         Ok(SqliteStore {
             path: path.to_string(),
             conn,
             open_group: None,
+            appending: false,
+            filter: None,
         })
     }
 
+    /// False for a store written before archived-id records, opened read
+    /// only (the schema is only created by a writable open): it has none.
+    fn has_archived_ids(&self) -> anyhow::Result<bool> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'archived_ids'",
+                [],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    /// Makes the cached filter the one this transaction sees: one small
+    /// read per transaction, the whole filter only when it changed.
+    fn refresh_filter(&mut self) -> anyhow::Result<()> {
+        let version: i64 = self
+            .conn
+            .query_row("SELECT version FROM archived_filter WHERE k = 0", [], |r| {
+                r.get(0)
+            })
+            .optional()?
+            .unwrap_or(-1);
+        if self.filter.as_ref().map(|(v, _)| *v) != Some(version) {
+            let (version, filter, _) = read_filter(&self.conn)?;
+            self.filter = Some((version, filter));
+        }
+        Ok(())
+    }
+
     /// Commits the open append group, if any. Every operation other than
-    /// `append` starts with this so it never runs inside a group.
+    /// `append` starts with this so it never runs inside a group. A group
+    /// in which an append failed (a full disk, say) is rolled back instead:
+    /// what the store holds then stays what the last commit, and the import
+    /// run record written with it, say.
     fn commit_group(&mut self) -> anyhow::Result<()> {
+        if std::mem::take(&mut self.appending) && self.open_group.take().is_some() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            anyhow::bail!(
+                "an append to sqlite:{} failed; its uncommitted events were rolled back",
+                self.path
+            );
+        }
         if self.open_group.take().is_some() {
             self.conn
                 .execute_batch("COMMIT")
@@ -129,6 +191,98 @@ impl Drop for SqliteStore {
         // Whatever was appended is complete and valid on its own.
         let _ = self.commit_group();
     }
+}
+
+fn open_read_write(path: &str) -> anyhow::Result<Connection> {
+    let conn =
+        Connection::open(path).with_context(|| format!("cannot open store sqlite:{path}"))?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    // WAL + synchronous=NORMAL: a crash (even power loss) leaves a
+    // consistent file; at worst the last committed batches are rolled
+    // back, and re-running the idempotent job restores them.
+    // Takes effect only on a new file. 16 KiB pages make the trees
+    // shallower, which cut the CPU cost of a large import by a fifth.
+    conn.pragma_update(None, "page_size", 16384)
+        .with_context(|| format!("cannot open store sqlite:{path}"))?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .with_context(|| format!("sqlite:{path} is not a usable SQLite database"))?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "cache_size", -65536)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    check_version(&conn, path)?;
+    conn.execute_batch(SCHEMA)
+        .with_context(|| format!("cannot create the schema in sqlite:{path}"))?;
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION)
+        .with_context(|| format!("cannot write to store sqlite:{path}"))?;
+    Ok(conn)
+}
+
+/// A read-only connection: nothing is created or changed, so status and
+/// export work on a file the user may only read. A WAL database needs its
+/// `-shm` index; when that cannot be created (the folder is read-only too)
+/// the file is opened as immutable, which is safe because no writer can
+/// work in such a folder either (it could not create its `-wal`).
+fn open_read_only(path: &str) -> anyhow::Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)
+        .with_context(|| format!("cannot open store sqlite:{path}"))?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    let probe = conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0));
+    let no_wal_index = matches!(
+        &probe,
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if matches!(e.code, rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly)
+    );
+    let conn = if no_wal_index {
+        let uri = format!("file:{}?immutable=1", uri_escape(path));
+        let conn = Connection::open_with_flags(&uri, flags | OpenFlags::SQLITE_OPEN_URI)
+            .with_context(|| format!("cannot open store sqlite:{path}"))?;
+        check_version(&conn, path)?;
+        conn
+    } else {
+        check_version(&conn, path)?;
+        conn
+    };
+    let has_schema: bool = conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'events')",
+            [],
+            |r| r.get(0),
+        )
+        .with_context(|| format!("cannot read store sqlite:{path}"))?;
+    anyhow::ensure!(
+        has_schema,
+        "sqlite:{path} is not a chronicle store (it has no events table)"
+    );
+    Ok(conn)
+}
+
+/// Refuses a file written by a newer chronicle; any other failure to read
+/// the header means the file is not a usable database.
+fn check_version(conn: &Connection, path: &str) -> anyhow::Result<()> {
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .with_context(|| format!("sqlite:{path} is not a usable SQLite database"))?;
+    if version > SCHEMA_VERSION {
+        anyhow::bail!(
+            "sqlite:{path} has schema version {version}, newer than this chronicle understands ({SCHEMA_VERSION}); upgrade chronicle"
+        );
+    }
+    Ok(())
+}
+
+/// A path as the file part of an SQLite URI (`%`, `?` and `#` escaped).
+fn uri_escape(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '?' => out.push_str("%3f"),
+            '#' => out.push_str("%23"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
@@ -146,6 +300,122 @@ fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
         correlation_id: row.get(6)?,
         payload: row.get(7)?,
     })
+}
+
+/// The stored filter: (version, filter, records it was told about); version
+/// -1 and no filter when the store has none.
+fn read_filter(conn: &Connection) -> anyhow::Result<(i64, Option<IdFilter>, u64)> {
+    let row: Option<(i64, i64, Vec<u8>)> = conn
+        .query_row(
+            "SELECT version, records, bits FROM archived_filter WHERE k = 0",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    Ok(match row {
+        Some((version, records, bits)) => (version, IdFilter::from_bytes(bits), records as u64),
+        None => (-1, None, 0),
+    })
+}
+
+/// Adds `ids` (just recorded) to the stored filter, inside the caller's
+/// transaction; the filter is rebuilt from every record when it is missing
+/// or would be over its capacity. Returns the new (version, filter).
+fn add_to_filter(conn: &Connection, ids: &[&Uuid]) -> anyhow::Result<(i64, IdFilter)> {
+    let (version, filter, records) = read_filter(conn)?;
+    let total = records + ids.len() as u64;
+    let (filter, records) = match filter {
+        Some(mut f) if total <= f.capacity() => {
+            for id in ids {
+                f.insert(id);
+            }
+            (f, total)
+        }
+        _ => {
+            let n: i64 = conn.query_row("SELECT count(*) FROM archived_ids", [], |r| r.get(0))?;
+            let mut f = IdFilter::for_records(n as u64);
+            let mut stmt = conn.prepare("SELECT id FROM archived_ids")?;
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                let id: Vec<u8> = row.get(0)?;
+                f.insert(&Uuid::from_slice(&id)?);
+            }
+            (f, n as u64)
+        }
+    };
+    let version = version + 1;
+    conn.execute(
+        "INSERT INTO archived_filter (k, version, records, bits) VALUES (0, ?1, ?2, ?3)
+         ON CONFLICT(k) DO UPDATE SET version = excluded.version, records = excluded.records, bits = excluded.bits",
+        params![version, records as i64, filter.as_bytes()],
+    )?;
+    Ok((version, filter))
+}
+
+/// Partitions are kept as integers (`2016-01` as 201601, `2016-01-05` as
+/// 20160105): 3 or 4 bytes a record instead of 7 or 10.
+fn partition_code(partition: &str) -> anyhow::Result<i64> {
+    let b = partition.as_bytes();
+    let shaped = match b.len() {
+        7 => b[4] == b'-',
+        10 => b[4] == b'-' && b[7] == b'-',
+        _ => false,
+    };
+    let digits: String = partition.chars().filter(|c| *c != '-').collect();
+    match digits.parse::<i64>() {
+        Ok(code) if shaped && digits.bytes().all(|c| c.is_ascii_digit()) => Ok(code),
+        _ => anyhow::bail!("`{partition}` is not an archive partition name"),
+    }
+}
+
+fn partition_name(code: i64) -> String {
+    if code >= 10_000_000 {
+        format!(
+            "{:04}-{:02}-{:02}",
+            code / 10_000,
+            code / 100 % 100,
+            code % 100
+        )
+    } else {
+        format!("{:04}-{:02}", code / 100, code % 100)
+    }
+}
+
+fn archived_from_row(row: &Row<'_>) -> rusqlite::Result<ArchivedId> {
+    let bad = |i: usize, e: Box<dyn std::error::Error + Send + Sync>| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Blob, e)
+    };
+    let id: Vec<u8> = row.get(0)?;
+    let hash: Vec<u8> = row.get(1)?;
+    Ok(ArchivedId {
+        id: Uuid::from_slice(&id).map_err(|e| bad(0, Box::new(e)))?,
+        hash: hash
+            .try_into()
+            .map_err(|_| bad(1, "content hash is not 16 bytes".into()))?,
+        partition: partition_name(row.get(2)?),
+    })
+}
+
+/// Deletes the rows of `table` whose `id` is one of `ids`, in chunks;
+/// returns how many were deleted. The caller holds the transaction.
+fn delete_by_id<'a>(
+    conn: &Connection,
+    table: &str,
+    ids: impl IntoIterator<Item = &'a Uuid>,
+) -> anyhow::Result<u64> {
+    let ids: Vec<&Uuid> = ids.into_iter().collect();
+    let mut deleted = 0u64;
+    for chunk in ids.chunks(ID_CHUNK) {
+        let sql = format!(
+            "DELETE FROM {table} WHERE id IN ({})",
+            placeholders(chunk.len())
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        deleted += stmt.execute(params_from_iter(
+            chunk.iter().map(|id| id.as_bytes().to_vec()),
+        ))? as u64;
+    }
+    Ok(deleted)
 }
 
 fn placeholders(n: usize) -> String {
@@ -166,10 +436,25 @@ impl Store for SqliteStore {
 
     fn append(&mut self, events: &[Event]) -> anyhow::Result<Vec<AppendOutcome>> {
         let now = now_millis();
+        // A group is committed when the next batch arrives rather than at
+        // the end of the batch that filled it: what the caller writes in
+        // between (the import run record with its counts) then commits
+        // together with the events it counts.
+        if self.appending
+            || self.open_group.is_some_and(|(started, pending)| {
+                pending >= GROUP_EVENTS || started.elapsed() >= GROUP_TIME
+            })
+        {
+            self.commit_group()?;
+        }
         if self.open_group.is_none() {
             self.conn.execute_batch("BEGIN IMMEDIATE")?;
             self.open_group = Some((Instant::now(), 0));
+            self.refresh_filter()?;
         }
+        self.appending = true;
+        // An id whose filter bit is clear is certainly not archived.
+        let filter = self.filter.as_ref().and_then(|(_, f)| f.as_ref());
         // Inserting in (received_at, id) order turns the index updates into
         // near-appends (SQLite's fast path for the right edge of a b-tree)
         // and walks the random id index left to right. The stable sort keeps
@@ -190,8 +475,23 @@ impl Store for SqliteStore {
             )?;
             let mut existing =
                 tx.prepare_cached(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = ?1"))?;
+            let mut archived =
+                tx.prepare_cached("SELECT id, hash, part FROM archived_ids WHERE id = ?1")?;
             for &i in &order {
                 let event = &events[i];
+                // The archived-id record first: an archived id is never
+                // inserted again, whatever the live store holds.
+                let record = if filter.is_none_or(|f| f.may_contain(&event.id)) {
+                    archived
+                        .query_row([&event.id.as_bytes()[..]], archived_from_row)
+                        .optional()?
+                } else {
+                    None
+                };
+                if let Some(record) = record {
+                    outcomes[i] = Some(archived_outcome(event, &record));
+                    continue;
+                }
                 let inserted = insert.execute(params![
                     &event.id.as_bytes()[..],
                     event.received_at.unwrap_or(now),
@@ -220,12 +520,10 @@ impl Store for SqliteStore {
             .into_iter()
             .map(|o| o.expect("every event has an outcome"))
             .collect();
-        if let Some((started, pending)) = self.open_group.as_mut() {
+        if let Some((_, pending)) = self.open_group.as_mut() {
             *pending += events.len();
-            if *pending >= GROUP_EVENTS || started.elapsed() >= GROUP_TIME {
-                self.commit_group()?;
-            }
         }
+        self.appending = false;
         Ok(outcomes)
     }
 
@@ -315,19 +613,113 @@ impl Store for SqliteStore {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut deleted = 0u64;
-        for chunk in ids.chunks(ID_CHUNK) {
-            let sql = format!(
-                "DELETE FROM events WHERE id IN ({})",
-                placeholders(chunk.len())
-            );
-            let mut stmt = tx.prepare_cached(&sql)?;
-            deleted += stmt.execute(params_from_iter(
-                chunk.iter().map(|id| id.as_bytes().to_vec()),
-            ))? as u64;
-        }
+        let deleted = delete_by_id(&tx, "events", ids)?;
         tx.commit()?;
         Ok(deleted)
+    }
+
+    fn put_archived(&mut self, records: &[ArchivedId], delete_live: bool) -> anyhow::Result<u64> {
+        self.commit_group()?;
+        if records.is_empty() {
+            return Ok(0);
+        }
+        // Sorted by id, the records go into the b-tree left to right.
+        let mut sorted: Vec<&ArchivedId> = records.iter().collect();
+        sorted.sort_unstable_by_key(|r| r.id);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO archived_ids (id, hash, part) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(id) DO UPDATE SET hash = excluded.hash, part = excluded.part",
+            )?;
+            for r in &sorted {
+                insert.execute(params![
+                    &r.id.as_bytes()[..],
+                    &r.hash[..],
+                    partition_code(&r.partition)?
+                ])?;
+            }
+        }
+        let ids: Vec<&Uuid> = sorted.iter().map(|r| &r.id).collect();
+        let (version, filter) = add_to_filter(&tx, &ids)?;
+        let deleted = if delete_live {
+            delete_by_id(&tx, "events", ids)?
+        } else {
+            0
+        };
+        tx.commit()?;
+        self.filter = Some((version, Some(filter)));
+        Ok(deleted)
+    }
+
+    fn get_archived(&mut self, ids: &[Uuid]) -> anyhow::Result<Vec<ArchivedId>> {
+        self.commit_group()?;
+        if !self.has_archived_ids()? {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        for chunk in ids.chunks(ID_CHUNK) {
+            let sql = format!(
+                "SELECT id, hash, part FROM archived_ids WHERE id IN ({})",
+                placeholders(chunk.len())
+            );
+            let mut stmt = self.conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(
+                params_from_iter(chunk.iter().map(|id| id.as_bytes().to_vec())),
+                archived_from_row,
+            )?;
+            for row in rows {
+                out.push(row?);
+            }
+        }
+        Ok(out)
+    }
+
+    fn archived_in(&mut self, partition: &str) -> anyhow::Result<Vec<ArchivedId>> {
+        self.commit_group()?;
+        if !self.has_archived_ids()? {
+            return Ok(Vec::new());
+        }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, hash, part FROM archived_ids WHERE part = ?1 ORDER BY id")?;
+        let rows = stmt.query_map([partition_code(partition)?], archived_from_row)?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn remove_archived(&mut self, ids: &[Uuid]) -> anyhow::Result<u64> {
+        self.commit_group()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let removed = delete_by_id(&tx, "archived_ids", ids)?;
+        tx.commit()?;
+        Ok(removed)
+    }
+
+    fn archived_counts(&mut self) -> anyhow::Result<Vec<ArchivedCount>> {
+        self.commit_group()?;
+        if !self.has_archived_ids()? {
+            return Ok(Vec::new());
+        }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT part, count(*) FROM archived_ids GROUP BY part ORDER BY part")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (part, n) = row?;
+            out.push(ArchivedCount {
+                partition: partition_name(part),
+                ids: n as u64,
+            });
+        }
+        // Day partitions (8 digits) sort after months numerically; by name
+        // they sort in time order, as everywhere else.
+        out.sort_by(|a, b| a.partition.cmp(&b.partition));
+        Ok(out)
     }
 
     fn month_counts(&mut self) -> anyhow::Result<Vec<MonthCount>> {
@@ -347,7 +739,8 @@ impl Store for SqliteStore {
     }
 
     fn record_run(&mut self, run: &ImportRun) -> anyhow::Result<()> {
-        self.commit_group()?;
+        // Inside the open append group, if any: the counts commit with the
+        // events they count, so a killed import's record is exact.
         self.conn.execute(
             "INSERT INTO import_runs (run_id, started_at, record) VALUES (?1, ?2, ?3)
              ON CONFLICT(run_id) DO UPDATE SET record = excluded.record",

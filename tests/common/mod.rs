@@ -62,6 +62,16 @@ pub fn fixture_str(relative: &str) -> String {
     fixture(relative).display().to_string()
 }
 
+/// The byte offset of the first `needle` in the file at `path` (to cut a
+/// fixture at a known place).
+pub fn offset_in(path: &Path, needle: &str) -> usize {
+    let bytes = std::fs::read(path).unwrap();
+    bytes
+        .windows(needle.len())
+        .position(|w| w == needle.as_bytes())
+        .unwrap_or_else(|| panic!("`{needle}` is not in {}", path.display()))
+}
+
 /// Parses JSON lines, dropping `meta.received_at` (assigned by the store at
 /// write time), sorted by id so that comparisons do not depend on it.
 pub fn events_without_received_at(jsonl: &str) -> Vec<serde_json::Value> {

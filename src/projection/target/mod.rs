@@ -107,12 +107,27 @@ pub trait SqlTarget: Send {
     fn table_exists(&mut self, table: &str) -> anyhow::Result<bool>;
 }
 
+/// The number of rows in `table`.
+pub fn count_rows(target: &mut dyn SqlTarget, table: &str) -> anyhow::Result<u64> {
+    let rows = target.query(&format!("SELECT COUNT(*) FROM {}", quote(table)), &[])?;
+    match rows
+        .first()
+        .and_then(|r| r.first())
+        .and_then(SqlValue::as_int)
+    {
+        Some(n) => Ok(n as u64),
+        None => anyhow::bail!("{}: cannot count the rows of {table}", target.describe()),
+    }
+}
+
+/// True for a `sqlite:FILE` target whose file does not exist yet.
+pub fn sqlite_file_missing(uri: &str) -> bool {
+    matches!(crate::store::sqlite_path(uri), Ok(Some(path)) if !std::path::Path::new(path).exists())
+}
+
 /// Connects to `sqlite:FILE` or `postgres://...`.
 pub fn open(uri: &str) -> anyhow::Result<Box<dyn SqlTarget>> {
-    if let Some(path) = uri
-        .strip_prefix("sqlite://")
-        .or_else(|| uri.strip_prefix("sqlite:"))
-    {
+    if let Some(path) = crate::store::sqlite_path(uri)? {
         return Ok(Box::new(sqlite::SqliteTarget::open(path)?));
     }
     if uri.starts_with("postgres://") || uri.starts_with("postgresql://") {
