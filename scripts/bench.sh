@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # Benchmarks every job in a release build on data it generates itself, and
 # prints events/s and peak RSS for each. Usage: scripts/bench.sh [ROWS]
+# `scripts/bench.sh --peers [ROWS]` compares chronicle with DuckDB instead
+# (scripts/bench-peers.sh).
 # Each scripts/bench.d/*.sh adds the jobs of one feature; they share the
 # variables and the `measure` function defined here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = --peers ]; then
+  shift
+  exec scripts/bench-peers.sh "$@"
+fi
 
 ROWS=${1:-${ROWS:-1000000}}
 BENCH_DIR=${BENCH_DIR:-$PWD/bench-data}

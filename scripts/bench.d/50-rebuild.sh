@@ -26,32 +26,21 @@ for line in sys.stdin:
   "$CHRONICLE" --quiet --store "sqlite:$REBUILD_DIR/store.db" import events "$REBUILD_DIR/spread.jsonl"
   rm -f "$REBUILD_DIR/spread.jsonl"
   "$CHRONICLE" --quiet --store "sqlite:$REBUILD_DIR/store.db" archive --before 2017-01-01 --lag 0 --archive "$REBUILD_DIR/archive"
-  "$CHRONICLE" --quiet --store "sqlite:$REBUILD_DIR/empty.db" status >/dev/null
+  # An empty store for the dry-run scan: only import, archive and replay create one.
+  : | "$CHRONICLE" --quiet --store "sqlite:$REBUILD_DIR/empty.db" import events -
   echo ok >"$REBUILD_DIR/ready"
 fi
-cat >"$REBUILD_DIR/chronicle.toml" <<TOML
-archive = "$REBUILD_DIR/archive"
-
-[projections.revenue]
-kind = "table"
-types = ["payment-completed", "payment-refunded"]
-target = "sqlite:$REBUILD_DIR/reports.db"
-group = [
-  { name = "month", value = "month(meta.created_at)" },
-  { name = "currency", value = "currency(payload.amount)" },
-]
-columns = [
-  { name = "completed_payments", value = "count()", types = ["payment-completed"] },
-  { name = "completed_amount", value = "sum(amount(payload.amount))", types = ["payment-completed"] },
-  { name = "refunded_amount", value = "sum(amount(payload.amount))", types = ["payment-refunded"] },
-  { name = "net_revenue", value = "completed_amount - refunded_amount" },
-]
+{
+  echo "archive = \"$REBUILD_DIR/archive\""
+  sed "s|REPORTS_DB|$REBUILD_DIR/reports.db|" scripts/bench-revenue.toml
+  cat <<TOML
 
 [projections.scan]
 kind = "exec"
 types = ["payment-completed", "payment-refunded", "payment-failed", "payment-pending"]
 command = ["true"]
 TOML
+} >"$REBUILD_DIR/chronicle.toml"
 REBUILD_LIVE=$("$CHRONICLE" --json --config "$REBUILD_DIR/chronicle.toml" --store "sqlite:$REBUILD_DIR/store.db" status |
   python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["live_total"], (r.get("archive") or {}).get("total", 0))')
 read -r REBUILD_LIVE_N REBUILD_ARCHIVED_N <<<"$REBUILD_LIVE"
