@@ -644,8 +644,12 @@ impl Store for SqliteStore {
         }
         let ids: Vec<&Uuid> = sorted.iter().map(|r| &r.id).collect();
         let (version, filter) = add_to_filter(&tx, &ids)?;
+        // The live events go in the callers' order, which is the scan's
+        // (received_at, id) order and so the events table's own: deleting
+        // in id order instead touches its pages at random and, past the
+        // page cache, spills and re-reads them (measured: archive 4x slower).
         let deleted = if delete_live {
-            delete_by_id(&tx, "events", ids)?
+            delete_by_id(&tx, "events", records.iter().map(|r| &r.id))?
         } else {
             0
         };
