@@ -30,7 +30,7 @@ pub fn drain(source: &mut dyn EventSource) {
             Ok(Some(Item::Rejected(reject))) => {
                 assert!(!reject.reason.is_empty(), "reject without a reason");
                 match reject.raw {
-                    RawRecord::Fields(_) | RawRecord::Text(_) => {}
+                    RawRecord::Csv(_) | RawRecord::Text(_) | RawRecord::Binary { .. } => {}
                 }
             }
             Ok(Some(Item::Skipped)) => {}
