@@ -12,6 +12,7 @@
 //! loses at most the open group; the file stays consistent and re-running
 //! the idempotent job completes it.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -708,18 +709,22 @@ impl Store for SqliteStore {
         if !self.has_archived_ids()? {
             return Ok(Vec::new());
         }
-        let mut stmt = self
-            .conn
-            .prepare("SELECT part, count(*) FROM archived_ids GROUP BY part ORDER BY part")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (part, n) = row?;
-            out.push(ArchivedCount {
-                partition: partition_name(part),
-                ids: n as u64,
-            });
+        // Counted here rather than by `GROUP BY part`: with no index on
+        // `part` (it would cost ~20 bytes per archived id), SQLite sorts
+        // every record first, which was 40% of a 1M-event rebuild.
+        let mut counts: HashMap<i64, u64> = HashMap::new();
+        let mut stmt = self.conn.prepare("SELECT part FROM archived_ids")?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            *counts.entry(row.get(0)?).or_default() += 1;
         }
+        let mut out: Vec<ArchivedCount> = counts
+            .into_iter()
+            .map(|(part, ids)| ArchivedCount {
+                partition: partition_name(part),
+                ids,
+            })
+            .collect();
         // Day partitions (8 digits) sort after months numerically; by name
         // they sort in time order, as everywhere else.
         out.sort_by(|a, b| a.partition.cmp(&b.partition));
