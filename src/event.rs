@@ -64,12 +64,30 @@ pub fn format_millis(ms: Millis) -> String {
     }
 }
 
+/// 0000-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z: the instants
+/// that RFC 3339's four-digit years can write, so the only ones a canonical
+/// event may carry (anything else could not be exported and read back).
+pub const MIN_MILLIS: Millis = -62_167_219_200_000;
+pub const MAX_MILLIS: Millis = 253_402_300_799_999;
+
+/// `ms` when it lies in the years 0000–9999, else why not.
+pub fn within_calendar(ms: Millis) -> Result<Millis, String> {
+    if (MIN_MILLIS..=MAX_MILLIS).contains(&ms) {
+        Ok(ms)
+    } else {
+        Err(format!(
+            "the instant lies outside the years 0000-9999 ({ms} ms from the Unix epoch)"
+        ))
+    }
+}
+
 /// Parses an RFC 3339 timestamp with any offset; sub-millisecond digits are
 /// truncated because the canonical precision is milliseconds.
 pub fn parse_rfc3339_millis(text: &str) -> Result<Millis, String> {
     DateTime::parse_from_rfc3339(text.trim())
         .map(|t| t.timestamp_millis())
         .map_err(|e| format!("`{text}` is not an RFC 3339 timestamp ({e})"))
+        .and_then(|ms| within_calendar(ms).map_err(|e| format!("`{text}`: {e}")))
 }
 
 /// Parses a user-supplied time bound: RFC 3339, a bare date (`2016-01-01`,

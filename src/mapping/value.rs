@@ -773,6 +773,13 @@ impl CompiledTimestamp {
 
 impl TimeParser {
     fn parse(&self, text: &str) -> Result<Millis, String> {
+        self.parse_any(text).and_then(|ms| {
+            crate::event::within_calendar(ms).map_err(|e| format!("`{}`: {e}", text.trim()))
+        })
+    }
+
+    /// The instant `text` names, before the calendar range is checked.
+    fn parse_any(&self, text: &str) -> Result<Millis, String> {
         let text = text.trim();
         let naive = match &self.format {
             TimeFormat::Rfc3339 => {
@@ -783,7 +790,10 @@ impl TimeParser {
             TimeFormat::UnixSeconds => {
                 let secs: f64 = text
                     .parse()
-                    .map_err(|_| format!("`{text}` is not a Unix time in seconds"))?;
+                    .ok()
+                    .filter(|s: &f64| s.is_finite())
+                    .ok_or_else(|| format!("`{text}` is not a Unix time in seconds"))?;
+                // Saturating: the calendar check refuses what is far out.
                 return Ok((secs * 1000.0).round() as Millis);
             }
             TimeFormat::UnixMillis => {
