@@ -48,7 +48,8 @@ for target in "${TARGETS[@]}"; do
     -print_final_stats=1 >"$log" 2>&1 || status=$?
   wall=$(($(date +%s) - start))
   cpu=$(awk '/^cpu_seconds/ {printf "%.0f", $2 + $3}' "$LOGS/$target.time" 2>/dev/null || echo "?")
-  execs=$(awk -F: '/stat::number_of_executed_units/ {gsub(/ /, "", $2); print $2}' "$log" | tail -n 1)
+  # The line is `stat::number_of_executed_units: N`: the count is the last field.
+  execs=$(awk '/stat::number_of_executed_units/ {print $NF}' "$log" | tail -n 1)
   findings=$(grep -o 'Test unit written to [^ ]*' "$log" | sed 's/Test unit written to //' | tr '\n' ' ' || true)
   if [ "$status" -ne 0 ]; then
     failed=1
