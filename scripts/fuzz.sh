@@ -31,6 +31,33 @@ fi
 
 cargo fuzz build --sanitizer "$SANITIZER" >/dev/null
 
+# Seeds made from the test fixtures at run time rather than committed as
+# copies: `seed TARGET SELECTOR FILE...` writes corpus/TARGET/fixture-NAME,
+# with the byte that picks the target's mapping in front when SELECTOR is
+# not `-` (the csv, pgdump and mysqldump targets read it first).
+seed() {
+  local target=$1 selector=$2 file name
+  shift 2
+  mkdir -p "corpus/$target"
+  for file in "$@"; do
+    name="corpus/$target/fixture-$selector-$(basename "$file")"
+    if [ "$selector" = - ]; then
+      cp "../$file" "$name"
+    else
+      { printf "\\x$selector"; cat "../$file"; } >"$name"
+    fi
+  done
+}
+seed csv 00 fixtures/csv/legacy-payments.csv fixtures/csv/legacy-payments.csv.gz
+seed csv 01 fixtures/csv/legacy-payments.cp1252.csv
+seed csv 02 fixtures/csv/typed-noheader.tsv
+for sel in 00 01; do
+  seed pgdump "$sel" fixtures/dumps/pg-plain.sql fixtures/dumps/pg-inserts.sql fixtures/dumps/pg-column-inserts.sql
+  seed mysqldump "$sel" fixtures/dumps/my-extended.sql fixtures/dumps/my-complete-hex.sql
+done
+seed bson - fixtures/dumps/orders.bson
+seed extjson - fixtures/dumps/orders.array.json fixtures/dumps/orders.canonical.jsonl fixtures/dumps/orders.relaxed.jsonl
+
 LOGS="$(mktemp -d)"
 trap 'rm -rf "$LOGS"' EXIT
 failed=0
