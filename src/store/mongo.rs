@@ -897,12 +897,7 @@ impl Store for MongoStore {
         for row in rows {
             out.push(ArchivedCount {
                 partition: row.get_str("_id")?.to_string(),
-                ids: match row.get("n") {
-                    Some(Bson::Int32(n)) => *n as u64,
-                    Some(Bson::Int64(n)) => *n as u64,
-                    Some(Bson::Double(n)) => *n as u64,
-                    _ => bail!("archived counts: unexpected count in {row}"),
-                },
+                ids: group_count(&row, "n", "archived counts")?,
             });
         }
         out.sort_by(|a, b| a.partition.cmp(&b.partition));
@@ -933,12 +928,7 @@ impl Store for MongoStore {
             out.push(MonthCount {
                 month: key.get_str("month")?.to_string(),
                 event_type: key.get_str("type")?.to_string(),
-                count: match row.get("count") {
-                    Some(Bson::Int32(n)) => *n as u64,
-                    Some(Bson::Int64(n)) => *n as u64,
-                    Some(Bson::Double(n)) => *n as u64,
-                    _ => bail!("month counts: unexpected count in {row}"),
-                },
+                count: group_count(&row, "count", "month counts")?,
             });
         }
         // The server sorts by its own string collation; re-sort so the
@@ -1290,6 +1280,17 @@ pub fn doc_to_event(d: &RawDocument) -> anyhow::Result<Event> {
         aggregate_id: optional("aggregate_id")?,
         correlation_id: optional("correlation_id")?,
         payload: canonical_json(&payload),
+    })
+}
+
+/// A `$sum` from a `$group` stage: the server answers with whichever
+/// numeric type fits, so every one is read.
+fn group_count(row: &Document, key: &str, what: &str) -> anyhow::Result<u64> {
+    Ok(match row.get(key) {
+        Some(Bson::Int32(n)) => *n as u64,
+        Some(Bson::Int64(n)) => *n as u64,
+        Some(Bson::Double(n)) => *n as u64,
+        _ => bail!("{what}: unexpected count in {row}"),
     })
 }
 
