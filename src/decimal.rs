@@ -11,7 +11,7 @@
 use std::cmp::Ordering;
 use std::fmt;
 
-use mongodb::bson::Decimal128;
+use bson::Decimal128;
 use serde_json::Number;
 
 /// The largest scale a [`Decimal`] keeps; more fractional digits than this

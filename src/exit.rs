@@ -16,6 +16,9 @@ pub enum ExitStatus {
     /// Another run holds the lock, or changed the archive folder under this
     /// one (EX_TEMPFAIL: cron may simply retry).
     Locked = 75,
+    /// The URI names a backend this binary was built without (a slim
+    /// `--no-default-features` build; EX_UNAVAILABLE).
+    Unavailable = 69,
     /// Stopped by SIGINT (Ctrl-C) at a batch boundary: 128 + 2, as shells
     /// report it. What was committed is kept; re-running continues.
     Interrupted = 130,
@@ -45,6 +48,30 @@ pub struct LockedError {
     pub what: String,
     pub holder: String,
     pub until: String,
+}
+
+/// Raised when a store, target or archive URI names a backend left out of
+/// this build by its cargo features (docs/architecture.md, "Optional
+/// backends"): the build, not the input, is what is missing.
+#[derive(Debug, thiserror::Error)]
+#[error("this chronicle was built without {backend} support, so it cannot use `{uri}`; build it with `--features {feature}` (default builds include it)")]
+pub struct MissingBackendError {
+    /// As people name it: `MongoDB`, `PostgreSQL`, `S3`.
+    pub backend: &'static str,
+    /// The cargo feature that brings it in.
+    pub feature: &'static str,
+    /// Redacted.
+    pub uri: String,
+}
+
+impl MissingBackendError {
+    pub fn new(backend: &'static str, feature: &'static str, uri: &str) -> MissingBackendError {
+        MissingBackendError {
+            backend,
+            feature,
+            uri: crate::redact::redact_uri(uri),
+        }
+    }
 }
 
 /// Raised when a job stops because of what it found in the data (e.g. an
@@ -90,6 +117,8 @@ pub fn status_for_error(error: &anyhow::Error) -> ExitStatus {
         .any(|e| e.is::<LockedError>() || e.is::<LostRaceError>())
     {
         ExitStatus::Locked
+    } else if error.chain().any(|e| e.is::<MissingBackendError>()) {
+        ExitStatus::Unavailable
     } else if error.chain().any(|e| e.is::<ProblemsError>()) {
         ExitStatus::Problems
     } else if is_stdout_closed(error) {

@@ -6,6 +6,7 @@
 
 pub mod idfilter;
 pub mod lock;
+#[cfg(feature = "mongodb")]
 pub mod mongo;
 pub mod sqlite;
 
@@ -384,8 +385,11 @@ pub fn open_existing(uri: &str) -> anyhow::Result<Box<dyn Store>> {
 /// Opens the store named by `uri`: `sqlite:PATH` (or a bare path ending in
 /// `.db`), or `mongodb://...` / `mongodb+srv://...` (see docs/stores.md).
 pub fn open_with(uri: &str, mode: OpenMode) -> anyhow::Result<Box<dyn Store>> {
-    if uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://") {
+    if is_mongodb_uri(uri) {
+        #[cfg(feature = "mongodb")]
         return Ok(Box::new(mongo::MongoStore::open_with(uri, mode)?));
+        #[cfg(not(feature = "mongodb"))]
+        return Err(crate::exit::MissingBackendError::new("MongoDB", "mongodb", uri).into());
     }
     if let Some(path) = sqlite_path(uri)? {
         return Ok(Box::new(sqlite::SqliteStore::open_with(path, mode)?));
@@ -399,7 +403,8 @@ pub fn open_with(uri: &str, mode: OpenMode) -> anyhow::Result<Box<dyn Store>> {
 /// The store as messages name it, without connecting: the text of
 /// [`Store::describe`], never a password.
 pub fn describe_uri(uri: &str) -> String {
-    if uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://") {
+    #[cfg(feature = "mongodb")]
+    if is_mongodb_uri(uri) {
         return mongo::MongoUri::parse(uri)
             .map(|u| u.describe())
             .unwrap_or_else(|_| crate::redact::redact_uri(uri));
@@ -408,6 +413,12 @@ pub fn describe_uri(uri: &str) -> String {
         Ok(Some(path)) => format!("sqlite:{path}"),
         _ => crate::redact::redact_uri(uri),
     }
+}
+
+/// True for the URIs of the MongoDB store, whether or not this build has it
+/// (so that a slim build names what is missing instead of "unsupported").
+fn is_mongodb_uri(uri: &str) -> bool {
+    uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://")
 }
 
 /// The file of a SQLite store URI (`sqlite:PATH`, `sqlite://PATH`, or a

@@ -6,6 +6,7 @@
 //! The trait is deliberately small (transactions, statements, queries);
 //! the few spots where SQLite and PostgreSQL differ are in [`Dialect`].
 
+#[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod sqlite;
 
@@ -131,7 +132,10 @@ pub fn open(uri: &str) -> anyhow::Result<Box<dyn SqlTarget>> {
         return Ok(Box::new(sqlite::SqliteTarget::open(path)?));
     }
     if uri.starts_with("postgres://") || uri.starts_with("postgresql://") {
+        #[cfg(feature = "postgres")]
         return Ok(Box::new(postgres::PostgresTarget::open(uri)?));
+        #[cfg(not(feature = "postgres"))]
+        return Err(crate::exit::MissingBackendError::new("PostgreSQL", "postgres", uri).into());
     }
     anyhow::bail!(
         "unsupported projection target `{}` (expected sqlite:FILE or postgres://...)",
