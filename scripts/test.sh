@@ -24,3 +24,13 @@ echo "== cargo clippy"
 cargo clippy --all-targets -- -D warnings
 echo "== cargo test"
 cargo test --all-targets
+
+# The slim build: no optional backend (cargo features mongodb, postgres),
+# the embedded store and a local archive only. It must build, lint clean,
+# pass the library's tests and refuse the missing backends' URIs clearly.
+echo "== cargo build --no-default-features"
+cargo build --no-default-features
+echo "== cargo clippy --no-default-features"
+cargo clippy --no-default-features --all-targets -- -D warnings
+echo "== cargo test --no-default-features (lib, backends)"
+cargo test --no-default-features --lib --test backends

@@ -2,6 +2,7 @@
 //! `MONGODB_URI`): `import csv` of the legacy payments fixture, re-runs,
 //! store migration from SQLite through `export | import events`, conflicts,
 //! settings sources, and a clear exit 2 for an unreachable server.
+#![cfg(feature = "mongodb")]
 
 mod common;
 

@@ -634,6 +634,7 @@ impl Sandbox {
 // ---------------------------------------------------------------- PostgreSQL
 
 /// A connection to the test server, or `None` (skip) outside CI.
+#[cfg(feature = "postgres")]
 fn postgres_url() -> Option<String> {
     let url = std::env::var("CHRONICLE_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
@@ -650,11 +651,13 @@ fn postgres_url() -> Option<String> {
 }
 
 /// A schema of its own for one test, dropped at the end.
+#[cfg(feature = "postgres")]
 struct PgSchema {
     url: String,
     name: String,
 }
 
+#[cfg(feature = "postgres")]
 impl PgSchema {
     fn new(url: &str) -> PgSchema {
         let name = format!("chronicle_test_{}", uuid::Uuid::new_v4().simple());
@@ -707,6 +710,7 @@ impl PgSchema {
     }
 }
 
+#[cfg(feature = "postgres")]
 impl Drop for PgSchema {
     fn drop(&mut self) {
         if let Ok(mut client) = postgres::Client::connect(&self.url, postgres::NoTls) {
@@ -716,6 +720,7 @@ impl Drop for PgSchema {
 }
 
 #[test]
+#[cfg(feature = "postgres")]
 fn table_and_latest_into_postgres() {
     let Some(url) = postgres_url() else { return };
     let schema = PgSchema::new(&url);

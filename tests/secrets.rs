@@ -168,6 +168,7 @@ fn archive_locations_with_secrets_are_refused_without_leaking() {
 
 /// The PostgreSQL server of the tests (trust authentication: any password
 /// is accepted, so a password-bearing URI gets a working connection).
+#[cfg(feature = "postgres")]
 fn postgres_host() -> Option<String> {
     let url = std::env::var("CHRONICLE_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
@@ -182,6 +183,7 @@ fn postgres_host() -> Option<String> {
 }
 
 #[test]
+#[cfg(feature = "postgres")]
 fn projection_targets_with_passwords_never_leak_them() {
     let Some(url) = postgres_host() else { return };
     let name = unique_projection();

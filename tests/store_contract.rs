@@ -10,7 +10,9 @@ use chronicle::store::{
     self, scan_all, AppendOutcome, ImportCounts, ImportRun, LockAttempt, MonthCount, RunStatus,
     ScanFilter, Store,
 };
+#[cfg(feature = "mongodb")]
 use common::mongo::{test_db, TestDb};
+#[cfg(feature = "mongodb")]
 use mongodb::bson::doc;
 use uuid::Uuid;
 
@@ -408,6 +410,7 @@ macro_rules! contract {
                 }
             )*
         }
+        #[cfg(feature = "mongodb")]
         mod mongo {
             $(
                 #[test]
@@ -433,11 +436,13 @@ contract!(
 
 // ---- MongoDB only: layout and failure handling ----------------------------
 
+#[cfg(feature = "mongodb")]
 fn mongo_db(test: &str) -> Option<TestDb> {
     test_db(test)
 }
 
 #[test]
+#[cfg(feature = "mongodb")]
 fn mongo_layout_and_indexes() {
     let Some(db) = mongo_db("layout") else { return };
     // An index made by hand, under another name and with a double 1 as a
@@ -532,6 +537,7 @@ fn mongo_layout_and_indexes() {
 /// Arms the server's `failCommand` fail point for connections of `app`.
 /// Returns false (after printing why) when the server does not allow fail
 /// points and the test may skip.
+#[cfg(feature = "mongodb")]
 fn fail_point(db: &TestDb, mode: mongodb::bson::Bson, data: mongodb::bson::Document) -> bool {
     let result = db
         .client()
@@ -550,6 +556,7 @@ fn fail_point(db: &TestDb, mode: mongodb::bson::Bson, data: mongodb::bson::Docum
     }
 }
 
+#[cfg(feature = "mongodb")]
 fn fail_point_off(db: &TestDb) {
     db.client()
         .database("admin")
@@ -559,6 +566,7 @@ fn fail_point_off(db: &TestDb) {
 }
 
 #[test]
+#[cfg(feature = "mongodb")]
 fn mongo_retried_batches_neither_lose_nor_double_count() {
     let Some(db) = mongo_db("retry") else { return };
     let app = format!("chronicle-retry-{}", std::process::id());
@@ -608,6 +616,7 @@ fn mongo_retried_batches_neither_lose_nor_double_count() {
 }
 
 #[test]
+#[cfg(feature = "mongodb")]
 fn mongo_refused_write_is_an_error_naming_the_event() {
     let Some(db) = mongo_db("refused") else {
         return;

@@ -23,12 +23,14 @@
 //! collections (runs, checkpoints, locks).
 
 mod codec;
+mod profile;
 mod retry;
 mod scan;
 mod uri;
 mod write;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
@@ -47,6 +49,7 @@ use crate::event::{now_millis, Event};
 use crate::redact::redact_uri as redact;
 use codec::{archived_from_doc, archived_to_doc, doc_id, group_count, id_text};
 use retry::{backoff, command_code, is_transient, short_error, DUPLICATE_KEY, MAX_ATTEMPTS};
+use profile::{Profile, Span};
 use scan::OpenScan;
 
 pub use codec::{doc_to_event, event_to_doc};
@@ -79,6 +82,8 @@ pub struct MongoStore {
     /// Archived-id records: `{_id: id text, h: BinData(16), p: partition}`.
     archived: Collection<Document>,
     scan: Option<OpenScan>,
+    /// Wall time per operation, when `CHRONICLE_MONGO_PROFILE` is set.
+    profile: Option<Arc<Profile>>,
 }
 
 impl MongoStore {
@@ -119,6 +124,7 @@ impl MongoStore {
             locks: db.collection(&format!("{collection}_locks")),
             archived: db.collection(&format!("{collection}_archived")),
             scan: None,
+            profile: Profile::from_env(),
         };
         // One round trip that fails fast and clearly when nobody answers;
         // no retry here, the driver already waited the whole timeout.
@@ -283,6 +289,8 @@ impl Store for MongoStore {
     }
 
     fn append(&mut self, events: &[Event]) -> anyhow::Result<Vec<AppendOutcome>> {
+        let mut span = Span::start(&self.profile, "append");
+        span.docs(events.len());
         self.append_events(events)
     }
 
@@ -292,10 +300,15 @@ impl Store for MongoStore {
         after: Option<&ScanCursor>,
         limit: usize,
     ) -> anyhow::Result<Vec<Event>> {
-        self.scan_events(filter, after, limit)
+        let mut span = Span::start(&self.profile, "scan");
+        let page = self.scan_events(filter, after, limit)?;
+        span.docs(page.len());
+        Ok(page)
     }
 
     fn get_many(&mut self, ids: &[Uuid]) -> anyhow::Result<Vec<Event>> {
+        let mut span = Span::start(&self.profile, "get");
+        span.docs(ids.len());
         let stored = self.stored_docs(ids)?;
         let mut out = Vec::with_capacity(stored.len());
         for id in ids {
@@ -307,6 +320,8 @@ impl Store for MongoStore {
     }
 
     fn delete_ids(&mut self, ids: &[Uuid]) -> anyhow::Result<u64> {
+        let mut span = Span::start(&self.profile, "delete");
+        span.docs(ids.len());
         self.scan = None;
         let mut deleted = 0u64;
         for chunk in ids.chunks(ID_CHUNK) {
@@ -333,7 +348,10 @@ impl Store for MongoStore {
         // No multi-document transactions: records first, so that a crash
         // before the delete leaves ids live and recorded (the next archive
         // run deletes them), never deleted and unrecorded.
+        let mut span = Span::start(&self.profile, "archived.records");
+        span.docs(records.len());
         self.upsert_archived(records)?;
+        drop(span);
         if !delete_live {
             return Ok(0);
         }
@@ -342,6 +360,8 @@ impl Store for MongoStore {
     }
 
     fn get_archived(&mut self, ids: &[Uuid]) -> anyhow::Result<Vec<ArchivedId>> {
+        let mut span = Span::start(&self.profile, "archived.lookup");
+        span.docs(ids.len());
         let found = self.archived_records(ids)?;
         Ok(ids.iter().filter_map(|id| found.get(id).cloned()).collect())
     }
@@ -374,6 +394,7 @@ impl Store for MongoStore {
     }
 
     fn archived_counts(&mut self) -> anyhow::Result<Vec<ArchivedCount>> {
+        let _span = Span::start(&self.profile, "counts");
         let pipeline = vec![doc! {"$group": {"_id": "$p", "n": {"$sum": 1}}}];
         let rows: Vec<Document> = self.retry(|| {
             self.archived
@@ -394,6 +415,7 @@ impl Store for MongoStore {
     }
 
     fn month_counts(&mut self) -> anyhow::Result<Vec<MonthCount>> {
+        let _span = Span::start(&self.profile, "counts");
         let pipeline = vec![
             doc! {"$group": {
                 "_id": {
@@ -480,6 +502,7 @@ impl Store for MongoStore {
     }
 
     fn try_lock(&mut self, name: &str, holder: &str, ttl_ms: i64) -> anyhow::Result<LockAttempt> {
+        let _span = Span::start(&self.profile, "lock");
         // One conditional upsert: it matches our own lock or an expired one
         // and updates it; when someone else's live lock exists it does not
         // match, the upsert collides on `_id` (11000), and we report it.
@@ -544,6 +567,7 @@ impl Store for MongoStore {
             locks: self.locks.clone(),
             archived: self.archived.clone(),
             scan: None,
+            profile: self.profile.clone(),
         }))
     }
 }

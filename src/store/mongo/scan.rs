@@ -6,6 +6,7 @@ use mongodb::bson::{doc, DateTime, Document, RawDocumentBuf};
 use mongodb::sync::Cursor;
 
 use super::codec::{doc_to_event, id_text};
+use super::profile::Span;
 use super::MongoStore;
 use crate::event::Event;
 use crate::store::{ScanCursor, ScanFilter};
@@ -49,10 +50,14 @@ impl MongoStore {
                     .map_err(|e| self.fatal(&e))?
             }
         };
+        // BSON -> event (canonical JSON payload): chronicle's CPU share of a
+        // scan, the rest is the server and the network.
+        let decode = Span::start(&self.profile, "scan.decode");
         let mut page = Vec::with_capacity(raw.len());
         for d in &raw {
             page.push(doc_to_event(d)?);
         }
+        drop(decode);
         if page.len() == limit {
             if let Some(last) = page.last() {
                 open.last = Some((last.received_at.unwrap_or_default(), last.id));
