@@ -35,7 +35,11 @@ fn a_mongodb_store_needs_the_mongodb_feature() {
                 "{}",
                 out.stderr
             );
-            assert!(out.stderr.contains("user:***@127.0.0.1:1"), "{}", out.stderr);
+            assert!(
+                out.stderr.contains("user:***@127.0.0.1:1"),
+                "{}",
+                out.stderr
+            );
         }
     }
 }

@@ -7,7 +7,7 @@ mod common;
 
 use chronicle::event::{parse_rfc3339_millis, Event, Millis};
 use chronicle::store::{
-    self, scan_all, AppendOutcome, ImportCounts, ImportRun, LockAttempt, MonthCount, RunStatus,
+    scan_all, AppendOutcome, ImportCounts, ImportRun, LockAttempt, MonthCount, RunStatus,
     ScanFilter, Store,
 };
 #[cfg(feature = "mongodb")]
@@ -461,7 +461,7 @@ fn mongo_layout_and_indexes() {
     )
     .run()
     .unwrap();
-    let mut store = store::open(&db.uri_with("collection=ledger")).unwrap();
+    let mut store = chronicle::store::open(&db.uri_with("collection=ledger")).unwrap();
     let e = event(
         &id("ab"),
         "x",
@@ -528,7 +528,7 @@ fn mongo_layout_and_indexes() {
     }
     // Opening again does not create duplicate indexes.
     drop(store);
-    store::open(&db.uri_with("collection=ledger")).unwrap();
+    chronicle::store::open(&db.uri_with("collection=ledger")).unwrap();
     let names: Vec<String> = coll.list_index_names().run().unwrap();
     assert_eq!(names.len(), 4, "{names:?}");
     assert!(names.contains(&"by_hand".to_string()), "{names:?}");
@@ -570,7 +570,7 @@ fn fail_point_off(db: &TestDb) {
 fn mongo_retried_batches_neither_lose_nor_double_count() {
     let Some(db) = mongo_db("retry") else { return };
     let app = format!("chronicle-retry-{}", std::process::id());
-    let mut store = store::open(&db.uri_with(&format!("appName={app}"))).unwrap();
+    let mut store = chronicle::store::open(&db.uri_with(&format!("appName={app}"))).unwrap();
     let t = ms("2020-01-01T00:00:00.000Z");
     let stored_before: Vec<Event> = (0..3)
         .map(|i| event(&id(&format!("1{i}")), "x", Some(t), "{}"))
@@ -622,7 +622,7 @@ fn mongo_refused_write_is_an_error_naming_the_event() {
         return;
     };
     let app = format!("chronicle-refused-{}", std::process::id());
-    let mut store = store::open(&db.uri_with(&format!("appName={app}"))).unwrap();
+    let mut store = chronicle::store::open(&db.uri_with(&format!("appName={app}"))).unwrap();
     // 121 DocumentValidationFailure: not transient, must not be retried
     // forever nor counted as anything.
     if !fail_point(

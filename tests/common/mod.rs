@@ -110,7 +110,9 @@ pub fn store_uris(dir: &Path, name: &str) -> Vec<String> {
 /// then run on SQLite only, and say so). In CI a missing server is a failure.
 pub fn mongodb_uri() -> Option<String> {
     if cfg!(not(feature = "mongodb")) {
-        eprintln!("skipped: built without the mongodb feature, MongoDB variants of this test did not run");
+        eprintln!(
+            "skipped: built without the mongodb feature, MongoDB variants of this test did not run"
+        );
         return None;
     }
     match std::env::var("MONGODB_URI") {

@@ -265,7 +265,6 @@ mod tests {
         assert!(json_object_to_bson(&map).is_err());
     }
 
-
     #[test]
     fn event_documents_round_trip() {
         let event = Event::from_json_str(

@@ -48,8 +48,8 @@ use super::{
 use crate::event::{now_millis, Event};
 use crate::redact::redact_uri as redact;
 use codec::{archived_from_doc, archived_to_doc, doc_id, group_count, id_text};
-use retry::{backoff, command_code, is_transient, short_error, DUPLICATE_KEY, MAX_ATTEMPTS};
 use profile::{Profile, Span};
+use retry::{backoff, command_code, is_transient, short_error, DUPLICATE_KEY, MAX_ATTEMPTS};
 use scan::OpenScan;
 
 pub use codec::{doc_to_event, event_to_doc};
@@ -71,7 +71,7 @@ const INDEXES: &[(&str, &[&str])] = &[
 ];
 
 pub struct MongoStore {
-    /// What the user typed between `://` and the path, without credentials.
+    /// The hosts as written (`host[:port]`, comma-separated), for messages.
     hosts: String,
     description: String,
     server_selection_timeout: Duration,
@@ -150,7 +150,6 @@ impl MongoStore {
         }
         Ok(store)
     }
-
 
     fn ensure_indexes(&self) -> anyhow::Result<()> {
         let existing: Vec<Document> = self.retry(|| {
@@ -265,7 +264,6 @@ impl MongoStore {
         }
         Ok(())
     }
-
 }
 
 /// True when `keys` (an index key pattern) is exactly `fields`, ascending,

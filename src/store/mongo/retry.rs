@@ -54,7 +54,10 @@ impl MongoStore {
 
     /// Runs `op`, retrying transient failures with exponential backoff.
     /// Only for operations that are safe to repeat as a whole.
-    pub(super) fn retry<T>(&self, mut op: impl FnMut() -> mongodb::error::Result<T>) -> anyhow::Result<T> {
+    pub(super) fn retry<T>(
+        &self,
+        mut op: impl FnMut() -> mongodb::error::Result<T>,
+    ) -> anyhow::Result<T> {
         let mut attempt = 1;
         loop {
             match op() {

@@ -97,7 +97,6 @@ impl MongoStore {
     }
 }
 
-
 /// The filter of a scan: types, the half-open range, and the keyset
 /// position. The position is written as `received_at >= r AND
 /// (received_at > r OR _id > id)` rather than a top-level `$or`, so that the

@@ -193,7 +193,10 @@ mod tests {
             ("mongodb://u:s3cret@h/db?authSource=", "authSource"),
             ("mongodb://u:s3cret@h:99999/db", ""),
             ("mongodb+srv://u:s3cret@h:1/db", "port"),
-            ("mongodb://u:s3cret@h/db?replicaSet=a&replicaSet=b", "repeated"),
+            (
+                "mongodb://u:s3cret@h/db?replicaSet=a&replicaSet=b",
+                "repeated",
+            ),
         ] {
             let error = MongoUri::parse(uri).unwrap_err().to_string();
             assert!(!error.contains("s3cret"), "{uri}: {error}");

@@ -230,7 +230,6 @@ impl MongoStore {
         }
         Ok(round)
     }
-
 }
 
 fn compare(incoming: &Event, stored: &Event) -> AppendOutcome {
