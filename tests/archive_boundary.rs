@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use chronicle::event::{parse_rfc3339_millis, Event};
 use chronicle::store::{self, live_and_archived, AppendOutcome, ArchivedId, ScanFilter, Store};
+#[cfg(feature = "mongodb")]
 use common::mongo::test_db;
 use serde_json::Value;
 use uuid::Uuid;
@@ -202,6 +203,7 @@ macro_rules! contract {
                 }
             )*
         }
+        #[cfg(feature = "mongodb")]
         mod mongo {
             $(
                 #[test]
