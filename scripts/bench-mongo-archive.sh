@@ -57,11 +57,13 @@ server_cpu() {
   awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$server_pid/stat"
 }
 
+# perf's sampling rate: each sample stands for 1/HZ s of CPU.
+HZ=99
 cpu_before=$(server_cpu)
-CHRONICLE_MONGO_PROFILE="$WORK/profile.jsonl" /usr/bin/time -f "%e %U %S %M" -o "$WORK/time" \
-  perf record --quiet -F 99 --call-graph dwarf,16384 -o "$WORK/perf.data" -- \
+CHRONICLE_MONGO_PROFILE="$WORK/profile.jsonl" \
+  perf record --quiet -F "$HZ" --call-graph dwarf,16384 -o "$WORK/perf.data" -- \
   strace -f -T -e trace=fsync,fdatasync -o "$WORK/strace.log" \
-  "$CHRONICLE" --quiet --store "$STORE" archive --before 2100-01-01 --lag 0 --archive "$WORK/archive"
+  "$CHRONICLE" --json --store "$STORE" archive --before 2100-01-01 --lag 0 --archive "$WORK/archive" >"$WORK/report.json"
 cpu_after=$(server_cpu)
 
 # Inclusive CPU samples of the functions that make up each phase, per thread.
@@ -69,11 +71,11 @@ perf report -i "$WORK/perf.data" --stdio --children --sort comm,sym \
   --percent-limit 0.5 -g none 2>/dev/null >"$WORK/perf.txt" || true
 perf report -i "$WORK/perf.data" --stdio --no-children --sort comm -g none 2>/dev/null >"$WORK/perf-threads.txt" || true
 
-python3 - "$WORK" "$EVENTS" "$cpu_before" "$cpu_after" <<'PY'
+python3 - "$WORK" "$EVENTS" "$cpu_before" "$cpu_after" "$HZ" <<'PY'
 import json, re, sys
-work, events, cpu_before, cpu_after = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-wall, user, system, rss = open(f"{work}/time").read().split()[-4:]
-wall = float(wall)
+work, events, cpu_before, cpu_after, hz = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
+report = json.load(open(f"{work}/report.json"))
+wall = report["elapsed_s"]
 ops = {}
 for line in open(f"{work}/profile.jsonl"):
     for op, v in json.loads(line)["ops"].items():
@@ -82,22 +84,24 @@ for line in open(f"{work}/profile.jsonl"):
             t[k] += v[k]
 fsync = [float(m.group(1)) for m in re.finditer(r"<([0-9.]+)>", open(f"{work}/strace.log").read())]
 
-# perf: samples are 1/99 s of CPU; --children gives each function's inclusive share.
+# perf: each sample is 1/HZ s of CPU; --children gives each function's inclusive share.
 threads = {}
 for line in open(f"{work}/perf-threads.txt"):
     m = re.match(r"\s*([0-9.]+)%\s+(.+?)\s*$", line)
     if m:
         threads[m.group(2)] = float(m.group(1))
 header = open(f"{work}/perf.txt").read()
-total_samples = int(re.search(r"# Samples: (\d+)", header).group(1)) if "# Samples:" in header else 0
-cpu_total = float(user) + float(system)
+samples = re.search(r"# Samples: (\d+)", open(f"{work}/perf-threads.txt").read())
+cpu_all = int(samples.group(1)) / hz if samples else 0.0
+# strace and perf's own samples are not chronicle's.
+cpu_total = cpu_all * sum(v for k, v in threads.items() if not k.startswith(("strace", "perf"))) / 100
 def children(comm, pattern):
     best = 0.0
     for line in header.splitlines():
         m = re.match(r"\s*([0-9.]+)%\s+[0-9.]+%\s+(\S.*?)\s{2,}\[.\]\s+(.*)$", line)
         if m and m.group(2).startswith(comm) and re.search(pattern, m.group(3)):
             best = max(best, float(m.group(1)))
-    return best / 100.0 * cpu_total
+    return best / 100.0 * cpu_all
 
 encode = children("chronicle", r"PartWriter.*(push|finish)")
 readback = children("chronicle", r"parquet.*for_each_row|file_sha256")
@@ -114,11 +118,12 @@ rows = [
     ("fsync: part files, folders, manifests (strace)", sum(fsync)),
     ("read-back: re-read, compare, sha256 (archiving thread, CPU)", readback),
     ("delete: archived-id records upserted", s("archived.records")),
-    ("delete: live events deleted by id", s("delete")),
+    ("delete: live events counted by id (for an exact count on retry)", s("delete.count")),
+    ("delete: live events deleted by id", s("delete") - s("delete.count")),
     ("month counts (progress total), locks", s("counts") + s("lock")),
 ]
-print(f"archive of {events:,} events from MongoDB: {wall:.1f} s wall, {events / wall:,.0f} events/s, "
-      f"chronicle CPU {cpu_total:.1f} s, peak RSS {int(rss) / 1024:.0f} MB"
+print(f"archive of {events:,} events ({report['archived']:,} archived, {report['deleted']:,} deleted) from MongoDB: "
+      f"{wall:.1f} s wall, {events / wall:,.0f} events/s, chronicle CPU {cpu_total:.1f} s"
       + (f", server CPU {float(cpu_after) - float(cpu_before):.1f} s" if cpu_before else ""))
 print(f"{'phase':<62} {'seconds':>8} {'% of wall':>9}")
 for label, secs in rows:

@@ -328,7 +328,9 @@ impl Store for MongoStore {
             // Counted first so that a delete retried after a network error,
             // whose first attempt may have removed part of the chunk, still
             // reports exactly how many of these ids this call removed.
+            let count = Span::start(&self.profile, "delete.count");
             let before = self.retry(|| self.events.count_documents(filter.clone()).run())?;
+            drop(count);
             match self.events.delete_many(filter.clone()).run() {
                 Ok(r) => deleted += r.deleted_count,
                 Err(e) if is_transient(&e) => {
