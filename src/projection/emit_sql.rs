@@ -321,13 +321,62 @@ fn reversed(text: &str) -> String {
     format!("translate({text}, '0123456789abcdef', 'fedcba9876543210')")
 }
 
+/// The per-event columns of a `table` query, in three steps so that each
+/// decimal's text is written once: the text a decimal is parsed from
+/// (`X_src`), its value and scale (`X_v`, `X_s`), and its text (`X_t`).
+#[derive(Default)]
+struct Layers {
+    extracted: Vec<String>,
+    typed: Vec<String>,
+    formatted: Vec<String>,
+}
+
+impl Layers {
+    fn decimal(&mut self, e: &Dialect, alias: &str, src: &str, formatted: bool) {
+        self.extracted.push(format!("{src} AS {alias}_src"));
+        self.typed
+            .push(format!("{} AS {alias}_v", value(&format!("{alias}_src"))));
+        self.typed
+            .push(format!("{} AS {alias}_s", scale(&format!("{alias}_src"))));
+        if formatted {
+            self.formatted.push(format!(
+                "{} AS {alias}_t",
+                e.format(&format!("{alias}_v"), &format!("{alias}_s"))
+            ));
+        }
+    }
+
+    fn sql(&self) -> String {
+        let step = |name: &str, from: &str, cols: &[String], base: &str| {
+            let mut all = vec![base.to_string()];
+            all.extend(cols.iter().cloned());
+            format!(
+                "{name} AS (\n  SELECT {}\n  FROM {from}\n),\n",
+                all.join(",\n         ")
+            )
+        };
+        step("extracted", "events", &self.extracted, "id, received_at, type")
+            + &step("typed", "extracted", &self.typed, "*")
+            + &step("per_event", "typed", &self.formatted, "*")
+    }
+}
+
 fn table(e: &Dialect, name: &str, def: &TableDef) -> anyhow::Result<String> {
     let key = |i: usize| format!("projections.{name}.columns[{i}].value");
-    let mut rows: Vec<String> = Vec::new();
+    let mut layers = Layers::default();
     let mut groups: Vec<String> = Vec::new();
     for (i, g) in def.group.iter().enumerate() {
-        rows.push(format!("{} AS g{i}", e.text(&g.expr)));
-        groups.push(format!("g{i}"));
+        let alias = format!("g{i}");
+        match e.row(&g.expr) {
+            Sql::Text(t) => {
+                layers.extracted.push(format!("{t} AS {alias}"));
+                groups.push(alias);
+            }
+            Sql::Decimal(src) => {
+                layers.decimal(e, &alias, &src, true);
+                groups.push(format!("{alias}_t"));
+            }
+        }
     }
     let mut aggs: Vec<String> = groups.clone();
     // Per column: the numeric value and scale of the output row, used by
@@ -355,7 +404,7 @@ fn table(e: &Dialect, name: &str, def: &TableDef) -> anyhow::Result<String> {
                     ),
                     None => "TRUE".into(),
                 };
-                rows.push(format!("{cond} AS {c}_on"));
+                layers.extracted.push(format!("{cond} AS {c}_on"));
                 let when = |x: &str| format!("CASE WHEN {c}_on THEN {x} END");
                 let out = e.ident(name);
                 match (func, arg) {
@@ -368,15 +417,13 @@ fn table(e: &Dialect, name: &str, def: &TableDef) -> anyhow::Result<String> {
                         let present = match e.row(arg) {
                             Sql::Text(t) | Sql::Decimal(t) => t,
                         };
-                        rows.push(format!("{present} AS {c}_x"));
+                        layers.extracted.push(format!("{present} AS {c}_x"));
                         aggs.push(format!("count({}) AS {c}", when(&format!("{c}_x"))));
                         outputs.push(format!("{c} AS {out}"));
                         numeric.push(Some((value(&c), "0".into())));
                     }
                     (AggFn::Sum, Some(arg)) => {
-                        let src = e.decimal_source(arg);
-                        rows.push(format!("{} AS {c}_v", value(&src)));
-                        rows.push(format!("{} AS {c}_s", scale(&src)));
+                        layers.decimal(e, &c, &e.decimal_source(arg), false);
                         aggs.push(format!(
                             "coalesce(sum({}), CAST(0 AS DECIMAL(38,18))) AS {c}_v",
                             when(&format!("{c}_v"))
@@ -392,12 +439,7 @@ fn table(e: &Dialect, name: &str, def: &TableDef) -> anyhow::Result<String> {
                         numeric.push(Some((format!("{c}_v"), format!("{c}_s"))));
                     }
                     (AggFn::Min | AggFn::Max, Some(arg)) if *sql == SqlType::Numeric => {
-                        let src = e.decimal_source(arg);
-                        rows.push(format!("{} AS {c}_v", value(&src)));
-                        rows.push(format!(
-                            "{} AS {c}_t",
-                            e.format(&value(&src), &scale(&src))
-                        ));
+                        layers.decimal(e, &c, &e.decimal_source(arg), true);
                         let (by, order) = if *func == AggFn::Min {
                             (
                                 "min_by",
@@ -422,23 +464,24 @@ fn table(e: &Dialect, name: &str, def: &TableDef) -> anyhow::Result<String> {
                         numeric.push(Some((value(&c), scale(&c))));
                     }
                     (AggFn::Min | AggFn::Max, Some(arg)) => {
-                        rows.push(format!("{} AS {c}_t", e.text(arg)));
+                        layers.extracted.push(format!("{} AS {c}_t", e.text(arg)));
                         let f = if *func == AggFn::Min { "min" } else { "max" };
                         aggs.push(format!("{f}({}) AS {c}", when(&format!("{c}_t"))));
                         outputs.push(format!("{c} AS {out}"));
                         numeric.push(None);
                     }
                     (AggFn::CountDistinct, Some(arg)) => {
-                        // Decimals count by value: 3.0 and 3.00 are one.
-                        let distinct = match (arg.static_type(), e.row(arg)) {
-                            (StaticType::Decimal, Sql::Decimal(src)) => format!(
-                                "TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM CAST({} AS {})))",
-                                value(&src),
-                                e.text_type()
-                            ),
-                            _ => e.text(arg),
-                        };
-                        rows.push(format!("{distinct} AS {c}_x"));
+                        match (arg.static_type(), e.row(arg)) {
+                            // Decimals count by value: 3.0 and 3.00 are one.
+                            (StaticType::Decimal, Sql::Decimal(src)) => {
+                                layers.decimal(e, &c, &src, false);
+                                layers.formatted.push(format!(
+                                    "TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM CAST({c}_v AS {}))) AS {c}_x",
+                                    e.text_type()
+                                ));
+                            }
+                            _ => layers.extracted.push(format!("{} AS {c}_x", e.text(arg))),
+                        }
                         aggs.push(format!(
                             "count(DISTINCT {}) AS {c}",
                             when(&format!("{c}_x"))
@@ -456,12 +499,7 @@ fn table(e: &Dialect, name: &str, def: &TableDef) -> anyhow::Result<String> {
             }
         }
     }
-    let mut out = String::new();
-    let _ = write!(
-        out,
-        "per_event AS (\n  SELECT id, received_at,\n         {}\n  FROM events\n),\n",
-        rows.join(",\n         ")
-    );
+    let mut out = layers.sql();
     let grouping = if groups.is_empty() {
         // One row over all events, and none when there are no events (as
         // chronicle writes no group without events).
