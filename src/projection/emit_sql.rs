@@ -161,16 +161,34 @@ impl Dialect {
         }
     }
 
-    fn key(&self, fields: &[String]) -> String {
+    /// The extreme of `fields` in their order (a struct compares field by
+    /// field), and then its last field. One plain `min`/`max` of a struct
+    /// rather than `min_by`/`max_by`: Spark 4.0's hash aggregation gave
+    /// wrong `max_by` results over struct keys beside other aggregates.
+    /// Rows where `cond` is false have no struct at all (a struct holding
+    /// NULL would still compare).
+    fn extreme(&self, func: &str, cond: &str, fields: &[String]) -> String {
+        let last = fields.len() - 1;
         if self.spark() {
-            format!("struct({})", fields.join(", "))
+            let named: Vec<String> = fields
+                .iter()
+                .enumerate()
+                .map(|(i, f)| format!("'k{i}', {f}"))
+                .collect();
+            format!(
+                "{func}(CASE WHEN {cond} THEN named_struct({}) END).k{last}",
+                named.join(", ")
+            )
         } else {
             let named: Vec<String> = fields
                 .iter()
                 .enumerate()
                 .map(|(i, f)| format!("k{i} := {f}"))
                 .collect();
-            format!("struct_pack({})", named.join(", "))
+            format!(
+                "struct_extract({func}(CASE WHEN {cond} THEN struct_pack({}) END), 'k{last}')",
+                named.join(", ")
+            )
         }
     }
 
@@ -316,7 +334,8 @@ fn scale(src: &str) -> String {
 }
 
 /// Reversed text order of canonical timestamps and ids (same length, same
-/// layout): `max_by` over it picks the earliest of equal values.
+/// layout): the `max` of a struct holding it picks the earliest of equal
+/// values.
 fn reversed(text: &str) -> String {
     format!("translate({text}, '0123456789abcdef', 'fedcba9876543210')")
 }
@@ -440,26 +459,28 @@ fn table(e: &Dialect, name: &str, def: &TableDef) -> anyhow::Result<String> {
                     }
                     (AggFn::Min | AggFn::Max, Some(arg)) if *sql == SqlType::Numeric => {
                         layers.decimal(e, &c, &e.decimal_source(arg), true);
-                        let (by, order) = if *func == AggFn::Min {
-                            (
-                                "min_by",
-                                e.key(&[format!("{c}_v"), "received_at".into(), "id".into()]),
-                            )
+                        // The earliest of equal values in (received_at, id)
+                        // order wins, as in the fold: `3.0` and `3.00` are
+                        // equal but print differently.
+                        let cond = format!("{c}_on AND {c}_v IS NOT NULL");
+                        let fields = if *func == AggFn::Min {
+                            [
+                                format!("{c}_v"),
+                                "received_at".into(),
+                                "id".into(),
+                                format!("{c}_t"),
+                            ]
                         } else {
-                            (
-                                "max_by",
-                                e.key(&[
-                                    format!("{c}_v"),
-                                    reversed("received_at"),
-                                    reversed("id"),
-                                ]),
-                            )
+                            [
+                                format!("{c}_v"),
+                                reversed("received_at"),
+                                reversed("id"),
+                                format!("{c}_t"),
+                            ]
                         };
-                        aggs.push(format!(
-                            "{by}({}, {}) AS {c}",
-                            when(&format!("{c}_t")),
-                            when(&order)
-                        ));
+                        let f = if *func == AggFn::Min { "min" } else { "max" };
+                        let extreme = e.extreme(f, &cond, &fields);
+                        aggs.push(format!("{extreme} AS {c}"));
                         outputs.push(format!("{c} AS {out}"));
                         numeric.push(Some((value(&c), scale(&c))));
                     }
