@@ -163,8 +163,9 @@ impl Dialect {
 
     /// The extreme of `fields` in their order (a struct compares field by
     /// field), and then its last field. One plain `min`/`max` of a struct
-    /// rather than `min_by`/`max_by`: Spark 4.0's hash aggregation gave
-    /// wrong `max_by` results over struct keys beside other aggregates.
+    /// rather than `min_by`/`max_by`: with pyspark 4.3.0, `max_by` over a
+    /// struct key gave a wrong row when other aggregates shared the query
+    /// (tests/spark.rs caught it; the struct `max` is right in both engines).
     /// Rows where `cond` is false have no struct at all (a struct holding
     /// NULL would still compare).
     fn extreme(&self, func: &str, cond: &str, fields: &[String]) -> String {
