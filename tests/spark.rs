@@ -88,10 +88,26 @@ fn spark_and_polars_read_the_archive_and_spark_runs_the_emitted_sql() {
         let run = common::run(tmp.path(), &all);
         assert_eq!(run.code, 0, "chronicle {args:?}: {}", run.stderr);
     };
-    chronicle(&["import", "events", common::fixture_str("archive/events.jsonl").as_str()]);
+    chronicle(&[
+        "import",
+        "events",
+        common::fixture_str("archive/events.jsonl").as_str(),
+    ]);
     let exported_file = tmp.path().join("exported.jsonl");
-    chronicle(&["export", "--until", "2016-03-01", "-o", exported_file.to_str().unwrap()]);
-    chronicle(&["archive", "--archive", archive.to_str().unwrap(), "--before", "2016-03-01"]);
+    chronicle(&[
+        "export",
+        "--until",
+        "2016-03-01",
+        "-o",
+        exported_file.to_str().unwrap(),
+    ]);
+    chronicle(&[
+        "archive",
+        "--archive",
+        archive.to_str().unwrap(),
+        "--before",
+        "2016-03-01",
+    ]);
     let exported: Vec<Value> = std::fs::read_to_string(&exported_file)
         .unwrap()
         .lines()
@@ -109,7 +125,8 @@ fn spark_and_polars_read_the_archive_and_spark_runs_the_emitted_sql() {
     cmd.arg(READER).arg(&archive).args(&scripts);
     // Not UTC, so that a reader which took the instants as local time, or
     // printed them in the machine's zone, would be caught.
-    cmd.env("TZ", "America/New_York").current_dir(scene.dir.path());
+    cmd.env("TZ", "America/New_York")
+        .current_dir(scene.dir.path());
     let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
@@ -128,7 +145,10 @@ fn spark_and_polars_read_the_archive_and_spark_runs_the_emitted_sql() {
         ("payload", "string"),
         ("id", "string"),
     ] {
-        assert_eq!(spark["schema"][column], spark_type, "spark type of {column}");
+        assert_eq!(
+            spark["schema"][column], spark_type,
+            "spark type of {column}"
+        );
     }
     let expected = expected_rows(&exported);
     let spark_rows: Vec<Value> = spark["rows"]
@@ -148,7 +168,10 @@ fn spark_and_polars_read_the_archive_and_spark_runs_the_emitted_sql() {
             Value::Array(r[..8].to_vec())
         })
         .collect();
-    assert_eq!(spark_rows, expected, "Spark reads other events than chronicle exported");
+    assert_eq!(
+        spark_rows, expected,
+        "Spark reads other events than chronicle exported"
+    );
     let expected_counts = counts(&exported);
     assert_eq!(as_counts(&spark["counts_by_received_at"]), expected_counts);
     assert_eq!(as_counts(&spark["counts_by_partition"]), expected_counts);
@@ -167,7 +190,11 @@ fn spark_and_polars_read_the_archive_and_spark_runs_the_emitted_sql() {
             .iter()
             .map(|r| serde_json::json!([r[0], r[2], r[5], r[6], r[7]]))
             .collect();
-        assert_eq!(polars["rows"].as_array().unwrap(), &picked, "polars ({how}) rows");
+        assert_eq!(
+            polars["rows"].as_array().unwrap(),
+            &picked,
+            "polars ({how}) rows"
+        );
         assert_eq!(as_counts(&polars["counts_by_received_at"]), expected_counts);
     }
 

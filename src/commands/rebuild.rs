@@ -71,7 +71,10 @@ pub fn run(
             live: args.live_part.unwrap_or_else(|| "live.jsonl".into()),
             until: args.clock.now.unwrap_or_else(now_millis) - def.lag_ms,
         };
-        std::io::Write::write_all(&mut printer.stdout(), emit_sql::emit(&def, engine, &inputs)?.as_bytes())?;
+        std::io::Write::write_all(
+            &mut printer.stdout(),
+            emit_sql::emit(&def, engine, &inputs)?.as_bytes(),
+        )?;
         return Ok(ExitStatus::Success);
     }
     let options = options(settings, args.dry_run, args.prefer, &args.clock);

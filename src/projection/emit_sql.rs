@@ -375,8 +375,12 @@ impl Layers {
                 all.join(",\n         ")
             )
         };
-        step("extracted", "events", &self.extracted, "id, received_at, type")
-            + &step("typed", "extracted", &self.typed, "*")
+        step(
+            "extracted",
+            "events",
+            &self.extracted,
+            "id, received_at, type",
+        ) + &step("typed", "extracted", &self.typed, "*")
             + &step("per_event", "typed", &self.formatted, "*")
     }
 }
@@ -420,7 +424,11 @@ fn table(e: &Dialect, name: &str, def: &TableDef) -> anyhow::Result<String> {
                 let cond = match types {
                     Some(types) => format!(
                         "type IN ({})",
-                        types.iter().map(|t| e.lit(t)).collect::<Vec<_>>().join(", ")
+                        types
+                            .iter()
+                            .map(|t| e.lit(t))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                     None => "TRUE".into(),
                 };
@@ -515,7 +523,8 @@ fn table(e: &Dialect, name: &str, def: &TableDef) -> anyhow::Result<String> {
                 }
             }
             Column::Derived { name, expr } => {
-                let (v, s) = arith(expr, &numeric).map_err(|e| anyhow::anyhow!("{}: {e}", key(i)))?;
+                let (v, s) =
+                    arith(expr, &numeric).map_err(|e| anyhow::anyhow!("{}: {e}", key(i)))?;
                 outputs.push(format!("{} AS {}", e.format(&v, &s), e.ident(name)));
                 numeric.push(Some((v, s)));
             }
@@ -543,7 +552,10 @@ fn table(e: &Dialect, name: &str, def: &TableDef) -> anyhow::Result<String> {
 
 /// A derived column's value and scale, following `Decimal`'s rules: a sum
 /// or difference keeps the larger scale; a null operand gives null.
-fn arith(expr: &RowArith, columns: &[Option<(String, String)>]) -> Result<(String, String), String> {
+fn arith(
+    expr: &RowArith,
+    columns: &[Option<(String, String)>],
+) -> Result<(String, String), String> {
     Ok(match expr {
         RowArith::Column(i) => columns
             .get(*i)
@@ -618,7 +630,10 @@ columns = [
 ]"#);
         for engine in [Engine::Duckdb, Engine::Spark] {
             let err = emit(&d, engine, &inputs()).unwrap_err().to_string();
-            assert!(err.starts_with("projections.p.columns[1].value: `*`"), "{err}");
+            assert!(
+                err.starts_with("projections.p.columns[1].value: `*`"),
+                "{err}"
+            );
         }
     }
 

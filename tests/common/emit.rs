@@ -82,11 +82,7 @@ impl Scene {
         let dir = tempfile::tempdir().unwrap();
         let fixtures = super::fixture("projections");
         let config = std::fs::read_to_string(fixtures.join("chronicle.toml")).unwrap();
-        std::fs::write(
-            dir.path().join("chronicle.toml"),
-            config + EXTRA_CONFIG,
-        )
-        .unwrap();
+        std::fs::write(dir.path().join("chronicle.toml"), config + EXTRA_CONFIG).unwrap();
         let events = std::fs::read_to_string(fixtures.join("payments.jsonl")).unwrap()
             + &EXTRA_EVENTS.join("\n")
             + "\n";
@@ -149,9 +145,7 @@ impl Scene {
     /// chronicle's table, every cell as text (NULL as `None`), sorted.
     pub fn table(&self, table: &str) -> Vec<Vec<Option<String>>> {
         let conn = rusqlite::Connection::open(self.path("reports.db")).unwrap();
-        let mut stmt = conn
-            .prepare(&format!("SELECT * FROM \"{table}\""))
-            .unwrap();
+        let mut stmt = conn.prepare(&format!("SELECT * FROM \"{table}\"")).unwrap();
         let n = stmt.column_count();
         let mut rows = stmt.query([]).unwrap();
         let mut out = Vec::new();
@@ -174,9 +168,7 @@ impl Scene {
     /// The column names of chronicle's table, in order.
     pub fn columns(&self, table: &str) -> Vec<String> {
         let conn = rusqlite::Connection::open(self.path("reports.db")).unwrap();
-        let stmt = conn
-            .prepare(&format!("SELECT * FROM \"{table}\""))
-            .unwrap();
+        let stmt = conn.prepare(&format!("SELECT * FROM \"{table}\"")).unwrap();
         stmt.column_names().iter().map(|s| s.to_string()).collect()
     }
 }
