@@ -82,6 +82,14 @@ command = ["true"]
             assert!(run.stderr.contains(key), "{name}: {}", run.stderr);
         }
     }
+    // --emit-sql runs nothing, so flags about the run make no sense with it.
+    for flag in [&["--dry-run"][..], &["--prefer", "live"]] {
+        let mut args = vec!["rebuild", "doubled", "--emit-sql", "duckdb"];
+        args.extend_from_slice(flag);
+        let run = common::run(dir.path(), &args);
+        assert_eq!(run.code, 2, "{flag:?}: {}", run.stderr);
+        assert!(run.stderr.contains("cannot be used with"), "{}", run.stderr);
+    }
     // Nothing was created: emitting SQL opens no store and no target.
     assert!(!dir.path().join("reports.db").exists());
     assert!(!dir.path().join("chronicle.db").exists());

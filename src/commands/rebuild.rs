@@ -26,7 +26,7 @@ pub struct RebuildArgs {
     #[arg(long, value_name = "archive|live")]
     pub prefer: Option<Prefer>,
     /// Print the SQL that computes this projection on DuckDB or Spark from the archive and an exported live part, and run nothing (docs/scale-out.md)
-    #[arg(long, value_name = "duckdb|spark")]
+    #[arg(long, value_name = "duckdb|spark", conflicts_with_all = ["dry_run", "prefer"])]
     pub emit_sql: Option<Engine>,
     /// With --emit-sql: the live part the SQL reads, JSON lines written by `chronicle export` [default: live.jsonl]
     #[arg(long, value_name = "FILE", requires = "emit_sql")]
