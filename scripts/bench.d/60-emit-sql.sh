@@ -20,7 +20,7 @@ python3 - "$REBUILD_DIR" <<'PY'
 import json, sqlite3, subprocess, sys
 d = sys.argv[1]
 ours = sorted(tuple(None if v is None else str(v) for v in r)
-              for r in sqlite3.connect(f"{d}/reports.db").execute("SELECT * FROM monthly_revenue"))
+              for r in sqlite3.connect(f"{d}/reports.db").execute("SELECT * FROM revenue"))
 out = subprocess.run([sys.executable, "tests/support/run_duckdb.py", f"{d}/revenue.duckdb.sql"],
                      capture_output=True, text=True, check=True, cwd=".")
 theirs = sorted(tuple(None if v is None else str(v) for v in r) for r in json.loads(out.stdout)["rows"])
