@@ -217,10 +217,16 @@ impl Dialect {
         if self.spark() {
             // Timestamps are formatted in the session's zone: make it UTC.
             out.push_str("SET spark.sql.session.timeZone = UTC;\n");
+            // Open-source Spark reads S3 through Hadoop's `s3a` file system;
+            // `s3://` names no file system there.
+            let archive = match inputs.archive.strip_prefix("s3://") {
+                Some(rest) => format!("s3a://{rest}"),
+                None => inputs.archive.clone(),
+            };
             let _ = writeln!(
                 out,
                 "CREATE OR REPLACE TEMPORARY VIEW chronicle_archive USING parquet OPTIONS (path {});",
-                self.lit(&inputs.archive)
+                self.lit(&archive)
             );
             // The schema is given so that the payload stays one JSON text.
             let _ = writeln!(
@@ -645,6 +651,21 @@ types = ["a"]
 command = ["true"]"#);
         let err = emit(&d, Engine::Duckdb, &inputs()).unwrap_err().to_string();
         assert!(err.starts_with("projections.p.kind:"), "{err}");
+    }
+
+    #[test]
+    fn spark_reads_s3_through_s3a() {
+        let d = def(r#"
+kind = "latest"
+types = ["a"]
+target = "sqlite:r.db"
+fields = ["x"]"#);
+        let mut on_s3 = inputs();
+        on_s3.archive = "s3://bucket/archive".into();
+        let spark = emit(&d, Engine::Spark, &on_s3).unwrap();
+        assert!(spark.contains("(path 's3a://bucket/archive')"), "{spark}");
+        let duckdb = emit(&d, Engine::Duckdb, &on_s3).unwrap();
+        assert!(duckdb.contains("read_parquet('s3://bucket/archive/**/*.parquet'"));
     }
 
     #[test]
