@@ -35,7 +35,8 @@ PY
 CLEANUP+=("python3 -c 'import sys, pymongo; pymongo.MongoClient(sys.argv[1]).drop_database(sys.argv[2])' '$MONGODB_URI' '$DB'")
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/chronicle-mongo-archive.XXXXXX")
-CLEANUP+=("rm -rf '$WORK'")
+# KEEP_WORK=1 keeps the data, the perf profile and the strace log.
+[ -n "${KEEP_WORK:-}" ] && echo "work folder: $WORK" || CLEANUP+=("rm -rf '$WORK'")
 CSV=$BENCH_DIR/payments-$N-2y.csv
 [ -s "$CSV" ] || python3 scripts/gen-payments.py --rows "$N" --seed 42 --years 2 --out "$CSV"
 # received_at = created, as scripts/bench.d/40-archive.sh does; the events
@@ -68,7 +69,7 @@ cpu_after=$(server_cpu)
 
 # Inclusive CPU samples of the functions that make up each phase, per thread.
 perf report -i "$WORK/perf.data" --stdio --children --sort comm,sym \
-  --percent-limit 0.5 -g none 2>/dev/null >"$WORK/perf.txt" || true
+  --percent-limit 0 -g none 2>/dev/null >"$WORK/perf.txt" || true
 perf report -i "$WORK/perf.data" --stdio --no-children --sort comm -g none 2>/dev/null >"$WORK/perf-threads.txt" || true
 
 python3 - "$WORK" "$EVENTS" "$cpu_before" "$cpu_after" "$HZ" <<'PY'
