@@ -9,7 +9,7 @@ use std::io::Read;
 use anyhow::{anyhow, Context};
 
 /// Bytes read from the (already gunzipped) input at a time.
-const CHUNK: usize = 256 * 1024;
+pub(crate) const CHUNK: usize = 256 * 1024;
 
 /// A buffered reader over the decoded input that tracks the line number and
 /// byte offset of the next unread byte, and can capture what it consumes

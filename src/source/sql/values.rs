@@ -301,7 +301,7 @@ mod tests {
 
     #[test]
     fn huge_tuple_streams_through_a_small_buffer() {
-        let big = "x".repeat(3 * CHUNK + 17);
+        let big = "x".repeat(3 * crate::source::reader::CHUNK + 17);
         let mut lx = lexer(&format!("(1,'{big}'),(2,'y');"), true);
         let v = values(&mut lx);
         assert_eq!(v[1].1.len(), big.len());
