@@ -448,9 +448,6 @@ impl SqlLexer {
         }
     }
 
-    /// Reads one value of a VALUES tuple into `self.value` and says what it
-    /// is. Type casts after a value (`'1'::numeric`) are skipped.
-
     /// True when the next bytes are `word` (ASCII, any case) followed by a
     /// byte that cannot continue a word. Consumes nothing.
     pub fn at_keyword(&mut self, word: &str) -> anyhow::Result<bool> {
