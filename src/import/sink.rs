@@ -205,8 +205,8 @@ impl<'a, 's> Sink<'a, 's> {
         error
     }
 
-    /// Flushes the store (all batches taken, or an interrupt at a batch
-    /// boundary), closes the side files and records how the run ended.
+    /// Commits what the store still holds open: after the last batch, or at
+    /// the batch boundary where an interrupt stopped the import.
     pub fn flush(&mut self) -> anyhow::Result<()> {
         if let Some(store) = self.store.as_deref_mut().filter(|_| self.writing) {
             store.flush().map_err(|e| write_failed(store, e))?;
