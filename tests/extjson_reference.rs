@@ -13,26 +13,13 @@ use chronicle::source::bson::parse_document;
 use chronicle::source::extjson::convert;
 use serde_json::Value;
 
+mod common;
+use common::python_with;
+
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures/dumps")
         .join(name)
-}
-
-fn python_with(modules: &str) -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", &format!("import {modules}")])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "python3 with {modules} is required in CI"
-        );
-        eprintln!("skipped: python3 with {modules} is not available");
-    }
-    ok
 }
 
 /// pymongo's BSON for each document of `file`.
