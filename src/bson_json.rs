@@ -137,6 +137,14 @@ pub fn value_to_json(value: RawBsonRef<'_>, rules: Rules) -> Result<Value, BsonJ
     })
 }
 
+/// A stored event payload as JSON, by the payload rules, with errors
+/// worded as the store reports them (`payload field payload.items[0] is
+/// NaN, which JSON cannot hold`).
+pub fn payload_to_json(doc: &RawDocument) -> anyhow::Result<Map<String, Value>> {
+    document_to_json(doc, Rules::Payload)
+        .map_err(|e| anyhow::anyhow!("payload field {} {}", e.dotted_path("payload"), e.reason))
+}
+
 /// A double as JSON; JSON has no NaN or infinities, so those are strings.
 pub fn double_value(f: f64) -> Value {
     match Number::from_f64(f) {
@@ -366,4 +374,78 @@ fn db_pointer(value: RawBsonRef<'_>) -> Result<Value, String> {
         ("$ref", pointer["$ref"].clone()),
         ("$id", pointer["$id"]["$oid"].clone()),
     ]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bson::spec::BinarySubtype;
+    use bson::{rawdoc, Binary, DateTime, Decimal128, Regex, Timestamp};
+
+    #[test]
+    fn dump_rules_give_every_type_a_json_form() {
+        let uuid = [0x11u8; 16];
+        let doc = rawdoc! {
+            "d": 0.1, "nan": f64::NAN, "inf": f64::NEG_INFINITY,
+            "m": "-12.50".parse::<Decimal128>().unwrap(),
+            "t": DateTime::from_millis(1451649600123),
+            "far": DateTime::from_millis(i64::MAX),
+            "b": Binary { subtype: BinarySubtype::Generic, bytes: vec![0, 255] },
+            "u": Binary { subtype: BinarySubtype::Uuid, bytes: uuid.to_vec() },
+            "ts": Timestamp { time: 7, increment: 2 },
+            "re": Regex { pattern: "a+".try_into().unwrap(), options: "i".try_into().unwrap() },
+            "min": bson::RawBson::MinKey,
+            "arr": [1_i32, { "x": bson::RawBson::Null }],
+        };
+        let json = Value::Object(document_to_json(&doc, Rules::Dump).unwrap());
+        assert_eq!(
+            json.to_string(),
+            concat!(
+                r#"{"arr":[1,{"x":null}],"b":"AP8=","d":0.1,"far":9223372036854775807,"#,
+                r#""inf":"-Infinity","m":"-12.50","min":{"$minKey":1},"nan":"NaN","re":"/a+/i","#,
+                r#""t":"2016-01-01T12:00:00.123Z","ts":{"i":2,"t":7},"#,
+                r#""u":"11111111-1111-1111-1111-111111111111"}"#
+            )
+        );
+    }
+
+    #[test]
+    fn payload_rules_refuse_what_json_cannot_hold() {
+        let doc = rawdoc! {
+            "n": "18446744073709551615".parse::<Decimal128>().unwrap(),
+            "t": DateTime::from_millis(0),
+            "u": Binary { subtype: BinarySubtype::Uuid, bytes: vec![0x22; 16] },
+        };
+        let json = Value::Object(payload_to_json(&doc).unwrap());
+        assert_eq!(
+            json.to_string(),
+            r#"{"n":18446744073709551615,"t":"1970-01-01T00:00:00.000Z","u":"22222222-2222-2222-2222-222222222222"}"#
+        );
+        let nan = rawdoc! { "items": [{ "v": f64::NAN }] };
+        assert_eq!(
+            payload_to_json(&nan).unwrap_err().to_string(),
+            "payload field payload.items[0].v is NaN, which JSON cannot hold"
+        );
+        let regex = rawdoc! { "r": Regex { pattern: "a".try_into().unwrap(), options: "".try_into().unwrap() } };
+        let err = payload_to_json(&regex).unwrap_err().to_string();
+        assert!(
+            err.starts_with("payload field payload.r has BSON type"),
+            "{err}"
+        );
+        let binary = rawdoc! { "b": Binary { subtype: BinarySubtype::Generic, bytes: vec![1] } };
+        assert!(payload_to_json(&binary).is_err());
+    }
+
+    #[test]
+    fn nesting_is_bounded_for_dumps_only() {
+        let mut doc = rawdoc! {};
+        for _ in 0..MAX_NESTING {
+            doc = rawdoc! { "a": doc };
+        }
+        // The top level is level 1: MAX_NESTING + 1 levels in all.
+        let err = document_to_json(&doc, Rules::Dump).unwrap_err();
+        assert!(err.reason.contains("nest more than 100"), "{err}");
+        assert_eq!(err.path.len(), MAX_NESTING);
+        assert!(document_to_json(&doc, Rules::Payload).is_ok());
+    }
 }
