@@ -18,14 +18,14 @@
 use std::io::Read;
 
 use anyhow::bail;
-use bson::{Bson, RawBson, RawDocumentBuf};
-use serde_json::Value;
+use bson::{Bson, RawBson};
+use serde_json::{Map, Value};
 
 use super::document::DocColumns;
 use super::reader::ByteReader;
 use super::row::{map_row, Row};
 use super::{EventSource, Item, RawRecord, Reject};
-use crate::bson_json::{document_to_json, value_to_json, Rules};
+use crate::bson_json::{double_value, value_to_json, Rules};
 use crate::mapping::{CompiledMapping, Mapping};
 
 pub struct ExtJsonSource {
@@ -234,25 +234,47 @@ impl EventSource for ExtJsonSource {
     }
 }
 
-/// Turns Extended JSON into the plain JSON that BSON converts to: the
-/// bson crate parses it (canonical and relaxed v2, mixed freely) after
-/// [`legacy_to_v2`] has rewritten the v1 forms it lacks, and the result
-/// converts exactly as a mongodump document does.
-pub fn convert(mut value: Value) -> Result<Value, String> {
+/// Turns Extended JSON into the plain JSON that BSON converts to. Values
+/// that are plain JSON (strings, numbers, booleans, null, and documents and
+/// arrays without type wrappers) are already what their BSON converts to
+/// and are kept; every object with a `$` key is a type wrapper (or a DBRef)
+/// and is parsed by the bson crate, after [`legacy_to_v2`] has rewritten
+/// the v1 forms it lacks, then converted by the shared rules of
+/// [`crate::bson_json`], exactly as a mongodump value is. Converting only
+/// the wrappers keeps the plain bulk of a document off the BSON round trip.
+pub fn convert(value: Value) -> Result<Value, String> {
+    match value {
+        Value::Object(map) if map.keys().any(|k| k.starts_with('$')) => wrapper(map),
+        Value::Object(map) => map
+            .into_iter()
+            .map(|(k, v)| match convert(v) {
+                Ok(v) => Ok((k, v)),
+                Err(e) => Err(format!("field `{k}`: {e}")),
+            })
+            .collect::<Result<Map<_, _>, _>>()
+            .map(Value::Object),
+        Value::Array(items) => items
+            .into_iter()
+            .map(convert)
+            .collect::<Result<_, _>>()
+            .map(Value::Array),
+        // An integer above i64::MAX has no BSON integer type: the bson
+        // crate reads it as a double, and so it converts.
+        Value::Number(n) if n.as_i64().is_none() && n.as_u64().is_some() => {
+            Ok(double_value(n.as_f64().unwrap_or(f64::NAN)))
+        }
+        other => Ok(other),
+    }
+}
+
+/// A type wrapper (or a DBRef or other document with `$` keys), through
+/// the bson crate and the shared conversion.
+fn wrapper(map: Map<String, Value>) -> Result<Value, String> {
+    let mut value = Value::Object(map);
     legacy_to_v2(&mut value)?;
     let bson = Bson::try_from(value).map_err(|e| bson_reason(&e))?;
-    match bson {
-        Bson::Document(doc) => {
-            let raw = RawDocumentBuf::try_from(&doc).map_err(|e| bson_reason(&e))?;
-            document_to_json(&raw, Rules::Dump)
-                .map(Value::Object)
-                .map_err(|e| e.to_string())
-        }
-        other => {
-            let raw = RawBson::try_from(other).map_err(|e| bson_reason(&e))?;
-            value_to_json(raw.as_raw_bson_ref(), Rules::Dump).map_err(|e| e.to_string())
-        }
-    }
+    let raw = RawBson::try_from(bson).map_err(|e| bson_reason(&e))?;
+    value_to_json(raw.as_raw_bson_ref(), Rules::Dump).map_err(|e| e.to_string())
 }
 
 /// The bson crate's error as a reason, without its "BSON error" framing.
