@@ -359,6 +359,123 @@ fn the_archive_progress_total_is_what_is_archived() {
     }
 }
 
+/// Records every bar of one job: its label, total and last position.
+#[derive(Default)]
+struct Bars(std::sync::Mutex<Vec<(String, Option<u64>, u64)>>);
+
+impl chronicle::progress::Progress for Bars {
+    fn start(&self, label: &str, total: Option<u64>, _unit: chronicle::progress::Unit) {
+        self.0.lock().unwrap().push((label.to_string(), total, 0));
+    }
+    fn set_position(&self, position: u64) {
+        if let Some(bar) = self.0.lock().unwrap().last_mut() {
+            bar.2 = position;
+        }
+    }
+}
+
+#[test]
+fn the_archive_delete_phase_has_a_bar_with_the_right_total() {
+    use chronicle::archive::layout::Granularity;
+    use chronicle::archive::{archive, ArchiveOptions};
+    for keep_live in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let r = run(
+            dir.path(),
+            &["import", "events", &fixture_str("archive/events.jsonl")],
+        );
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let db = dir.path().join("chronicle.db");
+        let mut store = chronicle::store::open(&format!("sqlite:{}", db.display())).unwrap();
+        let bars = Bars::default();
+        let options = ArchiveOptions {
+            root: dir.path().join("archive"),
+            before: chronicle::event::parse_time_bound("2016-05-01").unwrap(),
+            lag_ms: 0,
+            granularity: Granularity::Month,
+            dry_run: false,
+            keep_live,
+            count_total: true,
+        };
+        let report = archive(store.as_mut(), &options, &bars).unwrap();
+        assert_eq!(report.archived, 240);
+        let bars = bars.0.into_inner().unwrap();
+        let labels: Vec<&str> = bars.iter().map(|b| b.0.as_str()).collect();
+        let deleting = "deleting archived events from the live store";
+        let recording = "recording archived ids";
+        // Archiving, then the delete phase: the records, then the deletes.
+        let expected = if keep_live {
+            vec!["archiving", recording]
+        } else {
+            vec!["archiving", recording, deleting]
+        };
+        assert_eq!(labels, expected, "keep_live {keep_live}");
+        for (label, total, position) in &bars[1..] {
+            assert_eq!(*total, Some(report.archived), "{label}");
+            assert_eq!(*position, report.archived, "{label}");
+        }
+        if !keep_live {
+            assert_eq!(report.deleted, report.archived);
+        }
+    }
+}
+
+/// Runs chronicle on a pseudo-terminal (util-linux `script`), as a person
+/// at a terminal would; returns what the terminal showed.
+fn on_terminal(dir: &Path, args: &[&str]) -> String {
+    let mut line = common::bin().to_string();
+    for a in args {
+        line.push_str(&format!(" '{a}'"));
+    }
+    let out = std::process::Command::new("script")
+        .current_dir(dir)
+        .args(["-qec", &line, "/dev/null"])
+        .env_remove("CHRONICLE_STORE")
+        .env_remove("CHRONICLE_CONFIG")
+        .env("TERM", "xterm")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run script");
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_archive_delete_bar_shows_on_a_terminal_only_and_never_with_quiet_or_json() {
+    let archive_args = ["archive", "--before", "2016-05-01", "--lag", "0"];
+    for (flag, shown) in [
+        (None, true),
+        (Some("--quiet"), false),
+        (Some("--json"), false),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let r = run(
+            dir.path(),
+            &["import", "events", &fixture_str("archive/events.jsonl")],
+        );
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let args: Vec<&str> = flag.into_iter().chain(archive_args).collect();
+        let screen = on_terminal(dir.path(), &args);
+        assert_eq!(
+            screen.contains("deleting archived events from the live store"),
+            shown,
+            "{flag:?}: {screen}"
+        );
+        if shown {
+            assert!(screen.contains("/240 events"), "{screen}");
+        }
+    }
+    // Not a terminal: no bar, whatever the flags.
+    let dir = tempfile::tempdir().unwrap();
+    run(
+        dir.path(),
+        &["import", "events", &fixture_str("archive/events.jsonl")],
+    );
+    let r = run(dir.path(), &archive_args);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains("deleting"), "{}", r.stderr);
+}
+
 #[test]
 fn the_verify_progress_counts_events_not_partitions() {
     use chronicle::archive::verify::verify;
