@@ -347,6 +347,7 @@ fn the_archive_progress_total_is_what_is_archived() {
             dry_run: false,
             keep_live: false,
             count_total: true,
+            limits: Default::default(),
         };
         let report = archive(store.as_mut(), &options, &recorder).unwrap();
         let (total, position) = *recorder.0.lock().unwrap();
@@ -396,6 +397,7 @@ fn the_archive_delete_phase_has_a_bar_with_the_right_total() {
             dry_run: false,
             keep_live,
             count_total: true,
+            limits: Default::default(),
         };
         let report = archive(store.as_mut(), &options, &bars).unwrap();
         assert_eq!(report.archived, 240);
@@ -418,6 +420,89 @@ fn the_archive_delete_phase_has_a_bar_with_the_right_total() {
             assert_eq!(report.deleted, report.archived);
         }
     }
+}
+
+#[test]
+fn a_partition_of_many_parts_is_deleted_between_its_parts_with_exact_bars() {
+    use chronicle::archive::layout::Granularity;
+    use chronicle::archive::{archive, ArchiveLimits, ArchiveOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(
+        dir.path(),
+        &["import", "events", &fixture_str("archive/events.jsonl")],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let db = dir.path().join("chronicle.db");
+    let uri = format!("sqlite:{}", db.display());
+    let mut store = chronicle::store::open(&uri).unwrap();
+    let bars = Bars::default();
+    // Parts of 20 rows, deletes once 30 ids are queued: January's parts
+    // are flushed while the partition is still being scanned.
+    let options = ArchiveOptions {
+        root: dir.path().join("archive"),
+        before: chronicle::event::parse_time_bound("2016-03-01").unwrap(),
+        lag_ms: 0,
+        granularity: Granularity::Month,
+        dry_run: false,
+        keep_live: false,
+        count_total: true,
+        limits: ArchiveLimits {
+            part_rows: 20,
+            delete_batch: 30,
+        },
+    };
+    let report = archive(store.as_mut(), &options, &bars).unwrap();
+    assert_eq!(report.archived, 123);
+    assert_eq!(report.deleted, 123);
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    let first = &report.partitions[0];
+    assert!(first.new_files.len() >= 3, "{first:?}");
+    let bars = bars.0.into_inner().unwrap();
+    let deletes: Vec<&(String, Option<u64>, u64)> = bars
+        .iter()
+        .filter(|b| b.0 == "deleting archived events from the live store")
+        .collect();
+    assert!(deletes.len() >= 3, "{bars:?}");
+    for (_, total, position) in &deletes {
+        assert_eq!(Some(*position), *total, "{bars:?}");
+    }
+    let deleted: u64 = deletes.iter().map(|b| b.2).sum();
+    assert_eq!(deleted, 123);
+    // The archiving bar comes back after a delete between parts, where it was.
+    let resumed = bars
+        .windows(3)
+        .find(|w| w[1].0.starts_with("deleting") && w[2].0 == "archiving")
+        .expect("archiving resumes after a delete phase");
+    assert!(resumed[2].2 > 0, "{bars:?}");
+    assert_eq!(
+        bars.last().unwrap().0,
+        "deleting archived events from the live store"
+    );
+    drop(store);
+    // Nothing live before March, every id recorded once, verify clean, and a
+    // second run has nothing to do.
+    let r = run(
+        dir.path(),
+        &[
+            "--json",
+            "verify",
+            "--archive",
+            &dir.path().join("archive").display().to_string(),
+        ],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let mut store = chronicle::store::open(&uri).unwrap();
+    let again = archive(store.as_mut(), &options, &chronicle::progress::NoProgress).unwrap();
+    assert_eq!((again.archived, again.deleted), (0, 0));
+    let counts = store.archived_counts().unwrap();
+    assert_eq!(counts.iter().map(|c| c.ids).sum::<u64>(), 123);
+    let live_before_march = store
+        .month_counts()
+        .unwrap()
+        .iter()
+        .filter(|m| m.month.as_str() < "2016-03")
+        .count();
+    assert_eq!(live_before_march, 0);
 }
 
 /// Runs chronicle on a pseudo-terminal (util-linux `script`), as a person

@@ -82,6 +82,26 @@ pub struct ArchiveOptions {
     /// Count the live events first so that progress shows a total (one
     /// extra pass over the store's month counts); off when nobody watches.
     pub count_total: bool,
+    /// Part size and delete queue; [`ArchiveLimits::default`] but in tests.
+    pub limits: ArchiveLimits,
+}
+
+/// The sizes that bound an archive run's memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArchiveLimits {
+    /// Rows per part file ([`MAX_PART_ROWS`]).
+    pub part_rows: u64,
+    /// Ids queued before the delete ([`DELETE_BATCH`]).
+    pub delete_batch: usize,
+}
+
+impl Default for ArchiveLimits {
+    fn default() -> ArchiveLimits {
+        ArchiveLimits {
+            part_rows: MAX_PART_ROWS,
+            delete_batch: DELETE_BATCH,
+        }
+    }
 }
 
 /// What happened to one partition.
@@ -824,13 +844,13 @@ fn archive_partition(
                         if part.writer.rows() == 1 {
                             fault("mid-write");
                         }
-                        if part.writer.rows() >= MAX_PART_ROWS {
+                        if part.writer.rows() >= options.limits.part_rows {
                             let part = open.take().expect("open");
                             commit_part(options, &mut w, part, &mut pr, report)?;
                             // A large partition's queue is flushed between
                             // its parts, by the second connection (the
                             // first one is scanning), to bound memory.
-                            if report.pending.ids.len() >= DELETE_BATCH {
+                            if report.pending.ids.len() >= options.limits.delete_batch {
                                 flush_deletes(deleter, Some(&mut *w.folder), report, progress)?;
                                 bar.resume(pr.live);
                             }
@@ -860,7 +880,7 @@ fn archive_partition(
     if !elsewhere.is_empty() {
         settle_archived_elsewhere(store, options, elsewhere, &mut pr, report)?;
     }
-    if report.pending.ids.len() >= DELETE_BATCH {
+    if report.pending.ids.len() >= options.limits.delete_batch {
         flush_deletes(store, Some(folder), report, progress)?;
         bar.resume(pr.live);
     }
