@@ -560,9 +560,6 @@ fn run_partitions(
         Unit::Events,
     );
     let mut done = 0u64;
-    // A second connection that deletes between the parts of a partition
-    // too large to queue whole, while the first one scans; opened once.
-    let mut deleter: Option<Box<dyn Store>> = None;
     // Rows and bytes archived so far, for the dry run's size estimate.
     let archived_size = if options.dry_run {
         read::archive_summary(&options.root)?
@@ -622,16 +619,7 @@ fn run_partitions(
                 total,
                 done_before: done,
             };
-            archive_partition(
-                store,
-                options,
-                &partition,
-                lock,
-                folder,
-                report,
-                &bar,
-                &mut deleter,
-            )?
+            archive_partition(store, options, &partition, lock, folder, report, &bar)?
         };
         done += pr.live;
         progress.set_position(done);
@@ -743,13 +731,8 @@ fn archive_partition(
     folder: &mut FolderLock<'_>,
     report: &mut ArchiveReport,
     bar: &Bar<'_>,
-    deleter: &mut Option<Box<dyn Store>>,
 ) -> anyhow::Result<PartitionReport> {
     let (progress, done_before) = (bar.progress, bar.done_before);
-    if deleter.is_none() {
-        *deleter = Some(store.reopen()?);
-    }
-    let deleter = deleter.as_mut().expect("opened above").as_mut();
     let mut pr = new_partition_report(&options.root, p);
     let dir = p.dir(&options.root);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -784,94 +767,104 @@ fn archive_partition(
     // twice, settled after the scan. Id -> (fingerprint, record).
     let mut elsewhere: HashMap<Uuid, (u64, ArchivedId)> = HashMap::new();
     let filter = &filter;
-    let scan_store = &mut *store;
-    let scan_lock = &mut *lock;
-    cancel::pipeline(
-        "store scanner",
-        2,
-        &Stop::new(),
-        move |pages| {
-            let mut cursor: Option<ScanCursor> = None;
-            loop {
-                let page = scan_store.scan_page(filter, cursor.as_ref(), PAGE)?;
-                let full = page.len() == PAGE;
-                if let Some(last) = page.last() {
-                    cursor = Some((last.received_at.unwrap_or_default(), last.id));
+    // Where the scan goes on after a pause: a partition too large to queue
+    // whole stops its scan between two parts, deletes what is queued (with
+    // nothing else using the store) and goes on after the last event it
+    // took. Memory then stays bounded whatever the partition's size.
+    let mut resume: Option<ScanCursor> = None;
+    loop {
+        let scan_store = &mut *store;
+        let scan_lock = &mut *lock;
+        let start = resume.take();
+        let paused = cancel::pipeline(
+            "store scanner",
+            2,
+            &Stop::new(),
+            move |pages| {
+                let mut cursor = start;
+                loop {
+                    let page = scan_store.scan_page(filter, cursor.as_ref(), PAGE)?;
+                    let full = page.len() == PAGE;
+                    if let Some(last) = page.last() {
+                        cursor = Some((last.received_at.unwrap_or_default(), last.id));
+                    }
+                    scan_lock.renew()?;
+                    let ids: Vec<Uuid> = page.iter().map(|e| e.id).collect();
+                    let records: HashMap<Uuid, ArchivedId> = scan_store
+                        .get_archived(&ids)?
+                        .into_iter()
+                        .map(|r| (r.id, r))
+                        .collect();
+                    // A gone consumer failed, was interrupted, or paused.
+                    if pages.send((page, records)).is_err() || !full {
+                        return Ok(());
+                    }
                 }
-                scan_lock.renew()?;
-                let ids: Vec<Uuid> = page.iter().map(|e| e.id).collect();
-                let records: HashMap<Uuid, ArchivedId> = scan_store
-                    .get_archived(&ids)?
-                    .into_iter()
-                    .map(|r| (r.id, r))
-                    .collect();
-                // A gone writer failed or was interrupted; it reports why.
-                if pages.send((page, records)).is_err() || !full {
-                    return Ok(());
-                }
-            }
-        },
-        |pages| {
-            let mut open: Option<OpenPart> = None;
-            let written = (|| -> anyhow::Result<()> {
-                for page in pages {
-                    let (page, mut records) = page?;
-                    w.folder.renew()?;
-                    for event in page {
-                        pr.live += 1;
-                        if listed.binary_search(&event.id).is_ok() {
-                            already.insert(event.id, fingerprint(&event, false));
-                            continue;
-                        }
-                        if let Some(record) = records.remove(&event.id) {
-                            elsewhere.insert(event.id, (fingerprint(&event, false), record));
-                            continue;
-                        }
-                        if open.is_none() {
-                            let name = part_name(next_seq);
-                            next_seq += 1;
-                            let tmp = temp_path(&dir.join(&name), &run);
-                            open = Some(OpenPart {
-                                writer: PartWriter::create(&tmp)?,
-                                tmp,
-                                name,
-                                fingerprints: Vec::new(),
-                            });
-                        }
-                        let part = open.as_mut().expect("opened above");
-                        part.writer.push(&event)?;
-                        part.fingerprints.push(fingerprint(&event, true));
-                        if part.writer.rows() == 1 {
-                            fault("mid-write");
-                        }
-                        if part.writer.rows() >= options.limits.part_rows {
-                            let part = open.take().expect("open");
-                            commit_part(options, &mut w, part, &mut pr, report)?;
-                            // A large partition's queue is flushed between
-                            // its parts, by the second connection (the
-                            // first one is scanning), to bound memory.
-                            if report.pending.ids.len() >= options.limits.delete_batch {
-                                flush_deletes(deleter, Some(&mut *w.folder), report, progress)?;
-                                bar.resume(pr.live);
+            },
+            |pages| {
+                let mut open: Option<OpenPart> = None;
+                let written = (|| -> anyhow::Result<Option<ScanCursor>> {
+                    for page in pages {
+                        let (page, mut records) = page?;
+                        w.folder.renew()?;
+                        for event in page {
+                            pr.live += 1;
+                            let at = (event.received_at.unwrap_or_default(), event.id);
+                            if listed.binary_search(&event.id).is_ok() {
+                                already.insert(event.id, fingerprint(&event, false));
+                                continue;
+                            }
+                            if let Some(record) = records.remove(&event.id) {
+                                elsewhere.insert(event.id, (fingerprint(&event, false), record));
+                                continue;
+                            }
+                            if open.is_none() {
+                                let name = part_name(next_seq);
+                                next_seq += 1;
+                                let tmp = temp_path(&dir.join(&name), &run);
+                                open = Some(OpenPart {
+                                    writer: PartWriter::create(&tmp)?,
+                                    tmp,
+                                    name,
+                                    fingerprints: Vec::new(),
+                                });
+                            }
+                            let part = open.as_mut().expect("opened above");
+                            part.writer.push(&event)?;
+                            part.fingerprints.push(fingerprint(&event, true));
+                            if part.writer.rows() == 1 {
+                                fault("mid-write");
+                            }
+                            if part.writer.rows() >= options.limits.part_rows {
+                                let part = open.take().expect("open");
+                                commit_part(options, &mut w, part, &mut pr, report)?;
+                                if report.pending.ids.len() >= options.limits.delete_batch {
+                                    progress.set_position(done_before + pr.live);
+                                    return Ok(Some(at));
+                                }
                             }
                         }
+                        progress.set_position(done_before + pr.live);
                     }
-                    progress.set_position(done_before + pr.live);
+                    if let Some(part) = open.take() {
+                        commit_part(options, &mut w, part, &mut pr, report)?;
+                    }
+                    Ok(None)
+                })();
+                if let Some(part) = open.take().filter(|_| written.is_err()) {
+                    // Stopped mid-part (a failure or an interrupt): the part was
+                    // never listed, so its temporary file is only clutter.
+                    drop(part.writer);
+                    let _ = std::fs::remove_file(&part.tmp);
                 }
-                if let Some(part) = open.take() {
-                    commit_part(options, &mut w, part, &mut pr, report)?;
-                }
-                Ok(())
-            })();
-            if let Some(part) = open.take().filter(|_| written.is_err()) {
-                // Stopped mid-part (a failure or an interrupt): the part was
-                // never listed, so its temporary file is only clutter.
-                drop(part.writer);
-                let _ = std::fs::remove_file(&part.tmp);
-            }
-            written
-        },
-    )?;
+                written
+            },
+        )?;
+        let Some(at) = paused else { break };
+        flush_deletes(store, Some(&mut *w.folder), report, progress)?;
+        bar.resume(pr.live);
+        resume = Some(at);
+    }
     if !already.is_empty() {
         settle_already_archived(
             store, options, p, &dir, &old_parts, already, &mut pr, report,
