@@ -169,6 +169,40 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// [`Store::get_archived`] inside the caller's read transaction.
+    fn archived_in_snapshot(&mut self, ids: &[Uuid]) -> anyhow::Result<Vec<ArchivedId>> {
+        // A filter that cannot be read (a store written between the records
+        // and the filter) only means that every id is looked up.
+        let filter = match self.refresh_filter() {
+            Ok(()) => self.filter.as_ref().and_then(|(_, f)| f.as_ref()),
+            Err(_) => None,
+        };
+        let wanted: Vec<Uuid> = match filter {
+            Some(filter) => ids
+                .iter()
+                .filter(|id| filter.may_contain(id))
+                .copied()
+                .collect(),
+            None => ids.to_vec(),
+        };
+        let mut out = Vec::new();
+        for chunk in wanted.chunks(ID_CHUNK) {
+            let sql = format!(
+                "SELECT id, hash, part FROM archived_ids WHERE id IN ({})",
+                placeholders(chunk.len())
+            );
+            let mut stmt = self.conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(
+                params_from_iter(chunk.iter().map(|id| id.as_bytes().to_vec())),
+                archived_from_row,
+            )?;
+            for row in rows {
+                out.push(row?);
+            }
+        }
+        Ok(out)
+    }
+
     /// Commits the open append group, if any. Every operation other than
     /// `append` starts with this so it never runs inside a group. A group
     /// in which an append failed (a full disk, say) is rolled back instead:
@@ -760,22 +794,13 @@ impl Store for SqliteStore {
         if !self.has_archived_ids()? {
             return Ok(Vec::new());
         }
-        let mut out = Vec::new();
-        for chunk in ids.chunks(ID_CHUNK) {
-            let sql = format!(
-                "SELECT id, hash, part FROM archived_ids WHERE id IN ({})",
-                placeholders(chunk.len())
-            );
-            let mut stmt = self.conn.prepare_cached(&sql)?;
-            let rows = stmt.query_map(
-                params_from_iter(chunk.iter().map(|id| id.as_bytes().to_vec())),
-                archived_from_row,
-            )?;
-            for row in rows {
-                out.push(row?);
-            }
-        }
-        Ok(out)
+        // One snapshot for the filter and the lookups: only ids whose bit is
+        // set can have a record (the archive's scan asks for every live id,
+        // and a random probe into 10M records costs more than the scan).
+        self.conn.execute_batch("BEGIN")?;
+        let found = self.archived_in_snapshot(ids);
+        let _ = self.conn.execute_batch("COMMIT");
+        found
     }
 
     fn archived_in(&mut self, partition: &str) -> anyhow::Result<Vec<ArchivedId>> {
