@@ -24,7 +24,7 @@ if [ ! -s "$CSV" ]; then
   mv "$CSV.tmp" "$CSV"
 fi
 TEMPLATE=$DIR/template-$ROWS.db
-if [ ! -s "$TEMPLATE.done" ]; then
+if [ ! -e "$TEMPLATE.done" ]; then
   rm -f "$TEMPLATE" "$TEMPLATE"-wal "$TEMPLATE"-shm
   sed '/^created_at = /{p;s/^created_at = /received_at = /}' scripts/bench-payments.toml >"$DIR/mapping.toml"
   "$CHRONICLE" --quiet --store "sqlite:$TEMPLATE" import csv "$CSV" --mapping "$DIR/mapping.toml" \
@@ -50,7 +50,7 @@ echo "  perf: $DIR/report.txt ($(grep -m1 '^# Samples' "$DIR/report.txt" | sed '
 # phase NAME PATTERN: the largest children share of a symbol matching PATTERN.
 phase() {
   local share
-  share=$(grep -E "$2" "$DIR/report.txt" | grep -E '^ +[0-9.]+%' | head -1 | awk '{print $1}')
+  share=$(grep -E "$2" "$DIR/report.txt" | grep -E '^ +[0-9.]+%' | head -1 | awk '{print $1}' || true)
   printf "  %-44s %8s of CPU samples\n" "$1" "${share:-0%}"
 }
 phase "scan (SqliteStore::scan_page)" 'SqliteStore as chronicle::store::Store>::scan_page'
@@ -60,9 +60,11 @@ phase "encode, flush (PartWriter::finish)" 'PartWriter>::finish|PartWriter::fini
 phase "read back and compare (for_each_row)" 'parquet::for_each_row'
 phase "SHA-256 of parts (file_sha256)" 'parquet::file_sha256'
 phase "re-check before delete (recheck)" 'recheck::recheck'
-phase "delete phase (put_archived_batch)" 'put_archived_batch'
+phase "delete phase (flush_deletes)" 'archive::flush_deletes'
 phase "  of which: delete from events (delete_by_id)" 'sqlite::delete_by_id'
 phase "  of which: filter update (add_to_filter)" 'sqlite::add_to_filter'
+phase "  of which: insert archived-id records" 'sqlite3BtreeInsert'
+phase "  b-tree cell removal (freeSpace, self)" '\] freeSpace$'
 phase "zstd (all)" 'ZSTD_compress|ZSTD_compressBlock'
 
 fresh
