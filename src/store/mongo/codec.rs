@@ -1,19 +1,22 @@
 //! The stored form of an event in MongoDB and back (layout in
 //! docs/stores.md): `_id` is the id as hyphenated text, `meta` holds the
 //! envelope with BSON dates, `payload` is an embedded document converted
-//! from the canonical JSON text so that reading it back gives the same
-//! bytes. Also the small records beside the events (archived ids, `$group`
-//! counts), so that every BSON shape the store writes is defined here.
+//! from the canonical JSON text so that reading it back (through the one
+//! raw-BSON → JSON conversion, `crate::bson_json`, with its payload rules)
+//! gives the same bytes. Also the small records beside the events
+//! (archived ids, `$group` counts), so that every BSON shape the store
+//! writes is defined here.
 
 use anyhow::{anyhow, bail, Context};
 use mongodb::bson::raw::{cstr, CStr};
 use mongodb::bson::{doc, spec::BinarySubtype, Bson, DateTime, Document, RawBson};
-use mongodb::bson::{RawArray, RawArrayBuf, RawBsonRef, RawDocument, RawDocumentBuf};
+use mongodb::bson::{RawArrayBuf, RawBsonRef, RawDocument, RawDocumentBuf};
 use serde_json::{Map, Number, Value};
 use uuid::Uuid;
 
 use super::super::ArchivedId;
-use crate::decimal::{decimal128_from_u64, decimal128_to_number};
+use crate::bson_json::{document_to_json, Rules};
+use crate::decimal::decimal128_from_u64;
 use crate::event::{canonical_json, Event, Millis};
 
 pub(super) fn id_text(id: &Uuid) -> String {
@@ -79,7 +82,7 @@ pub fn event_to_doc(event: &Event, now: Millis, write_id: i64) -> anyhow::Result
     Ok(d)
 }
 
-/// Converts a JSON object to BSON so that [`bson_to_json`] gives back the
+/// Converts a JSON object to BSON so that [`document_to_json`] gives back the
 /// same canonical text: integers that fit are Int32/Int64, integers above
 /// i64::MAX are exact Decimal128 integers, other numbers are doubles (the
 /// f64 serde_json parsed, so printing it again gives the same digits).
@@ -129,58 +132,6 @@ fn number_to_bson(n: &Number) -> RawBson {
     }
 }
 
-fn bson_to_json(value: RawBsonRef<'_>, path: &str) -> anyhow::Result<Value> {
-    Ok(match value {
-        RawBsonRef::Null => Value::Null,
-        RawBsonRef::Boolean(b) => Value::Bool(b),
-        RawBsonRef::Int32(i) => Value::from(i),
-        RawBsonRef::Int64(i) => Value::from(i),
-        RawBsonRef::Double(f) => Value::Number(
-            Number::from_f64(f)
-                .ok_or_else(|| anyhow!("payload field {path} is {f}, which JSON cannot hold"))?,
-        ),
-        RawBsonRef::Decimal128(d) => {
-            Value::Number(decimal128_to_number(&d).ok_or_else(|| {
-                anyhow!("payload field {path} is a decimal that JSON cannot hold")
-            })?)
-        }
-        RawBsonRef::String(s) => Value::String(s.to_string()),
-        RawBsonRef::Document(d) => Value::Object(raw_doc_to_json(d, path)?),
-        RawBsonRef::Array(a) => Value::Array(raw_array_to_json(a, path)?),
-        // Never written by chronicle; documents written by other tools get
-        // the closest JSON value rather than an error.
-        RawBsonRef::DateTime(t) => Value::String(crate::event::format_millis(t.timestamp_millis())),
-        RawBsonRef::ObjectId(o) => Value::String(o.to_hex()),
-        RawBsonRef::Binary(b) if b.subtype == BinarySubtype::Uuid => Value::String(
-            Uuid::from_slice(b.bytes)
-                .map(|u| u.to_string())
-                .unwrap_or_default(),
-        ),
-        other => bail!(
-            "payload field {path} has BSON type {:?}, which has no JSON form",
-            other.element_type()
-        ),
-    })
-}
-
-fn raw_doc_to_json(d: &RawDocument, path: &str) -> anyhow::Result<Map<String, Value>> {
-    let mut map = Map::new();
-    for element in d {
-        let (key, value) = element?;
-        let child = format!("{path}.{key}");
-        map.insert(key.as_str().to_string(), bson_to_json(value, &child)?);
-    }
-    Ok(map)
-}
-
-fn raw_array_to_json(a: &RawArray, path: &str) -> anyhow::Result<Vec<Value>> {
-    let mut out = Vec::new();
-    for (i, value) in a.into_iter().enumerate() {
-        out.push(bson_to_json(value?, &format!("{path}[{i}]"))?);
-    }
-    Ok(out)
-}
-
 /// Reads a stored document back into an event, payload as canonical JSON.
 pub fn doc_to_event(d: &RawDocument) -> anyhow::Result<Event> {
     let id = doc_id(d)?;
@@ -206,7 +157,11 @@ pub fn doc_to_event(d: &RawDocument) -> anyhow::Result<Event> {
     let payload = d
         .get_document("payload")
         .map_err(|_| bad("payload is not a document"))?;
-    let payload = Value::Object(raw_doc_to_json(payload, "payload")?);
+    // The one raw-BSON -> JSON conversion (src/bson_json.rs), with the
+    // rules for payloads chronicle wrote.
+    let payload = document_to_json(payload, Rules::Payload)
+        .map_err(|e| anyhow!("payload field {} {}", e.dotted_path("payload"), e.reason))?;
+    let payload = Value::Object(payload);
     Ok(Event {
         id,
         service: text("service")?,
@@ -239,7 +194,9 @@ mod tests {
         let canonical = canonical_json(&value);
         let Value::Object(map) = value else { panic!() };
         let bson = json_object_to_bson(&map).unwrap();
-        let back = canonical_json(&Value::Object(raw_doc_to_json(&bson, "payload").unwrap()));
+        let back = canonical_json(&Value::Object(
+            document_to_json(&bson, Rules::Payload).unwrap(),
+        ));
         assert_eq!(back, canonical, "round trip of {payload}");
         back
     }
