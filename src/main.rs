@@ -18,19 +18,19 @@ use clap::Parser;
 use chronicle::exit::{is_stdout_closed, status_for_error};
 
 fn main() -> ExitCode {
-    let args = cli::Cli::parse();
+    let args = commands::Cli::parse();
     let printer = cli::printer::Printer::new(&args.global, args.command.name());
     // The jobs that check the library's interrupt flag stop cleanly on
     // SIGINT/SIGTERM; the other commands only read and keep the default
     // (die at once).
     let long_job = matches!(
         args.command,
-        cli::Command::Import(_)
-            | cli::Command::Export(_)
-            | cli::Command::Archive(_)
-            | cli::Command::Replay(_)
-            | cli::Command::Rebuild(_)
-            | cli::Command::Project(_)
+        commands::Command::Import(_)
+            | commands::Command::Export(_)
+            | commands::Command::Archive(_)
+            | commands::Command::Replay(_)
+            | commands::Command::Rebuild(_)
+            | commands::Command::Project(_)
     );
     if long_job {
         if let Err(error) = cli::signals::install(args.global.quiet) {
