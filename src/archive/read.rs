@@ -592,6 +592,50 @@ mod tests {
     }
 
     #[test]
+    fn row_groups_without_a_wanted_type_are_skipped() {
+        use arrow_array::{ArrayRef, RecordBatch, StringArray};
+        use parquet::arrow::ArrowWriter;
+        use parquet::file::properties::{EnabledStatistics, WriterProperties};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("types.parquet");
+        // Three row groups of two rows: {a, c}, {b, b}, {a, a}.
+        let schema =
+            std::sync::Arc::new(arrow_schema::Schema::new(vec![arrow_schema::Field::new(
+                "type",
+                arrow_schema::DataType::Utf8,
+                false,
+            )]));
+        let props = WriterProperties::builder()
+            .set_max_row_group_row_count(Some(2))
+            .set_statistics_enabled(EnabledStatistics::Page)
+            .build();
+        let mut w = ArrowWriter::try_new(
+            std::fs::File::create(&path).unwrap(),
+            schema.clone(),
+            Some(props),
+        )
+        .unwrap();
+        let column: ArrayRef =
+            std::sync::Arc::new(StringArray::from(vec!["a", "c", "b", "b", "a", "a"]));
+        w.write(&RecordBatch::try_new(schema, vec![column]).unwrap())
+            .unwrap();
+        w.close().unwrap();
+        let meta = crate::archive::parquet::part_metadata(&path).unwrap();
+        assert_eq!(meta.num_row_groups(), 3);
+        let kept = |types: &[&str]| {
+            let types: Vec<String> = types.iter().map(|t| t.to_string()).collect();
+            row_groups_with_types(&path, &meta, vec![0, 1, 2], &types).unwrap()
+        };
+        // "b" lies between the first group's min and max: only its
+        // dictionary tells that the group lacks it.
+        assert_eq!(kept(&["b"]), [1]);
+        assert_eq!(kept(&["a"]), [0, 2]);
+        assert_eq!(kept(&["c", "b"]), [0, 1]);
+        assert_eq!(kept(&["z"]), Vec::<usize>::new());
+        assert_eq!(kept(&[]), [0, 1, 2]);
+    }
+
+    #[test]
     fn damaged_part_is_an_error_not_a_gap() {
         let root = tempfile::tempdir().unwrap();
         write_part(root.path(), 1, &[event(1, "2016-01-02T00:00:00Z", "x")]);
