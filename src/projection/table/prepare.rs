@@ -3,7 +3,6 @@
 //! time parts, money strings), so that the fold thread only finds the group
 //! and adds ([`super::TableFold::apply`]).
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use super::{aggregates, Ordered};
@@ -63,7 +62,21 @@ fn encode_key(key: &mut String, value: &Val<'_>) {
         }
     };
     key.push('T');
-    let _ = write!(key, "{}:", text.len());
+    // The length in decimal, without the formatter (one per group value).
+    let len = text.len();
+    let mut digits = [0u8; 20];
+    let mut n = len;
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    key.extend(digits[i..].iter().map(|&d| char::from(d)));
+    key.push(':');
     key.push_str(text);
 }
 
@@ -161,4 +174,35 @@ fn distinct_text(value: &Val<'_>) -> Result<Option<String>, String> {
         Val::Decimal(d) => Some(d.normalized().to_string()),
         other => other.to_text(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::*;
+
+    #[test]
+    fn group_keys_decode_to_their_values_whatever_the_text_holds() {
+        let values = [
+            Val::Text(Cow::Borrowed("2016-01")),
+            Val::Null,
+            Val::Text(Cow::Borrowed("")),
+            Val::Text(Cow::Borrowed("N12:T\u{1}x:")),
+            Val::Json("1.50"),
+            Val::Text(Cow::Owned("é".repeat(11))),
+        ];
+        let mut key = String::new();
+        for v in &values {
+            encode_key(&mut key, v);
+        }
+        let expected: Vec<Option<String>> = values.iter().map(Val::to_text).collect();
+        assert_eq!(decode_key(&key), expected);
+        // Different groups never share a key.
+        let (mut a, mut b) = (String::new(), String::new());
+        encode_key(&mut a, &Val::Text(Cow::Borrowed("a1:b")));
+        encode_key(&mut b, &Val::Text(Cow::Borrowed("a")));
+        encode_key(&mut b, &Val::Text(Cow::Borrowed("b")));
+        assert_ne!(a, b);
+    }
 }
