@@ -11,6 +11,7 @@
 pub mod boundary;
 pub mod config;
 pub mod driver;
+pub mod emit_sql;
 pub mod exec;
 pub mod expr;
 pub mod json;
