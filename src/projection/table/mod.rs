@@ -297,9 +297,6 @@ fn has_distinct(def: &TableDef) -> bool {
     aggregates(def).any(|(_, f, _, _)| f == AggFn::CountDistinct)
 }
 
-/// The identity of a value for `count_distinct`: numbers without trailing
-/// zeros, so that 3.0 and 3.00 count once.
-
 fn distinct_counts(states: &[AggState]) -> Vec<i64> {
     states
         .iter()

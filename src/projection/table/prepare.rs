@@ -168,6 +168,8 @@ impl TableRows {
     }
 }
 
+/// The identity of a value for `count_distinct`: numbers without trailing
+/// zeros, so that 3.0 and 3.00 count once.
 fn distinct_text(value: &Val<'_>) -> Result<Option<String>, String> {
     Ok(match value {
         Val::Null => None,
