@@ -160,7 +160,16 @@ impl SqliteStore {
             .unwrap_or(-1);
         if self.filter.as_ref().map(|(v, _)| *v) != Some(version) {
             let (version, filter, _) = read_filter(&self.conn)?;
-            self.filter = Some((version, filter));
+            self.filter = Some(match filter {
+                // A filter in another format (written by an older
+                // chronicle): rebuilt once, in this transaction, rather
+                // than looking up every id of every append.
+                None if version >= 0 => {
+                    let (version, filter) = add_to_filter(&self.conn, &[])?;
+                    (version, Some(filter))
+                }
+                filter => (version, filter),
+            });
         }
         Ok(())
     }
@@ -304,7 +313,8 @@ fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
 }
 
 /// The stored filter: (version, filter, records it was told about); version
-/// -1 and no filter when the store has none.
+/// -1 and no filter when the store has none, no filter when it is stored in
+/// another format (see [`IdFilter::from_bytes`]).
 fn read_filter(conn: &Connection) -> anyhow::Result<(i64, Option<IdFilter>, u64)> {
     let row: Option<(i64, i64, Vec<u8>)> = conn
         .query_row(
@@ -320,8 +330,8 @@ fn read_filter(conn: &Connection) -> anyhow::Result<(i64, Option<IdFilter>, u64)
 }
 
 /// Adds `ids` (just recorded) to the stored filter, inside the caller's
-/// transaction; the filter is rebuilt from every record when it is missing
-/// or would be over its capacity. Returns the new (version, filter).
+/// transaction; the filter is rebuilt from every record when it is missing,
+/// in another format, or would be over its capacity. Returns the new (version, filter).
 fn add_to_filter(conn: &Connection, ids: &[&Uuid]) -> anyhow::Result<(i64, IdFilter)> {
     let (version, filter, records) = read_filter(conn)?;
     let total = records + ids.len() as u64;
