@@ -94,10 +94,9 @@ pub struct SqliteStore {
     /// its group is rolled back rather than committed.
     appending: bool,
     /// The archived-id filter as last read, with its version (see
-    /// [`super::idfilter`]); `Some((v, None))` when the store has none, so
-    /// that every id is looked up. Re-read when a new append transaction
-    /// finds another version.
-    filter: Option<(i64, Option<IdFilter>)>,
+    /// [`super::idfilter`]); an empty one when the store has no archived
+    /// ids. Re-read when a new append transaction finds another version.
+    filter: Option<(i64, IdFilter)>,
 }
 
 impl SqliteStore {
@@ -148,6 +147,14 @@ impl SqliteStore {
             .is_some())
     }
 
+    fn any_archived_ids(&self) -> anyhow::Result<bool> {
+        Ok(self
+            .conn
+            .query_row("SELECT EXISTS (SELECT 1 FROM archived_ids)", [], |r| {
+                r.get(0)
+            })?)
+    }
+
     /// Makes the cached filter the one this transaction sees: one small
     /// read per transaction, the whole filter only when it changed.
     fn refresh_filter(&mut self) -> anyhow::Result<()> {
@@ -161,14 +168,17 @@ impl SqliteStore {
         if self.filter.as_ref().map(|(v, _)| *v) != Some(version) {
             let (version, filter, _) = read_filter(&self.conn)?;
             self.filter = Some(match filter {
-                // A filter in another format (written by an older
-                // chronicle): rebuilt once, in this transaction, rather
-                // than looking up every id of every append.
-                None if version >= 0 => {
-                    let (version, filter) = add_to_filter(&self.conn, &[])?;
-                    (version, Some(filter))
+                Some(filter) => (version, filter),
+                // No filter and no records (a store that never archived):
+                // nothing to look up (rather than a probe of the empty
+                // table for every id).
+                None if version < 0 && !self.any_archived_ids()? => {
+                    (version, IdFilter::for_records(0))
                 }
-                filter => (version, filter),
+                // A filter in another format (written by an older
+                // chronicle), or records without one: rebuilt once, in
+                // this transaction, rather than looking up every id.
+                None => add_to_filter(&self.conn, &[])?,
             });
         }
         Ok(())
@@ -465,7 +475,7 @@ impl Store for SqliteStore {
         }
         self.appending = true;
         // An id whose filter bit is clear is certainly not archived.
-        let filter = self.filter.as_ref().and_then(|(_, f)| f.as_ref());
+        let (_, filter) = self.filter.as_ref().expect("read at the group's start");
         // Inserting in (received_at, id) order turns the index updates into
         // near-appends (SQLite's fast path for the right edge of a b-tree)
         // and walks the random id index left to right. The stable sort keeps
@@ -492,7 +502,7 @@ impl Store for SqliteStore {
                 let event = &events[i];
                 // The archived-id record first: an archived id is never
                 // inserted again, whatever the live store holds.
-                let record = if filter.is_none_or(|f| f.may_contain(&event.id)) {
+                let record = if filter.may_contain(&event.id) {
                     archived
                         .query_row([&event.id.as_bytes()[..]], archived_from_row)
                         .optional()?
@@ -665,7 +675,7 @@ impl Store for SqliteStore {
             0
         };
         tx.commit()?;
-        self.filter = Some((version, Some(filter)));
+        self.filter = Some((version, filter));
         Ok(deleted)
     }
 
