@@ -146,7 +146,9 @@ mod tests {
         assert!(rate < 0.006, "{rate}");
         // v7-like ids: a millisecond timestamp in the leading 48 bits.
         let v7 = |i: u128| {
-            Uuid::from_u128((1_700_000_000_000 + i / 4) << 80 | 0x7000 << 64 | i * 0x9E37_79B9)
+            Uuid::from_u128(
+                ((1_700_000_000_000 + i / 4) << 80) | (0x7000 << 64) | (i * 0x9E37_79B9),
+            )
         };
         let timed: Vec<Uuid> = (0..n).map(v7).collect();
         let rate = false_positive_rate(&timed, (n..n + 200_000).map(v7));
