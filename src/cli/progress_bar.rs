@@ -7,7 +7,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 use chronicle::progress::{Progress, Unit};
 
-use crate::commands::thousands;
+use super::thousands;
 
 pub struct TerminalProgress {
     bar: ProgressBar,
