@@ -25,11 +25,46 @@ pub const ARCHIVE_ENV: &str = "CHRONICLE_ARCHIVE";
 pub struct ConfigFile {
     /// Store URI, e.g. `sqlite:chronicle.db` or `mongodb://host/db`.
     pub store: Option<String>,
-    /// Archive location: a folder or `file:///abs/path`.
-    pub archive: Option<String>,
+    /// Archive location: a folder, `file:///abs/path` or `s3://bucket/prefix`
+    /// (`archive = "..."`), or an `[archive]` table that may also set the
+    /// object-storage endpoint.
+    pub archive: Option<ArchiveConfig>,
     /// Projection definitions, `[projections.NAME]`.
     #[serde(default)]
     pub projections: BTreeMap<String, toml::Value>,
+}
+
+/// `archive = "s3://bucket/x"`, or the `[archive]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ArchiveConfig {
+    Location(String),
+    Table(ArchiveTable),
+}
+
+/// `[archive]`: where the archive lives and how to reach object storage.
+/// Credentials are never read from here: they come from the environment
+/// (`AWS_ACCESS_KEY_ID`, ...), so that this file can be committed.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArchiveTable {
+    /// The location, as `archive = "..."` would give it.
+    pub location: Option<String>,
+    /// An S3-compatible endpoint (overrides `AWS_ENDPOINT_URL`).
+    pub endpoint: Option<String>,
+    /// The bucket's region (overrides `AWS_REGION`).
+    pub region: Option<String>,
+    /// Allow plain `http://` endpoints (test servers).
+    pub allow_http: Option<bool>,
+}
+
+impl ArchiveConfig {
+    fn location(&self) -> Option<&str> {
+        match self {
+            ArchiveConfig::Location(text) => Some(text),
+            ArchiveConfig::Table(t) => t.location.as_deref(),
+        }
+    }
 }
 
 /// What the global flags and the environment said; `None` = not given.
@@ -70,15 +105,23 @@ impl Settings {
         // Resolved (and an unsupported scheme refused) before any command
         // runs, so nothing is written to a location that was misread.
         let env_archive = std::env::var(ARCHIVE_ENV).ok().filter(|a| !a.is_empty());
-        let archive = ArchiveLocation::parse(
+        let mut archive = ArchiveLocation::parse(
             overrides
                 .archive
                 .as_deref()
                 .filter(|a| !a.is_empty())
                 .or(env_archive.as_deref())
-                .or(config.archive.as_deref())
+                .or(config.archive.as_ref().and_then(ArchiveConfig::location))
                 .unwrap_or(DEFAULT_ARCHIVE),
         )?;
+        // The endpoint settings apply to whichever location was chosen.
+        if let (ArchiveLocation::Remote(remote), Some(ArchiveConfig::Table(table))) =
+            (&mut archive, &config.archive)
+        {
+            remote.endpoint = table.endpoint.clone();
+            remote.region = table.region.clone();
+            remote.allow_http = table.allow_http;
+        }
         Ok(Settings {
             store,
             archive,

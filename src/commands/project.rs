@@ -32,7 +32,7 @@ pub fn run(
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
     let def = config::find(&settings.config.projections, &args.name)?;
-    let options = options(settings, args.dry_run, args.prefer, &args.clock);
+    let options = options(settings, args.dry_run, args.prefer, &args.clock)?;
     let progress = progress(printer);
     let report = projection::run(&def, Mode::Project, &options, progress.as_ref())?;
     print_report(&report, printer, settings)?;

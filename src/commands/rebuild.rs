@@ -41,15 +41,15 @@ pub fn options(
     dry_run: bool,
     prefer: Option<Prefer>,
     clock: &ClockArgs,
-) -> RunOptions {
-    RunOptions {
+) -> anyhow::Result<RunOptions> {
+    Ok(RunOptions {
         store: settings.store.clone(),
         // Read besides the live store when the folder exists.
-        archive: Some(settings.archive.local_path().to_path_buf()),
+        archive: Some(chronicle::archive::location::Archive::open(&settings.archive)?),
         now: clock.now.unwrap_or_else(now_millis),
         dry_run,
         prefer,
-    }
+    })
 }
 
 pub fn run(
@@ -58,7 +58,7 @@ pub fn run(
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
     let def = config::find(&settings.config.projections, &args.name)?;
-    let options = options(settings, args.dry_run, args.prefer, &args.clock);
+    let options = options(settings, args.dry_run, args.prefer, &args.clock)?;
     let progress = progress(printer);
     let report = projection::run(&def, Mode::Rebuild, &options, progress.as_ref())?;
     print_report(&report, printer, settings)?;

@@ -17,7 +17,7 @@ pub mod table;
 pub mod target;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use crate::archive::location::Archive;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -62,7 +62,7 @@ impl Mode {
 pub struct RunOptions {
     pub store: String,
     /// The archive folder; read when it exists.
-    pub archive: Option<PathBuf>,
+    pub archive: Option<Archive>,
     /// The clock, fixed by the caller so that a run has one stable time.
     pub now: Millis,
     pub dry_run: bool,
@@ -130,7 +130,7 @@ pub type Events = Box<dyn Iterator<Item = anyhow::Result<(Origin, Event)>>>;
 /// to the other, so that an id is read once.
 pub fn merged_events(
     store_uri: &str,
-    archive: Option<&PathBuf>,
+    archive: Option<&Archive>,
     filter: &ScanFilter,
     boundary: &Arc<Boundary>,
 ) -> anyhow::Result<Events> {
@@ -142,7 +142,7 @@ pub fn merged_events(
             .filter(move |e| !matches!(e, Ok(e) if skip.skip_live.contains(&e.id))))
     });
     let archived = match archive {
-        Some(dir) if dir.is_dir() => Some(archive_events(
+        Some(dir) if dir.exists()? => Some(archive_events(
             dir.clone(),
             filter.clone(),
             Arc::clone(boundary),
@@ -157,7 +157,7 @@ pub fn merged_events(
 
 /// Archived events of `filter`, read on their own thread (partitions are
 /// pruned by the reader, from folder names and manifests).
-fn archive_events(dir: PathBuf, filter: ScanFilter, boundary: Arc<Boundary>) -> Prefetch {
+fn archive_events(dir: Archive, filter: ScanFilter, boundary: Arc<Boundary>) -> Prefetch {
     Prefetch::spawn(move || {
         Ok(crate::archive::read::archived_events(&dir, &filter)?
             .filter(move |e| !matches!(e, Ok(e) if boundary.skip_archive.contains(&e.id))))
@@ -263,8 +263,8 @@ type Open<'a> = &'a (dyn Fn(&ScanFilter) -> anyhow::Result<Events> + Sync);
 /// reads (mostly) the archive and the other (mostly) the live store. Both
 /// windows are still merged from both sources, so the cut is only about
 /// speed, never about which events are read.
-fn split_point(archive: Option<&PathBuf>, filter: &ScanFilter) -> Option<Millis> {
-    let dir = archive.filter(|d| d.is_dir())?;
+fn split_point(archive: Option<&Archive>, filter: &ScanFilter) -> Option<Millis> {
+    let dir = archive.filter(|d| d.exists().unwrap_or(false))?;
     let partitions = crate::archive::read::partitions_for(dir, filter).ok()?;
     let cut = partitions.last()?.end();
     let inside = filter.since.is_none_or(|s| cut > s) && filter.until.is_none_or(|u| cut < u);
@@ -351,7 +351,7 @@ pub fn run(
     };
     let types = TypeIndex(def.types.clone());
     let boundary = Arc::new(Boundary::resolve(
-        options.archive.as_deref(),
+        options.archive.as_ref(),
         store::open_existing(&options.store)?.as_mut(),
         &filter,
         options.prefer,
@@ -548,7 +548,7 @@ fn run_table(
     t: &config::TableDef,
     open: Open<'_>,
     filter: &ScanFilter,
-    archive: Option<&PathBuf>,
+    archive: Option<&Archive>,
     stats: &mut Stats,
     lock: Option<&mut StoreLock>,
     mut state: ProjectionState,

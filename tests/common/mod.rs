@@ -2,6 +2,7 @@
 //! binary in a scratch folder, locate fixtures, and read results back.
 #![allow(dead_code)]
 
+pub mod archive_target;
 pub mod mongo;
 
 use std::path::{Path, PathBuf};
