@@ -117,10 +117,7 @@ fn archived_lines(archive: &Target, dir: &Path) -> Vec<String> {
         "sqlite:{}",
         dir.join(format!("scratch-{}.db", nanos())).display()
     );
-    ok(
-        &scratch,
-        &["-q", "replay", "--from", &archive.arg()],
-    );
+    ok(&scratch, &["-q", "replay", "--from", &archive.arg()]);
     export(&scratch, dir, &[])
 }
 
@@ -160,11 +157,7 @@ fn assert_exactly_once(store: &str, archive: &Target, dir: &Path, original: &[St
         all, expected,
         "archive ∪ live differs from the original events"
     );
-    let out = run(
-        store,
-        &["verify", "--archive", &archive.arg()],
-        &[],
-    );
+    let out = run(store, &["verify", "--archive", &archive.arg()], &[]);
     assert_eq!(code(&out), 0, "verify: {}", stderr(&out));
 }
 
@@ -257,8 +250,7 @@ fn archive_verify_replay_round_trip() {
         // archive -> replay -> archive is the identity: the store keeps
         // its archived ids, so replaying into it inserts nothing, and no
         // part is written again.
-        let manifests_before =
-            archive.read_string("year=2016/month=01/_manifest.json");
+        let manifests_before = archive.read_string("year=2016/month=01/_manifest.json");
         let replayed = json(&ok(&store, &["--json", "replay", "--from", from]));
         assert_eq!(replayed["duplicates"], 123);
         assert_eq!(export(&store, tmp.path(), &[]).len(), 117);
@@ -364,10 +356,9 @@ fn late_events_go_into_a_new_part_and_conflicts_are_reported() {
         assert_eq!(report["conflicts"], 0);
         let jan = &report["partitions"][0];
         assert_eq!(jan["new_files"][0], "part-00002.parquet");
-        let manifest: Value = serde_json::from_str(
-            &archive.read_string("year=2016/month=01/_manifest.json"),
-        )
-        .unwrap();
+        let manifest: Value =
+            serde_json::from_str(&archive.read_string("year=2016/month=01/_manifest.json"))
+                .unwrap();
         assert_eq!(manifest["parts"].as_array().unwrap().len(), 2);
         assert_eq!(manifest["parts"][1]["rows"], 1);
 
@@ -419,11 +410,7 @@ fn injected_crashes_recover_on_the_next_run() {
             );
             assert!(stderr(&out).contains(point), "{point}: {}", stderr(&out));
             if point == "after-rename" || point == "after-manifest" {
-                let v = run(
-                    &store,
-                    &["verify", "--archive", arg.as_str()],
-                    &[],
-                );
+                let v = run(&store, &["verify", "--archive", arg.as_str()], &[]);
                 assert_eq!(code(&v), 1, "{point}: verify should see the half-done run");
                 let text = stderr(&v);
                 let expected = if point == "after-rename" {
@@ -705,7 +692,15 @@ fn duckdb_and_pyarrow_read_what_export_wrote() {
         seeded(&store);
         let before = export(&store, tmp.path(), &["--until", "2016-03-01"]);
         ok(&store, &archive_args(&arg, &[]));
-        for engine in ["duckdb", "pyarrow"] {
+        // DuckDB reads S3 only through its httpfs extension, which cannot
+        // be installed offline: S3 archives are read by pyarrow's
+        // S3FileSystem.
+        let engines: &[&str] = if archive.is_s3() {
+            &["pyarrow"]
+        } else {
+            &["duckdb", "pyarrow"]
+        };
+        for &engine in engines {
             let out = Command::new("python3")
                 .args([READER, arg.as_str(), engine])
                 .output()
@@ -740,10 +735,7 @@ fn daily_partitions_and_mixing_is_refused() {
         let arg = archive.arg();
         seeded(&store);
         let original = export(&store, tmp.path(), &[]);
-        let report = json(&ok(
-            &store,
-            &archive_args(&arg, &["--partition", "day"]),
-        ));
+        let report = json(&ok(&store, &archive_args(&arg, &["--partition", "day"])));
         // Daily partitions that end by 2016-03-15: every event before it.
         let received = |l: &String| {
             serde_json::from_str::<Value>(l).unwrap()["meta"]["received_at"]

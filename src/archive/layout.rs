@@ -194,9 +194,7 @@ pub fn list_partitions(archive: &Archive) -> anyhow::Result<Vec<Partition>> {
 }
 
 fn holds_partition_files(files: &[String]) -> bool {
-    files
-        .iter()
-        .any(|f| f == MANIFEST || part_seq(f).is_some())
+    files.iter().any(|f| f == MANIFEST || part_seq(f).is_some())
 }
 
 /// `part-00001.parquet` for sequence number 1.

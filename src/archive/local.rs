@@ -149,7 +149,6 @@ impl ControlFiles for LocalFolder {
     }
 }
 
-
 impl Backend for LocalFolder {
     fn root(&self) -> String {
         self.root.display().to_string()
@@ -219,7 +218,8 @@ impl Backend for LocalFolder {
                 .with_context(|| format!("cannot create {}", parent.display()))?;
         }
         let tmp = temp_path(&path, run);
-        let file = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        let file =
+            File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
         Ok(Box::new(LocalUpload { file, tmp, path }))
     }
 

@@ -197,9 +197,9 @@ impl Archive {
         match location {
             ArchiveLocation::Local(path) => Ok(Archive::local(path)),
             #[cfg(feature = "s3")]
-            ArchiveLocation::Remote(remote) => {
-                Ok(Archive(Arc::new(super::object::ObjectFolder::open(remote)?)))
-            }
+            ArchiveLocation::Remote(remote) => Ok(Archive(Arc::new(
+                super::object::ObjectFolder::open(remote)?,
+            ))),
         }
     }
 

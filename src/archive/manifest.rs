@@ -9,9 +9,9 @@
 //! (rows, time range, types) are checked for consistency here and against
 //! the file by `verify`. Readers never prune by them (see [`super::read`]).
 
-use std::collections::{BTreeMap, BTreeSet};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::layout::{part_name, part_seq, Partition, MANIFEST};
 use super::location::{ControlFiles, Dir, Loc, Version};

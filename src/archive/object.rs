@@ -129,7 +129,8 @@ impl ObjectFolder {
             (false, true) => self.prefix.clone(),
             (false, false) => format!("{}/{key}", self.prefix),
         };
-        ObjectPath::parse(&full).with_context(|| format!("{}: not a valid object key", self.describe(key)))
+        ObjectPath::parse(&full)
+            .with_context(|| format!("{}: not a valid object key", self.describe(key)))
     }
 
     fn fail(&self, what: &str, key: &str, e: object_store::Error) -> anyhow::Error {
@@ -372,8 +373,9 @@ impl Upload for ObjectUpload {
                 anyhow::bail!("cannot publish {name}: {}", clean(&e));
             }
         };
-        block_on(self.store.delete(&self.tmp))
-            .map_err(|e| anyhow::anyhow!("cannot remove the temporary copy of {name}: {}", clean(&e)))?;
+        block_on(self.store.delete(&self.tmp)).map_err(|e| {
+            anyhow::anyhow!("cannot remove the temporary copy of {name}: {}", clean(&e))
+        })?;
         Ok(published)
     }
 
@@ -453,8 +455,10 @@ impl RangedObject {
             }
         }
         let fetch_end = (start + (length.max(BLOCK)) as u64).min(self.0.len);
-        let bytes = block_on(self.0.store.get_range(&self.0.path, start..fetch_end))
-            .map_err(|e| parquet::errors::ParquetError::External(Box::new(std::io::Error::other(clean(&e)))))?;
+        let bytes =
+            block_on(self.0.store.get_range(&self.0.path, start..fetch_end)).map_err(|e| {
+                parquet::errors::ParquetError::External(Box::new(std::io::Error::other(clean(&e))))
+            })?;
         let mut cache = self.0.cache.lock().expect("cache lock");
         if cache.len() == CACHED_BLOCKS {
             cache.pop_front();

@@ -309,9 +309,9 @@ pub fn archive_summary(dir: &Archive) -> anyhow::Result<Vec<PartitionSummary>> {
 mod tests {
     use super::*;
     use crate::archive::layout::{part_name, Granularity};
-    use std::path::Path;
     use crate::archive::parquet::PartWriter;
     use crate::event::parse_time_bound;
+    use std::path::Path;
 
     fn event(n: u128, received: &str, event_type: &str) -> Event {
         Event {
@@ -466,7 +466,8 @@ mod tests {
             (counts[0].partition.as_str(), counts[0].count),
             ("2016-01", 2)
         );
-        let all_counts = archived_counts(&Archive::local(root.path()), &ScanFilter::default()).unwrap();
+        let all_counts =
+            archived_counts(&Archive::local(root.path()), &ScanFilter::default()).unwrap();
         assert_eq!(all_counts.iter().map(|c| c.count).sum::<u64>(), 5);
         let summary = archive_summary(&Archive::local(root.path())).unwrap();
         assert_eq!(summary[0].files, 2);

@@ -177,7 +177,10 @@ mod tests {
         let ArchiveLocation::Remote(r) = ArchiveLocation::parse("s3://bucket/a/b/").unwrap() else {
             panic!("not remote")
         };
-        assert_eq!((r.cloud, r.bucket.as_str(), r.prefix.as_str()), (Cloud::S3, "bucket", "a/b"));
+        assert_eq!(
+            (r.cloud, r.bucket.as_str(), r.prefix.as_str()),
+            (Cloud::S3, "bucket", "a/b")
+        );
         assert_eq!(r.url(), "s3://bucket/a/b");
         let ArchiveLocation::Remote(r) = ArchiveLocation::parse("gs://b").unwrap() else {
             panic!("not remote")

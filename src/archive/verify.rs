@@ -48,11 +48,7 @@ pub fn verify(
     mut store: Option<&mut dyn Store>,
     progress: &dyn Progress,
 ) -> anyhow::Result<VerifyReport> {
-    anyhow::ensure!(
-        root.exists()?,
-        "archive folder {} does not exist",
-        root
-    );
+    anyhow::ensure!(root.exists()?, "archive folder {} does not exist", root);
     let mut report = VerifyReport {
         archive: root.to_string(),
         ..Default::default()

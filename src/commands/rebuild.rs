@@ -45,7 +45,9 @@ pub fn options(
     Ok(RunOptions {
         store: settings.store.clone(),
         // Read besides the live store when the folder exists.
-        archive: Some(chronicle::archive::location::Archive::open(&settings.archive)?),
+        archive: Some(chronicle::archive::location::Archive::open(
+            &settings.archive,
+        )?),
         now: clock.now.unwrap_or_else(now_millis),
         dry_run,
         prefer,

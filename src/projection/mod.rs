@@ -16,8 +16,8 @@ pub mod source;
 pub mod table;
 pub mod target;
 
-use std::collections::BTreeMap;
 use crate::archive::location::Archive;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::Arc;
 use std::time::Instant;

@@ -51,6 +51,12 @@ impl Target {
         !self.archive().exists().unwrap()
     }
 
+    /// True when the control file `key` exists (a released lock on object
+    /// storage is an empty object, which reads as absent).
+    pub fn control_exists(&self, key: &str) -> bool {
+        self.archive().files().read(key).unwrap().is_some()
+    }
+
     /// The text of a control file (a manifest, the lock).
     pub fn read_string(&self, key: &str) -> String {
         let (bytes, _) = self
@@ -68,7 +74,10 @@ impl Target {
         let files = archive.files();
         match files.read(key).unwrap() {
             Some((_, version)) => {
-                files.replace(key, &version, text.as_bytes()).unwrap().unwrap();
+                files
+                    .replace(key, &version, text.as_bytes())
+                    .unwrap()
+                    .unwrap();
             }
             None => {
                 files.create(key, text.as_bytes()).unwrap().unwrap();
