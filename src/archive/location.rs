@@ -33,6 +33,7 @@ use super::root::ArchiveLocation;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Version(String);
 
+#[cfg_attr(not(feature = "s3"), allow(dead_code))]
 impl Version {
     pub(crate) fn new(token: String) -> Version {
         Version(token)
@@ -200,6 +201,12 @@ impl Archive {
             ArchiveLocation::Remote(remote) => Ok(Archive(Arc::new(
                 super::object::ObjectFolder::open(remote)?,
             ))),
+            // Refused when parsed; kept as an error should one be built.
+            #[cfg(not(feature = "s3"))]
+            ArchiveLocation::Remote(remote) => anyhow::bail!(
+                "archive {}: this chronicle was built without object storage (cargo feature `s3`)",
+                remote.url()
+            ),
         }
     }
 
