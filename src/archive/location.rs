@@ -346,7 +346,7 @@ impl Loc {
     }
 
     /// The size in bytes; an error naming the file when it is gone.
-    pub fn len(&self) -> anyhow::Result<u64> {
+    pub fn size(&self) -> anyhow::Result<u64> {
         self.stat()?
             .map(|s| s.len)
             .with_context(|| format!("{self} does not exist"))

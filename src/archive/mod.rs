@@ -821,7 +821,7 @@ fn commit_part(
         path.display()
     );
     let sha256 = file_sha256(&path)?;
-    let bytes = path.len()?;
+    let bytes = path.size()?;
     w.folder.confirm()?;
     fault("after-verify");
 

@@ -341,7 +341,7 @@ mod tests {
         assert!(upload.publish().unwrap());
         let files = archive.files();
         let (mut manifest, version) = Manifest::read_versioned(files, &partition).unwrap();
-        let bytes = path.len().unwrap();
+        let bytes = path.size().unwrap();
         manifest.parts.push(PartEntry::new(
             &name,
             bytes,

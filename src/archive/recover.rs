@@ -158,7 +158,7 @@ fn check_orphan(
             sorted_ids: Vec::new(),
             types,
         };
-        let bytes = path.len()?;
+        let bytes = path.size()?;
         return Ok(Orphan::Adopt(PartEntry::new(
             path.name(),
             bytes,
