@@ -35,11 +35,28 @@ pub struct ConfigFile {
 }
 
 /// `archive = "s3://bucket/x"`, or the `[archive]` table.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum ArchiveConfig {
     Location(String),
     Table(ArchiveTable),
+}
+
+impl<'de> Deserialize<'de> for ArchiveConfig {
+    /// A string or a table, with the table's own error (an unknown key
+    /// named) rather than serde's "did not match any variant".
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        match toml::Value::deserialize(d)? {
+            toml::Value::String(text) => Ok(ArchiveConfig::Location(text)),
+            toml::Value::Table(table) => ArchiveTable::deserialize(toml::Value::Table(table))
+                .map(ArchiveConfig::Table)
+                .map_err(|e| D::Error::custom(format!("[archive]: {}", e.message()))),
+            other => Err(D::Error::custom(format!(
+                "archive must be a string (a folder or URL) or an [archive] table, not {}",
+                other.type_str()
+            ))),
+        }
+    }
 }
 
 /// `[archive]`: where the archive lives and how to reach object storage.
@@ -141,4 +158,29 @@ fn load_config(path: &Path) -> anyhow::Result<ConfigFile> {
             e.to_string().trim_end()
         )
     })
+}
+
+#[cfg(test)]
+mod archive_config_tests {
+    use super::*;
+
+    #[test]
+    fn archive_is_a_string_or_a_table() {
+        let c: ConfigFile = toml::from_str("archive = \"s3://b/x\"\n").unwrap();
+        assert_eq!(c.archive.unwrap().location(), Some("s3://b/x"));
+        let c: ConfigFile = toml::from_str(
+            "[archive]\nlocation = \"s3://b/x\"\nendpoint = \"http://h:9000\"\nallow_http = true\n",
+        )
+        .unwrap();
+        let Some(ArchiveConfig::Table(t)) = c.archive else {
+            panic!("not a table")
+        };
+        assert_eq!(t.endpoint.as_deref(), Some("http://h:9000"));
+        assert_eq!(t.allow_http, Some(true));
+        let err = toml::from_str::<ConfigFile>("[archive]\nendpont = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `endpont`"), "{err}");
+        assert!(toml::from_str::<ConfigFile>("archive = 3\n").is_err());
+    }
 }
