@@ -8,6 +8,7 @@ use clap::Args;
 use chronicle::event::{now_millis, parse_time_bound, Millis};
 use chronicle::exit::ExitStatus;
 use chronicle::projection::boundary::Prefer;
+use chronicle::projection::emit_sql::{self, Engine};
 use chronicle::projection::{self, config, Mode, RunOptions, RunReport};
 use chronicle::settings::Settings;
 
@@ -24,6 +25,12 @@ pub struct RebuildArgs {
     /// Which version counts when an id is both live and archived with different content (a store written before archived-id records existed); without it the run stops with exit 1 naming the ids
     #[arg(long, value_name = "archive|live")]
     pub prefer: Option<Prefer>,
+    /// Print the SQL that computes this projection on DuckDB or Spark from the archive and an exported live part, and run nothing (docs/scale-out.md)
+    #[arg(long, value_name = "duckdb|spark", conflicts_with_all = ["dry_run", "prefer"])]
+    pub emit_sql: Option<Engine>,
+    /// With --emit-sql: the live part the SQL reads, JSON lines written by `chronicle export` [default: live.jsonl]
+    #[arg(long, value_name = "FILE", requires = "emit_sql")]
+    pub live_part: Option<String>,
     #[command(flatten)]
     pub clock: ClockArgs,
 }
@@ -60,6 +67,18 @@ pub fn run(
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
     let def = config::find(&settings.config.projections, &args.name)?;
+    if let Some(engine) = args.emit_sql {
+        let inputs = emit_sql::Inputs {
+            archive: settings.archive.to_string(),
+            live: args.live_part.unwrap_or_else(|| "live.jsonl".into()),
+            until: args.clock.now.unwrap_or_else(now_millis) - def.lag_ms,
+        };
+        std::io::Write::write_all(
+            &mut printer.stdout(),
+            emit_sql::emit(&def, engine, &inputs)?.as_bytes(),
+        )?;
+        return Ok(ExitStatus::Success);
+    }
     let options = options(settings, args.dry_run, args.prefer, &args.clock)?;
     let progress = progress(printer);
     let report = projection::run(&def, Mode::Rebuild, &options, progress.as_ref())?;

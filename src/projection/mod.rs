@@ -8,6 +8,7 @@
 
 pub mod boundary;
 pub mod config;
+pub mod emit_sql;
 pub mod exec;
 pub mod expr;
 pub mod json;

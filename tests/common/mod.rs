@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod archive_target;
+pub mod emit;
 pub mod mongo;
 
 use std::path::{Path, PathBuf};
