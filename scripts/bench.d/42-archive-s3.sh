@@ -14,6 +14,9 @@ rm -f "$S3_STORE_DB"* "$S3_REPLAY_DB"*
 cp "$REPLAY_DB" "$S3_STORE_DB"
 bench_s3_pid=
 if [ -z "${BENCH_S3:-}" ]; then
+  if ! command -v moto_server >/dev/null 2>&1; then
+    python3 -m pip install --quiet --disable-pip-version-check "$(grep -i '^moto' scripts/ci/requirements.txt)"
+  fi
   s3_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   moto_server -H 127.0.0.1 -p "$s3_port" >"$BENCH_DIR/moto.log" 2>&1 </dev/null &
   bench_s3_pid=$!
