@@ -1,6 +1,6 @@
 //! Exact decimal numbers, in one place: the one grammar for decimal text,
 //! the mapping's `decimal` normalisation ([`normalize`]), the plain form of
-//! dump decimals ([`decimal128_text`], [`decimal_string_text`]), the
+//! dump decimals ([`decimal128_plain`], [`decimal_string_text`]), the
 //! Mongo codec's Decimal128 ↔ JSON number conversions, and the fixed-point
 //! [`Decimal`] that projections sum with.
 //!
@@ -11,7 +11,7 @@
 use std::cmp::Ordering;
 use std::fmt;
 
-use mongodb::bson::Decimal128;
+use bson::Decimal128;
 use serde_json::Number;
 
 /// The largest scale a [`Decimal`] keeps; more fractional digits than this
@@ -145,10 +145,11 @@ pub fn decimal_string_text(text: &str) -> Option<String> {
     Some(plain_decimal(lexed.negative, &digits, exponent))
 }
 
-/// A Decimal128 (BSON's little-endian bytes) as an exact plain decimal:
-/// `1234.50`, `15000`, `-0.005`, `NaN`, `Infinity`.
-pub fn decimal128_text(bytes: &[u8; 16]) -> String {
-    let spec_form = Decimal128::from_bytes(*bytes).to_string();
+/// A Decimal128 as an exact plain decimal: `1234.50`, `15000`, `-0.005`,
+/// `NaN`, `Infinity`. The bson crate decodes the bits and writes the
+/// spec's string form (`1.5E+3`); only the exponent is rewritten here.
+pub fn decimal128_plain(d: &Decimal128) -> String {
+    let spec_form = d.to_string();
     decimal_string_text(&spec_form).unwrap_or(spec_form)
 }
 
@@ -334,6 +335,10 @@ mod tests {
         let biased = (exponent + 6176) as u128;
         let v = (u128::from(negative) << 127) | (biased << 113) | coefficient;
         v.to_le_bytes()
+    }
+
+    fn decimal128_text(bytes: &[u8; 16]) -> String {
+        decimal128_plain(&Decimal128::from_bytes(*bytes))
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! settings and prints. See docs/architecture.md for the data flow.
 
 pub mod archive;
+pub mod bson_json;
 pub mod cancel;
 pub mod decimal;
 pub mod diff;

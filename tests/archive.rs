@@ -16,6 +16,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::archive_target::{archive_targets, Target};
+use common::python_with;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_chronicle");
@@ -663,22 +664,6 @@ fn damaged_parts_are_reported_by_verify_and_replay() {
         );
         assert_eq!(code(&out), 1);
     }
-}
-
-fn python_with(modules: &str) -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", &format!("import {modules}")])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "python3 with {modules} is required in CI"
-        );
-        eprintln!("skipped: python3 with {modules} is not available");
-    }
-    ok
 }
 
 #[test]

@@ -8,7 +8,8 @@ mod common;
 
 use std::process::Command;
 
-use common::emit::{python_with, rows_from_json, Scene, PROJECTIONS};
+use common::emit::{rows_from_json, Scene, PROJECTIONS};
+use common::python_with;
 
 const RUNNER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/run_duckdb.py");
 

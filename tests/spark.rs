@@ -15,7 +15,8 @@ use std::process::Command;
 use chronicle::event::parse_rfc3339_millis;
 use serde_json::Value;
 
-use common::emit::{python_with, rows_from_json, Scene, PROJECTIONS};
+use common::emit::{rows_from_json, Scene, PROJECTIONS};
+use common::python_with;
 
 const READER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/spark_read.py");
 

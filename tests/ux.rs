@@ -347,6 +347,7 @@ fn the_archive_progress_total_is_what_is_archived() {
             dry_run: false,
             keep_live: false,
             count_total: true,
+            limits: Default::default(),
         };
         let report = archive(store.as_mut(), &options, &recorder).unwrap();
         let (total, position) = *recorder.0.lock().unwrap();
@@ -357,6 +358,207 @@ fn the_archive_progress_total_is_what_is_archived() {
         assert_eq!(total, Some(report.archived), "{before}");
         assert_eq!(position, report.archived, "{before}");
     }
+}
+
+/// Records every bar of one job: its label, total and last position.
+#[derive(Default)]
+struct Bars(std::sync::Mutex<Vec<(String, Option<u64>, u64)>>);
+
+impl chronicle::progress::Progress for Bars {
+    fn start(&self, label: &str, total: Option<u64>, _unit: chronicle::progress::Unit) {
+        self.0.lock().unwrap().push((label.to_string(), total, 0));
+    }
+    fn set_position(&self, position: u64) {
+        if let Some(bar) = self.0.lock().unwrap().last_mut() {
+            bar.2 = position;
+        }
+    }
+}
+
+#[test]
+fn the_archive_delete_phase_has_a_bar_with_the_right_total() {
+    use chronicle::archive::layout::Granularity;
+    use chronicle::archive::{archive, ArchiveOptions};
+    for keep_live in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let r = run(
+            dir.path(),
+            &["import", "events", &fixture_str("archive/events.jsonl")],
+        );
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let db = dir.path().join("chronicle.db");
+        let mut store = chronicle::store::open(&format!("sqlite:{}", db.display())).unwrap();
+        let bars = Bars::default();
+        let options = ArchiveOptions {
+            root: chronicle::archive::location::Archive::local(&dir.path().join("archive")),
+            before: chronicle::event::parse_time_bound("2016-05-01").unwrap(),
+            lag_ms: 0,
+            granularity: Granularity::Month,
+            dry_run: false,
+            keep_live,
+            count_total: true,
+            limits: Default::default(),
+        };
+        let report = archive(store.as_mut(), &options, &bars).unwrap();
+        assert_eq!(report.archived, 240);
+        let bars = bars.0.into_inner().unwrap();
+        let labels: Vec<&str> = bars.iter().map(|b| b.0.as_str()).collect();
+        let deleting = "deleting archived events from the live store";
+        let recording = "recording archived ids";
+        // Archiving, then the delete phase: the records, then the deletes.
+        let expected = if keep_live {
+            vec!["archiving", recording]
+        } else {
+            vec!["archiving", recording, deleting]
+        };
+        assert_eq!(labels, expected, "keep_live {keep_live}");
+        for (label, total, position) in &bars[1..] {
+            assert_eq!(*total, Some(report.archived), "{label}");
+            assert_eq!(*position, report.archived, "{label}");
+        }
+        if !keep_live {
+            assert_eq!(report.deleted, report.archived);
+        }
+    }
+}
+
+#[test]
+fn a_partition_of_many_parts_is_deleted_between_its_parts_with_exact_bars() {
+    use chronicle::archive::layout::Granularity;
+    use chronicle::archive::{archive, ArchiveLimits, ArchiveOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(
+        dir.path(),
+        &["import", "events", &fixture_str("archive/events.jsonl")],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let db = dir.path().join("chronicle.db");
+    let uri = format!("sqlite:{}", db.display());
+    let mut store = chronicle::store::open(&uri).unwrap();
+    let bars = Bars::default();
+    // Parts of 20 rows, deletes once 30 ids are queued: January's parts
+    // are flushed while the partition is still being scanned.
+    let options = ArchiveOptions {
+        root: chronicle::archive::location::Archive::local(&dir.path().join("archive")),
+        before: chronicle::event::parse_time_bound("2016-03-01").unwrap(),
+        lag_ms: 0,
+        granularity: Granularity::Month,
+        dry_run: false,
+        keep_live: false,
+        count_total: true,
+        limits: ArchiveLimits {
+            part_rows: 20,
+            delete_batch: 30,
+        },
+    };
+    let report = archive(store.as_mut(), &options, &bars).unwrap();
+    assert_eq!(report.archived, 123);
+    assert_eq!(report.deleted, 123);
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    let first = &report.partitions[0];
+    assert!(first.new_files.len() >= 3, "{first:?}");
+    let bars = bars.0.into_inner().unwrap();
+    let deletes: Vec<&(String, Option<u64>, u64)> = bars
+        .iter()
+        .filter(|b| b.0 == "deleting archived events from the live store")
+        .collect();
+    assert!(deletes.len() >= 3, "{bars:?}");
+    for (_, total, position) in &deletes {
+        assert_eq!(Some(*position), *total, "{bars:?}");
+    }
+    let deleted: u64 = deletes.iter().map(|b| b.2).sum();
+    assert_eq!(deleted, 123);
+    // The archiving bar comes back after a delete between parts, where it was.
+    let resumed = bars
+        .windows(3)
+        .find(|w| w[1].0.starts_with("deleting") && w[2].0 == "archiving")
+        .expect("archiving resumes after a delete phase");
+    assert!(resumed[2].2 > 0, "{bars:?}");
+    assert_eq!(
+        bars.last().unwrap().0,
+        "deleting archived events from the live store"
+    );
+    drop(store);
+    // Nothing live before March, every id recorded once, verify clean, and a
+    // second run has nothing to do.
+    let r = run(
+        dir.path(),
+        &[
+            "--json",
+            "verify",
+            "--archive",
+            &dir.path().join("archive").display().to_string(),
+        ],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let mut store = chronicle::store::open(&uri).unwrap();
+    let again = archive(store.as_mut(), &options, &chronicle::progress::NoProgress).unwrap();
+    assert_eq!((again.archived, again.deleted), (0, 0));
+    let counts = store.archived_counts().unwrap();
+    assert_eq!(counts.iter().map(|c| c.ids).sum::<u64>(), 123);
+    let live_before_march = store
+        .month_counts()
+        .unwrap()
+        .iter()
+        .filter(|m| m.month.as_str() < "2016-03")
+        .count();
+    assert_eq!(live_before_march, 0);
+}
+
+/// Runs chronicle on a pseudo-terminal (util-linux `script`), as a person
+/// at a terminal would; returns what the terminal showed.
+fn on_terminal(dir: &Path, args: &[&str]) -> String {
+    let mut line = common::bin().to_string();
+    for a in args {
+        line.push_str(&format!(" '{a}'"));
+    }
+    let out = std::process::Command::new("script")
+        .current_dir(dir)
+        .args(["-qec", &line, "/dev/null"])
+        .env_remove("CHRONICLE_STORE")
+        .env_remove("CHRONICLE_CONFIG")
+        .env("TERM", "xterm")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run script");
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_archive_delete_bar_shows_on_a_terminal_only_and_never_with_quiet_or_json() {
+    let archive_args = ["archive", "--before", "2016-05-01", "--lag", "0"];
+    for (flag, shown) in [
+        (None, true),
+        (Some("--quiet"), false),
+        (Some("--json"), false),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let r = run(
+            dir.path(),
+            &["import", "events", &fixture_str("archive/events.jsonl")],
+        );
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let args: Vec<&str> = flag.into_iter().chain(archive_args).collect();
+        let screen = on_terminal(dir.path(), &args);
+        assert_eq!(
+            screen.contains("deleting archived events from the live store"),
+            shown,
+            "{flag:?}: {screen}"
+        );
+        if shown {
+            assert!(screen.contains("/240 events"), "{screen}");
+        }
+    }
+    // Not a terminal: no bar, whatever the flags.
+    let dir = tempfile::tempdir().unwrap();
+    run(
+        dir.path(),
+        &["import", "events", &fixture_str("archive/events.jsonl")],
+    );
+    let r = run(dir.path(), &archive_args);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains("deleting"), "{}", r.stderr);
 }
 
 #[test]

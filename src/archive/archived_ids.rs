@@ -16,7 +16,7 @@ use super::location::{Archive, Dir};
 use super::manifest::{part_path, Manifest, PartEntry};
 use super::parquet::{for_each_row, read_ids, PartEvents, RowRef};
 use super::read::check_sha256;
-use crate::event::{content_hash_of, Event};
+use crate::event::{content_hash_of, ContentHash, Event};
 use crate::store::{live_and_archived, ArchivedId, ScanFilter, Store};
 
 /// Ids named per problem; the rest are counted.
@@ -26,17 +26,22 @@ const SHOWN_IDS: usize = 5;
 pub fn record_of_row(row: &RowRef<'_>, partition: &str) -> ArchivedId {
     ArchivedId {
         id: row.id,
-        hash: content_hash_of(
-            &row.id,
-            row.service,
-            row.event_type,
-            row.created_at,
-            row.aggregate_id,
-            row.correlation_id,
-            row.payload,
-        ),
+        hash: hash_of_row(row),
         partition: partition.to_string(),
     }
+}
+
+/// The content hash of one archived row, as its record holds it.
+pub fn hash_of_row(row: &RowRef<'_>) -> ContentHash {
+    content_hash_of(
+        &row.id,
+        row.service,
+        row.event_type,
+        row.created_at,
+        row.aggregate_id,
+        row.correlation_id,
+        row.payload,
+    )
 }
 
 /// The records every listed part of `partition` calls for, sorted by id.

@@ -40,6 +40,7 @@ pub mod verify;
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
+use std::ops::Range;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -51,7 +52,7 @@ use crate::exit::LostRaceError;
 use crate::fault::fault;
 use crate::progress::{Progress, Unit};
 use crate::store::lock::{hostname, StoreLock, LOCK_TTL_MS};
-use crate::store::{ArchivedId, ScanCursor, ScanFilter, Store};
+use crate::store::{ArchivedBatch, ArchivedId, ScanCursor, ScanFilter, Store};
 use folder_lock::FolderLock;
 use layout::{part_files_on_disk, part_name, part_seq, Granularity, Partition};
 use location::{Archive, Dir, Version};
@@ -80,6 +81,26 @@ pub struct ArchiveOptions {
     /// Count the live events first so that progress shows a total (one
     /// extra pass over the store's month counts); off when nobody watches.
     pub count_total: bool,
+    /// Part size and delete queue; [`ArchiveLimits::default`] but in tests.
+    pub limits: ArchiveLimits,
+}
+
+/// The sizes that bound an archive run's memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArchiveLimits {
+    /// Rows per part file ([`MAX_PART_ROWS`]).
+    pub part_rows: u64,
+    /// Ids queued before the delete ([`DELETE_BATCH`]).
+    pub delete_batch: usize,
+}
+
+impl Default for ArchiveLimits {
+    fn default() -> ArchiveLimits {
+        ArchiveLimits {
+            part_rows: MAX_PART_ROWS,
+            delete_batch: DELETE_BATCH,
+        }
+    }
 }
 
 /// What happened to one partition.
@@ -157,7 +178,8 @@ pub struct ArchiveReport {
 /// in a store whose rows of one month are scattered over the whole table,
 /// one delete per partition would rewrite most pages once per partition.
 /// Delaying a delete is always safe: a run killed before it leaves events
-/// both archived and live, which the next run deletes.
+/// both archived and live, which the next run deletes. 32 bytes per id: the
+/// partition is named once per part, not per id.
 #[derive(Debug, Clone, Default)]
 struct PendingDeletes {
     ids: Vec<Uuid>,
@@ -171,49 +193,60 @@ struct PendingDeletes {
 }
 
 impl PendingDeletes {
-    /// The archived-id records of `safe`: the queued ids of the parts that
-    /// passed the re-check, which [`recheck::recheck`] returns as whole
-    /// part slices in queue order.
-    fn records_of(&self, safe: &[Uuid]) -> Vec<ArchivedId> {
-        let mut out = Vec::with_capacity(safe.len());
-        let mut at = 0;
-        for part in &self.parts {
-            let ids = &self.ids[part.ids.clone()];
-            if safe[at..].starts_with(ids) {
-                let name = part.partition.name();
-                out.extend(
-                    ids.iter()
-                        .zip(&self.hashes[part.ids.clone()])
-                        .map(|(id, hash)| ArchivedId {
-                            id: *id,
-                            hash: *hash,
-                            partition: name.clone(),
-                        }),
-                );
-                at += ids.len();
-            }
+    /// Keeps the parts that passed the re-check (`safe`, one flag per
+    /// part). All of them, normally: then nothing is copied.
+    fn retain_parts(&mut self, safe: &[bool]) {
+        if safe.iter().all(|ok| *ok) {
+            return;
         }
-        out
+        let mut kept = PendingDeletes {
+            partitions: std::mem::take(&mut self.partitions),
+            ..Default::default()
+        };
+        for (part, _) in self.parts.iter().zip(safe).filter(|(_, ok)| **ok) {
+            let start = kept.ids.len();
+            kept.ids.extend_from_slice(&self.ids[part.ids.clone()]);
+            kept.hashes
+                .extend_from_slice(&self.hashes[part.ids.clone()]);
+            kept.parts.push(QueuedPart {
+                ids: start..kept.ids.len(),
+                ..part.clone()
+            });
+        }
+        *self = kept;
+    }
+
+    /// Each part's slice of the ids and its partition's name.
+    fn slices(&self) -> Vec<(Range<usize>, String)> {
+        self.parts
+            .iter()
+            .map(|part| (part.ids.clone(), part.partition.name()))
+            .collect()
+    }
+
+    /// Drops ids pushed after `len` (a part that was not listed after all).
+    fn truncate(&mut self, len: usize) {
+        self.ids.truncate(len);
+        self.hashes.truncate(len);
     }
 }
 
-/// Ids queued before the live store is asked to delete them.
+/// Ids queued before the live store is asked to delete them. With
+/// [`MAX_PART_ROWS`], this bounds the queue (32 bytes an id) whatever the
+/// partitions' sizes: a partition of many parts is flushed between parts.
 const DELETE_BATCH: usize = 1_000_000;
 
-/// Queues the records of one listed part (`entry`, of partition `p` in
-/// `dir`): their ids are recorded as archived and, unless `--keep-live`,
-/// deleted from live.
-fn queue_delete(
+/// Registers the ids pushed onto the queue since `start` as those of one
+/// listed part (`entry`, of partition `p` in `dir`): they are recorded as
+/// archived and, unless `--keep-live`, deleted from live.
+fn queue_part(
     report: &mut ArchiveReport,
     p: &Partition,
     dir: &Dir,
     entry: &PartEntry,
-    records: &[ArchivedId],
+    start: usize,
 ) {
     let pending = &mut report.pending;
-    let start = pending.ids.len();
-    pending.ids.extend(records.iter().map(|r| r.id));
-    pending.hashes.extend(records.iter().map(|r| r.hash));
     pending.parts.push(QueuedPart {
         partition: *p,
         dir: dir.clone(),
@@ -227,6 +260,20 @@ fn queue_delete(
     }
 }
 
+/// Queues `records` (all of one listed part) as [`queue_part`] does.
+fn queue_delete(
+    report: &mut ArchiveReport,
+    p: &Partition,
+    dir: &Dir,
+    entry: &PartEntry,
+    records: &[ArchivedId],
+) {
+    let start = report.pending.ids.len();
+    report.pending.ids.extend(records.iter().map(|r| r.id));
+    report.pending.hashes.extend(records.iter().map(|r| r.hash));
+    queue_part(report, p, dir, entry, start);
+}
+
 /// Records the queued ids as archived and (unless `--keep-live`) deletes
 /// exactly those from live, in one store transaction, and checks the
 /// count, once this run has
@@ -234,33 +281,41 @@ fn queue_delete(
 /// holding them has been read again from disk: still listed with the same
 /// SHA-256, still that SHA-256, still holding each id. The ids of a part
 /// that fails the re-check stay live, and the run fails naming the part.
+/// The store shows the delete phase's progress on `progress`.
 fn flush_deletes(
     store: &mut dyn Store,
     folder: Option<&mut FolderLock<'_>>,
     report: &mut ArchiveReport,
+    progress: &dyn Progress,
 ) -> anyhow::Result<()> {
-    let pending = std::mem::take(&mut report.pending);
+    let mut pending = std::mem::take(&mut report.pending);
     if pending.ids.is_empty() {
         return Ok(());
     }
     if let Some(folder) = folder {
         folder.confirm()?;
     }
-    let (ids, failed) = recheck::recheck(&pending.ids, &pending.parts);
+    let (safe, failed) = recheck::recheck(&pending.ids, &pending.parts);
     fault("before-delete");
-    let records = pending.records_of(&ids);
+    pending.retain_parts(&safe);
+    let slices = pending.slices();
+    let batch = ArchivedBatch {
+        ids: &pending.ids,
+        hashes: &pending.hashes,
+        partitions: &slices,
+    };
     let delete_live = !report.keep_live;
-    let deleted = if records.is_empty() {
+    let deleted = if batch.is_empty() {
         0
     } else {
-        store.put_archived(&records, delete_live)?
+        store.put_archived_batch(&batch, delete_live, progress)?
     };
     fault("after-delete");
     report.deleted += deleted;
-    if delete_live && deleted != ids.len() as u64 {
+    if delete_live && deleted != batch.len() {
         report.problems.push(format!(
             "deleted {deleted} live events for {} archived ones of partitions {}; the others were no longer live",
-            ids.len(),
+            batch.len(),
             pending.partitions.join(", ")
         ));
     }
@@ -402,7 +457,7 @@ pub fn archive(
         .as_ref()
         .is_err_and(|e| e.chain().any(|c| c.is::<LostRaceError>()));
     if !lost_race {
-        let flushed = flush_deletes(store, folder.as_mut(), &mut report);
+        let flushed = flush_deletes(store, folder.as_mut(), &mut report, progress);
         if result.is_ok() {
             result = flushed;
         }
@@ -543,9 +598,12 @@ fn run_partitions(
             let lock = lock.as_mut().expect("a real run holds the lock");
             let folder = folder.as_mut().expect("a real run holds the folder lock");
             lock.renew()?;
-            archive_partition(
-                store, options, &partition, lock, folder, report, progress, done,
-            )?
+            let bar = Bar {
+                progress,
+                total,
+                done_before: done,
+            };
+            archive_partition(store, options, &partition, lock, folder, report, &bar)?
         };
         done += pr.live;
         progress.set_position(done);
@@ -632,6 +690,22 @@ struct PartitionWrite<'f, 'a> {
     version: Option<Version>,
 }
 
+/// The run's progress bar: its total and the events of the partitions
+/// done before this one.
+struct Bar<'p> {
+    progress: &'p dyn Progress,
+    total: Option<u64>,
+    done_before: u64,
+}
+
+impl Bar<'_> {
+    /// Shows the archiving bar again after a delete phase between parts.
+    fn resume(&self, position: u64) {
+        self.progress.start("archiving", self.total, Unit::Events);
+        self.progress.set_position(self.done_before + position);
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn archive_partition(
     store: &mut dyn Store,
@@ -640,9 +714,9 @@ fn archive_partition(
     lock: &mut StoreLock,
     folder: &mut FolderLock<'_>,
     report: &mut ArchiveReport,
-    progress: &dyn Progress,
-    done_before: u64,
+    bar: &Bar<'_>,
 ) -> anyhow::Result<PartitionReport> {
+    let (progress, done_before) = (bar.progress, bar.done_before);
     let mut pr = new_partition_report(&options.root, p);
     let dir = p.dir(&options.root);
     let (manifest, version) =
@@ -676,85 +750,102 @@ fn archive_partition(
     // twice, settled after the scan. Id -> (fingerprint, record).
     let mut elsewhere: HashMap<Uuid, (u64, ArchivedId)> = HashMap::new();
     let filter = &filter;
-    let scan_store = &mut *store;
-    let scan_lock = &mut *lock;
-    cancel::pipeline(
-        "store scanner",
-        2,
-        &Stop::new(),
-        move |pages| {
-            let mut cursor: Option<ScanCursor> = None;
-            loop {
-                let page = scan_store.scan_page(filter, cursor.as_ref(), PAGE)?;
-                let full = page.len() == PAGE;
-                if let Some(last) = page.last() {
-                    cursor = Some((last.received_at.unwrap_or_default(), last.id));
-                }
-                scan_lock.renew()?;
-                let ids: Vec<Uuid> = page.iter().map(|e| e.id).collect();
-                let records: HashMap<Uuid, ArchivedId> = scan_store
-                    .get_archived(&ids)?
-                    .into_iter()
-                    .map(|r| (r.id, r))
-                    .collect();
-                // A gone writer failed or was interrupted; it reports why.
-                if pages.send((page, records)).is_err() || !full {
-                    return Ok(());
-                }
-            }
-        },
-        |pages| {
-            let mut open: Option<OpenPart> = None;
-            let written = (|| -> anyhow::Result<()> {
-                for page in pages {
-                    let (page, mut records) = page?;
-                    w.folder.renew()?;
-                    for event in page {
-                        pr.live += 1;
-                        if listed.binary_search(&event.id).is_ok() {
-                            already.insert(event.id, fingerprint(&event, false));
-                            continue;
-                        }
-                        if let Some(record) = records.remove(&event.id) {
-                            elsewhere.insert(event.id, (fingerprint(&event, false), record));
-                            continue;
-                        }
-                        if open.is_none() {
-                            let name = part_name(next_seq);
-                            next_seq += 1;
-                            let upload = options.root.upload(&dir.key(&name), &run)?;
-                            open = Some(OpenPart {
-                                writer: PartWriter::create(upload, dir.join(&name).display())?,
-                                name,
-                                fingerprints: Vec::new(),
-                            });
-                        }
-                        let part = open.as_mut().expect("opened above");
-                        part.writer.push(&event)?;
-                        part.fingerprints.push(fingerprint(&event, true));
-                        if part.writer.rows() == 1 {
-                            fault("mid-write");
-                        }
-                        if part.writer.rows() >= MAX_PART_ROWS {
-                            let part = open.take().expect("open");
-                            commit_part(options, &mut w, part, &mut pr, report)?;
-                        }
+    // Where the scan goes on after a pause: a partition too large to queue
+    // whole stops its scan between two parts, deletes what is queued (with
+    // nothing else using the store) and goes on after the last event it
+    // took. Memory then stays bounded whatever the partition's size.
+    let mut resume: Option<ScanCursor> = None;
+    loop {
+        let scan_store = &mut *store;
+        let scan_lock = &mut *lock;
+        let start = resume.take();
+        let paused = cancel::pipeline(
+            "store scanner",
+            2,
+            &Stop::new(),
+            move |pages| {
+                let mut cursor = start;
+                loop {
+                    let page = scan_store.scan_page(filter, cursor.as_ref(), PAGE)?;
+                    let full = page.len() == PAGE;
+                    if let Some(last) = page.last() {
+                        cursor = Some((last.received_at.unwrap_or_default(), last.id));
                     }
-                    progress.set_position(done_before + pr.live);
+                    scan_lock.renew()?;
+                    let ids: Vec<Uuid> = page.iter().map(|e| e.id).collect();
+                    let records: HashMap<Uuid, ArchivedId> = scan_store
+                        .get_archived(&ids)?
+                        .into_iter()
+                        .map(|r| (r.id, r))
+                        .collect();
+                    // A gone consumer failed, was interrupted, or paused.
+                    if pages.send((page, records)).is_err() || !full {
+                        return Ok(());
+                    }
                 }
-                if let Some(part) = open.take() {
-                    commit_part(options, &mut w, part, &mut pr, report)?;
+            },
+            |pages| {
+                let mut open: Option<OpenPart> = None;
+                let written = (|| -> anyhow::Result<Option<ScanCursor>> {
+                    for page in pages {
+                        let (page, mut records) = page?;
+                        w.folder.renew()?;
+                        for event in page {
+                            pr.live += 1;
+                            let at = (event.received_at.unwrap_or_default(), event.id);
+                            if listed.binary_search(&event.id).is_ok() {
+                                already.insert(event.id, fingerprint(&event, false));
+                                continue;
+                            }
+                            if let Some(record) = records.remove(&event.id) {
+                                elsewhere.insert(event.id, (fingerprint(&event, false), record));
+                                continue;
+                            }
+                            if open.is_none() {
+                                let name = part_name(next_seq);
+                                next_seq += 1;
+                                let upload = options.root.upload(&dir.key(&name), &run)?;
+                                open = Some(OpenPart {
+                                    writer: PartWriter::create(upload, dir.join(&name).display())?,
+                                    name,
+                                    fingerprints: Vec::new(),
+                                });
+                            }
+                            let part = open.as_mut().expect("opened above");
+                            part.writer.push(&event)?;
+                            part.fingerprints.push(fingerprint(&event, true));
+                            if part.writer.rows() == 1 {
+                                fault("mid-write");
+                            }
+                            if part.writer.rows() >= options.limits.part_rows {
+                                let part = open.take().expect("open");
+                                commit_part(options, &mut w, part, &mut pr, report)?;
+                                if report.pending.ids.len() >= options.limits.delete_batch {
+                                    progress.set_position(done_before + pr.live);
+                                    return Ok(Some(at));
+                                }
+                            }
+                        }
+                        progress.set_position(done_before + pr.live);
+                    }
+                    if let Some(part) = open.take() {
+                        commit_part(options, &mut w, part, &mut pr, report)?;
+                    }
+                    Ok(None)
+                })();
+                if let Some(part) = open.take().filter(|_| written.is_err()) {
+                    // Stopped mid-part (a failure or an interrupt): the part was
+                    // never listed, so its temporary file is only clutter.
+                    part.writer.abandon();
                 }
-                Ok(())
-            })();
-            if let Some(part) = open.take().filter(|_| written.is_err()) {
-                // Stopped mid-part (a failure or an interrupt): the part was
-                // never listed, so its temporary file is only clutter.
-                part.writer.abandon();
-            }
-            written
-        },
-    )?;
+                written
+            },
+        )?;
+        let Some(at) = paused else { break };
+        flush_deletes(store, Some(&mut *w.folder), report, progress)?;
+        bar.resume(pr.live);
+        resume = Some(at);
+    }
     if !already.is_empty() {
         settle_already_archived(
             store, options, p, &dir, &old_parts, already, &mut pr, report,
@@ -763,8 +854,9 @@ fn archive_partition(
     if !elsewhere.is_empty() {
         settle_archived_elsewhere(store, options, elsewhere, &mut pr, report)?;
     }
-    if report.pending.ids.len() >= DELETE_BATCH {
-        flush_deletes(store, Some(folder), report)?;
+    if report.pending.ids.len() >= options.limits.delete_batch {
+        flush_deletes(store, Some(folder), report, progress)?;
+        bar.resume(pr.live);
     }
     Ok(pr)
 }
@@ -790,42 +882,80 @@ fn commit_part(
     }
     fault("after-rename");
 
+    // From here on the part's ids and hashes go onto the delete queue as
+    // they are read back; they are taken off again unless it is listed.
+    let start = report.pending.ids.len();
+    let listed = verify_and_list(
+        options,
+        w,
+        (&part.name, &part.fingerprints),
+        &path,
+        &written,
+        pr,
+        report,
+    );
+    match listed {
+        Ok(entry) => {
+            queue_part(report, &w.p, &w.dir, &entry, start);
+            Ok(())
+        }
+        Err(e) => {
+            report.pending.truncate(start);
+            Err(e)
+        }
+    }
+}
+
+/// Steps 3 and 4 for one published part: reads it back (pushing each id
+/// and the content hash of its archived-id record onto the delete queue),
+/// checks it against what was written, and lists it in the manifest.
+fn verify_and_list(
+    options: &ArchiveOptions,
+    w: &mut PartitionWrite<'_, '_>,
+    (name, fingerprints): (&str, &[u64]),
+    path: &location::Loc,
+    written: &parquet::WrittenPart,
+    pr: &mut PartitionReport,
+    report: &mut ArchiveReport,
+) -> anyhow::Result<PartEntry> {
     // Read back: same rows, same order, same content as the store returned.
+    let start = report.pending.ids.len();
+    let pending = &mut report.pending;
     let mut rows = 0usize;
-    let mut read_ids = Vec::with_capacity(part.fingerprints.len());
-    let mut records = Vec::with_capacity(part.fingerprints.len());
-    parquet::for_each_row(&path, |row| {
+    parquet::for_each_row(path, |row| {
         anyhow::ensure!(
-            part.fingerprints.get(rows) == Some(&fingerprint_row(&row, true)),
+            fingerprints.get(rows) == Some(&fingerprint_row(&row, true)),
             "{} does not read back as written (row {rows}, id {}); it is left unlisted and the next run discards it",
             path.display(),
             row.id
         );
-        read_ids.push(row.id);
+        pending.ids.push(row.id);
         // The archived-id record comes from the row as read back, so the
         // store records exactly what the archive holds.
-        records.push(archived_ids::record_of_row(&row, &pr.partition));
+        pending.hashes.push(archived_ids::hash_of_row(&row));
         rows += 1;
         Ok(())
     })?;
     anyhow::ensure!(
-        rows == part.fingerprints.len() && rows as u64 == written.rows,
+        rows == fingerprints.len() && rows as u64 == written.rows,
         "{} reads back {rows} rows, {} were written",
         path.display(),
         written.rows
     );
+    let mut read_ids = pending.ids[start..].to_vec();
     read_ids.sort_unstable();
     anyhow::ensure!(
         ids_digest(&read_ids) == written.ids_digest,
         "{}: the id digest read back differs from the one written",
         path.display()
     );
-    let sha256 = file_sha256(&path)?;
+    drop(read_ids);
+    let sha256 = file_sha256(path)?;
     let bytes = path.size()?;
     w.folder.confirm()?;
     fault("after-verify");
 
-    let entry = PartEntry::new(&part.name, bytes, sha256, &written);
+    let entry = PartEntry::new(name, bytes, sha256, written);
     w.manifest.parts.push(entry.clone());
     w.version = Some(
         w.manifest
@@ -833,14 +963,13 @@ fn commit_part(
     );
     fault("after-manifest");
     pr.archived += written.rows;
-    pr.new_files.push(part.name.clone());
+    pr.new_files.push(name.to_string());
     report.bytes_written += bytes;
 
     if !options.keep_live {
-        pr.deleted += read_ids.len() as u64;
+        pr.deleted += rows as u64;
     }
-    queue_delete(report, &w.p, &w.dir, &entry, &records);
-    Ok(())
+    Ok(entry)
 }
 
 /// Live events whose ids the partition's listed parts already hold: delete

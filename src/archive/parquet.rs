@@ -359,12 +359,53 @@ fn row_groups_for(
     Ok(out)
 }
 
+/// Which of an event's columns a reader decodes; `id`, `type` and
+/// `received_at` always are (they order, filter and identify an event). A
+/// column left out reads as empty text, no value or 0 in the events built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Columns {
+    pub service: bool,
+    pub aggregate_id: bool,
+    pub correlation_id: bool,
+    pub created_at: bool,
+    pub payload: bool,
+}
+
+impl Columns {
+    pub const ALL: Columns = Columns {
+        service: true,
+        aggregate_id: true,
+        correlation_id: true,
+        created_at: true,
+        payload: true,
+    };
+    pub const KEYS: Columns = Columns {
+        service: false,
+        aggregate_id: false,
+        correlation_id: false,
+        created_at: false,
+        payload: false,
+    };
+
+    fn wanted(&self, name: &str) -> bool {
+        match name {
+            "service" => self.service,
+            "aggregate_id" => self.aggregate_id,
+            "correlation_id" => self.correlation_id,
+            "created_at" => self.created_at,
+            "payload" => self.payload,
+            _ => true,
+        }
+    }
+}
+
 /// Streams the events of one part file that match `filter`, in file order
 /// ((received_at, id)), one batch in memory at a time.
 pub struct PartEvents {
     path: Loc,
     reader: ParquetRecordBatchReader,
     filter: ScanFilter,
+    columns: Columns,
     /// `[start, end)` every row's `received_at` must lie in (its partition).
     bounds: Option<(Millis, Millis)>,
     buffer: VecDeque<Event>,
@@ -373,11 +414,34 @@ pub struct PartEvents {
 
 impl PartEvents {
     pub fn open(path: &Loc, filter: &ScanFilter) -> anyhow::Result<PartEvents> {
+        Self::open_columns(path, filter, Columns::ALL)
+    }
+
+    /// Reads only `columns`, and skips the row groups that hold none of the
+    /// filter's types (see [`super::read::row_groups_with_types`]).
+    pub fn open_columns(
+        path: &Loc,
+        filter: &ScanFilter,
+        columns: Columns,
+    ) -> anyhow::Result<PartEvents> {
         let builder = open_builder(path)?;
         let groups = row_groups_for(builder.metadata(), filter.since, filter.until)
+            .and_then(|groups| {
+                super::read::row_groups_with_types(path, builder.metadata(), groups, &filter.types)
+            })
             .with_context(|| format!("{} is not an archive part", path.display()))?;
+        let leaves: Vec<usize> = builder
+            .parquet_schema()
+            .columns()
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| columns.wanted(c.name()))
+            .map(|(i, _)| i)
+            .collect();
+        let mask = ProjectionMask::leaves(builder.parquet_schema(), leaves);
         let reader = builder
             .with_row_groups(groups)
+            .with_projection(mask)
             .with_batch_size(BATCH_ROWS)
             .build()
             .with_context(|| format!("cannot read {}", path.display()))?;
@@ -385,6 +449,7 @@ impl PartEvents {
             path: path.clone(),
             reader,
             filter: filter.clone(),
+            columns,
             bounds: None,
             buffer: VecDeque::new(),
             row_base: 0,
@@ -406,9 +471,14 @@ impl PartEvents {
             };
             let batch = batch.with_context(|| format!("cannot read {}", self.path.display()))?;
             let rows = batch.num_rows() as u64;
-            batch_to_events(&batch, &self.filter, self.bounds, &mut self.buffer).with_context(
-                || format!("{} (rows from {})", self.path.display(), self.row_base),
-            )?;
+            batch_to_events(
+                &batch,
+                &self.filter,
+                self.columns,
+                self.bounds,
+                &mut self.buffer,
+            )
+            .with_context(|| format!("{} (rows from {})", self.path.display(), self.row_base))?;
             self.row_base += rows;
         }
         Ok(true)
@@ -459,19 +529,35 @@ fn time_column<'a>(
 fn batch_to_events(
     batch: &RecordBatch,
     filter: &ScanFilter,
+    columns: Columns,
     bounds: Option<(Millis, Millis)>,
     out: &mut VecDeque<Event>,
 ) -> anyhow::Result<()> {
     let id = string_column(batch, "id")?;
-    let service = string_column(batch, "service")?;
     let event_type = string_column(batch, "type")?;
-    let aggregate_id = string_column(batch, "aggregate_id")?;
-    let correlation_id = string_column(batch, "correlation_id")?;
-    let created_at = time_column(batch, "created_at")?;
     let received_at = time_column(batch, "received_at")?;
-    let payload = string_column(batch, "payload")?;
-    let opt =
-        |a: &arrow_array::StringArray, i: usize| (!a.is_null(i)).then(|| a.value(i).to_string());
+    let text = |wanted: bool, name: &str| -> anyhow::Result<_> {
+        Ok(if wanted {
+            Some(string_column(batch, name)?)
+        } else {
+            None
+        })
+    };
+    let service = text(columns.service, "service")?;
+    let aggregate_id = text(columns.aggregate_id, "aggregate_id")?;
+    let correlation_id = text(columns.correlation_id, "correlation_id")?;
+    let payload = text(columns.payload, "payload")?;
+    let created_at = if columns.created_at {
+        Some(time_column(batch, "created_at")?)
+    } else {
+        None
+    };
+    let value = |a: Option<&arrow_array::StringArray>, i: usize| {
+        a.map(|a| a.value(i).to_string()).unwrap_or_default()
+    };
+    let opt = |a: Option<&arrow_array::StringArray>, i: usize| {
+        a.and_then(|a| (!a.is_null(i)).then(|| a.value(i).to_string()))
+    };
     for i in 0..batch.num_rows() {
         let r = received_at.value(i);
         if let Some((start, end)) = bounds {
@@ -496,13 +582,13 @@ fn batch_to_events(
             .map_err(|e| anyhow::anyhow!("row {i}: id `{text}` is not a UUID ({e})"))?;
         out.push_back(Event {
             id: parsed,
-            service: service.value(i).to_string(),
+            service: value(service, i),
             event_type: t.to_string(),
-            created_at: created_at.value(i),
+            created_at: created_at.map_or(0, |c| c.value(i)),
             received_at: Some(r),
             aggregate_id: opt(aggregate_id, i),
             correlation_id: opt(correlation_id, i),
-            payload: payload.value(i).to_string(),
+            payload: value(payload, i),
         });
     }
     Ok(())

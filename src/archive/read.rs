@@ -21,13 +21,18 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampMillisecondType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
+use parquet::basic::Encoding;
+use parquet::column::page::{Page, PageReader};
+use parquet::file::metadata::ParquetMetaData;
+use parquet::file::serialized_reader::SerializedPageReader;
+use parquet::file::statistics::Statistics;
 use serde::Serialize;
 use uuid::Uuid;
 
 use super::layout::{list_partitions, Partition};
 use super::location::{Archive, Dir, Loc};
 use super::manifest::{part_path, Manifest, PartEntry};
-use super::parquet::{file_sha256, PartEvents, BATCH_ROWS};
+use super::parquet::{file_sha256, Columns, PartEvents, BATCH_ROWS};
 use crate::event::{Event, Millis};
 use crate::store::ScanFilter;
 
@@ -76,21 +81,45 @@ pub fn check_sha256(dir: &Dir, entry: &PartEntry) -> anyhow::Result<Loc> {
 /// order. Errors (a damaged or missing part, an unreadable manifest) are
 /// yielded as items; after an error the iterator ends.
 pub fn archived_events(dir: &Archive, filter: &ScanFilter) -> anyhow::Result<ArchivedEvents> {
+    archived_events_columns(dir, filter, Columns::ALL)
+}
+
+/// [`archived_events`] decoding only `columns` (a projection reads the
+/// fields its expressions name, and nothing else).
+pub fn archived_events_columns(
+    dir: &Archive,
+    filter: &ScanFilter,
+    columns: Columns,
+) -> anyhow::Result<ArchivedEvents> {
     let partitions = partitions_for(dir, filter)?;
-    Ok(ArchivedEvents {
+    Ok(partition_events(dir, partitions, filter, columns))
+}
+
+/// [`archived_events_columns`] of some `partitions` of `dir` (from
+/// [`partitions_for`], in time order), so that a reader can spread the
+/// partitions of one scan over threads.
+pub fn partition_events(
+    dir: &Archive,
+    partitions: Vec<Partition>,
+    filter: &ScanFilter,
+    columns: Columns,
+) -> ArchivedEvents {
+    ArchivedEvents {
         root: dir.clone(),
         filter: filter.clone(),
+        columns,
         partitions: partitions.into_iter().rev().collect(),
         current: Vec::new(),
         last: None,
         done: false,
-    })
+    }
 }
 
 /// The iterator returned by [`archived_events`].
 pub struct ArchivedEvents {
     root: Archive,
     filter: ScanFilter,
+    columns: Columns,
     /// Partitions still to read, last one first (popped from the end).
     partitions: Vec<Partition>,
     /// Open parts of the current partition.
@@ -106,7 +135,8 @@ impl ArchivedEvents {
         for entry in &manifest.parts {
             let path = check_sha256(&dir, entry)?;
             self.current.push(
-                PartEvents::open(&path, &self.filter)?.within(partition.start(), partition.end()),
+                PartEvents::open_columns(&path, &self.filter, self.columns)?
+                    .within(partition.start(), partition.end()),
             );
         }
         Ok(())
@@ -172,6 +202,92 @@ impl Iterator for ArchivedEvents {
             }
         }
     }
+}
+
+/// The row groups of `groups` that may hold one of `types` (all of them
+/// when `types` is empty). A row group is skipped when the `type` column's
+/// min/max statistics exclude every wanted type, or when every data page of
+/// the column is dictionary-encoded and the dictionary names none of them:
+/// the dictionary is then the exact set of the row group's types. These are
+/// facts of the file itself, never of the manifest.
+pub(super) fn row_groups_with_types(
+    path: &Loc,
+    meta: &ParquetMetaData,
+    groups: Vec<usize>,
+    types: &[String],
+) -> anyhow::Result<Vec<usize>> {
+    if types.is_empty() {
+        return Ok(groups);
+    }
+    let col = meta
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .position(|c| c.name() == "type")
+        .context("column `type` is missing")?;
+    let mut file: Option<std::sync::Arc<super::location::PartFile>> = None;
+    let mut kept = Vec::with_capacity(groups.len());
+    for g in groups {
+        let chunk = meta.row_group(g).column(col);
+        if let Some(Statistics::ByteArray(s)) = chunk.statistics() {
+            if let (Some(min), Some(max)) = (s.min_opt(), s.max_opt()) {
+                let inside = |t: &String| {
+                    let t = t.as_bytes();
+                    min.data() <= t && t <= max.data()
+                };
+                if !types.iter().any(inside) {
+                    continue;
+                }
+            }
+        }
+        let dictionary_only = chunk.dictionary_page_offset().is_some()
+            && chunk.page_encoding_stats_mask().is_some_and(|mask| {
+                mask.is_only(Encoding::PLAIN_DICTIONARY) || mask.is_only(Encoding::RLE_DICTIONARY)
+            });
+        if dictionary_only {
+            let reader = match &file {
+                Some(f) => f.clone(),
+                None => {
+                    let f = std::sync::Arc::new(path.open()?);
+                    file = Some(f.clone());
+                    f
+                }
+            };
+            let mut pages = SerializedPageReader::new(
+                reader,
+                chunk,
+                meta.row_group(g).num_rows() as usize,
+                None,
+            )?;
+            if let Some(Page::DictionaryPage { buf, .. }) = pages.get_next_page()? {
+                if !plain_strings(&buf)?.any(|v| types.iter().any(|t| t.as_bytes() == v)) {
+                    continue;
+                }
+            }
+        }
+        kept.push(g);
+    }
+    Ok(kept)
+}
+
+/// The values of a PLAIN-encoded BYTE_ARRAY page (a dictionary page): each
+/// a 4-byte little-endian length and its bytes.
+fn plain_strings(buf: &[u8]) -> anyhow::Result<impl Iterator<Item = &[u8]>> {
+    let mut values = Vec::new();
+    let mut pos = 0;
+    while pos < buf.len() {
+        let len = buf
+            .get(pos..pos + 4)
+            .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")) as usize)
+            .context("the `type` dictionary page is truncated")?;
+        let value = buf
+            .get(pos + 4..pos + 4 + len)
+            .context("the `type` dictionary page is truncated")?;
+        values.push(value);
+        pos += 4 + len;
+    }
+    Ok(values.into_iter())
 }
 
 /// Archived events of one type in one partition.
@@ -472,6 +588,51 @@ mod tests {
         let summary = archive_summary(&Archive::local(root.path())).unwrap();
         assert_eq!(summary[0].files, 2);
         assert_eq!(summary[0].rows, 4);
+    }
+
+    #[test]
+    fn row_groups_without_a_wanted_type_are_skipped() {
+        use arrow_array::{ArrayRef, RecordBatch, StringArray};
+        use parquet::arrow::ArrowWriter;
+        use parquet::file::properties::{EnabledStatistics, WriterProperties};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("types.parquet");
+        // Three row groups of two rows: {a, c}, {b, b}, {a, a}.
+        let schema =
+            std::sync::Arc::new(arrow_schema::Schema::new(vec![arrow_schema::Field::new(
+                "type",
+                arrow_schema::DataType::Utf8,
+                false,
+            )]));
+        let props = WriterProperties::builder()
+            .set_max_row_group_row_count(Some(2))
+            .set_statistics_enabled(EnabledStatistics::Page)
+            .build();
+        let mut w = ArrowWriter::try_new(
+            std::fs::File::create(&path).unwrap(),
+            schema.clone(),
+            Some(props),
+        )
+        .unwrap();
+        let column: ArrayRef =
+            std::sync::Arc::new(StringArray::from(vec!["a", "c", "b", "b", "a", "a"]));
+        w.write(&RecordBatch::try_new(schema, vec![column]).unwrap())
+            .unwrap();
+        w.close().unwrap();
+        let path = Archive::local(dir.path()).top().join("types.parquet");
+        let meta = crate::archive::parquet::part_metadata(&path).unwrap();
+        assert_eq!(meta.num_row_groups(), 3);
+        let kept = |types: &[&str]| {
+            let types: Vec<String> = types.iter().map(|t| t.to_string()).collect();
+            row_groups_with_types(&path, &meta, vec![0, 1, 2], &types).unwrap()
+        };
+        // "b" lies between the first group's min and max: only its
+        // dictionary tells that the group lacks it.
+        assert_eq!(kept(&["b"]), [1]);
+        assert_eq!(kept(&["a"]), [0, 2]);
+        assert_eq!(kept(&["c", "b"]), [0, 1]);
+        assert_eq!(kept(&["z"]), Vec::<usize>::new());
+        assert_eq!(kept(&[]), [0, 1, 2]);
     }
 
     #[test]

@@ -27,21 +27,24 @@ pub struct QueuedPart {
     pub ids: Range<usize>,
 }
 
-/// Splits the queued `ids` into those whose part passes the re-check (safe
-/// to delete) and one message per part that does not, naming the file.
+/// Re-checks every queued part: `true` for a part whose ids are safe to
+/// delete, and one message per part that is not, naming the file.
 /// Memory: the ids of one part at a time (16 bytes per row).
-pub fn recheck(ids: &[Uuid], parts: &[QueuedPart]) -> (Vec<Uuid>, Vec<String>) {
-    let mut safe = Vec::with_capacity(ids.len());
+pub fn recheck(ids: &[Uuid], parts: &[QueuedPart]) -> (Vec<bool>, Vec<String>) {
+    let mut safe = Vec::with_capacity(parts.len());
     let mut failed = Vec::new();
     for part in parts {
         let queued = &ids[part.ids.clone()];
         match check_part(part, queued) {
-            Ok(()) => safe.extend_from_slice(queued),
-            Err(e) => failed.push(format!(
-                "{:#}; its {} events were not deleted from the live store",
-                e,
-                queued.len()
-            )),
+            Ok(()) => safe.push(true),
+            Err(e) => {
+                safe.push(false);
+                failed.push(format!(
+                    "{:#}; its {} events were not deleted from the live store",
+                    e,
+                    queued.len()
+                ))
+            }
         }
     }
     (safe, failed)

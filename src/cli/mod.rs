@@ -1,5 +1,8 @@
-//! Command-line definitions. The `///` comments on these fields are the
-//! `--help` text.
+//! The command line's shared parts: the global flags (the `///` comments on
+//! these fields are the `--help` text), the help examples, and how results
+//! reach the terminal (printer, progress bar, summaries, signals). The
+//! subcommands and their arguments live in `crate::commands`, which uses
+//! this module and is never used by it.
 
 pub mod examples;
 pub mod printer;
@@ -9,26 +12,7 @@ pub mod summary;
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
-
-use crate::commands;
-
-#[derive(Debug, Parser)]
-#[command(
-    name = "chronicle",
-    version,
-    about = "Import, export, archive, replay and rebuild for an append-only event store",
-    long_about = "chronicle keeps a company's source of truth: every domain event is stored once, \
-                  by id, and kept forever. Writes are idempotent: the same id with the same \
-                  content is a duplicate, the same id with other content is a conflict that is \
-                  reported and never overwritten."
-)]
-pub struct Cli {
-    #[command(flatten)]
-    pub global: GlobalArgs,
-    #[command(subcommand)]
-    pub command: Command,
-}
+use clap::Args;
 
 /// Flags accepted before or after any subcommand.
 #[derive(Debug, Clone, Args)]
@@ -57,58 +41,24 @@ pub struct GlobalArgs {
     pub metrics_file: Option<PathBuf>,
 }
 
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Import CSV exports, database dumps or canonical JSON lines into the store
-    #[command(after_help = examples::IMPORT)]
-    Import(commands::import::ImportArgs),
-    /// Draft a mapping file from a sample of an input (CSV or dump)
-    #[command(after_help = examples::MAPPING)]
-    Mapping(commands::mapping::MappingArgs),
-    /// Write stored events as canonical JSON lines in (received_at, id) order
-    #[command(after_help = examples::EXPORT)]
-    Export(commands::export::ExportArgs),
-    /// Show what the store holds and the recorded import runs
-    #[command(after_help = examples::STATUS)]
-    Status(commands::status::StatusArgs),
-    /// Move old partitions of the live store into Parquet files (see docs/archive.md)
-    #[command(after_help = examples::ARCHIVE)]
-    Archive(commands::archive::ArchiveArgs),
-    /// Check the archive against its manifests and the live store
-    #[command(after_help = examples::VERIFY)]
-    Verify(commands::verify::VerifyArgs),
-    /// Stream archived events back into a store, idempotently
-    #[command(after_help = examples::REPLAY)]
-    Replay(commands::replay::ReplayArgs),
-    /// Rebuild a projection from every archived and live event (blue/green)
-    #[command(after_help = examples::REBUILD)]
-    Rebuild(commands::rebuild::RebuildArgs),
-    /// Bring a projection up to date with the events received since its checkpoint (for cron)
-    #[command(after_help = examples::PROJECT)]
-    Project(commands::project::ProjectArgs),
-    /// Print a shell completion script (bash, zsh, fish or powershell) to stdout
-    #[command(after_help = examples::COMPLETIONS)]
-    Completions(commands::completions::CompletionsArgs),
-    /// Print the man page, or write one per subcommand with --dir
-    #[command(after_help = examples::MAN)]
-    Man(commands::completions::ManArgs),
+/// `1234567` as `1,234,567`, for summaries people read at 3 a.m.
+/// (indicatif's formatter, so that progress bars and summaries agree).
+pub fn thousands(n: u64) -> String {
+    indicatif::HumanCount(n).to_string()
 }
 
-impl Command {
-    /// The subcommand's name, as `command` in `--json` summaries and metrics.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Command::Import(_) => "import",
-            Command::Mapping(_) => "mapping",
-            Command::Export(_) => "export",
-            Command::Status(_) => "status",
-            Command::Archive(_) => "archive",
-            Command::Verify(_) => "verify",
-            Command::Replay(_) => "replay",
-            Command::Rebuild(_) => "rebuild",
-            Command::Project(_) => "project",
-            Command::Completions(_) => "completions",
-            Command::Man(_) => "man",
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn thousands_are_grouped_by_commas() {
+        for (n, shown) in [
+            (0, "0"),
+            (999, "999"),
+            (1_000, "1,000"),
+            (1_234_567, "1,234,567"),
+            (u64::MAX, "18,446,744,073,709,551,615"),
+        ] {
+            assert_eq!(super::thousands(n), shown);
         }
     }
 }

@@ -7,7 +7,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 use chronicle::progress::{Progress, Unit};
 
-use crate::commands::thousands;
+use super::thousands;
 
 pub struct TerminalProgress {
     bar: ProgressBar,
@@ -33,7 +33,9 @@ impl Progress for TerminalProgress {
                 "{msg} {spinner} {human_pos} events {rate}",
             ),
         };
-        self.bar.reset();
+        // The new label first: every change below redraws the bar, and a
+        // job's bar must never show under the previous job's label.
+        self.bar.set_message(label.to_string());
         match total {
             Some(total) => {
                 self.bar.set_length(total);
@@ -53,7 +55,7 @@ impl Progress for TerminalProgress {
                 );
             }
         }
-        self.bar.set_message(label.to_string());
+        self.bar.reset();
     }
 
     fn set_position(&self, position: u64) {

@@ -51,6 +51,7 @@ pub fn run(
         dry_run: args.dry_run,
         keep_live: args.keep_live,
         count_total: printer.wants_progress(),
+        limits: Default::default(),
     };
     let mut store = open_store(settings)?;
     let progress = progress(printer);

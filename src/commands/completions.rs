@@ -11,8 +11,8 @@ use clap_complete::Shell;
 
 use chronicle::exit::ExitStatus;
 
+use super::Cli;
 use crate::cli::printer::Printer;
-use crate::cli::Cli;
 
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {

@@ -1,5 +1,6 @@
-//! `chronicle import csv|dump|events`: builds the sources and options, calls
-//! `chronicle::import`, prints the summary and picks the exit code.
+//! `chronicle import csv|dump|events`: opens the inputs with
+//! `chronicle::source::open`, calls `chronicle::import`, prints the summary
+//! and picks the exit code.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -13,9 +14,7 @@ use chronicle::import::{
 };
 use chronicle::mapping::Mapping;
 use chronicle::settings::Settings;
-use chronicle::source::csv::CsvSource;
-use chronicle::source::dump::open_dump;
-use chronicle::source::events::JsonLinesSource;
+use chronicle::source::{self, Format};
 use chronicle::store;
 
 use super::{figures, interrupted, more_not_shown, open_store, progress, thousands};
@@ -103,58 +102,19 @@ pub struct CommonImportArgs {
 pub fn run(args: ImportArgs, settings: &Settings, printer: &Printer) -> anyhow::Result<ExitStatus> {
     // Every input is opened (and its mapping compiled against its header)
     // before the store is touched, so a bad mapping costs nothing.
-    let (inputs, common) = match args.kind {
-        ImportKind::Csv(args) => {
-            let mapping = Mapping::load(&args.mapping)?;
-            let mut inputs = Vec::new();
-            for path in args.files {
-                let (source, meter, size) = CsvSource::open(&path, &mapping)?;
-                inputs.push(ImportInput {
-                    path,
-                    source_kind: "csv".into(),
-                    source: Box::new(source),
-                    meter,
-                    size,
-                    mapping_text: mapping.text.clone(),
-                    mapping_path: mapping.path.clone(),
-                });
-            }
-            (inputs, args.common)
-        }
-        ImportKind::Dump(args) => {
-            let mapping = Mapping::load(&args.mapping)?;
-            let mut inputs = Vec::new();
-            for path in args.files {
-                let dump = open_dump(&path, &mapping)?;
-                inputs.push(ImportInput {
-                    path: dump.path,
-                    source_kind: dump.format.name().into(),
-                    source: dump.source,
-                    meter: dump.meter,
-                    size: dump.size,
-                    mapping_text: mapping.text.clone(),
-                    mapping_path: mapping.path.clone(),
-                });
-            }
-            (inputs, args.common)
-        }
-        ImportKind::Events(args) => {
-            let mut inputs = Vec::new();
-            for path in args.files {
-                let (source, meter, size) = JsonLinesSource::open(&path)?;
-                inputs.push(ImportInput {
-                    path,
-                    source_kind: "events".into(),
-                    source: Box::new(source),
-                    meter,
-                    size,
-                    mapping_text: String::new(),
-                    mapping_path: String::new(),
-                });
-            }
-            (inputs, args.common)
-        }
+    let (format, mapping, files, common) = match args.kind {
+        ImportKind::Csv(args) => (Format::Csv, Some(args.mapping), args.files, args.common),
+        ImportKind::Dump(args) => (Format::Dump, Some(args.mapping), args.files, args.common),
+        ImportKind::Events(args) => (Format::Events, None, args.files, args.common),
     };
+    let mapping = mapping.map(|m| Mapping::load(&m)).transpose()?;
+    let inputs = files
+        .iter()
+        .map(|path| {
+            let opened = source::open(format, path, mapping.as_ref())?;
+            Ok(ImportInput::new(opened, mapping.as_ref()))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let options = ImportOptions {
         rejects: common.rejects,
         max_rejects: common.max_rejects,

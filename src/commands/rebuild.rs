@@ -1,5 +1,7 @@
-//! `chronicle rebuild NAME`: recomputes a projection from every archived and
-//! live event, and the summary shared with `chronicle project`.
+//! `chronicle rebuild NAME` and `chronicle project NAME`, which differ only in
+//! their mode: a rebuild recomputes a projection from every archived and
+//! live event; `project` (the cron job) applies the events received since
+//! the projection's checkpoint. Both print the same summary.
 
 use std::fmt::Write as _;
 
@@ -11,6 +13,7 @@ use chronicle::projection::boundary::Prefer;
 use chronicle::projection::emit_sql::{self, Engine};
 use chronicle::projection::{self, config, Mode, RunOptions, RunReport};
 use chronicle::settings::Settings;
+use chronicle::store::{self, OpenMode};
 
 use super::{figures, progress, thousands};
 use crate::cli::printer::Printer;
@@ -35,6 +38,20 @@ pub struct RebuildArgs {
     pub clock: ClockArgs,
 }
 
+#[derive(Debug, Args)]
+pub struct ProjectArgs {
+    /// The projection, as named by [projections.NAME] in chronicle.toml
+    pub name: String,
+    /// Count what would be applied, per source and per type, and write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Which version counts when an id is both live and archived with different content; without it the run stops with exit 1 naming the ids
+    #[arg(long, value_name = "archive|live")]
+    pub prefer: Option<Prefer>,
+    #[command(flatten)]
+    pub clock: ClockArgs,
+}
+
 /// The clock of a run, fixed for tests and reproductions.
 #[derive(Debug, Args)]
 pub struct ClockArgs {
@@ -43,14 +60,13 @@ pub struct ClockArgs {
     pub now: Option<Millis>,
 }
 
-pub fn options(
+fn options(
     settings: &Settings,
     dry_run: bool,
     prefer: Option<Prefer>,
     clock: &ClockArgs,
 ) -> anyhow::Result<RunOptions> {
     Ok(RunOptions {
-        store: settings.store.clone(),
         // Read besides the live store when the folder exists.
         archive: Some(chronicle::archive::location::Archive::open(
             &settings.archive,
@@ -61,13 +77,14 @@ pub fn options(
     })
 }
 
+/// `chronicle rebuild NAME`.
 pub fn run(
     args: RebuildArgs,
     settings: &Settings,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
-    let def = config::find(&settings.config.projections, &args.name)?;
     if let Some(engine) = args.emit_sql {
+        let def = config::find(&settings.config.projections, &args.name)?;
         let inputs = emit_sql::Inputs {
             archive: settings.archive.to_string(),
             live: args.live_part.unwrap_or_else(|| "live.jsonl".into()),
@@ -80,17 +97,35 @@ pub fn run(
         return Ok(ExitStatus::Success);
     }
     let options = options(settings, args.dry_run, args.prefer, &args.clock)?;
+    run_mode(&args.name, Mode::Rebuild, &options, settings, printer)
+}
+
+/// `chronicle project NAME`.
+pub fn run_project(
+    args: ProjectArgs,
+    settings: &Settings,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
+    let options = options(settings, args.dry_run, args.prefer, &args.clock)?;
+    run_mode(&args.name, Mode::Project, &options, settings, printer)
+}
+
+fn run_mode(
+    name: &str,
+    mode: Mode,
+    options: &RunOptions,
+    settings: &Settings,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
+    let def = config::find(&settings.config.projections, name)?;
     let progress = progress(printer);
-    let report = projection::run(&def, Mode::Rebuild, &options, progress.as_ref())?;
+    let stores = |mode: OpenMode| store::open_with(&settings.store, mode);
+    let report = projection::run(&def, mode, options, &stores, progress.as_ref())?;
     print_report(&report, printer, settings)?;
     Ok(ExitStatus::Success)
 }
 
-pub fn print_report(
-    report: &RunReport,
-    printer: &Printer,
-    settings: &Settings,
-) -> anyhow::Result<()> {
+fn print_report(report: &RunReport, printer: &Printer, settings: &Settings) -> anyhow::Result<()> {
     let mut human = String::new();
     let verb = match (report.mode, report.dry_run) {
         (_, true) => "would read",

@@ -8,7 +8,7 @@ use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 
 use anyhow::Context;
 
-use crate::event::{format_millis, Event, Millis};
+use crate::event::{format_millis, Millis};
 
 /// Environment given to the program, so that one script can serve both
 /// rebuilds and incremental runs.
@@ -63,7 +63,6 @@ pub struct ExecSink {
     argv: Vec<String>,
     child: Child,
     stdin: Option<BufWriter<ChildStdin>>,
-    line: String,
     pub written: u64,
 }
 
@@ -81,17 +80,15 @@ impl ExecSink {
             argv: argv.to_vec(),
             child,
             stdin,
-            line: String::with_capacity(1024),
             written: 0,
         })
     }
 
-    pub fn add(&mut self, event: &Event) -> anyhow::Result<()> {
-        self.line.clear();
-        event.write_json_line(&mut self.line);
-        self.line.push('\n');
+    /// Writes one event's line (its canonical JSON and `\n`), rendered by
+    /// the caller, e.g. on a reader thread.
+    pub fn write_line(&mut self, line: &str) -> anyhow::Result<()> {
         let stdin = self.stdin.as_mut().expect("stdin is open until finish");
-        if let Err(e) = stdin.write_all(self.line.as_bytes()) {
+        if let Err(e) = stdin.write_all(line.as_bytes()) {
             // The program stopped reading: its exit status says why.
             let status = self.child.wait()?;
             check(&self.argv, status, "command")?;

@@ -11,8 +11,8 @@
 use std::collections::HashMap;
 
 use super::config::{LatestDef, SqlType};
-use super::event_context;
-use super::target::{quote, SqlTarget, SqlValue};
+use super::sink::{quote, SqlSink, SqlValue};
+use super::types::event_context;
 use crate::event::{format_millis, Event, Millis};
 
 /// Rows per multi-row upsert: well under SQLite's variable limit.
@@ -46,7 +46,7 @@ impl<'d> LatestWriter<'d> {
 
     /// Creates the table, replacing any table of that name (used for the
     /// shadow of a rebuild, and for a first incremental run).
-    pub fn create(&self, target: &mut dyn SqlTarget, generation: i64) -> anyhow::Result<()> {
+    pub fn create(&self, sink: &mut dyn SqlSink, generation: i64) -> anyhow::Result<()> {
         let mut cols = vec![
             "aggregate_id TEXT NOT NULL".to_string(),
             "type TEXT NOT NULL".to_string(),
@@ -66,15 +66,15 @@ impl<'d> LatestWriter<'d> {
             "CONSTRAINT {} PRIMARY KEY (aggregate_id)",
             quote(&format!("{}_pk{generation}", self.def.table))
         ));
-        target.execute(&format!("DROP TABLE IF EXISTS {}", quote(&self.table)), &[])?;
-        target.execute(
+        sink.execute(&format!("DROP TABLE IF EXISTS {}", quote(&self.table)), &[])?;
+        sink.execute(
             &format!("CREATE TABLE {} ({})", quote(&self.table), cols.join(", ")),
             &[],
         )?;
         Ok(())
     }
 
-    pub fn add(&mut self, target: &mut dyn SqlTarget, event: &Event) -> anyhow::Result<()> {
+    pub fn add(&mut self, sink: &mut dyn SqlSink, event: &Event) -> anyhow::Result<()> {
         let Some(aggregate) = &event.aggregate_id else {
             self.without_aggregate += 1;
             return Ok(());
@@ -105,16 +105,16 @@ impl<'d> LatestWriter<'d> {
             },
         );
         if self.pending.len() >= BATCH {
-            self.flush(target)?;
+            self.flush(sink)?;
         }
         Ok(())
     }
 
-    pub fn flush(&mut self, target: &mut dyn SqlTarget) -> anyhow::Result<()> {
+    pub fn flush(&mut self, sink: &mut dyn SqlSink) -> anyhow::Result<()> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let d = target.dialect();
+        let d = sink.dialect();
         let width = self.def.fields.len() + 5;
         let mut names = vec!["aggregate_id".to_string(), "type".to_string()];
         names.extend(self.def.fields.iter().map(|(n, _)| quote(n)));
@@ -153,7 +153,7 @@ impl<'d> LatestWriter<'d> {
             params.push(SqlValue::Text(format_millis(row.order.1)));
             params.push(SqlValue::Text(row.order.2.clone()));
         }
-        self.rows_written += target.execute(&sql, &params)?;
+        self.rows_written += sink.execute(&sql, &params)?;
         Ok(())
     }
 }

@@ -3,13 +3,20 @@
 //! order in which an event present in both sources appears once. Each
 //! source is read on its own thread into a bounded channel, so the two
 //! sources and the fold overlap on separate cores while memory stays at a
-//! few pages.
+//! few pages. What crosses the channel is a [`Row`]: the event's place in
+//! the order plus what the projection's kind made of it on the reader
+//! thread (the JSON fields it needs, an exec line), so that parsing runs
+//! beside the fold instead of on its thread.
 
 use std::cmp::Ordering;
 use std::iter::Peekable;
+use std::sync::Arc;
 
+use uuid::Uuid;
+
+use super::types::TypeIndex;
 use crate::cancel::{self, Drain, Stop};
-use crate::event::Event;
+use crate::event::{Event, Millis};
 use crate::store::{ScanCursor, ScanFilter, Store};
 
 /// Events per live store page.
@@ -19,6 +26,57 @@ pub const PAGE: usize = 8192;
 const BATCH: usize = 1024;
 
 pub type EventResult = anyhow::Result<Event>;
+
+/// An item of a merged stream: ordered by (received_at, id).
+pub trait Keyed {
+    fn key(&self) -> (Millis, Uuid);
+}
+
+impl Keyed for Event {
+    fn key(&self) -> (Millis, Uuid) {
+        (self.received_at.unwrap_or_default(), self.id)
+    }
+}
+
+/// One event as the fold receives it: its key, its type's position in the
+/// projection's types, and `data`, what the kind's [`Prepare`] made of it.
+pub struct Row<P> {
+    pub received_at: Millis,
+    pub id: Uuid,
+    pub type_pos: usize,
+    pub data: P,
+}
+
+impl<P> Keyed for Row<P> {
+    fn key(&self) -> (Millis, Uuid) {
+        (self.received_at, self.id)
+    }
+}
+
+/// What a kind does to each event on the reader threads (the event and its
+/// type's position in, the kind's row data out).
+pub type Prepare<P> = dyn Fn(Event, usize) -> P + Send + Sync;
+
+/// Turns events into rows: events of other types are dropped (the sources
+/// filter by type already; this keeps the promise even if one did not).
+pub fn rows<P>(
+    events: impl Iterator<Item = EventResult>,
+    types: Arc<TypeIndex>,
+    prepare: Arc<Prepare<P>>,
+) -> impl Iterator<Item = anyhow::Result<Row<P>>> {
+    events.filter_map(move |item| match item {
+        Err(e) => Some(Err(e)),
+        Ok(event) => {
+            let type_pos = types.position(&event.event_type)?;
+            Some(Ok(Row {
+                received_at: event.received_at.unwrap_or_default(),
+                id: event.id,
+                type_pos,
+                data: prepare(event, type_pos),
+            }))
+        }
+    })
+}
 
 /// Which source an event of the merged stream came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,58 +149,115 @@ impl Iterator for LiveEvents {
     }
 }
 
-/// An iterator produced on a background thread, handed over in batches.
-/// Dropping it stops the producer at its next send; an interrupt ends it
-/// with an error (see [`crate::cancel`]).
-pub struct Prefetch {
-    batches: Drain<Vec<Event>>,
-    batch: std::vec::IntoIter<Event>,
+/// What a reader thread hands over: a batch of one stream, or that stream's
+/// end.
+enum Lane<T> {
+    Batch(Vec<T>),
+    End,
 }
 
-impl Prefetch {
-    /// `open` runs on the new thread, so the source it builds need not be
-    /// `Send` itself.
-    pub fn spawn<I, F>(open: F) -> Prefetch
+/// Iterators produced on background threads, handed over in batches and
+/// yielded one after the other, in the order given. The streams are dealt
+/// round-robin to a few reader threads ("lanes"), so that consecutive
+/// streams (e.g. archive partitions) are decoded in parallel while the
+/// output keeps their order; an error comes where its stream would have.
+/// Dropping it stops the producers at their next send; an interrupt ends it
+/// with an error (see [`crate::cancel`]).
+pub struct Prefetch<T> {
+    lanes: Vec<Drain<Lane<T>>>,
+    /// The lane of the stream being read.
+    lane: usize,
+    streams_left: usize,
+    batch: std::vec::IntoIter<T>,
+}
+
+impl<T: Send + 'static> Prefetch<T> {
+    /// One stream on one thread. `open` runs on the new thread, so the
+    /// source it builds need not be `Send` itself.
+    pub fn spawn<I, F>(open: F) -> Prefetch<T>
     where
         F: FnOnce() -> anyhow::Result<I> + Send + 'static,
-        I: Iterator<Item = EventResult>,
+        I: Iterator<Item = anyhow::Result<T>>,
     {
-        let batches = cancel::spawn_feed("event source", 32, &Stop::new(), move |feed| {
-            let mut batch = Vec::with_capacity(BATCH);
-            for item in open()? {
-                batch.push(item?);
-                if batch.len() < BATCH {
-                    continue;
-                }
-                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                if feed.send(full).is_err() {
-                    return Ok(());
-                }
-            }
-            if !batch.is_empty() {
-                let _ = feed.send(batch);
-            }
-            Ok(())
-        });
+        Self::spawn_ordered(1, vec![open])
+    }
+
+    /// The streams `opens` in order, read by up to `lanes` threads.
+    pub fn spawn_ordered<I, F>(lanes: usize, opens: Vec<F>) -> Prefetch<T>
+    where
+        F: FnOnce() -> anyhow::Result<I> + Send + 'static,
+        I: Iterator<Item = anyhow::Result<T>>,
+    {
+        let streams = opens.len();
+        let lanes = lanes.clamp(1, streams.max(1));
+        let mut dealt: Vec<Vec<F>> = (0..lanes).map(|_| Vec::new()).collect();
+        for (i, open) in opens.into_iter().enumerate() {
+            dealt[i % lanes].push(open);
+        }
+        let lanes = dealt
+            .into_iter()
+            .map(|opens| {
+                cancel::spawn_feed("event source", 32, &Stop::new(), move |feed| {
+                    for open in opens {
+                        let mut batch = Vec::with_capacity(BATCH);
+                        for item in open()? {
+                            batch.push(item?);
+                            if batch.len() < BATCH {
+                                continue;
+                            }
+                            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                            if feed.send(Lane::Batch(full)).is_err() {
+                                return Ok(());
+                            }
+                        }
+                        if !batch.is_empty() && feed.send(Lane::Batch(batch)).is_err() {
+                            return Ok(());
+                        }
+                        if feed.send(Lane::End).is_err() {
+                            return Ok(());
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
         Prefetch {
-            batches,
+            lanes,
+            lane: 0,
+            streams_left: streams,
             batch: Vec::new().into_iter(),
         }
     }
 }
 
-impl Iterator for Prefetch {
-    type Item = EventResult;
+impl<T> Iterator for Prefetch<T> {
+    type Item = anyhow::Result<T>;
 
-    fn next(&mut self) -> Option<EventResult> {
+    fn next(&mut self) -> Option<anyhow::Result<T>> {
         loop {
-            if let Some(event) = self.batch.next() {
-                return Some(Ok(event));
+            if let Some(item) = self.batch.next() {
+                return Some(Ok(item));
             }
-            self.batch = match self.batches.next()? {
-                Ok(batch) => batch.into_iter(),
-                Err(e) => return Some(Err(e)),
-            };
+            if self.streams_left == 0 {
+                return None;
+            }
+            match self.lanes[self.lane].next() {
+                Some(Ok(Lane::Batch(batch))) => self.batch = batch.into_iter(),
+                Some(Ok(Lane::End)) => {
+                    self.streams_left -= 1;
+                    self.lane = (self.lane + 1) % self.lanes.len();
+                }
+                Some(Err(e)) => {
+                    self.streams_left = 0;
+                    return Some(Err(e));
+                }
+                None => {
+                    self.streams_left = 0;
+                    return Some(Err(anyhow::anyhow!(
+                        "an event source ended before its last stream"
+                    )));
+                }
+            }
         }
     }
 }
@@ -151,14 +266,22 @@ impl Iterator for Prefetch {
 /// order. An event with the same (received_at, id) in both is yielded once,
 /// as the live copy, tagged [`Origin::Both`]. A stream found out of order is
 /// an error: silently merging it would skip or repeat events.
-pub struct Merge<A: Iterator<Item = EventResult>, B: Iterator<Item = EventResult>> {
+pub struct Merge<T, A, B>
+where
+    A: Iterator<Item = anyhow::Result<T>>,
+    B: Iterator<Item = anyhow::Result<T>>,
+{
     archive: Peekable<A>,
     live: Peekable<B>,
-    last: Option<(i64, uuid::Uuid)>,
+    last: Option<(Millis, Uuid)>,
 }
 
-impl<A: Iterator<Item = EventResult>, B: Iterator<Item = EventResult>> Merge<A, B> {
-    pub fn new(archive: A, live: B) -> Merge<A, B> {
+impl<T, A, B> Merge<T, A, B>
+where
+    A: Iterator<Item = anyhow::Result<T>>,
+    B: Iterator<Item = anyhow::Result<T>>,
+{
+    pub fn new(archive: A, live: B) -> Merge<T, A, B> {
         Merge {
             archive: archive.peekable(),
             live: live.peekable(),
@@ -167,12 +290,13 @@ impl<A: Iterator<Item = EventResult>, B: Iterator<Item = EventResult>> Merge<A, 
     }
 }
 
-fn key(event: &Event) -> (i64, uuid::Uuid) {
-    (event.received_at.unwrap_or_default(), event.id)
-}
-
-impl<A: Iterator<Item = EventResult>, B: Iterator<Item = EventResult>> Iterator for Merge<A, B> {
-    type Item = anyhow::Result<(Origin, Event)>;
+impl<T, A, B> Iterator for Merge<T, A, B>
+where
+    T: Keyed,
+    A: Iterator<Item = anyhow::Result<T>>,
+    B: Iterator<Item = anyhow::Result<T>>,
+{
+    type Item = anyhow::Result<(Origin, T)>;
 
     fn next(&mut self) -> Option<Self::Item> {
         // Errors first, so that they are never hidden behind the other side.
@@ -186,10 +310,10 @@ impl<A: Iterator<Item = EventResult>, B: Iterator<Item = EventResult>> Iterator 
             (None, None) => return None,
             (Some(_), None) => Ordering::Less,
             (None, Some(_)) => Ordering::Greater,
-            (Some(Ok(a)), Some(Ok(l))) => key(a).cmp(&key(l)),
+            (Some(Ok(a)), Some(Ok(l))) => a.key().cmp(&l.key()),
             _ => unreachable!("errors were handled above"),
         };
-        let (origin, event) = match order {
+        let (origin, item) = match order {
             Ordering::Less => (Origin::Archive, self.archive.next()?.ok()?),
             Ordering::Greater => (Origin::Live, self.live.next()?.ok()?),
             Ordering::Equal => {
@@ -197,7 +321,7 @@ impl<A: Iterator<Item = EventResult>, B: Iterator<Item = EventResult>> Iterator 
                 (Origin::Both, self.live.next()?.ok()?)
             }
         };
-        let k = key(&event);
+        let k = item.key();
         if let Some(last) = self.last {
             if k <= last {
                 let side = match origin {
@@ -206,12 +330,12 @@ impl<A: Iterator<Item = EventResult>, B: Iterator<Item = EventResult>> Iterator 
                 };
                 return Some(Err(anyhow::anyhow!(
                     "{side} returned event {} out of (received_at, id) order; refusing to continue",
-                    event.id
+                    k.1
                 )));
             }
         }
         self.last = Some(k);
-        Some(Ok((origin, event)))
+        Some(Ok((origin, item)))
     }
 }
 
@@ -278,14 +402,49 @@ mod tests {
     fn prefetch_preserves_order_and_errors() {
         let items: Vec<Event> = (0..20_000).map(|i| ev(i, 1)).collect();
         let expected = items.clone();
-        let got: Vec<Event> = Prefetch::spawn(move || Ok(items.into_iter().map(Ok)))
+        let got: Vec<Event> = Prefetch::<Event>::spawn(move || Ok(items.into_iter().map(Ok)))
             .map(Result::unwrap)
             .collect();
         assert_eq!(got, expected);
-        let mut failing = Prefetch::spawn(|| -> anyhow::Result<std::vec::IntoIter<EventResult>> {
-            anyhow::bail!("no such archive")
-        });
+        let mut failing =
+            Prefetch::<Event>::spawn(|| -> anyhow::Result<std::vec::IntoIter<EventResult>> {
+                anyhow::bail!("no such archive")
+            });
         assert!(failing.next().unwrap().is_err());
         assert!(failing.next().is_none());
+    }
+
+    #[test]
+    fn ordered_prefetch_keeps_the_order_of_its_streams_and_errors() {
+        let streams: Vec<Vec<u32>> = (0..7)
+            .map(|s| (s * 5000..s * 5000 + 3000 + s).collect())
+            .collect();
+        let expected: Vec<u32> = streams.iter().flatten().copied().collect();
+        let opens: Vec<_> = streams
+            .into_iter()
+            .map(|s| move || -> anyhow::Result<_> { Ok(s.into_iter().map(Ok)) })
+            .collect();
+        let got: Vec<u32> = Prefetch::spawn_ordered(2, opens)
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(got, expected);
+        // A failing third stream: the first two come whole, then its error.
+        let opens: Vec<_> = (0..4u32)
+            .map(|s| {
+                move || -> anyhow::Result<std::vec::IntoIter<anyhow::Result<u32>>> {
+                    anyhow::ensure!(s != 2, "stream {s} is damaged");
+                    Ok(vec![Ok(s)].into_iter())
+                }
+            })
+            .collect();
+        let got: Vec<anyhow::Result<u32>> = Prefetch::spawn_ordered(3, opens).collect();
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[0].as_ref().unwrap(), &0);
+        assert_eq!(got[1].as_ref().unwrap(), &1);
+        assert!(got[2]
+            .as_ref()
+            .unwrap_err()
+            .to_string()
+            .contains("stream 2"));
     }
 }

@@ -1,8 +1,9 @@
 //! mongodump collection files: `NAME.bson` or `NAME.bson.gz`, a plain
 //! concatenation of BSON documents, with `NAME.metadata.json` beside it.
-//! Documents are read one at a time (each is at most 16 MiB in MongoDB),
-//! converted as described in `document.rs`, and mapped through the columns
-//! the mapping refers to. Positions are byte offsets in the (decompressed)
+//! Documents are framed here by their length prefix and read one at a time
+//! (each is at most 16 MiB in MongoDB), parsed with the bson crate's
+//! `RawDocument`, converted by [`crate::bson_json`], and mapped through the
+//! columns the mapping refers to (`document.rs`). Positions are byte offsets in the (decompressed)
 //! BSON stream: a rejected document's `line` in the rejects file is the
 //! offset where the document starts.
 //!
@@ -16,11 +17,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context};
 use serde_json::{Map, Value};
 
-use super::document::{
-    binary_value, date_value, decimal128_text, double_value, object, DocColumns,
-};
+use bson::RawDocument;
+
+use super::document::DocColumns;
 use super::row::{map_row, Row};
 use super::{EventSource, Item, RawRecord};
+use crate::bson_json::{document_to_json, BsonJsonError, Rules};
 use crate::event::canonical_json;
 use crate::mapping::{CompiledMapping, Mapping};
 
@@ -98,10 +100,10 @@ impl EventSource for BsonSource {
         self.buf.resize(len as usize, 0);
         self.read_exact_or_end(4, "the document")?;
         let start = self.offset;
-        let doc = parse_document(&self.buf, 0).map_err(|(at, reason)| {
+        let doc = parse_document(&self.buf).map_err(|e| {
             anyhow!(
-                "the BSON file is corrupt: the document at byte {start} is invalid at byte {}: {reason}",
-                start + at as u64
+                "the BSON file is corrupt: the document at byte {start} is invalid at byte {}: {e}",
+                start + e.offset as u64
             )
         })?;
         self.offset += len as u64;
@@ -121,200 +123,19 @@ impl EventSource for BsonSource {
     }
 }
 
-type ParseResult<T> = Result<T, (usize, String)>;
-
-fn slice(buf: &[u8], at: usize, n: usize) -> ParseResult<&[u8]> {
-    buf.get(at..at + n)
-        .ok_or_else(|| (at, format!("needs {n} bytes past the end of the document")))
-}
-
-fn i32_at(buf: &[u8], at: usize) -> ParseResult<i32> {
-    Ok(i32::from_le_bytes(
-        slice(buf, at, 4)?.try_into().expect("4 bytes"),
-    ))
-}
-
-fn i64_at(buf: &[u8], at: usize) -> ParseResult<i64> {
-    Ok(i64::from_le_bytes(
-        slice(buf, at, 8)?.try_into().expect("8 bytes"),
-    ))
-}
-
-/// A NUL-terminated key or regex part.
-fn cstring(buf: &[u8], at: usize) -> ParseResult<(String, usize)> {
-    let end = buf[at.min(buf.len())..]
-        .iter()
-        .position(|&b| b == 0)
-        .ok_or_else(|| (at, "unterminated name".to_string()))?;
-    let text = std::str::from_utf8(&buf[at..at + end])
-        .map_err(|_| (at, "a name is not valid UTF-8".to_string()))?;
-    Ok((text.to_string(), at + end + 1))
-}
-
-/// A length-prefixed UTF-8 string.
-fn string(buf: &[u8], at: usize) -> ParseResult<(String, usize)> {
-    let len = i32_at(buf, at)?;
-    if len < 1 {
-        return Err((at, format!("bad string length {len}")));
-    }
-    let bytes = slice(buf, at + 4, len as usize)?;
-    if bytes[bytes.len() - 1] != 0 {
-        return Err((at, "string is not NUL-terminated".into()));
-    }
-    let text = std::str::from_utf8(&bytes[..bytes.len() - 1])
-        .map_err(|_| (at, "a string is not valid UTF-8".to_string()))?;
-    Ok((text.to_string(), at + 4 + len as usize))
-}
-
-/// MongoDB refuses documents nested deeper than this (each embedded document
-/// or array is a level). The parser recurses per level, so without the limit
-/// a crafted file of a few MiB would overflow the reader thread's stack.
-pub const MAX_NESTING: usize = 100;
-
-/// Parses the document at `at` (its length prefix included) into plain JSON.
-pub fn parse_document(buf: &[u8], at: usize) -> ParseResult<Map<String, Value>> {
-    document_at(buf, at, 1)
-}
-
-fn document_at(buf: &[u8], at: usize, depth: usize) -> ParseResult<Map<String, Value>> {
-    let mut map = Map::new();
-    parse_elements(buf, at, depth, |k, v| {
-        map.insert(k, v);
-    })?;
-    Ok(map)
-}
-
-fn parse_array(buf: &[u8], at: usize, depth: usize) -> ParseResult<Vec<Value>> {
-    let mut items = Vec::new();
-    parse_elements(buf, at, depth, |_, v| items.push(v))?;
-    Ok(items)
-}
-
-fn parse_elements(
-    buf: &[u8],
-    at: usize,
-    depth: usize,
-    mut put: impl FnMut(String, Value),
-) -> ParseResult<usize> {
-    if depth > MAX_NESTING {
-        return Err((
-            at,
-            format!(
-                "documents and arrays nest more than {MAX_NESTING} levels deep (MongoDB's limit)"
-            ),
-        ));
-    }
-    let len = i32_at(buf, at)?;
-    if len < 5 || at + len as usize > buf.len() {
-        return Err((at, format!("bad embedded document length {len}")));
-    }
-    let end = at + len as usize;
-    if buf[end - 1] != 0 {
-        return Err((end - 1, "document is not NUL-terminated".into()));
-    }
-    let mut pos = at + 4;
-    while pos < end - 1 {
-        let kind = buf[pos];
-        let (key, next) = cstring(&buf[..end], pos + 1)?;
-        let (value, next) = element(&buf[..end], kind, next, pos, depth)
-            .map_err(|(p, r)| (p, format!("field `{key}`: {r}")))?;
-        put(key, value);
-        pos = next;
-    }
-    if pos != end - 1 {
-        return Err((pos, "an element runs past the end of its document".into()));
-    }
-    Ok(end)
-}
-
-fn element(
-    buf: &[u8],
-    kind: u8,
-    at: usize,
-    kind_at: usize,
-    depth: usize,
-) -> ParseResult<(Value, usize)> {
-    Ok(match kind {
-        0x01 => {
-            let v = f64::from_le_bytes(slice(buf, at, 8)?.try_into().expect("8 bytes"));
-            (double_value(v), at + 8)
-        }
-        0x02 | 0x0D | 0x0E => {
-            let (s, next) = string(buf, at)?;
-            (Value::String(s), next)
-        }
-        0x03 => {
-            let len = i32_at(buf, at)?;
-            (
-                Value::Object(document_at(buf, at, depth + 1)?),
-                at + len.max(0) as usize,
-            )
-        }
-        0x04 => {
-            let len = i32_at(buf, at)?;
-            (
-                Value::Array(parse_array(buf, at, depth + 1)?),
-                at + len.max(0) as usize,
-            )
-        }
-        0x05 => {
-            let len = i32_at(buf, at)?;
-            if len < 0 {
-                return Err((at, format!("bad binary length {len}")));
-            }
-            let subtype = *slice(buf, at + 4, 1)?.first().expect("1 byte");
-            let mut data = slice(buf, at + 5, len as usize)?;
-            // The old binary subtype 2 repeats the length inside the data.
-            if subtype == 2 && data.len() >= 4 {
-                data = &data[4..];
-            }
-            (binary_value(subtype, data), at + 5 + len as usize)
-        }
-        0x06 | 0x0A => (Value::Null, at),
-        0x07 => (Value::String(hex::encode(slice(buf, at, 12)?)), at + 12),
-        0x08 => match slice(buf, at, 1)?[0] {
-            0 => (Value::Bool(false), at + 1),
-            1 => (Value::Bool(true), at + 1),
-            b => return Err((at, format!("bad boolean byte {b}"))),
+/// Converts one framed document (its length prefix included) to plain
+/// JSON with the bson crate's raw reader and the shared conversion.
+/// Errors carry the offset within `bytes` of the element at fault.
+pub fn parse_document(bytes: &[u8]) -> Result<Map<String, Value>, BsonJsonError> {
+    let doc = RawDocument::from_bytes(bytes).map_err(|e| BsonJsonError {
+        path: Vec::new(),
+        offset: 0,
+        reason: match &e.message {
+            Some(m) => format!("{}: {m}", e.kind),
+            None => e.kind.to_string(),
         },
-        0x09 => (date_value(i64_at(buf, at)?), at + 8),
-        0x0B => {
-            let (pattern, next) = cstring(buf, at)?;
-            let (options, next) = cstring(buf, next)?;
-            (Value::String(format!("/{pattern}/{options}")), next)
-        }
-        0x0C => {
-            let (ns, next) = string(buf, at)?;
-            let id = hex::encode(slice(buf, next, 12)?);
-            (
-                object(&[("$ref", Value::String(ns)), ("$id", Value::String(id))]),
-                next + 12,
-            )
-        }
-        0x0F => {
-            // Code with scope: total length, code string, scope document.
-            let total = i32_at(buf, at)?;
-            let (code, _) = string(buf, at + 4)?;
-            (Value::String(code), at + total.max(0) as usize)
-        }
-        0x10 => (Value::from(i32_at(buf, at)?), at + 4),
-        0x11 => {
-            let increment = i32_at(buf, at)? as u32;
-            let time = i32_at(buf, at + 4)? as u32;
-            (
-                object(&[("t", Value::from(time)), ("i", Value::from(increment))]),
-                at + 8,
-            )
-        }
-        0x12 => (Value::from(i64_at(buf, at)?), at + 8),
-        0x13 => {
-            let bytes: [u8; 16] = slice(buf, at, 16)?.try_into().expect("16 bytes");
-            (Value::String(decimal128_text(&bytes)), at + 16)
-        }
-        0xFF => (object(&[("$minKey", Value::from(1))]), at),
-        0x7F => (object(&[("$maxKey", Value::from(1))]), at),
-        other => return Err((kind_at, format!("unknown BSON type 0x{other:02x}"))),
-    })
+    })?;
+    document_to_json(doc, Rules::Dump)
 }
 
 /// For a mongodump directory and `source.table`: the collection's file,
@@ -419,7 +240,7 @@ mod tests {
         e.extend_from_slice(b"\x01f\0");
         e.extend_from_slice(&4.5f64.to_le_bytes());
         let d = doc(&e);
-        let m = parse_document(&d, 0).unwrap();
+        let m = parse_document(&d).unwrap();
         assert_eq!(m["_id"], "5f00000000000000000000ab");
         assert_eq!(m["n"].to_string(), "9007199254740993");
         assert_eq!(m["d"], "2016-01-01T12:00:00.123Z");
@@ -430,11 +251,19 @@ mod tests {
     #[test]
     fn corrupt_documents_name_the_offset() {
         let mut d = doc(b"\x02s\0\x09\0\0\0abc\0");
-        let err = parse_document(&d, 0).unwrap_err();
-        assert!(err.1.contains("field `s`"), "{err:?}");
-        d = doc(b"\x99x\0");
-        let err = parse_document(&d, 0).unwrap_err();
-        assert_eq!(err.0, 4);
-        assert!(err.1.contains("unknown BSON type 0x99"));
+        let err = parse_document(&d).unwrap_err();
+        assert!(err.to_string().contains("field `s`"), "{err:?}");
+        assert_eq!(err.offset, 4);
+        d = doc(b"\x10a\0\x01\0\0\0\x99x\0");
+        let err = parse_document(&d).unwrap_err();
+        assert_eq!(err.offset, 11, "{err}");
+        assert!(err.reason.contains("invalid tag: 153"), "{err}");
+        // In a nested document: the offset is still from the top.
+        let inner = doc(b"\x08b\0\x07");
+        let mut e = b"\x03n\0".to_vec();
+        e.extend_from_slice(&inner);
+        let err = parse_document(&doc(&e)).unwrap_err();
+        assert_eq!(err.offset, 7 + 4, "{err}");
+        assert!(err.to_string().contains("field `n.b`"), "{err}");
     }
 }

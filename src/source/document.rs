@@ -1,6 +1,6 @@
 //! What the MongoDB readers (mongodump BSON, mongoexport Extended JSON)
-//! share: the conversion of BSON types to plain JSON values, and the
-//! flattening of a document into the columns a mapping refers to.
+//! share: the flattening of a converted document into the columns a
+//! mapping refers to.
 //!
 //! Documents have no fixed column set, so the columns are the names the
 //! mapping refers to (`{customer.id}`, `column = "total"`, skip rules), plus
@@ -9,21 +9,14 @@
 //! nested documents; a number in a path indexes an array (`items.0.sku`).
 //! A field missing from a document is a null, exactly like SQL NULL.
 //!
-//! Value conversions (the same for BSON and Extended JSON):
-//! ObjectId -> 24 lowercase hex digits; date -> RFC 3339 UTC with
-//! milliseconds; Int32/Int64 -> exact integer; double -> shortest decimal
-//! that reads back the same (`NaN`, `Infinity`, `-Infinity` as strings);
-//! Decimal128 -> exact plain decimal (`1234.50`); binary -> standard base64,
-//! except UUIDs (subtype 4) -> hyphenated lowercase UUID; timestamp ->
-//! `{"t":..,"i":..}`; regex -> `/pattern/options`; a nested document or
-//! array referred to as a whole -> its canonical JSON text.
+//! Each BSON type becomes JSON by [`crate::bson_json`]'s dump rules (the
+//! same for BSON and Extended JSON); a nested document or array referred
+//! to as a whole is its canonical JSON text.
 
-use base64::Engine as _;
 use serde_json::{Map, Value};
 
 use super::row::Row;
-pub use crate::decimal::{decimal128_text, decimal_string_text};
-use crate::event::{canonical_json, format_millis};
+use crate::event::canonical_json;
 use crate::mapping::{CompiledMapping, Mapping};
 
 /// The columns of a document source, as names and as paths.
@@ -78,46 +71,6 @@ fn lookup<'a>(doc: &'a Map<String, Value>, path: &[String]) -> Option<&'a Value>
         };
     }
     Some(value)
-}
-
-/// A double as JSON; JSON has no NaN or infinities, so those are strings.
-pub fn double_value(f: f64) -> Value {
-    match serde_json::Number::from_f64(f) {
-        Some(n) => Value::Number(n),
-        None if f.is_nan() => Value::String("NaN".into()),
-        None if f > 0.0 => Value::String("Infinity".into()),
-        None => Value::String("-Infinity".into()),
-    }
-}
-
-/// A BSON date (milliseconds since the epoch) as an RFC 3339 string; dates
-/// outside the years chrono can represent stay a number of milliseconds.
-pub fn date_value(ms: i64) -> Value {
-    let text = format_millis(ms);
-    if text.starts_with("invalid") {
-        Value::from(ms)
-    } else {
-        Value::String(text)
-    }
-}
-
-/// Binary data: base64, or the hyphenated UUID for subtype 4.
-pub fn binary_value(subtype: u8, bytes: &[u8]) -> Value {
-    if subtype == 4 && bytes.len() == 16 {
-        let uuid = uuid::Uuid::from_slice(bytes).expect("16 bytes");
-        return Value::String(uuid.hyphenated().to_string());
-    }
-    Value::String(base64::engine::general_purpose::STANDARD.encode(bytes))
-}
-
-/// `{"$minKey":1}`, `{"t":..,"i":..}` and the like.
-pub fn object(pairs: &[(&str, Value)]) -> Value {
-    Value::Object(
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect(),
-    )
 }
 
 #[cfg(test)]

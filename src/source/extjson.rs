@@ -3,9 +3,11 @@
 //! v2, canonical or relaxed (`$oid`, `$date`, `$numberLong`, `$numberInt`,
 //! `$numberDouble`, `$numberDecimal`, `$binary`, `$uuid`, `$timestamp`,
 //! `$regularExpression`, `$minKey`, ...; the legacy v1 `$binary`/`$type`
-//! and `$regex`/`$options` forms too). Values are converted exactly as for
-//! BSON (see `document.rs`), so a mongodump and a mongoexport of the same
-//! collection import to the same events.
+//! and `$regex`/`$options` forms too). The bson crate parses it into BSON,
+//! which converts exactly as a mongodump document does
+//! ([`crate::bson_json`]), so a mongodump and a mongoexport of the same
+//! collection import to the same events. tests/extjson_reference.rs checks
+//! every form against pymongo's `bson.json_util`.
 //!
 //! The input is split into top-level documents by a small scanner that
 //! tracks strings and nesting, so an array of millions of documents on a
@@ -16,15 +18,14 @@
 use std::io::Read;
 
 use anyhow::bail;
+use bson::{Bson, RawBson};
 use serde_json::{Map, Value};
 
-use super::document::{
-    binary_value, date_value, decimal_string_text, double_value, object, DocColumns,
-};
+use super::document::DocColumns;
+use super::reader::ByteReader;
 use super::row::{map_row, Row};
-use super::sql::ByteReader;
 use super::{EventSource, Item, RawRecord, Reject};
-use crate::event::parse_rfc3339_millis;
+use crate::bson_json::{double_value, value_to_json, Rules};
 use crate::mapping::{CompiledMapping, Mapping};
 
 pub struct ExtJsonSource {
@@ -233,160 +234,131 @@ impl EventSource for ExtJsonSource {
     }
 }
 
-/// Turns Extended JSON into the plain JSON that BSON converts to.
+/// Turns Extended JSON into the plain JSON that BSON converts to. Values
+/// that are plain JSON (strings, numbers, booleans, null, and documents and
+/// arrays without type wrappers) are already what their BSON converts to
+/// and are kept; every object with a `$` key is a type wrapper (or a DBRef)
+/// and is parsed by the bson crate, after [`legacy_to_v2`] has rewritten
+/// the v1 forms it lacks, then converted by the shared rules of
+/// [`crate::bson_json`], exactly as a mongodump value is. Converting only
+/// the wrappers keeps the plain bulk of a document off the BSON round trip.
 pub fn convert(value: Value) -> Result<Value, String> {
     match value {
-        Value::Object(map) => convert_object(map),
+        Value::Object(map) if map.keys().any(|k| k.starts_with('$')) => wrapper(map),
+        Value::Object(map) => map
+            .into_iter()
+            .map(|(k, v)| match convert(v) {
+                Ok(v) => Ok((k, v)),
+                Err(e) => Err(format!("field `{k}`: {e}")),
+            })
+            .collect::<Result<Map<_, _>, _>>()
+            .map(Value::Object),
         Value::Array(items) => items
             .into_iter()
             .map(convert)
             .collect::<Result<_, _>>()
             .map(Value::Array),
+        // An integer above i64::MAX has no BSON integer type: the bson
+        // crate reads it as a double, and so it converts.
+        Value::Number(n) if n.as_i64().is_none() && n.as_u64().is_some() => {
+            Ok(double_value(n.as_f64().unwrap_or(f64::NAN)))
+        }
         other => Ok(other),
     }
 }
 
-fn text<'a>(v: &'a Value, what: &str) -> Result<&'a str, String> {
-    v.as_str()
-        .ok_or_else(|| format!("{what} must be a string, found {v}"))
+/// A type wrapper (or a DBRef or other document with `$` keys), through
+/// the bson crate and the shared conversion.
+fn wrapper(map: Map<String, Value>) -> Result<Value, String> {
+    let mut value = Value::Object(map);
+    legacy_to_v2(&mut value)?;
+    let bson = Bson::try_from(value).map_err(|e| bson_reason(&e))?;
+    let raw = RawBson::try_from(bson).map_err(|e| bson_reason(&e))?;
+    value_to_json(raw.as_raw_bson_ref(), Rules::Dump).map_err(|e| e.to_string())
 }
 
-fn convert_object(map: Map<String, Value>) -> Result<Value, String> {
-    if !map.keys().any(|k| k.starts_with('$')) {
-        return plain_object(map);
+/// The bson crate's error as a reason, without its "BSON error" framing.
+fn bson_reason(e: &bson::error::Error) -> String {
+    let mut text = match &e.message {
+        Some(m) => format!("{}: {m}", e.kind),
+        None => e.kind.to_string(),
+    };
+    if let Some(key) = &e.key {
+        text = format!("field `{key}`: {text}");
     }
-    let get = |k: &str| map.get(k);
-    let single = |k: &str| map.len() == 1 && map.contains_key(k);
-    if single("$oid") {
-        let hex = text(&map["$oid"], "$oid")?;
-        if hex.len() != 24 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(format!("$oid `{hex}` is not 24 hex digits"));
-        }
-        return Ok(Value::String(hex.to_ascii_lowercase()));
-    }
-    if single("$date") {
-        let ms = match &map["$date"] {
-            Value::String(s) => parse_rfc3339_millis(s)?,
-            Value::Number(n) => n
-                .as_i64()
-                .ok_or_else(|| format!("$date {n} is not an integer"))?,
-            Value::Object(o) if o.len() == 1 && o.contains_key("$numberLong") => {
-                let s = text(&o["$numberLong"], "$numberLong")?;
-                s.parse::<i64>()
-                    .map_err(|_| format!("$numberLong `{s}` is not a 64-bit integer"))?
+    text
+}
+
+/// The shim for the legacy (v1) Extended JSON forms that the bson crate
+/// does not read, rewritten in place to their v2 equivalents, as pymongo's
+/// `bson.json_util` reads them:
+/// - `{"$binary": "<base64>", "$type": "<hex>"}` (or a number for `$type`;
+///   mongoexport wrote user subtypes as `ffffff80`) becomes
+///   `{"$binary": {"base64": .., "subType": ..}}`;
+/// - `{"$regex": "<pattern>", "$options": "<flags>"}` becomes
+///   `$regularExpression`; a `$regex` whose value is not a string is the
+///   query operator, and stays a document.
+///
+/// A one-digit v2 `subType` (`"0"`) is padded, which pymongo accepts too.
+pub fn legacy_to_v2(value: &mut Value) -> Result<(), String> {
+    match value {
+        Value::Array(items) => items.iter_mut().try_for_each(legacy_to_v2),
+        Value::Object(map) => {
+            let legacy_binary = map.len() == 2
+                && map.get("$binary").is_some_and(Value::is_string)
+                && map.contains_key("$type");
+            if legacy_binary {
+                let subtype = legacy_subtype(&map["$type"])?;
+                let data = map.remove("$binary").expect("checked");
+                map.clear();
+                map.insert(
+                    "$binary".into(),
+                    serde_json::json!({"base64": data, "subType": subtype}),
+                );
+                return Ok(());
             }
-            other => return Err(format!("bad $date {other}")),
-        };
-        return Ok(date_value(ms));
+            let legacy_regex = map.get("$regex").is_some_and(Value::is_string)
+                && (map.len() == 1 || map.len() == 2 && map.contains_key("$options"));
+            if legacy_regex {
+                let pattern = map.remove("$regex").expect("checked");
+                let options = match map.remove("$options") {
+                    None => Value::String(String::new()),
+                    Some(o @ Value::String(_)) => o,
+                    Some(other) => return Err(format!("$options must be a string, found {other}")),
+                };
+                map.insert(
+                    "$regularExpression".into(),
+                    serde_json::json!({"pattern": pattern, "options": options}),
+                );
+                return Ok(());
+            }
+            if let Some(Value::Object(binary)) = map.get_mut("$binary") {
+                if let Some(Value::String(sub)) = binary.get_mut("subType") {
+                    if sub.len() == 1 {
+                        sub.insert(0, '0');
+                    }
+                }
+                return Ok(());
+            }
+            map.values_mut().try_for_each(legacy_to_v2)
+        }
+        _ => Ok(()),
     }
-    if single("$numberLong") {
-        let s = text(&map["$numberLong"], "$numberLong")?;
-        return s
-            .parse::<i64>()
-            .map(Value::from)
-            .map_err(|_| format!("$numberLong `{s}` is not a 64-bit integer"));
-    }
-    if single("$numberInt") {
-        let s = text(&map["$numberInt"], "$numberInt")?;
-        return s
-            .parse::<i32>()
-            .map(Value::from)
-            .map_err(|_| format!("$numberInt `{s}` is not a 32-bit integer"));
-    }
-    if single("$numberDouble") {
-        let s = text(&map["$numberDouble"], "$numberDouble")?;
-        let f = match s {
-            "Infinity" => f64::INFINITY,
-            "-Infinity" => f64::NEG_INFINITY,
-            "NaN" => f64::NAN,
-            _ => s
-                .parse::<f64>()
-                .map_err(|_| format!("$numberDouble `{s}` is not a number"))?,
-        };
-        return Ok(double_value(f));
-    }
-    if single("$numberDecimal") {
-        let s = text(&map["$numberDecimal"], "$numberDecimal")?;
-        return decimal_string_text(s)
-            .map(Value::String)
-            .ok_or_else(|| format!("$numberDecimal `{s}` is not a decimal"));
-    }
-    if single("$binary") || (map.len() == 2 && get("$binary").is_some() && get("$type").is_some()) {
-        let (data, subtype) = match (&map["$binary"], get("$type")) {
-            (Value::Object(b), None) => (
-                text(b.get("base64").unwrap_or(&Value::Null), "$binary.base64")?,
-                text(b.get("subType").unwrap_or(&Value::Null), "$binary.subType")?,
-            ),
-            (Value::String(s), Some(t)) => (s.as_str(), text(t, "$type")?),
-            _ => return Err("bad $binary".into()),
-        };
-        let subtype =
-            u8::from_str_radix(subtype, 16).map_err(|_| format!("bad subType `{subtype}`"))?;
-        use base64::Engine as _;
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(data)
-            .map_err(|e| format!("$binary is not base64 ({e})"))?;
-        return Ok(binary_value(subtype, &bytes));
-    }
-    if single("$uuid") {
-        let s = text(&map["$uuid"], "$uuid")?;
-        let u = uuid::Uuid::parse_str(s).map_err(|_| format!("$uuid `{s}` is not a UUID"))?;
-        return Ok(Value::String(u.hyphenated().to_string()));
-    }
-    if single("$timestamp") {
-        let t = &map["$timestamp"];
-        let (Some(time), Some(inc)) = (
-            t.get("t").and_then(Value::as_u64),
-            t.get("i").and_then(Value::as_u64),
-        ) else {
-            return Err("bad $timestamp".into());
-        };
-        return Ok(object(&[("t", Value::from(time)), ("i", Value::from(inc))]));
-    }
-    if single("$regularExpression") {
-        let r = &map["$regularExpression"];
-        let pattern = text(r.get("pattern").unwrap_or(&Value::Null), "pattern")?;
-        let options = text(r.get("options").unwrap_or(&Value::Null), "options")?;
-        return Ok(Value::String(format!("/{pattern}/{options}")));
-    }
-    if get("$regex").is_some() && map.len() <= 2 && (map.len() == 1 || get("$options").is_some()) {
-        let pattern = text(&map["$regex"], "$regex")?;
-        let options = get("$options")
-            .map(|o| text(o, "$options"))
-            .transpose()?
-            .unwrap_or("");
-        return Ok(Value::String(format!("/{pattern}/{options}")));
-    }
-    if single("$symbol") {
-        return Ok(Value::String(text(&map["$symbol"], "$symbol")?.to_string()));
-    }
-    if get("$code").is_some() && (map.len() == 1 || map.len() == 2 && get("$scope").is_some()) {
-        return Ok(Value::String(text(&map["$code"], "$code")?.to_string()));
-    }
-    if single("$minKey") || single("$maxKey") {
-        return Ok(Value::Object(map));
-    }
-    if single("$undefined") {
-        return Ok(Value::Null);
-    }
-    if single("$dbPointer") {
-        let p = &map["$dbPointer"];
-        let ns = text(p.get("$ref").unwrap_or(&Value::Null), "$dbPointer.$ref")?;
-        let id = convert(p.get("$id").cloned().unwrap_or(Value::Null))?;
-        return Ok(object(&[
-            ("$ref", Value::String(ns.to_string())),
-            ("$id", id),
-        ]));
-    }
-    // Not a type wrapper (for example a `$ref`/`$id` DBRef): a document.
-    plain_object(map)
 }
 
-fn plain_object(map: Map<String, Value>) -> Result<Value, String> {
-    map.into_iter()
-        .map(|(k, v)| convert(v).map(|v| (k, v)))
-        .collect::<Result<Map<_, _>, _>>()
-        .map(Value::Object)
+/// A legacy `$type`: two hex digits, a number, or mongoexport's
+/// `ffffff80`-style user subtypes.
+fn legacy_subtype(t: &Value) -> Result<String, String> {
+    let n = match t {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => u64::from_str_radix(s, 16).ok(),
+        _ => None,
+    };
+    match n {
+        Some(n) if n <= 0xff => Ok(format!("{n:02x}")),
+        Some(n) if (0xffff_ff80..=0xffff_ffff).contains(&n) => Ok(format!("{:02x}", n & 0xff)),
+        _ => Err(format!("bad $type {t} (a binary subtype in hex)")),
+    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ pub mod events;
 pub mod extjson;
 pub mod mysqldump;
 pub mod pgdump;
+pub mod reader;
 pub mod row;
 pub mod sql;
 
@@ -25,6 +26,7 @@ use anyhow::Context;
 use sha2::{Digest, Sha256};
 
 use crate::event::Event;
+use crate::mapping::Mapping;
 
 /// One input record's fate.
 #[derive(Debug)]
@@ -220,5 +222,70 @@ pub fn open_input(path: &Path) -> anyhow::Result<OpenedInput> {
         meter,
         size,
         gzip,
+    })
+}
+
+/// The kinds of input `chronicle import` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// CSV through a mapping.
+    Csv,
+    /// A database dump through a mapping; the dump format comes from the
+    /// mapping's `[source] format` or is detected (see `dump.rs`).
+    Dump,
+    /// Canonical events as JSON lines; no mapping.
+    Events,
+}
+
+/// An input opened for import: its source of items and what the run
+/// record says about it.
+pub struct Opened {
+    /// The file actually read (a mongodump directory resolves to a file).
+    pub path: std::path::PathBuf,
+    /// `csv`, `events`, or the dump's format (`pgdump`, ...).
+    pub kind: String,
+    pub source: Box<dyn EventSource>,
+    pub meter: InputMeter,
+    /// Size on disk, when known.
+    pub size: Option<u64>,
+}
+
+/// Opens `path` (or stdin for `-`) as `format`, with its mapping compiled
+/// against the input's columns where they are known up front. CSV and dump
+/// inputs need `mapping`; events take none.
+pub fn open(format: Format, path: &Path, mapping: Option<&Mapping>) -> anyhow::Result<Opened> {
+    let needs_mapping = || anyhow::anyhow!("importing {format:?} input needs a mapping");
+    Ok(match format {
+        Format::Csv => {
+            let (source, meter, size) =
+                csv::CsvSource::open(path, mapping.ok_or_else(needs_mapping)?)?;
+            Opened {
+                path: path.to_path_buf(),
+                kind: "csv".into(),
+                source: Box::new(source),
+                meter,
+                size,
+            }
+        }
+        Format::Dump => {
+            let dump = dump::open_dump(path, mapping.ok_or_else(needs_mapping)?)?;
+            Opened {
+                path: dump.path,
+                kind: dump.format.name().into(),
+                source: dump.source,
+                meter: dump.meter,
+                size: dump.size,
+            }
+        }
+        Format::Events => {
+            let (source, meter, size) = events::JsonLinesSource::open(path)?;
+            Opened {
+                path: path.to_path_buf(),
+                kind: "events".into(),
+                source: Box::new(source),
+                meter,
+                size,
+            }
+        }
     })
 }

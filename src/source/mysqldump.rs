@@ -15,10 +15,11 @@ use std::io::Read;
 
 use anyhow::{anyhow, bail};
 
+use super::reader::ByteReader;
 use super::row::{map_row, Row};
 use super::sql::{
-    bits_to_decimal, bytes_to_decimal, is_word_byte, push_bytea_hex, qualify, ByteReader, Dialect,
-    Literal, MarkerText, SqlLexer, TableChoice,
+    bits_to_decimal, bytes_to_decimal, is_word_byte, push_bytea_hex, qualify, Dialect, Literal,
+    MarkerText, SqlLexer, TableChoice,
 };
 use super::{EventSource, Item, RawRecord};
 use crate::mapping::{CompiledMapping, Mapping};
@@ -224,7 +225,7 @@ impl MySqlDumpSource {
             return self.lexer.skip_statement();
         }
         self.lexer.skip_trivia()?;
-        if self.lexer.input.at_keyword("if")? {
+        if self.lexer.at_keyword("if")? {
             for _ in 0..3 {
                 self.lexer.skip_trivia()?;
                 self.lexer.word()?;

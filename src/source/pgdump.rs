@@ -16,10 +16,9 @@ use std::io::Read;
 
 use anyhow::{anyhow, bail};
 
+use super::reader::ByteReader;
 use super::row::{map_row, Row};
-use super::sql::{
-    push_bytea_hex, qualify, ByteReader, Dialect, Literal, MarkerText, SqlLexer, TableChoice,
-};
+use super::sql::{push_bytea_hex, qualify, Dialect, Literal, MarkerText, SqlLexer, TableChoice};
 use super::{EventSource, Item, RawRecord};
 use crate::mapping::{CompiledMapping, Mapping};
 

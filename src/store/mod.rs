@@ -9,10 +9,13 @@ pub mod lock;
 pub mod mongo;
 pub mod sqlite;
 
+use std::ops::Range;
+
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::event::{ContentHash, Event, Millis};
+use crate::progress::{Progress, Unit};
 
 /// What happened to one event of an appended batch.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,6 +65,50 @@ pub fn archived_outcome(event: &Event, record: &ArchivedId) -> AppendOutcome {
     } else {
         AppendOutcome::ArchivedConflict {
             partition: record.partition.clone(),
+        }
+    }
+}
+
+/// The archived-id records of a run's verified parts, as the archive run
+/// queues them: 32 bytes per id, the partition named once per slice.
+#[derive(Debug, Clone, Copy)]
+pub struct ArchivedBatch<'a> {
+    /// In the scan's (received_at, id) order within each part.
+    pub ids: &'a [Uuid],
+    /// The content hash of each id, same order.
+    pub hashes: &'a [ContentHash],
+    /// Consecutive slices of `ids` and the partition (`2016-01`) that holds them.
+    pub partitions: &'a [(Range<usize>, String)],
+}
+
+impl ArchivedBatch<'_> {
+    pub fn len(&self) -> u64 {
+        self.ids.len() as u64
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// The records of one slice.
+    pub fn records(&self, range: Range<usize>, partition: &str) -> Vec<ArchivedId> {
+        self.ids[range.clone()]
+            .iter()
+            .zip(&self.hashes[range])
+            .map(|(id, hash)| ArchivedId {
+                id: *id,
+                hash: *hash,
+                partition: partition.to_string(),
+            })
+            .collect()
+    }
+
+    /// What the delete phase's progress bar says.
+    pub fn phase_label(&self, delete_live: bool) -> &'static str {
+        if delete_live {
+            "deleting archived events from the live store"
+        } else {
+            "recording archived ids"
         }
     }
 }
@@ -230,6 +277,34 @@ pub trait Store: Send {
     /// An existing record of the same id is replaced. Returns how many live
     /// events were deleted.
     fn put_archived(&mut self, records: &[ArchivedId], delete_live: bool) -> anyhow::Result<u64>;
+
+    /// [`Store::put_archived`] for the archive run's delete phase: the
+    /// records of many parts in a compact form (no partition name per
+    /// record), with progress reported in events. The default calls
+    /// `put_archived` one part at a time, so memory holds one part's
+    /// records; SQLite overrides it to write everything in one transaction.
+    fn put_archived_batch(
+        &mut self,
+        batch: &ArchivedBatch<'_>,
+        delete_live: bool,
+        progress: &dyn Progress,
+    ) -> anyhow::Result<u64> {
+        progress.start(
+            batch.phase_label(delete_live),
+            Some(batch.len()),
+            Unit::Events,
+        );
+        let mut deleted = 0;
+        let mut done = 0;
+        for (range, partition) in batch.partitions {
+            let records = batch.records(range.clone(), partition);
+            deleted += self.put_archived(&records, delete_live)?;
+            done += records.len() as u64;
+            progress.set_position(done);
+        }
+        progress.finish();
+        Ok(deleted)
+    }
 
     /// The archived-id records of these ids (missing ids are absent).
     fn get_archived(&mut self, ids: &[Uuid]) -> anyhow::Result<Vec<ArchivedId>>;

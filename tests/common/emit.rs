@@ -6,7 +6,6 @@
 //! part exported as a user would.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use rusqlite::types::ValueRef;
 
@@ -193,22 +192,4 @@ pub fn rows_from_json(rows: &serde_json::Value) -> Vec<Vec<Option<String>>> {
         .collect();
     out.sort();
     out
-}
-
-/// Whether python3 has `modules`; outside CI a missing module skips the
-/// test (saying so), in CI it fails it.
-pub fn python_with(modules: &str) -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", &format!("import {modules}")])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "python3 with {modules} is required in CI"
-        );
-        eprintln!("skipped: python3 with {modules} is not available");
-    }
-    ok
 }

@@ -121,3 +121,22 @@ pub fn mongodb_uri() -> Option<String> {
         }
     }
 }
+
+/// True when `python3` can import `modules` (the independent readers some
+/// tests check against). Outside CI a missing module skips the test, saying
+/// so; in CI it is a failure.
+pub fn python_with(modules: &str) -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", &format!("import {modules}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "python3 with {modules} is required in CI"
+        );
+        eprintln!("skipped: python3 with {modules} is not available");
+    }
+    ok
+}

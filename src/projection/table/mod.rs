@@ -1,6 +1,6 @@
 //! `kind = "table"`: a grouped aggregation. Events are folded in memory into
 //! one accumulator per group (memory grows with the number of groups, not
-//! of events), then written to the target:
+//! of events), then written to the sink:
 //!
 //! - by a rebuild, into a shadow table swapped in with the checkpoint in one
 //!   transaction;
@@ -11,15 +11,24 @@
 //! incremental runs over the same events produce the same rows.
 //! `count_distinct` needs the distinct values themselves to merge, so they
 //! are kept in a side table `TABLE__distinct`.
+//!
+//! Folding is cut in two: [`TableRows::prepare`] evaluates an event's group
+//! key and aggregate arguments (JSON fields, time parts, money) on a reader
+//! thread, and [`TableFold::apply`] only finds the group and adds, on the
+//! fold thread.
+
+mod prepare;
+
+use prepare::decode_key;
+pub use prepare::{Arg, Prepared, TableRows};
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use super::config::{Column, SqlType, TableDef};
-use super::expr::{AggFn, Val};
-use super::target::{quote, swap, Dialect, SqlTarget, SqlValue};
-use super::{event_context, TypeIndex};
+use super::expr::AggFn;
+use super::sink::{quote, swap, Dialect, SqlSink, SqlValue};
 use crate::decimal::Decimal;
-use crate::event::Event;
 
 /// The state of one aggregate column of one group.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,7 +40,7 @@ enum AggState {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-enum Ordered {
+pub enum Ordered {
     Decimal(Decimal),
     Text(String),
 }
@@ -62,13 +71,9 @@ struct Acc {
 }
 
 /// The compiled fold of one `table` definition.
-pub struct TableFold<'d> {
-    def: &'d TableDef,
-    /// Per aggregate column: the positions (in the projection's types) of
-    /// the event types it accepts; `None` = all.
-    accepts: Vec<Option<Vec<usize>>>,
+pub struct TableFold {
+    def: Arc<TableDef>,
     groups: HashMap<String, Acc>,
-    scratch: String,
 }
 
 fn new_states(def: &TableDef) -> Vec<AggState> {
@@ -101,24 +106,11 @@ fn aggregates(
     })
 }
 
-impl<'d> TableFold<'d> {
-    pub fn new(def: &'d TableDef, types: &TypeIndex) -> TableFold<'d> {
-        let accepts = def
-            .columns
-            .iter()
-            .filter_map(|c| match c {
-                Column::Aggregate { types: t, .. } => Some(
-                    t.as_ref()
-                        .map(|t| t.iter().filter_map(|name| types.position(name)).collect()),
-                ),
-                Column::Derived { .. } => None,
-            })
-            .collect();
+impl TableFold {
+    pub fn new(def: Arc<TableDef>) -> TableFold {
         TableFold {
             def,
-            accepts,
             groups: HashMap::new(),
-            scratch: String::new(),
         }
     }
 
@@ -126,77 +118,53 @@ impl<'d> TableFold<'d> {
         self.groups.len()
     }
 
-    /// Folds one event; `type_pos` is its type's position in the
-    /// projection's types.
-    pub fn add(&mut self, event: &Event, type_pos: usize) -> anyhow::Result<()> {
-        self.scratch.clear();
-        for g in &self.def.group {
-            match g.expr.eval(event) {
-                Ok(Val::Null) => self.scratch.push('\u{0}'),
-                Ok(v) => {
-                    self.scratch.push('\u{2}');
-                    v.write_text(&mut self.scratch);
-                }
-                Err(e) => anyhow::bail!("{}: group column `{}`: {e}", event_context(event), g.name),
-            }
-            self.scratch.push('\u{1}');
+    /// Folds one prepared event; `context` names it in errors.
+    pub fn apply(
+        &mut self,
+        prepared: Prepared,
+        context: impl Fn() -> String,
+    ) -> anyhow::Result<()> {
+        if let Some(e) = prepared.error {
+            anyhow::bail!(e);
         }
-        let acc = match self.groups.get_mut(self.scratch.as_str()) {
+        let acc = match self.groups.get_mut(prepared.key.as_str()) {
             Some(acc) => acc,
             None => {
-                let key = self
-                    .def
-                    .group
-                    .iter()
-                    .map(|g| g.expr.eval(event).ok().and_then(|v| v.to_text()))
-                    .collect();
-                self.groups
-                    .entry(self.scratch.clone())
-                    .or_insert_with(|| Acc {
-                        key,
-                        states: new_states(self.def),
-                    })
+                let key = decode_key(&prepared.key);
+                self.groups.entry(prepared.key).or_insert_with(|| Acc {
+                    key,
+                    states: new_states(&self.def),
+                })
             }
         };
-        for (i, (name, func, arg, sql)) in aggregates(self.def).enumerate() {
-            if let Some(accepted) = &self.accepts[i] {
-                if !accepted.contains(&type_pos) {
-                    continue;
-                }
-            }
-            let value = match arg {
-                None => Val::Null,
-                Some(expr) => expr.eval(event).map_err(|e| {
-                    anyhow::anyhow!("{}: column `{name}`: {e}", event_context(event))
-                })?,
-            };
-            let fail =
-                |e: String| anyhow::anyhow!("{}: column `{name}`: {e}", event_context(event));
-            match (&mut acc.states[i], func) {
-                (AggState::Count(n), _) => {
-                    if arg.is_none() || value != Val::Null {
+        for ((state, arg), (name, func, _, _)) in acc
+            .states
+            .iter_mut()
+            .zip(prepared.args)
+            .zip(aggregates(&self.def))
+        {
+            match (state, arg) {
+                (_, Arg::Skip) => {}
+                (AggState::Count(n), Arg::Count(counts)) => {
+                    if counts {
                         *n += 1;
                     }
                 }
-                (AggState::Sum(total), _) => {
-                    if let Some(d) = value.to_decimal().map_err(fail)? {
-                        *total = total
-                            .checked_add(&d)
-                            .ok_or_else(|| fail(format!("decimal overflow adding {d}")))?;
+                (AggState::Sum(total), Arg::Sum(value)) => {
+                    if let Some(d) = value {
+                        *total = total.checked_add(&d).ok_or_else(|| {
+                            anyhow::anyhow!(
+                                "{}: column `{name}`: decimal overflow adding {d}",
+                                context()
+                            )
+                        })?;
                     }
                 }
-                (AggState::Extreme(current), f) => {
-                    let candidate = match (value, sql) {
-                        (Val::Null, _) => None,
-                        (v, SqlType::Numeric) => {
-                            v.to_decimal().map_err(fail)?.map(Ordered::Decimal)
-                        }
-                        (v, _) => v.to_text().map(Ordered::Text),
-                    };
+                (AggState::Extreme(current), Arg::Extreme(candidate)) => {
                     if let Some(c) = candidate {
                         let replace = match current {
                             None => true,
-                            Some(cur) if f == AggFn::Min => c.less(cur),
+                            Some(cur) if func == AggFn::Min => c.less(cur),
                             Some(cur) => cur.less(&c),
                         };
                         if replace {
@@ -204,13 +172,12 @@ impl<'d> TableFold<'d> {
                         }
                     }
                 }
-                (AggState::Distinct(set), _) => {
-                    if let Some(text) = distinct_text(&value).map_err(fail)? {
-                        if !set.contains(&text) {
-                            set.insert(text);
-                        }
+                (AggState::Distinct(set), Arg::Distinct(value)) => {
+                    if let Some(text) = value {
+                        set.insert(text);
                     }
                 }
+                _ => unreachable!("arguments are prepared from the same definition"),
             }
         }
         Ok(())
@@ -218,8 +185,8 @@ impl<'d> TableFold<'d> {
 
     /// Adds a fold of *later* events (the next window in (received_at, id)
     /// order) to this one; the result equals folding both windows in turn.
-    pub fn absorb(&mut self, later: TableFold<'_>) -> anyhow::Result<()> {
-        let funcs: Vec<AggFn> = aggregates(self.def).map(|(_, f, _, _)| f).collect();
+    pub fn absorb(&mut self, later: TableFold) -> anyhow::Result<()> {
+        let funcs: Vec<AggFn> = aggregates(&self.def).map(|(_, f, _, _)| f).collect();
         for (key, acc) in later.groups {
             match self.groups.get_mut(&key) {
                 None => {
@@ -258,41 +225,41 @@ impl<'d> TableFold<'d> {
 
     /// Rebuild: writes every group into a fresh shadow table and swaps it in.
     /// The caller owns the transaction.
-    pub fn write_fresh(self, target: &mut dyn SqlTarget, generation: i64) -> anyhow::Result<u64> {
+    pub fn write_fresh(self, sink: &mut dyn SqlSink, generation: i64) -> anyhow::Result<u64> {
         let table = &self.def.table;
         let shadow = format!("{table}__shadow");
         let distinct_shadow = format!("{table}__distinct__shadow");
-        let has_distinct = has_distinct(self.def);
-        create_tables(target, self.def, &shadow, &distinct_shadow, generation)?;
-        let insert = insert_sql(target.dialect(), self.def, &shadow);
+        let has_distinct = has_distinct(&self.def);
+        create_tables(sink, &self.def, &shadow, &distinct_shadow, generation)?;
+        let insert = insert_sql(sink.dialect(), &self.def, &shadow);
         let mut rows = 0u64;
         let mut groups: Vec<Acc> = self.groups.into_values().collect();
         groups.sort_by(|a, b| a.key.cmp(&b.key));
         for acc in &groups {
             let counts = distinct_counts(&acc.states);
-            target.execute(&insert, &row_values(self.def, acc, &counts)?)?;
+            sink.execute(&insert, &row_values(&self.def, acc, &counts)?)?;
             if has_distinct {
-                insert_distinct(target, self.def, &distinct_shadow, acc, None)?;
+                insert_distinct(sink, &self.def, &distinct_shadow, acc, None)?;
             }
             rows += 1;
         }
-        swap(target, &shadow, table)?;
+        swap(sink, &shadow, table)?;
         if has_distinct {
-            swap(target, &distinct_shadow, &format!("{table}__distinct"))?;
+            swap(sink, &distinct_shadow, &format!("{table}__distinct"))?;
         }
         Ok(rows)
     }
 
     /// Incremental run: merges the folded groups into the existing rows.
     /// The caller owns the transaction.
-    pub fn merge_into(self, target: &mut dyn SqlTarget, generation: i64) -> anyhow::Result<u64> {
-        let def = self.def;
+    pub fn merge_into(self, sink: &mut dyn SqlSink, generation: i64) -> anyhow::Result<u64> {
+        let def = &*self.def;
         let table = &def.table;
         let distinct_table = format!("{table}__distinct");
-        if !target.table_exists(table)? {
-            create_tables(target, def, table, &distinct_table, generation)?;
+        if !sink.table_exists(table)? {
+            create_tables(sink, def, table, &distinct_table, generation)?;
         }
-        let d = target.dialect();
+        let d = sink.dialect();
         let where_key = key_condition(d, def, 1);
         let select = format!(
             "SELECT {} FROM {} WHERE {where_key}",
@@ -309,17 +276,17 @@ impl<'d> TableFold<'d> {
         groups.sort_by(|a, b| a.key.cmp(&b.key));
         for mut acc in groups {
             let key: Vec<SqlValue> = acc.key.iter().cloned().map(SqlValue::text).collect();
-            let existing = target.query(&select, &key)?;
+            let existing = sink.query(&select, &key)?;
             if let Some(row) = existing.first() {
                 merge_existing(def, &mut acc, row)?;
-                target.execute(&delete, &key)?;
+                sink.execute(&delete, &key)?;
             }
             let counts = if has_distinct(def) {
-                insert_distinct(target, def, &distinct_table, &acc, Some(&where_key))?
+                insert_distinct(sink, def, &distinct_table, &acc, Some(&where_key))?
             } else {
                 Vec::new()
             };
-            target.execute(&insert, &row_values(def, &acc, &counts)?)?;
+            sink.execute(&insert, &row_values(def, &acc, &counts)?)?;
             rows += 1;
         }
         Ok(rows)
@@ -328,16 +295,6 @@ impl<'d> TableFold<'d> {
 
 fn has_distinct(def: &TableDef) -> bool {
     aggregates(def).any(|(_, f, _, _)| f == AggFn::CountDistinct)
-}
-
-/// The identity of a value for `count_distinct`: numbers without trailing
-/// zeros, so that 3.0 and 3.00 count once.
-fn distinct_text(value: &Val<'_>) -> Result<Option<String>, String> {
-    Ok(match value {
-        Val::Null => None,
-        Val::Decimal(d) => Some(d.normalized().to_string()),
-        other => other.to_text(),
-    })
 }
 
 fn distinct_counts(states: &[AggState]) -> Vec<i64> {
@@ -351,13 +308,13 @@ fn distinct_counts(states: &[AggState]) -> Vec<i64> {
 }
 
 fn create_tables(
-    target: &mut dyn SqlTarget,
+    sink: &mut dyn SqlSink,
     def: &TableDef,
     table: &str,
     distinct_table: &str,
     generation: i64,
 ) -> anyhow::Result<()> {
-    let d = target.dialect();
+    let d = sink.dialect();
     let mut cols: Vec<String> = def
         .group
         .iter()
@@ -368,8 +325,8 @@ fn create_tables(
             .iter()
             .map(|c| format!("{} {}", quote(c.name()), d.column_type(c.sql_type()))),
     );
-    target.execute(&format!("DROP TABLE IF EXISTS {}", quote(table)), &[])?;
-    target.execute(
+    sink.execute(&format!("DROP TABLE IF EXISTS {}", quote(table)), &[])?;
+    sink.execute(
         &format!("CREATE TABLE {} ({})", quote(table), cols.join(", ")),
         &[],
     )?;
@@ -382,7 +339,7 @@ fn create_tables(
     if !def.group.is_empty() {
         // Index names are schema-wide; the generation keeps the shadow's
         // from clashing with the live table's.
-        target.execute(
+        sink.execute(
             &format!(
                 "CREATE INDEX {} ON {} ({group_cols})",
                 quote(&format!("{}_g{generation}", def.table)),
@@ -399,11 +356,11 @@ fn create_tables(
             .collect();
         dcols.push("chronicle_column TEXT NOT NULL".into());
         dcols.push("chronicle_value TEXT NOT NULL".into());
-        target.execute(
+        sink.execute(
             &format!("DROP TABLE IF EXISTS {}", quote(distinct_table)),
             &[],
         )?;
-        target.execute(
+        sink.execute(
             &format!(
                 "CREATE TABLE {} ({})",
                 quote(distinct_table),
@@ -412,7 +369,7 @@ fn create_tables(
             &[],
         )?;
         let sep = if group_cols.is_empty() { "" } else { ", " };
-        target.execute(
+        sink.execute(
             &format!(
                 "CREATE INDEX {} ON {} ({group_cols}{sep}chronicle_column, chronicle_value)",
                 quote(&format!("{}_d{generation}", def.table)),
@@ -551,13 +508,13 @@ fn merge_existing(def: &TableDef, acc: &mut Acc, row: &[SqlValue]) -> anyhow::Re
 /// Writes a group's distinct values (those not yet stored when
 /// `where_key` is given) and returns the stored count per distinct column.
 fn insert_distinct(
-    target: &mut dyn SqlTarget,
+    sink: &mut dyn SqlSink,
     def: &TableDef,
     table: &str,
     acc: &Acc,
     where_key: Option<&str>,
 ) -> anyhow::Result<Vec<i64>> {
-    let d = target.dialect();
+    let d = sink.dialect();
     let n = def.group.len();
     let mut names: Vec<String> = def.group.iter().map(|g| quote(&g.name)).collect();
     names.push("chronicle_column".into());
@@ -600,12 +557,12 @@ fn insert_distinct(
             let mut params = key.clone();
             params.push(SqlValue::Text(name.to_string()));
             params.push(SqlValue::Text(value.clone()));
-            target.execute(&insert, &params)?;
+            sink.execute(&insert, &params)?;
         }
         if where_key.is_some() {
             let mut params = key.clone();
             params.push(SqlValue::Text(name.to_string()));
-            let rows = target.query(&count, &params)?;
+            let rows = sink.query(&count, &params)?;
             counts.push(rows.first().and_then(|r| r[0].as_int()).unwrap_or(0));
         } else {
             counts.push(set.len() as i64);

@@ -1,5 +1,6 @@
-//! SQL targets of `table` and `latest` projections: a trait with one module
-//! per database, plus the bookkeeping every target holds: the
+//! SQL sinks of `table` and `latest` projections (the database named by a
+//! projection's `target` key): a trait with one module per database, plus
+//! the bookkeeping every sink holds: the
 //! `chronicle_projections` table with each projection's checkpoint, written
 //! in the same transaction as the projection's rows.
 //!
@@ -95,7 +96,7 @@ pub fn quote(name: &str) -> String {
 }
 
 /// A SQL database that a projection writes to.
-pub trait SqlTarget: Send {
+pub trait SqlSink: Send {
     fn describe(&self) -> String;
     fn dialect(&self) -> Dialect;
     fn begin(&mut self) -> anyhow::Result<()>;
@@ -108,15 +109,15 @@ pub trait SqlTarget: Send {
 }
 
 /// The number of rows in `table`.
-pub fn count_rows(target: &mut dyn SqlTarget, table: &str) -> anyhow::Result<u64> {
-    let rows = target.query(&format!("SELECT COUNT(*) FROM {}", quote(table)), &[])?;
+pub fn count_rows(sink: &mut dyn SqlSink, table: &str) -> anyhow::Result<u64> {
+    let rows = sink.query(&format!("SELECT COUNT(*) FROM {}", quote(table)), &[])?;
     match rows
         .first()
         .and_then(|r| r.first())
         .and_then(SqlValue::as_int)
     {
         Some(n) => Ok(n as u64),
-        None => anyhow::bail!("{}: cannot count the rows of {table}", target.describe()),
+        None => anyhow::bail!("{}: cannot count the rows of {table}", sink.describe()),
     }
 }
 
@@ -126,7 +127,7 @@ pub fn sqlite_file_missing(uri: &str) -> bool {
 }
 
 /// Connects to `sqlite:FILE` or `postgres://...`.
-pub fn open(uri: &str) -> anyhow::Result<Box<dyn SqlTarget>> {
+pub fn open(uri: &str) -> anyhow::Result<Box<dyn SqlSink>> {
     if let Some(path) = crate::store::sqlite_path(uri)? {
         return Ok(Box::new(sqlite::SqliteTarget::open(path)?));
     }
@@ -152,9 +153,9 @@ pub struct ProjectionState {
 
 const META: &str = "chronicle_projections";
 
-pub fn ensure_meta(target: &mut dyn SqlTarget) -> anyhow::Result<()> {
-    let int = target.dialect().column_type(SqlType::Int);
-    target.execute(
+pub fn ensure_meta(sink: &mut dyn SqlSink) -> anyhow::Result<()> {
+    let int = sink.dialect().column_type(SqlType::Int);
+    sink.execute(
         &format!(
             "CREATE TABLE IF NOT EXISTS {META} (
                 name TEXT PRIMARY KEY,
@@ -169,15 +170,12 @@ pub fn ensure_meta(target: &mut dyn SqlTarget) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn read_state(
-    target: &mut dyn SqlTarget,
-    name: &str,
-) -> anyhow::Result<Option<ProjectionState>> {
-    if !target.table_exists(META)? {
+pub fn read_state(sink: &mut dyn SqlSink, name: &str) -> anyhow::Result<Option<ProjectionState>> {
+    if !sink.table_exists(META)? {
         return Ok(None);
     }
-    let d = target.dialect();
-    let rows = target.query(
+    let d = sink.dialect();
+    let rows = sink.query(
         &format!(
             "SELECT checkpoint, last_run_at, last_run, last_run_events FROM {META} WHERE name = {}",
             d.param(1, SqlType::Text)
@@ -193,13 +191,13 @@ pub fn read_state(
 }
 
 pub fn write_state(
-    target: &mut dyn SqlTarget,
+    sink: &mut dyn SqlSink,
     name: &str,
     state: &ProjectionState,
 ) -> anyhow::Result<()> {
-    let d = target.dialect();
+    let d = sink.dialect();
     let (i, t) = (SqlType::Int, SqlType::Text);
-    target.execute(
+    sink.execute(
         &format!(
             "INSERT INTO {META} (name, checkpoint, last_run_at, last_run, last_run_events)
              VALUES ({}, {}, {}, {}, {})
@@ -225,9 +223,9 @@ pub fn write_state(
 
 /// Replaces `live` by `shadow` (inside the caller's transaction, so readers
 /// see either the old table or the new one, never neither).
-pub fn swap(target: &mut dyn SqlTarget, shadow: &str, live: &str) -> anyhow::Result<()> {
-    target.execute(&format!("DROP TABLE IF EXISTS {}", quote(live)), &[])?;
-    target.execute(
+pub fn swap(sink: &mut dyn SqlSink, shadow: &str, live: &str) -> anyhow::Result<()> {
+    sink.execute(&format!("DROP TABLE IF EXISTS {}", quote(live)), &[])?;
+    sink.execute(
         &format!("ALTER TABLE {} RENAME TO {}", quote(shadow), quote(live)),
         &[],
     )?;

@@ -9,7 +9,7 @@ use anyhow::Context;
 use postgres::types::{ToSql, Type};
 use postgres::{Client, NoTls, Statement};
 
-use super::{Dialect, SqlTarget, SqlValue};
+use super::{Dialect, SqlSink, SqlValue};
 use crate::redact::redact_uri as redact;
 
 pub struct PostgresTarget {
@@ -62,7 +62,7 @@ fn bind(stmt: &Statement, params: &[SqlValue]) -> anyhow::Result<Vec<Box<dyn ToS
     Ok(out)
 }
 
-impl SqlTarget for PostgresTarget {
+impl SqlSink for PostgresTarget {
     fn describe(&self) -> String {
         redact(&self.uri)
     }

@@ -8,7 +8,7 @@ use anyhow::Context;
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{params_from_iter, Connection};
 
-use super::{Dialect, SqlTarget, SqlValue};
+use super::{Dialect, SqlSink, SqlValue};
 
 pub struct SqliteTarget {
     path: String,
@@ -38,7 +38,7 @@ fn to_value(v: &SqlValue) -> Value {
     }
 }
 
-impl SqlTarget for SqliteTarget {
+impl SqlSink for SqliteTarget {
     fn describe(&self) -> String {
         format!("sqlite:{}", self.path)
     }
