@@ -190,6 +190,51 @@ fn sqlite_filter_follows_archive_runs_of_other_connections() {
     );
 }
 
+/// A filter written in the first format (a bare bitmap with one bit per
+/// id) is never read as the current one: the next append rebuilds it from
+/// the records, and archived ids stay duplicates throughout.
+#[test]
+fn sqlite_filter_in_the_first_format_is_rebuilt_not_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let uri = format!("sqlite:{}", path.display());
+    let archived: Vec<Event> = (1..=1000).map(|n| event(n, "{}")).collect();
+    let records: Vec<ArchivedId> = archived
+        .iter()
+        .map(|e| ArchivedId::of(e, "2016-01"))
+        .collect();
+    store::open(&uri)
+        .unwrap()
+        .put_archived(&records, false)
+        .unwrap();
+    // An all-clear first-format bitmap: read as a filter, it would let
+    // every archived id back in as new.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute(
+        "UPDATE archived_filter SET bits = zeroblob(131072), version = version + 1",
+        [],
+    )
+    .unwrap();
+    let mut importer = store::open(&uri).unwrap();
+    let outcomes = importer
+        .append(&[
+            archived[0].clone(),
+            archived[999].clone(),
+            event(5000, "{}"),
+        ])
+        .unwrap();
+    assert_eq!(kinds(&outcomes), ["duplicate", "duplicate", "inserted"]);
+    importer.flush().unwrap();
+    let (len, last): (i64, Vec<u8>) = conn
+        .query_row(
+            "SELECT length(bits), substr(bits, -1) FROM archived_filter",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((len, last), (131073, vec![2u8]));
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod sqlite {

@@ -98,9 +98,10 @@ pub struct SqliteStore {
     /// its group is rolled back rather than committed.
     appending: bool,
     /// The archived-id filter as last read, with its version (see
-    /// [`super::idfilter`]); `Some((v, None))` when the store has none, so
-    /// that every id is looked up. Re-read when a new append transaction
-    /// finds another version.
+    /// [`super::idfilter`]); an empty one when the store has no archived
+    /// ids, `Some((v, None))` when a read found it in another format, so
+    /// that every id is looked up. Re-read when a new transaction finds
+    /// another version.
     filter: Option<(i64, Option<IdFilter>)>,
 }
 
@@ -152,9 +153,19 @@ impl SqliteStore {
             .is_some())
     }
 
+    fn any_archived_ids(&self) -> anyhow::Result<bool> {
+        Ok(self
+            .conn
+            .query_row("SELECT EXISTS (SELECT 1 FROM archived_ids)", [], |r| {
+                r.get(0)
+            })?)
+    }
+
     /// Makes the cached filter the one this transaction sees: one small
-    /// read per transaction, the whole filter only when it changed.
-    fn refresh_filter(&mut self) -> anyhow::Result<()> {
+    /// read per transaction, the whole filter only when it changed. With
+    /// `rebuild` (inside a write transaction), a filter in another format
+    /// is rebuilt; without, it is left as none, so every id is looked up.
+    fn refresh_filter(&mut self, rebuild: bool) -> anyhow::Result<()> {
         let version: i64 = self
             .conn
             .query_row("SELECT version FROM archived_filter WHERE k = 0", [], |r| {
@@ -162,9 +173,27 @@ impl SqliteStore {
             })
             .optional()?
             .unwrap_or(-1);
-        if self.filter.as_ref().map(|(v, _)| *v) != Some(version) {
+        let unreadable = matches!(self.filter, Some((_, None)));
+        if self.filter.as_ref().map(|(v, _)| *v) != Some(version) || (rebuild && unreadable) {
             let (version, filter, _) = read_filter(&self.conn)?;
-            self.filter = Some((version, filter));
+            self.filter = Some(match filter {
+                Some(filter) => (version, Some(filter)),
+                // No filter and no records (a store that never archived):
+                // nothing to look up (rather than a probe of the empty
+                // table for every id).
+                None if version < 0 && !self.any_archived_ids()? => {
+                    (version, Some(IdFilter::for_records(0)))
+                }
+                // A filter in another format (written by an older
+                // chronicle), or records without one: rebuilt once, in
+                // this transaction, rather than looking up every id.
+                None if rebuild => {
+                    let (version, filter) =
+                        add_to_filter(&self.conn, std::iter::empty::<&Uuid>(), None)?;
+                    (version, Some(filter))
+                }
+                None => (version, None),
+            });
         }
         Ok(())
     }
@@ -173,7 +202,7 @@ impl SqliteStore {
     fn archived_in_snapshot(&mut self, ids: &[Uuid]) -> anyhow::Result<Vec<ArchivedId>> {
         // A filter that cannot be read (a store written between the records
         // and the filter) only means that every id is looked up.
-        let filter = match self.refresh_filter() {
+        let filter = match self.refresh_filter(false) {
             Ok(()) => self.filter.as_ref().and_then(|(_, f)| f.as_ref()),
             Err(_) => None,
         };
@@ -342,7 +371,8 @@ fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
 }
 
 /// The stored filter: (version, filter, records it was told about); version
-/// -1 and no filter when the store has none.
+/// -1 and no filter when the store has none, no filter when it is stored in
+/// another format (see [`IdFilter::from_bytes`]).
 fn read_filter(conn: &Connection) -> anyhow::Result<(i64, Option<IdFilter>, u64)> {
     let row: Option<(i64, i64, Vec<u8>)> = conn
         .query_row(
@@ -358,8 +388,8 @@ fn read_filter(conn: &Connection) -> anyhow::Result<(i64, Option<IdFilter>, u64)
 }
 
 /// Adds `ids` (just recorded) to the stored filter, inside the caller's
-/// transaction; the filter is rebuilt from every record when it is missing
-/// or would be over its capacity. `cached` is the connection's copy of the
+/// transaction; the filter is rebuilt from every record when it is missing,
+/// in another format, or would be over its capacity. `cached` is the connection's copy of the
 /// filter: when it is still the stored version it is updated in place
 /// rather than read again, so that memory holds one filter (32 MiB at 10M
 /// archived ids), not two. Returns the new (version, filter).
@@ -512,7 +542,7 @@ impl Store for SqliteStore {
         if self.open_group.is_none() {
             self.conn.execute_batch("BEGIN IMMEDIATE")?;
             self.open_group = Some((Instant::now(), 0));
-            self.refresh_filter()?;
+            self.refresh_filter(true)?;
         }
         self.appending = true;
         // An id whose filter bit is clear is certainly not archived.
