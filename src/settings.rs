@@ -25,11 +25,63 @@ pub const ARCHIVE_ENV: &str = "CHRONICLE_ARCHIVE";
 pub struct ConfigFile {
     /// Store URI, e.g. `sqlite:chronicle.db` or `mongodb://host/db`.
     pub store: Option<String>,
-    /// Archive location: a folder or `file:///abs/path`.
-    pub archive: Option<String>,
+    /// Archive location: a folder, `file:///abs/path` or `s3://bucket/prefix`
+    /// (`archive = "..."`), or an `[archive]` table that may also set the
+    /// object-storage endpoint.
+    pub archive: Option<ArchiveConfig>,
     /// Projection definitions, `[projections.NAME]`.
     #[serde(default)]
     pub projections: BTreeMap<String, toml::Value>,
+}
+
+/// `archive = "s3://bucket/x"`, or the `[archive]` table.
+#[derive(Debug, Clone)]
+pub enum ArchiveConfig {
+    Location(String),
+    Table(ArchiveTable),
+}
+
+impl<'de> Deserialize<'de> for ArchiveConfig {
+    /// A string or a table, with the table's own error (an unknown key
+    /// named) rather than serde's "did not match any variant".
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        match toml::Value::deserialize(d)? {
+            toml::Value::String(text) => Ok(ArchiveConfig::Location(text)),
+            toml::Value::Table(table) => ArchiveTable::deserialize(toml::Value::Table(table))
+                .map(ArchiveConfig::Table)
+                .map_err(|e| D::Error::custom(format!("[archive]: {}", e.message()))),
+            other => Err(D::Error::custom(format!(
+                "archive must be a string (a folder or URL) or an [archive] table, not {}",
+                other.type_str()
+            ))),
+        }
+    }
+}
+
+/// `[archive]`: where the archive lives and how to reach object storage.
+/// Credentials are never read from here: they come from the environment
+/// (`AWS_ACCESS_KEY_ID`, ...), so that this file can be committed.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArchiveTable {
+    /// The location, as `archive = "..."` would give it.
+    pub location: Option<String>,
+    /// An S3-compatible endpoint (overrides `AWS_ENDPOINT_URL`).
+    pub endpoint: Option<String>,
+    /// The bucket's region (overrides `AWS_REGION`).
+    pub region: Option<String>,
+    /// Allow plain `http://` endpoints (test servers).
+    pub allow_http: Option<bool>,
+}
+
+impl ArchiveConfig {
+    fn location(&self) -> Option<&str> {
+        match self {
+            ArchiveConfig::Location(text) => Some(text),
+            ArchiveConfig::Table(t) => t.location.as_deref(),
+        }
+    }
 }
 
 /// What the global flags and the environment said; `None` = not given.
@@ -70,15 +122,23 @@ impl Settings {
         // Resolved (and an unsupported scheme refused) before any command
         // runs, so nothing is written to a location that was misread.
         let env_archive = std::env::var(ARCHIVE_ENV).ok().filter(|a| !a.is_empty());
-        let archive = ArchiveLocation::parse(
+        let mut archive = ArchiveLocation::parse(
             overrides
                 .archive
                 .as_deref()
                 .filter(|a| !a.is_empty())
                 .or(env_archive.as_deref())
-                .or(config.archive.as_deref())
+                .or(config.archive.as_ref().and_then(ArchiveConfig::location))
                 .unwrap_or(DEFAULT_ARCHIVE),
         )?;
+        // The endpoint settings apply to whichever location was chosen.
+        if let (ArchiveLocation::Remote(remote), Some(ArchiveConfig::Table(table))) =
+            (&mut archive, &config.archive)
+        {
+            remote.endpoint = table.endpoint.clone();
+            remote.region = table.region.clone();
+            remote.allow_http = table.allow_http;
+        }
         Ok(Settings {
             store,
             archive,
@@ -98,4 +158,29 @@ fn load_config(path: &Path) -> anyhow::Result<ConfigFile> {
             e.to_string().trim_end()
         )
     })
+}
+
+#[cfg(test)]
+mod archive_config_tests {
+    use super::*;
+
+    #[test]
+    fn archive_is_a_string_or_a_table() {
+        let c: ConfigFile = toml::from_str("archive = \"s3://b/x\"\n").unwrap();
+        assert_eq!(c.archive.unwrap().location(), Some("s3://b/x"));
+        let c: ConfigFile = toml::from_str(
+            "[archive]\nlocation = \"s3://b/x\"\nendpoint = \"http://h:9000\"\nallow_http = true\n",
+        )
+        .unwrap();
+        let Some(ArchiveConfig::Table(t)) = c.archive else {
+            panic!("not a table")
+        };
+        assert_eq!(t.endpoint.as_deref(), Some("http://h:9000"));
+        assert_eq!(t.allow_http, Some(true));
+        let err = toml::from_str::<ConfigFile>("[archive]\nendpont = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `endpont`"), "{err}");
+        assert!(toml::from_str::<ConfigFile>("archive = 3\n").is_err());
+    }
 }

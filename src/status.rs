@@ -5,10 +5,10 @@
 //! covered and its mapping's hash and path (not the mapping's text).
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use serde::Serialize;
 
+use crate::archive::location::Archive;
 use crate::archive::read::{archive_summary, PartitionSummary};
 use sha2::{Digest, Sha256};
 
@@ -171,13 +171,13 @@ pub struct ArchiveStatus {
 }
 
 /// The archive beside the live store; `None` when the folder does not exist.
-pub fn archive_status(dir: &Path) -> anyhow::Result<Option<ArchiveStatus>> {
-    if !dir.is_dir() {
+pub fn archive_status(dir: &Archive) -> anyhow::Result<Option<ArchiveStatus>> {
+    if !dir.exists()? {
         return Ok(None);
     }
     let partitions = archive_summary(dir)?;
     Ok(Some(ArchiveStatus {
-        folder: dir.display().to_string(),
+        folder: dir.to_string(),
         total: partitions.iter().map(|p| p.rows).sum(),
         files: partitions.iter().map(|p| p.files).sum(),
         bytes: partitions.iter().map(|p| p.bytes).sum(),

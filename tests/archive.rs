@@ -4,17 +4,20 @@
 //! events, damaged files, and the archive read by DuckDB and pyarrow.
 //!
 //! Every test runs once per store from `common::store_uris`: SQLite, and
-//! MongoDB when `MONGODB_URI` is set.
+//! MongoDB when `MONGODB_URI` is set; the archive contract tests run once
+//! per archive location ([`cases`]): a local folder, and S3 when the test
+//! server is up (`CHRONICLE_TEST_S3`, scripts/ci/30-s3.sh).
+
+mod common;
 
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde_json::Value;
-
-mod common;
+use common::archive_target::{archive_targets, Target};
 use common::python_with;
+use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_chronicle");
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/archive/events.jsonl");
@@ -31,6 +34,22 @@ fn store_uris(dir: &Path, name: &str) -> Vec<String> {
         "sqlite:{}",
         dir.join(format!("{name}.db")).display()
     )]
+}
+
+/// Every (fresh store, archive location) pair a contract test runs on.
+fn cases(dir: &Path) -> Vec<(String, Target)> {
+    let mut out = Vec::new();
+    for (i, target) in archive_targets(dir, "archive").into_iter().enumerate() {
+        let name = if i == 0 {
+            "live".to_string()
+        } else {
+            format!("live{i}")
+        };
+        for store in store_uris(dir, &name) {
+            out.push((store, target.clone()));
+        }
+    }
+    out
 }
 
 fn run(store: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -94,15 +113,12 @@ fn seeded(store: &str) {
 
 /// Events in the archive, as export lines, read back through `replay` into a
 /// scratch store.
-fn archived_lines(archive: &Path, dir: &Path) -> Vec<String> {
+fn archived_lines(archive: &Target, dir: &Path) -> Vec<String> {
     let scratch = format!(
         "sqlite:{}",
         dir.join(format!("scratch-{}.db", nanos())).display()
     );
-    ok(
-        &scratch,
-        &["-q", "replay", "--from", archive.to_str().unwrap()],
-    );
+    ok(&scratch, &["-q", "replay", "--from", &archive.arg()]);
     export(&scratch, dir, &[])
 }
 
@@ -120,7 +136,7 @@ fn ids(lines: &[String]) -> Vec<String> {
 
 /// The invariant after any completed run: every original event exactly once
 /// in archive ∪ live, none in both, and `verify` finds nothing wrong.
-fn assert_exactly_once(store: &str, archive: &Path, dir: &Path, original: &[String]) {
+fn assert_exactly_once(store: &str, archive: &Target, dir: &Path, original: &[String]) {
     let live = export(store, dir, &[]);
     let archived = archived_lines(archive, dir);
     let live_ids: BTreeSet<String> = ids(&live).into_iter().collect();
@@ -142,22 +158,18 @@ fn assert_exactly_once(store: &str, archive: &Path, dir: &Path, original: &[Stri
         all, expected,
         "archive ∪ live differs from the original events"
     );
-    let out = run(
-        store,
-        &["verify", "--archive", archive.to_str().unwrap()],
-        &[],
-    );
+    let out = run(store, &["verify", "--archive", &archive.arg()], &[]);
     assert_eq!(code(&out), 0, "verify: {}", stderr(&out));
 }
 
-fn archive_args<'a>(archive: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+fn archive_args<'a>(archive: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "--json",
         "archive",
         "--before",
         "2016-03-15",
         "--to",
-        archive.to_str().unwrap(),
+        archive,
     ];
     args.extend_from_slice(extra);
     args
@@ -166,26 +178,24 @@ fn archive_args<'a>(archive: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
 #[test]
 fn archive_verify_replay_round_trip() {
     let tmp = tempfile::tempdir().unwrap();
-    for store in store_uris(tmp.path(), "live") {
+    for (store, archive) in cases(tmp.path()) {
+        let arg = archive.arg();
         seeded(&store);
         let original = export(&store, tmp.path(), &[]);
-        let archive = tmp.path().join("archive");
 
-        let dry = json(&ok(&store, &archive_args(&archive, &["--dry-run"])));
+        let dry = json(&ok(&store, &archive_args(&arg, &["--dry-run"])));
         assert_eq!(dry["partitions"].as_array().unwrap().len(), 2);
         assert_eq!(dry["partitions"][0]["live"], 54);
         assert_eq!(dry["partitions"][0]["per_type"]["payment-completed"], 19);
-        assert!(!archive.exists(), "a dry run wrote files");
+        assert!(archive.is_empty(), "a dry run wrote files");
 
-        let report = json(&ok(&store, &archive_args(&archive, &[])));
+        let report = json(&ok(&store, &archive_args(&arg, &[])));
         assert_eq!(report["archived"], 123);
         assert_eq!(report["deleted"], 123);
-        assert!(archive
-            .join("year=2016/month=01/part-00001.parquet")
-            .exists());
-        assert!(archive.join("year=2016/month=02/_manifest.json").exists());
+        assert!(archive.exists("year=2016/month=01/part-00001.parquet"));
+        assert!(archive.exists("year=2016/month=02/_manifest.json"));
         assert!(
-            !archive.join("year=2016/month=03").exists(),
+            !archive.has_folder("year=2016/month=03"),
             "March is not before the cutoff"
         );
 
@@ -198,8 +208,11 @@ fn archive_verify_replay_round_trip() {
         assert_exactly_once(&store, &archive, tmp.path(), &original);
 
         // Replay into a fresh store: everything inserted once; again: nothing.
-        let fresh = format!("sqlite:{}", tmp.path().join("fresh.db").display());
-        let from = archive.to_str().unwrap();
+        let fresh = format!(
+            "sqlite:{}",
+            tmp.path().join(format!("fresh-{}.db", nanos())).display()
+        );
+        let from = arg.as_str();
         let first = json(&ok(&fresh, &["--json", "replay", "--from", from]));
         assert_eq!(
             (first["inserted"].as_u64(), first["duplicates"].as_u64()),
@@ -238,12 +251,11 @@ fn archive_verify_replay_round_trip() {
         // archive -> replay -> archive is the identity: the store keeps
         // its archived ids, so replaying into it inserts nothing, and no
         // part is written again.
-        let manifests_before =
-            std::fs::read_to_string(archive.join("year=2016/month=01/_manifest.json")).unwrap();
+        let manifests_before = archive.read_string("year=2016/month=01/_manifest.json");
         let replayed = json(&ok(&store, &["--json", "replay", "--from", from]));
         assert_eq!(replayed["duplicates"], 123);
         assert_eq!(export(&store, tmp.path(), &[]).len(), 117);
-        let again = json(&ok(&store, &archive_args(&archive, &[])));
+        let again = json(&ok(&store, &archive_args(&arg, &[])));
         assert_eq!(
             (
                 again["archived"].as_u64(),
@@ -252,7 +264,7 @@ fn archive_verify_replay_round_trip() {
             (Some(0), Some(0))
         );
         assert_eq!(
-            std::fs::read_to_string(archive.join("year=2016/month=01/_manifest.json")).unwrap(),
+            archive.read_string("year=2016/month=01/_manifest.json"),
             manifests_before
         );
         assert_exactly_once(&store, &archive, tmp.path(), &original);
@@ -261,7 +273,7 @@ fn archive_verify_replay_round_trip() {
         let status = json(&ok(&store, &["--json", "status"]));
         assert_eq!(status["live_total"], 117);
         let st = tmp.path().join("chronicle.toml");
-        std::fs::write(&st, format!("archive = {:?}\n", archive.to_str().unwrap())).unwrap();
+        std::fs::write(&st, format!("archive = {:?}\n", arg.as_str())).unwrap();
         let status = json(&ok(
             &store,
             &["--json", "--config", st.to_str().unwrap(), "status"],
@@ -275,11 +287,11 @@ fn archive_verify_replay_round_trip() {
 #[test]
 fn keep_live_then_archive_again_deletes_once_identical() {
     let tmp = tempfile::tempdir().unwrap();
-    for store in store_uris(tmp.path(), "live") {
+    for (store, archive) in cases(tmp.path()) {
+        let arg = archive.arg();
         seeded(&store);
         let original = export(&store, tmp.path(), &[]);
-        let archive = tmp.path().join("archive");
-        let report = json(&ok(&store, &archive_args(&archive, &["--keep-live"])));
+        let report = json(&ok(&store, &archive_args(&arg, &["--keep-live"])));
         assert_eq!(
             (report["archived"].as_u64(), report["deleted"].as_u64()),
             (Some(123), Some(0))
@@ -287,12 +299,12 @@ fn keep_live_then_archive_again_deletes_once_identical() {
         assert_eq!(export(&store, tmp.path(), &[]).len(), 240);
         let out = run(
             &store,
-            &["--json", "verify", "--archive", archive.to_str().unwrap()],
+            &["--json", "verify", "--archive", arg.as_str()],
             &[],
         );
         assert_eq!(code(&out), 1);
         assert_eq!(json(&out)["live_and_archived"], 123);
-        let report = json(&ok(&store, &archive_args(&archive, &[])));
+        let report = json(&ok(&store, &archive_args(&arg, &[])));
         assert_eq!(
             (
                 report["archived"].as_u64(),
@@ -307,10 +319,10 @@ fn keep_live_then_archive_again_deletes_once_identical() {
 #[test]
 fn late_events_go_into_a_new_part_and_conflicts_are_reported() {
     let tmp = tempfile::tempdir().unwrap();
-    for store in store_uris(tmp.path(), "live") {
+    for (store, archive) in cases(tmp.path()) {
+        let arg = archive.arg();
         seeded(&store);
-        let archive = tmp.path().join("archive");
-        ok(&store, &archive_args(&archive, &[]));
+        ok(&store, &archive_args(&arg, &[]));
         let archived = lines(Path::new(ARCHIVED));
 
         // One new late event in January, one archived event imported again
@@ -339,16 +351,15 @@ fn late_events_go_into_a_new_part_and_conflicts_are_reported() {
             (&Value::from(1), &Value::from(1), &Value::from(1))
         );
 
-        let report = json(&ok(&store, &archive_args(&archive, &[])));
+        let report = json(&ok(&store, &archive_args(&arg, &[])));
         assert_eq!(report["archived"], 1);
         assert_eq!(report["already_archived"], 0);
         assert_eq!(report["conflicts"], 0);
         let jan = &report["partitions"][0];
         assert_eq!(jan["new_files"][0], "part-00002.parquet");
-        let manifest: Value = serde_json::from_str(
-            &std::fs::read_to_string(archive.join("year=2016/month=01/_manifest.json")).unwrap(),
-        )
-        .unwrap();
+        let manifest: Value =
+            serde_json::from_str(&archive.read_string("year=2016/month=01/_manifest.json"))
+                .unwrap();
         assert_eq!(manifest["parts"].as_array().unwrap().len(), 2);
         assert_eq!(manifest["parts"][1]["rows"], 1);
 
@@ -384,13 +395,13 @@ fn injected_crashes_recover_on_the_next_run() {
     ] {
         let dir = tmp.path().join(point);
         std::fs::create_dir_all(&dir).unwrap();
-        for store in store_uris(&dir, "live") {
+        for (store, archive) in cases(&dir) {
+            let arg = archive.arg();
             seeded(&store);
             let original = export(&store, &dir, &[]);
-            let archive = dir.join("archive");
             let out = run(
                 &store,
-                &archive_args(&archive, &[]),
+                &archive_args(&arg, &[]),
                 &[("CHRONICLE_FAULT", point)],
             );
             assert_ne!(
@@ -400,11 +411,7 @@ fn injected_crashes_recover_on_the_next_run() {
             );
             assert!(stderr(&out).contains(point), "{point}: {}", stderr(&out));
             if point == "after-rename" || point == "after-manifest" {
-                let v = run(
-                    &store,
-                    &["verify", "--archive", archive.to_str().unwrap()],
-                    &[],
-                );
+                let v = run(&store, &["verify", "--archive", arg.as_str()], &[]);
                 assert_eq!(code(&v), 1, "{point}: verify should see the half-done run");
                 let text = stderr(&v);
                 let expected = if point == "after-rename" {
@@ -416,7 +423,7 @@ fn injected_crashes_recover_on_the_next_run() {
             }
             // The killed run's lock does not block the next run: its
             // process is gone.
-            let again = run(&store, &archive_args(&archive, &[]), &[]);
+            let again = run(&store, &archive_args(&arg, &[]), &[]);
             assert_eq!(
                 code(&again),
                 0,
@@ -468,10 +475,10 @@ fn sigkill_at_random_moments_loses_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("many.jsonl");
     many_events(&input, 60_000);
-    for store in store_uris(tmp.path(), "live") {
+    for (store, archive) in cases(tmp.path()) {
+        let arg = archive.arg();
         ok(&store, &["-q", "import", "events", input.to_str().unwrap()]);
         let original = export(&store, tmp.path(), &[]);
-        let archive = tmp.path().join("archive");
         let mut seed = (nanos() % 1_000_003) as u64;
         for round in 0..3 {
             seed = seed
@@ -488,7 +495,7 @@ fn sigkill_at_random_moments_loses_nothing() {
                     "2016-01-01",
                     "--to",
                 ])
-                .arg(&archive)
+                .arg(&arg)
                 .env_remove("CHRONICLE_FAULT")
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -517,7 +524,7 @@ fn sigkill_at_random_moments_loses_nothing() {
                 "--before",
                 "2016-01-01",
                 "--to",
-                archive.to_str().unwrap(),
+                arg.as_str(),
             ],
         );
         assert_exactly_once(&store, &archive, tmp.path(), &original);
@@ -528,9 +535,9 @@ fn sigkill_at_random_moments_loses_nothing() {
 #[test]
 fn a_second_concurrent_run_exits_75_naming_the_holder() {
     let tmp = tempfile::tempdir().unwrap();
-    for store in store_uris(tmp.path(), "live") {
+    for (store, archive) in cases(tmp.path()) {
+        let arg = archive.arg();
         seeded(&store);
-        let archive = tmp.path().join("archive");
         let first = Command::new(BIN)
             .args([
                 "--json",
@@ -541,7 +548,7 @@ fn a_second_concurrent_run_exits_75_naming_the_holder() {
                 "2016-03-15",
                 "--to",
             ])
-            .arg(&archive)
+            .arg(&arg)
             .env("CHRONICLE_FAULT", "after-lock:3000")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -549,7 +556,7 @@ fn a_second_concurrent_run_exits_75_naming_the_holder() {
             .unwrap();
         let pid = first.id();
         std::thread::sleep(Duration::from_millis(1000));
-        let second = run(&store, &archive_args(&archive, &[]), &[]);
+        let second = run(&store, &archive_args(&arg, &[]), &[]);
         assert_eq!(code(&second), 75, "{}", stderr(&second));
         assert!(
             stderr(&second).contains(&format!("pid {pid}")),
@@ -560,14 +567,15 @@ fn a_second_concurrent_run_exits_75_naming_the_holder() {
         assert_eq!(code(&first), 0, "{}", stderr(&first));
         assert_eq!(json(&first)["archived"], 123);
         // The lock is released: a third run goes ahead.
-        ok(&store, &archive_args(&archive, &[]));
+        ok(&store, &archive_args(&arg, &[]));
     }
 }
 
 #[test]
 fn an_expired_lock_is_taken_over() {
     let tmp = tempfile::tempdir().unwrap();
-    for store in store_uris(tmp.path(), "live") {
+    for (store, archive) in cases(tmp.path()) {
+        let arg = archive.arg();
         seeded(&store);
         let mut s = chronicle::store::open(&store).unwrap();
         // A holder on another machine whose TTL has already passed.
@@ -577,7 +585,7 @@ fn an_expired_lock_is_taken_over() {
             -1000,
         )
         .unwrap();
-        let out = ok(&store, &archive_args(&tmp.path().join("archive"), &[]));
+        let out = ok(&store, &archive_args(&arg, &[]));
         assert_eq!(json(&out)["archived"], 123);
         // A live holder elsewhere blocks.
         s.try_lock(
@@ -586,7 +594,7 @@ fn an_expired_lock_is_taken_over() {
             60_000,
         )
         .unwrap();
-        let out = run(&store, &archive_args(&tmp.path().join("archive"), &[]), &[]);
+        let out = run(&store, &archive_args(&arg, &[]), &[]);
         assert_eq!(code(&out), 75);
         assert!(stderr(&out).contains("pid 1 on elsewhere"));
     }
@@ -598,7 +606,7 @@ fn damaged_parts_are_reported_by_verify_and_replay() {
     for store in store_uris(tmp.path(), "live") {
         seeded(&store);
         let archive = tmp.path().join("archive");
-        ok(&store, &archive_args(&archive, &[]));
+        ok(&store, &archive_args(archive.to_str().unwrap(), &[]));
         let jan = archive.join("year=2016/month=01/part-00001.parquet");
         let feb = archive.join("year=2016/month=02/part-00001.parquet");
         let from = archive.to_str().unwrap();
@@ -664,14 +672,22 @@ fn duckdb_and_pyarrow_read_what_export_wrote() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    for store in store_uris(tmp.path(), "live") {
+    for (store, archive) in cases(tmp.path()) {
+        let arg = archive.arg();
         seeded(&store);
         let before = export(&store, tmp.path(), &["--until", "2016-03-01"]);
-        let archive = tmp.path().join("archive");
-        ok(&store, &archive_args(&archive, &[]));
-        for engine in ["duckdb", "pyarrow"] {
+        ok(&store, &archive_args(&arg, &[]));
+        // DuckDB reads S3 only through its httpfs extension, which cannot
+        // be installed offline: S3 archives are read by pyarrow's
+        // S3FileSystem.
+        let engines: &[&str] = if archive.is_s3() {
+            &["pyarrow"]
+        } else {
+            &["duckdb", "pyarrow"]
+        };
+        for &engine in engines {
             let out = Command::new("python3")
-                .args([READER, archive.to_str().unwrap(), engine])
+                .args([READER, arg.as_str(), engine])
                 .output()
                 .unwrap();
             assert!(
@@ -700,14 +716,11 @@ fn duckdb_and_pyarrow_read_what_export_wrote() {
 #[test]
 fn daily_partitions_and_mixing_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
-    for store in store_uris(tmp.path(), "live") {
+    for (store, archive) in cases(tmp.path()) {
+        let arg = archive.arg();
         seeded(&store);
         let original = export(&store, tmp.path(), &[]);
-        let archive = tmp.path().join("archive");
-        let report = json(&ok(
-            &store,
-            &archive_args(&archive, &["--partition", "day"]),
-        ));
+        let report = json(&ok(&store, &archive_args(&arg, &["--partition", "day"])));
         // Daily partitions that end by 2016-03-15: every event before it.
         let received = |l: &String| {
             serde_json::from_str::<Value>(l).unwrap()["meta"]["received_at"]
@@ -723,11 +736,9 @@ fn daily_partitions_and_mixing_is_refused() {
         assert!(export(&store, tmp.path(), &[])
             .iter()
             .all(|l| received(l).as_str() >= "2016-03-15"));
-        assert!(archive
-            .join("year=2016/month=01/day=01/_manifest.json")
-            .exists());
+        assert!(archive.exists("year=2016/month=01/day=01/_manifest.json"));
         assert_exactly_once(&store, &archive, tmp.path(), &original);
-        let out = run(&store, &archive_args(&archive, &[]), &[]);
+        let out = run(&store, &archive_args(&arg, &[]), &[]);
         assert_eq!(code(&out), 2);
         assert!(
             stderr(&out).contains("use the same --partition"),

@@ -11,7 +11,8 @@
 //! - `verify --quiet` still prints every problem on stderr.
 //!
 //! Races are made deterministic with the `CHRONICLE_FAULT=<point>:<ms>`
-//! pause hook of the archive procedure.
+//! pause hook of the archive procedure. The concurrent-writer tests run on
+//! a local folder and on S3 when the test server is up ([`each_target`]).
 
 mod common;
 
@@ -20,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::archive_target::{archive_targets, Target};
 use serde_json::Value;
 
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/archive/events.jsonl");
@@ -61,15 +63,20 @@ fn sqlite(dir: &Path, name: &str) -> String {
     format!("sqlite:{}", dir.join(format!("{name}.db")).display())
 }
 
-fn archive_args<'a>(archive: &'a Path, before: &'a str) -> Vec<&'a str> {
-    vec![
-        "--json",
-        "archive",
-        "--before",
-        before,
-        "--to",
-        archive.to_str().unwrap(),
-    ]
+fn archive_args<'a>(archive: &'a str, before: &'a str) -> Vec<&'a str> {
+    vec!["--json", "archive", "--before", before, "--to", archive]
+}
+
+/// Runs `test` once per archive location (a local folder, and S3 when the
+/// test server is up), each in a folder of its own for its stores.
+fn each_target(test: impl Fn(&Path, &Target)) {
+    let tmp = tempfile::tempdir().unwrap();
+    for (i, target) in archive_targets(tmp.path(), "archive").iter().enumerate() {
+        let dir = tmp.path().join(format!("case{i}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        eprintln!("archive at {}", target.arg());
+        test(&dir, target);
+    }
 }
 
 /// Every event of a store, as export lines.
@@ -84,13 +91,9 @@ fn export(dir: &Path, store: &str) -> Vec<String> {
 }
 
 /// Every archived event, read back through `replay` into a scratch store.
-fn archived(dir: &Path, archive: &Path) -> Vec<String> {
+fn archived(dir: &Path, archive: &Target) -> Vec<String> {
     let scratch = sqlite(dir, &format!("scratch-{}", uuid::Uuid::new_v4().simple()));
-    ok(
-        dir,
-        &scratch,
-        &["-q", "replay", "--from", archive.to_str().unwrap()],
-    );
+    ok(dir, &scratch, &["-q", "replay", "--from", &archive.arg()]);
     export(dir, &scratch)
 }
 
@@ -142,7 +145,7 @@ fn two_stores(dir: &Path) -> (String, String, Vec<String>) {
 
 /// Every event of `originals` is exactly once in archive ∪ the live stores,
 /// and `verify` finds nothing wrong from either store.
-fn assert_exactly_once(dir: &Path, archive: &Path, stores: &[&str], originals: &[String]) {
+fn assert_exactly_once(dir: &Path, archive: &Target, stores: &[&str], originals: &[String]) {
     let mut found: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut all = archived(dir, archive);
     for store in stores {
@@ -176,7 +179,7 @@ fn assert_exactly_once(dir: &Path, archive: &Path, stores: &[&str], originals: &
         // Stores sharing an archive folder learn each other's archived ids
         // (archived-id records, docs/archive.md) at their next archive run
         // or `verify --repair`; only then do their records match it.
-        let archive = archive.to_str().unwrap();
+        let archive = &archive.arg();
         run(
             dir,
             store,
@@ -197,45 +200,53 @@ fn wait_for(path: &Path, seconds: u64) {
     }
 }
 
+/// Waits until the file `key` of `archive` exists, at most `seconds`.
+fn wait_for_key(archive: &Target, key: &str, seconds: u64) {
+    let started = Instant::now();
+    while !archive.exists(key) && started.elapsed() < Duration::from_secs(seconds) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn a_second_store_archiving_into_the_same_folder_exits_75_and_nothing_is_lost() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    let (a, b, originals) = two_stores(dir);
-    let archive = dir.join("archive");
+    each_target(|dir, archive| {
+        let arg = archive.arg();
+        let (a, b, originals) = two_stores(dir);
 
-    // A holds the folder (paused right after taking its locks) while B,
-    // archiving another store, tries the same folder.
-    let first = spawn(
-        dir,
-        &a,
-        &archive_args(&archive, "2016-03-15"),
-        "after-lock:4000",
-    );
-    let pid = first.id();
-    wait_for(&archive.join("_archive.lock"), 10);
-    let second = run(dir, &b, &archive_args(&archive, "2016-03-15"), &[]);
-    assert_eq!(code(&second), 75, "{}", stderr(&second));
-    let message = stderr(&second);
-    assert!(
-        message.contains(&format!("pid {pid}")),
-        "holder not named: {message}"
-    );
-    assert!(message.contains("archive folder"), "{message}");
-    assert_eq!(
-        export(dir, &b).len(),
-        500,
-        "the refused run deleted live events"
-    );
+        // A holds the folder (paused right after taking its locks) while B,
+        // archiving another store, tries the same folder.
+        let first = spawn(
+            dir,
+            &a,
+            &archive_args(&arg, "2016-03-15"),
+            "after-lock:4000",
+        );
+        let pid = first.id();
+        wait_for_key(archive, "_archive.lock", 10);
+        let second = run(dir, &b, &archive_args(&arg, "2016-03-15"), &[]);
+        assert_eq!(code(&second), 75, "{}", stderr(&second));
+        let message = stderr(&second);
+        assert!(
+            message.contains(&format!("pid {pid}")),
+            "holder not named: {message}"
+        );
+        assert!(message.contains("archive folder"), "{message}");
+        assert_eq!(
+            export(dir, &b).len(),
+            500,
+            "the refused run deleted live events"
+        );
 
-    let first = first.wait_with_output().unwrap();
-    assert_eq!(code(&first), 0, "{}", stderr(&first));
-    // The lock is released: B now archives into the same folder, after A.
-    let report: Value =
-        serde_json::from_slice(&ok(dir, &b, &archive_args(&archive, "2016-03-15")).stdout).unwrap();
-    assert_eq!(report["archived"], 500);
-    assert!(!archive.join("_archive.lock").exists());
-    assert_exactly_once(dir, &archive, &[&a, &b], &originals);
+        let first = first.wait_with_output().unwrap();
+        assert_eq!(code(&first), 0, "{}", stderr(&first));
+        // The lock is released: B now archives into the same folder, after A.
+        let report: Value =
+            serde_json::from_slice(&ok(dir, &b, &archive_args(&arg, "2016-03-15")).stdout).unwrap();
+        assert_eq!(report["archived"], 500);
+        assert!(!archive.control_exists("_archive.lock"));
+        assert_exactly_once(dir, archive, &[&a, &b], &originals);
+    });
 }
 
 /// The reported failure as it happens, without hooks: two stores start
@@ -243,118 +254,114 @@ fn a_second_store_archiving_into_the_same_folder_exits_75_and_nothing_is_lost() 
 /// 75 (and then archives after the other); none loses an event.
 #[test]
 fn two_stores_started_at_once_never_lose_events() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    let stores = [sqlite(dir, "a"), sqlite(dir, "b")];
-    let mut originals = Vec::new();
-    for (store, tag) in stores.iter().zip(["a", "b"]) {
-        let input = dir.join(format!("{tag}.jsonl"));
-        events(&input, tag, 20_000, "2015-01-01T00:00:00Z", 365);
-        ok(
-            dir,
-            store,
-            &["-q", "import", "events", input.to_str().unwrap()],
-        );
-        originals.extend(export(dir, store));
-    }
-    let archive = dir.join("archive");
-    let children: Vec<Child> = stores
-        .iter()
-        .map(|s| spawn(dir, s, &archive_args(&archive, "2016-01-01"), "none"))
-        .collect();
-    let outputs: Vec<Output> = children
-        .into_iter()
-        .map(|c| c.wait_with_output().unwrap())
-        .collect();
-    // Once both have ended, a refused run archives after the other.
-    for (store, out) in stores.iter().zip(outputs) {
-        match code(&out) {
-            0 => {}
-            75 => {
-                assert!(
-                    stderr(&out).contains("is locked by chronicle archive pid"),
-                    "{}",
-                    stderr(&out)
-                );
-                ok(dir, store, &archive_args(&archive, "2016-01-01"));
-            }
-            other => panic!("archive exited {other}: {}", stderr(&out)),
+    each_target(|dir, archive| {
+        let arg = archive.arg();
+        let stores = [sqlite(dir, "a"), sqlite(dir, "b")];
+        let mut originals = Vec::new();
+        for (store, tag) in stores.iter().zip(["a", "b"]) {
+            let input = dir.join(format!("{tag}.jsonl"));
+            events(&input, tag, 20_000, "2015-01-01T00:00:00Z", 365);
+            ok(
+                dir,
+                store,
+                &["-q", "import", "events", input.to_str().unwrap()],
+            );
+            originals.extend(export(dir, store));
         }
-    }
-    for store in &stores {
-        assert!(
-            export(dir, store).is_empty(),
-            "{store} still holds live events"
-        );
-    }
-    assert_exactly_once(dir, &archive, &[&stores[0], &stores[1]], &originals);
+        let children: Vec<Child> = stores
+            .iter()
+            .map(|s| spawn(dir, s, &archive_args(&arg, "2016-01-01"), "none"))
+            .collect();
+        let outputs: Vec<Output> = children
+            .into_iter()
+            .map(|c| c.wait_with_output().unwrap())
+            .collect();
+        // Once both have ended, a refused run archives after the other.
+        for (store, out) in stores.iter().zip(outputs) {
+            match code(&out) {
+                0 => {}
+                75 => {
+                    assert!(
+                        stderr(&out).contains("is locked by chronicle archive pid"),
+                        "{}",
+                        stderr(&out)
+                    );
+                    ok(dir, store, &archive_args(&arg, "2016-01-01"));
+                }
+                other => panic!("archive exited {other}: {}", stderr(&out)),
+            }
+        }
+        for store in &stores {
+            assert!(
+                export(dir, store).is_empty(),
+                "{store} still holds live events"
+            );
+        }
+        assert_exactly_once(dir, archive, &[&stores[0], &stores[1]], &originals);
+    });
 }
 
 #[test]
 fn a_writer_whose_lock_was_taken_over_loses_the_manifest_race_cleanly() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    let (a, b, originals) = two_stores(dir);
-    let archive = dir.join("archive");
+    each_target(|dir, archive| {
+        let arg = archive.arg();
+        let (a, b, originals) = two_stores(dir);
 
-    // A stalls between verifying its first part and listing it in the
-    // manifest, long enough for its lock to expire (simulated by moving the
-    // expiry into the past), and B takes the folder over meanwhile.
-    let first = spawn(
-        dir,
-        &a,
-        &archive_args(&archive, "2016-03-15"),
-        "after-verify:8000",
-    );
-    let pid = first.id();
-    wait_for(&archive.join("year=2016/month=01/part-00001.parquet"), 60);
-    std::thread::sleep(Duration::from_millis(1000));
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
-    let expired = serde_json::json!({
-        "holder": format!("chronicle archive pid {pid} on {} (run stalled)", host.trim()),
-        "host": host.trim(),
-        "pid": pid,
-        "run": "stalled",
-        "acquired_at": "2016-01-01T00:00:00.000Z",
-        "expires_at": "2016-01-01T00:10:00.000Z",
+        // A stalls between verifying its first part and listing it in the
+        // manifest, long enough for its lock to expire (simulated by moving the
+        // expiry into the past), and B takes the folder over meanwhile.
+        let first = spawn(
+            dir,
+            &a,
+            &archive_args(&arg, "2016-03-15"),
+            "after-verify:8000",
+        );
+        let pid = first.id();
+        wait_for_key(archive, "year=2016/month=01/part-00001.parquet", 60);
+        std::thread::sleep(Duration::from_millis(1000));
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+        let expired = serde_json::json!({
+            "holder": format!("chronicle archive pid {pid} on {} (run stalled)", host.trim()),
+            "host": host.trim(),
+            "pid": pid,
+            "run": "stalled",
+            "acquired_at": "2016-01-01T00:00:00.000Z",
+            "expires_at": "2016-01-01T00:10:00.000Z",
+        });
+        archive.write_string("_archive.lock", &expired.to_string());
+        let second = run(dir, &b, &archive_args(&arg, "2016-03-15"), &[]);
+        // B leaves A's unlisted part alone (its events are not B's) and says so.
+        assert_eq!(code(&second), 1, "{}", stderr(&second));
+        assert!(
+            stderr(&second).contains("part-00001.parquet: not in the manifest"),
+            "{}",
+            stderr(&second)
+        );
+
+        // A resumes: B's manifest is not the one A read, so A stops with 75
+        // rather than overwriting it, and deletes nothing.
+        let first = first.wait_with_output().unwrap();
+        assert_eq!(code(&first), 75, "{}", stderr(&first));
+        assert!(
+            stderr(&first).contains("changed by another writer"),
+            "{}",
+            stderr(&first)
+        );
+        assert_eq!(
+            export(dir, &a).len(),
+            240,
+            "the losing run deleted live events"
+        );
+
+        // A's next run adopts its part and finishes; nothing is lost or doubled.
+        let again: Value =
+            serde_json::from_slice(&ok(dir, &a, &archive_args(&arg, "2016-03-15")).stdout).unwrap();
+        assert_eq!(
+            again["partitions"][0]["adopted_files"][0],
+            "part-00001.parquet"
+        );
+        assert_exactly_once(dir, archive, &[&a, &b], &originals);
     });
-    std::fs::write(
-        archive.join("_archive.lock"),
-        serde_json::to_vec(&expired).unwrap(),
-    )
-    .unwrap();
-    let second = run(dir, &b, &archive_args(&archive, "2016-03-15"), &[]);
-    // B leaves A's unlisted part alone (its events are not B's) and says so.
-    assert_eq!(code(&second), 1, "{}", stderr(&second));
-    assert!(
-        stderr(&second).contains("part-00001.parquet: not in the manifest"),
-        "{}",
-        stderr(&second)
-    );
-
-    // A resumes: B's manifest is not the one A read, so A stops with 75
-    // rather than overwriting it, and deletes nothing.
-    let first = first.wait_with_output().unwrap();
-    assert_eq!(code(&first), 75, "{}", stderr(&first));
-    assert!(
-        stderr(&first).contains("changed by another writer"),
-        "{}",
-        stderr(&first)
-    );
-    assert_eq!(
-        export(dir, &a).len(),
-        240,
-        "the losing run deleted live events"
-    );
-
-    // A's next run adopts its part and finishes; nothing is lost or doubled.
-    let again: Value =
-        serde_json::from_slice(&ok(dir, &a, &archive_args(&archive, "2016-03-15")).stdout).unwrap();
-    assert_eq!(
-        again["partitions"][0]["adopted_files"][0],
-        "part-00001.parquet"
-    );
-    assert_exactly_once(dir, &archive, &[&a, &b], &originals);
 }
 
 #[test]
@@ -371,7 +378,11 @@ fn a_part_replaced_after_its_manifest_is_never_trusted_for_the_delete() {
     let live_january = january(&a);
     // Another store's January part, archived elsewhere.
     let elsewhere = dir.join("elsewhere");
-    ok(dir, &b, &archive_args(&elsewhere, "2016-02-01"));
+    ok(
+        dir,
+        &b,
+        &archive_args(elsewhere.to_str().unwrap(), "2016-02-01"),
+    );
 
     // A pauses after listing its January part; meanwhile the part is
     // replaced by the other store's, as a racing writer did before.
@@ -380,7 +391,7 @@ fn a_part_replaced_after_its_manifest_is_never_trusted_for_the_delete() {
     let first = spawn(
         dir,
         &a,
-        &archive_args(&archive, "2016-02-01"),
+        &archive_args(archive.to_str().unwrap(), "2016-02-01"),
         "after-manifest:4000",
     );
     wait_for(&archive.join("year=2016/month=01/_manifest.json"), 60);
@@ -418,7 +429,7 @@ fn temporary_files_carry_the_run_id_and_a_killed_runs_lock_is_taken_over() {
     let out = run(
         dir,
         &a,
-        &archive_args(&archive, "2016-03-15"),
+        &archive_args(archive.to_str().unwrap(), "2016-03-15"),
         &[("CHRONICLE_FAULT", "mid-write")],
     );
     assert_ne!(code(&out), 0, "the injected abort did not stop the run");
@@ -434,10 +445,14 @@ fn temporary_files_carry_the_run_id_and_a_killed_runs_lock_is_taken_over() {
     assert!(temp.exists(), "no {}", temp.display());
     // Its process is gone, so the next run takes the lock over at once and
     // removes the leftover.
-    ok(dir, &a, &archive_args(&archive, "2016-03-15"));
+    ok(
+        dir,
+        &a,
+        &archive_args(archive.to_str().unwrap(), "2016-03-15"),
+    );
     assert!(!temp.exists());
     assert!(!archive.join("_archive.lock").exists());
-    assert_exactly_once(dir, &archive, &[&a], &original);
+    assert_exactly_once(dir, &Target::Local(archive.clone()), &[&a], &original);
 }
 
 /// The fixture archived whole (January to April 2016), with its original
@@ -447,7 +462,11 @@ fn archived_fixture(dir: &Path) -> (String, PathBuf, Vec<String>) {
     ok(dir, &store, &["-q", "import", "events", FIXTURE]);
     let original = export(dir, &store);
     let archive = dir.join("archive");
-    ok(dir, &store, &archive_args(&archive, "2016-05-01"));
+    ok(
+        dir,
+        &store,
+        &archive_args(archive.to_str().unwrap(), "2016-05-01"),
+    );
     assert!(export(dir, &store).is_empty());
     (store, archive, original)
 }

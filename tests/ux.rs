@@ -340,7 +340,7 @@ fn the_archive_progress_total_is_what_is_archived() {
         let mut store = chronicle::store::open(&format!("sqlite:{}", db.display())).unwrap();
         let recorder = Recorder::default();
         let options = ArchiveOptions {
-            root: dir.path().join("archive"),
+            root: chronicle::archive::location::Archive::local(&dir.path().join("archive")),
             before: chronicle::event::parse_time_bound(before).unwrap(),
             lag_ms: 0,
             granularity,
@@ -390,7 +390,7 @@ fn the_archive_delete_phase_has_a_bar_with_the_right_total() {
         let mut store = chronicle::store::open(&format!("sqlite:{}", db.display())).unwrap();
         let bars = Bars::default();
         let options = ArchiveOptions {
-            root: dir.path().join("archive"),
+            root: chronicle::archive::location::Archive::local(&dir.path().join("archive")),
             before: chronicle::event::parse_time_bound("2016-05-01").unwrap(),
             lag_ms: 0,
             granularity: Granularity::Month,
@@ -439,7 +439,7 @@ fn a_partition_of_many_parts_is_deleted_between_its_parts_with_exact_bars() {
     // Parts of 20 rows, deletes once 30 ids are queued: January's parts
     // are flushed while the partition is still being scanned.
     let options = ArchiveOptions {
-        root: dir.path().join("archive"),
+        root: chronicle::archive::location::Archive::local(&dir.path().join("archive")),
         before: chronicle::event::parse_time_bound("2016-03-01").unwrap(),
         lag_ms: 0,
         granularity: Granularity::Month,
@@ -575,7 +575,8 @@ fn the_verify_progress_counts_events_not_partitions() {
     let archived = r.json()["archived"].as_u64().unwrap();
     assert_eq!(archived, 240);
     let recorder = Recorder::default();
-    let report = verify(&dir.path().join("archive"), None, &recorder).unwrap();
+    let archive = chronicle::archive::location::Archive::local(&dir.path().join("archive"));
+    let report = verify(&archive, None, &recorder).unwrap();
     assert_eq!(report.partitions, 4);
     assert_eq!(*recorder.0.lock().unwrap(), (Some(archived), archived));
 }

@@ -7,12 +7,12 @@
 //! and reads archived versions back for conflict reports.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use uuid::Uuid;
 
 use super::layout::{list_partitions, Partition};
+use super::location::{Archive, Dir};
 use super::manifest::{part_path, Manifest, PartEntry};
 use super::parquet::{for_each_row, read_ids, PartEvents, RowRef};
 use super::read::check_sha256;
@@ -46,7 +46,7 @@ pub fn hash_of_row(row: &RowRef<'_>) -> ContentHash {
 
 /// The records every listed part of `partition` calls for, sorted by id.
 /// Each part's SHA-256 is checked against its manifest first.
-pub fn partition_records(root: &Path, partition: &Partition) -> anyhow::Result<Vec<ArchivedId>> {
+pub fn partition_records(root: &Archive, partition: &Partition) -> anyhow::Result<Vec<ArchivedId>> {
     let dir = partition.dir(root);
     let manifest = Manifest::load(&dir, partition)?;
     let name = partition.name();
@@ -82,12 +82,12 @@ pub struct RecordsCheck {
 /// and with `repair` makes them equal (writing missing and differing
 /// records, removing extra ones). Memory: one partition's records twice.
 pub fn check_records(
-    root: &Path,
+    root: &Archive,
     store: &mut dyn Store,
     repair: bool,
 ) -> anyhow::Result<RecordsCheck> {
     let mut check = RecordsCheck::default();
-    let partitions = if root.is_dir() {
+    let partitions = if root.exists()? {
         list_partitions(root)?
     } else {
         Vec::new()
@@ -135,7 +135,7 @@ pub fn check_records(
 }
 
 fn check_partition(
-    root: &Path,
+    root: &Archive,
     store: &mut dyn Store,
     p: &Partition,
     expected: Vec<ArchivedId>,
@@ -248,11 +248,11 @@ fn shown(ids: impl Iterator<Item = Uuid>) -> String {
 /// a partition whose parts cannot be read is left for `verify` to report
 /// and named in `problems`.
 pub fn upgrade_records(
-    root: &Path,
+    root: &Archive,
     store: &mut dyn Store,
     problems: &mut Vec<String>,
 ) -> anyhow::Result<u64> {
-    if !root.is_dir() {
+    if !root.exists()? {
         return Ok(0);
     }
     let counts: BTreeMap<String, u64> = store
@@ -289,7 +289,7 @@ pub fn upgrade_records(
 pub struct ArchivedVersion {
     pub event: Event,
     pub partition: Partition,
-    pub dir: PathBuf,
+    pub dir: Dir,
     pub entry: PartEntry,
 }
 
@@ -297,7 +297,7 @@ pub struct ArchivedVersion {
 /// and the archive's settling of ids archived elsewhere: each partition
 /// named is read once. Ids not found are absent.
 pub fn archived_versions(
-    root: &Path,
+    root: &Archive,
     wanted: &[(Uuid, String)],
 ) -> anyhow::Result<HashMap<Uuid, ArchivedVersion>> {
     let mut by_partition: BTreeMap<&str, HashSet<Uuid>> = BTreeMap::new();
@@ -305,7 +305,7 @@ pub fn archived_versions(
         by_partition.entry(partition).or_default().insert(*id);
     }
     let mut out = HashMap::new();
-    if by_partition.is_empty() || !root.is_dir() {
+    if by_partition.is_empty() || !root.exists()? {
         return Ok(out);
     }
     for p in list_partitions(root)? {
@@ -338,7 +338,7 @@ pub fn archived_versions(
 /// True when the store holds as many archived-id records per partition as
 /// the archive holds rows: the store was written or upgraded by a chronicle
 /// that keeps them.
-pub fn records_complete(root: &Path, store: &mut dyn Store) -> anyhow::Result<bool> {
+pub fn records_complete(root: &Archive, store: &mut dyn Store) -> anyhow::Result<bool> {
     let counts: BTreeMap<String, u64> = store
         .archived_counts()?
         .into_iter()
@@ -359,12 +359,13 @@ pub fn records_complete(root: &Path, store: &mut dyn Store) -> anyhow::Result<bo
 /// yet) from the archive's id columns looked up in the live store, which
 /// reads every part's ids once.
 pub fn live_overlap(
-    root: Option<&Path>,
+    root: Option<&Archive>,
     store: &mut dyn Store,
     filter: &ScanFilter,
 ) -> anyhow::Result<Vec<(Event, ArchivedId)>> {
-    let Some(root) = root.filter(|r| r.is_dir()) else {
-        return live_and_archived(store, filter);
+    let root = match root {
+        Some(root) if root.exists()? => root,
+        _ => return live_and_archived(store, filter),
     };
     if records_complete(root, store)? {
         return live_and_archived(store, filter);

@@ -200,14 +200,14 @@ fn locked(files: &dyn ControlFiles, record: &LockRecord) -> anyhow::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::archive::location::LocalFolder;
+    use crate::archive::local::LocalFolder;
     use crate::exit::{status_for_error, ExitStatus};
 
     #[test]
     fn one_holder_takeover_of_the_stale_and_loss_is_noticed() {
         let root = tempfile::tempdir().unwrap();
-        let a = LocalFolder::new(root.path(), "a");
-        let b = LocalFolder::new(root.path(), "b");
+        let a = LocalFolder::new(root.path());
+        let b = LocalFolder::new(root.path());
         let mut first = FolderLock::take(&a, "holder a", "a", 60_000).unwrap();
         let err = FolderLock::take(&b, "holder b", "b", 60_000).err().unwrap();
         assert_eq!(status_for_error(&err), ExitStatus::Locked);

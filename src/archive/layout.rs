@@ -1,7 +1,9 @@
 //! Where things live in an archive folder: Hive-style partition folders
 //! (`year=YYYY/month=MM[/day=DD]`), part file names, and the file-system
 //! primitives (fsync of files and folders, atomic replace) that the crash
-//! safety of the archive procedure rests on.
+//! safety of the archive procedure rests on in a local folder. Listing goes
+//! through the archive's [`super::location::Backend`], so it works the
+//! same on object storage.
 
 use std::fs::{self, File};
 use std::io::Write;
@@ -10,6 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use chrono::{Datelike, NaiveDate, TimeZone, Utc};
 
+use super::location::{Archive, Dir, Loc};
 use crate::event::Millis;
 
 /// The manifest file of one partition folder. The leading underscore makes
@@ -111,8 +114,10 @@ impl Partition {
         p
     }
 
-    pub fn dir(&self, root: &Path) -> PathBuf {
-        root.join(self.rel_dir())
+    /// The partition's folder in `archive`.
+    pub fn dir(&self, archive: &Archive) -> Dir {
+        let key = self.key("");
+        archive.dir(key.trim_end_matches('/').to_string())
     }
 
     /// The `/`-separated key of a file in the partition folder, relative to
@@ -144,51 +149,36 @@ fn hive_value(name: &str, key: &str) -> Option<u32> {
     name.strip_prefix(key)?.strip_prefix('=')?.parse().ok()
 }
 
-fn sorted_entries(dir: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
-    let mut out = Vec::new();
-    for entry in fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
-        let entry = entry?;
-        if entry.file_type()?.is_dir() {
-            out.push((
-                entry.file_name().to_string_lossy().into_owned(),
-                entry.path(),
-            ));
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
-/// Every partition folder under `root` that holds a manifest or a part
+/// Every partition folder of `archive` that holds a manifest or a part
 /// file, in time order. A missing root is an empty archive.
-pub fn list_partitions(root: &Path) -> anyhow::Result<Vec<Partition>> {
+pub fn list_partitions(archive: &Archive) -> anyhow::Result<Vec<Partition>> {
     let mut out = Vec::new();
-    if !root.exists() {
-        return Ok(out);
-    }
-    for (year_name, year_path) in sorted_entries(root)? {
+    let top = archive.top();
+    for year_name in top.list()?.dirs {
         let Some(year) = hive_value(&year_name, "year") else {
             continue;
         };
-        for (month_name, month_path) in sorted_entries(&year_path)? {
+        let year_dir = archive.dir(top.key(&year_name));
+        for month_name in year_dir.list()?.dirs {
             let Some(month) = hive_value(&month_name, "month").filter(|m| (1..=12).contains(m))
             else {
                 continue;
             };
-            let monthly = Partition {
-                year: year as i32,
-                month,
-                day: None,
-            };
-            if holds_partition_files(&month_path)? {
-                out.push(monthly);
+            let month_dir = archive.dir(year_dir.key(&month_name));
+            let listing = month_dir.list()?;
+            if holds_partition_files(&listing.files) {
+                out.push(Partition {
+                    year: year as i32,
+                    month,
+                    day: None,
+                });
             }
-            for (day_name, day_path) in sorted_entries(&month_path)? {
+            for day_name in listing.dirs {
                 let Some(day) = hive_value(&day_name, "day") else {
                     continue;
                 };
                 if NaiveDate::from_ymd_opt(year as i32, month, day).is_some()
-                    && holds_partition_files(&day_path)?
+                    && holds_partition_files(&archive.dir(month_dir.key(&day_name)).list()?.files)
                 {
                     out.push(Partition {
                         year: year as i32,
@@ -203,11 +193,8 @@ pub fn list_partitions(root: &Path) -> anyhow::Result<Vec<Partition>> {
     Ok(out)
 }
 
-fn holds_partition_files(dir: &Path) -> anyhow::Result<bool> {
-    if dir.join(MANIFEST).exists() {
-        return Ok(true);
-    }
-    Ok(!part_files_on_disk(dir)?.is_empty())
+fn holds_partition_files(files: &[String]) -> bool {
+    files.iter().any(|f| f == MANIFEST || part_seq(f).is_some())
 }
 
 /// `part-00001.parquet` for sequence number 1.
@@ -224,36 +211,29 @@ pub fn part_seq(name: &str) -> Option<u32> {
 }
 
 /// Names of the part files present in a partition folder, sorted.
-pub fn part_files_on_disk(dir: &Path) -> anyhow::Result<Vec<String>> {
-    let mut out = Vec::new();
-    if !dir.exists() {
-        return Ok(out);
-    }
-    for entry in fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
-        let name = entry?.file_name().to_string_lossy().into_owned();
-        if part_seq(&name).is_some() {
-            out.push(name);
-        }
-    }
-    out.sort();
-    Ok(out)
+pub fn part_files_on_disk(dir: &Dir) -> anyhow::Result<Vec<String>> {
+    Ok(dir
+        .list()?
+        .files
+        .into_iter()
+        .filter(|name| part_seq(name).is_some())
+        .collect())
 }
 
 /// Leftover temporary files (`.part-*.tmp`, `._manifest.json.*.tmp`) of an
 /// interrupted run. They are never the only copy of anything.
-pub fn temp_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    if !dir.exists() {
-        return Ok(out);
-    }
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') && name.ends_with(".tmp") {
-            out.push(entry.path());
-        }
-    }
-    Ok(out)
+pub fn temp_files(dir: &Dir) -> anyhow::Result<Vec<Loc>> {
+    Ok(dir
+        .archive()
+        .temp_files(dir.prefix())?
+        .iter()
+        .map(|name| dir.join(name))
+        .collect())
+}
+
+/// `.NAME.RUN.tmp`: the temporary name of `name` written by run `run`.
+pub fn temp_name(name: &str, run: &str) -> String {
+    format!(".{name}.{run}.tmp")
 }
 
 /// The temporary name a file is written under before its rename:
@@ -264,7 +244,7 @@ pub fn temp_path(final_path: &Path, run: &str) -> PathBuf {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    final_path.with_file_name(format!(".{name}.{run}.tmp"))
+    final_path.with_file_name(temp_name(&name, run))
 }
 
 /// Makes a rename or a new file in `dir` durable.
@@ -326,6 +306,7 @@ mod tests {
         let p = Partition::of(ms, Granularity::Month);
         assert_eq!(p.name(), "2016-12");
         assert_eq!(p.rel_dir(), PathBuf::from("year=2016/month=12"));
+        assert_eq!(p.key("x"), "year=2016/month=12/x");
         assert_eq!(p.end(), parse_time_bound("2017-01-01").unwrap());
         assert_eq!(p.next().name(), "2017-01");
         let d = Partition::of(ms, Granularity::Day);

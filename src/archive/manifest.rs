@@ -9,14 +9,12 @@
 //! (rows, time range, types) are checked for consistency here and against
 //! the file by `verify`. Readers never prune by them (see [`super::read`]).
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::layout::{part_name, part_seq, Partition, MANIFEST};
-use super::location::{ControlFiles, Version};
+use super::location::{ControlFiles, Dir, Loc, Version};
 use super::parquet::{WrittenPart, SCHEMA_VERSION};
 use crate::event::{format_millis, now_millis, parse_rfc3339_millis, Millis};
 use crate::exit::LostRaceError;
@@ -91,7 +89,7 @@ fn is_sha256_hex(text: &str) -> bool {
 /// this folder: a name such as `/etc/passwd`, `../month=04/part-00001.parquet`
 /// or a symlink is refused with an error naming the entry, before anything
 /// opens it.
-pub fn part_path(dir: &Path, entry: &PartEntry) -> anyhow::Result<PathBuf> {
+pub fn part_path(dir: &Dir, entry: &PartEntry) -> anyhow::Result<Loc> {
     let manifest = dir.join(MANIFEST);
     anyhow::ensure!(
         is_part_name(&entry.file),
@@ -100,8 +98,8 @@ pub fn part_path(dir: &Path, entry: &PartEntry) -> anyhow::Result<PathBuf> {
         entry.file
     );
     let path = dir.join(&entry.file);
-    match std::fs::symlink_metadata(&path) {
-        Ok(meta) if !meta.file_type().is_file() => anyhow::bail!(
+    match path.stat()? {
+        Some(stat) if !stat.plain => anyhow::bail!(
             "{}: entry `{}`: not a plain file (a symlink or folder); it is not read",
             manifest.display(),
             entry.file
@@ -134,19 +132,18 @@ impl Manifest {
     /// Loads the manifest of a partition folder as it is, for `verify` to
     /// inspect; a folder without one has an empty manifest. Everything else
     /// reads manifests through [`Manifest::load_checked`].
-    pub fn load(dir: &Path, partition: &Partition) -> anyhow::Result<Manifest> {
-        let path = dir.join(MANIFEST);
-        if !path.exists() {
-            return Ok(Manifest::empty(partition));
+    pub fn load(dir: &Dir, partition: &Partition) -> anyhow::Result<Manifest> {
+        let key = dir.key(MANIFEST);
+        let files = dir.archive().files();
+        match files.read(&key)? {
+            None => Ok(Manifest::empty(partition)),
+            Some((bytes, _)) => Manifest::parse(&bytes, &files.describe(&key)),
         }
-        let bytes =
-            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        Manifest::parse(&bytes, &path.display().to_string())
     }
 
     /// Loads a manifest and refuses it, naming the entry, when any entry
     /// breaks the rules of [`Manifest::problems`].
-    pub fn load_checked(dir: &Path, partition: &Partition) -> anyhow::Result<Manifest> {
+    pub fn load_checked(dir: &Dir, partition: &Partition) -> anyhow::Result<Manifest> {
         let manifest = Manifest::load(dir, partition)?;
         manifest.ensure_valid(&dir.join(MANIFEST).display().to_string(), partition)?;
         Ok(manifest)

@@ -25,8 +25,11 @@
 pub mod archived_ids;
 pub mod folder_lock;
 pub mod layout;
+pub mod local;
 pub mod location;
 pub mod manifest;
+#[cfg(feature = "s3")]
+pub mod object;
 pub mod parquet;
 pub mod read;
 mod recheck;
@@ -38,10 +41,8 @@ pub mod verify;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::ops::Range;
-use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::Context;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -53,10 +54,8 @@ use crate::progress::{Progress, Unit};
 use crate::store::lock::{hostname, StoreLock, LOCK_TTL_MS};
 use crate::store::{ArchivedBatch, ArchivedId, ScanCursor, ScanFilter, Store};
 use folder_lock::FolderLock;
-use layout::{
-    part_files_on_disk, part_name, part_seq, publish_new, temp_path, Granularity, Partition,
-};
-use location::{LocalFolder, Version};
+use layout::{part_files_on_disk, part_name, part_seq, Granularity, Partition};
+use location::{Archive, Dir, Version};
 use manifest::{Manifest, PartEntry};
 use parquet::{file_sha256, ids_digest, PartEvents, PartWriter};
 use recheck::QueuedPart;
@@ -71,7 +70,7 @@ pub const MAX_PART_ROWS: u64 = 2_000_000;
 
 #[derive(Debug, Clone)]
 pub struct ArchiveOptions {
-    pub root: PathBuf,
+    pub root: Archive,
     /// Only partitions entirely before this instant are archived.
     pub before: Millis,
     /// ... and entirely before now minus this lag.
@@ -243,14 +242,14 @@ const DELETE_BATCH: usize = 1_000_000;
 fn queue_part(
     report: &mut ArchiveReport,
     p: &Partition,
-    dir: &Path,
+    dir: &Dir,
     entry: &PartEntry,
     start: usize,
 ) {
     let pending = &mut report.pending;
     pending.parts.push(QueuedPart {
         partition: *p,
-        dir: dir.to_path_buf(),
+        dir: dir.clone(),
         file: entry.file.clone(),
         sha256: entry.sha256.clone(),
         ids: start..pending.ids.len(),
@@ -265,7 +264,7 @@ fn queue_part(
 fn queue_delete(
     report: &mut ArchiveReport,
     p: &Partition,
-    dir: &Path,
+    dir: &Dir,
     entry: &PartEntry,
     records: &[ArchivedId],
 ) {
@@ -367,7 +366,7 @@ fn fingerprint_row(row: &parquet::RowRef<'_>, with_received_at: bool) -> u64 {
 /// run does).
 pub fn with_archive_lock<T>(
     store: &mut dyn Store,
-    root: &Path,
+    root: &Archive,
     work: impl FnOnce(&mut dyn Store) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
     let run = Uuid::new_v4().simple().to_string()[..12].to_string();
@@ -379,8 +378,7 @@ pub fn with_archive_lock<T>(
     let what = format!("archiving in {}", store.describe());
     // Released when dropped, also when the folder lock is refused.
     let _lock = StoreLock::acquire(store.reopen()?, LOCK_NAME, &holder, &what)?;
-    let files = LocalFolder::new(root, &run);
-    let folder = take_folder_lock(root, &files, &holder, &run)?;
+    let folder = FolderLock::take(root.files(), &holder, &run, LOCK_TTL_MS)?;
     let result = work(store);
     // A failed release only delays the next run until the lock expires.
     let _ = folder.release();
@@ -405,7 +403,7 @@ pub fn archive(
     // Events received before `bound` lie in partitions that end by the cutoff.
     let bound = Partition::of(cutoff, options.granularity).start();
     let mut report = ArchiveReport {
-        archive: options.root.display().to_string(),
+        archive: options.root.to_string(),
         store: store.describe(),
         dry_run: options.dry_run,
         keep_live: options.keep_live,
@@ -420,14 +418,13 @@ pub fn archive(
         std::process::id(),
         hostname()
     );
-    let files = LocalFolder::new(&options.root, &run);
     let (mut lock, mut folder) = if options.dry_run {
         (None, None)
     } else {
         let what = format!("archiving in {}", store.describe());
         // Released when dropped, also when the folder lock is refused.
         let lock = StoreLock::acquire(store.reopen()?, LOCK_NAME, &holder, &what)?;
-        let folder = take_folder_lock(&options.root, &files, &holder, &run)?;
+        let folder = FolderLock::take(options.root.files(), &holder, &run, LOCK_TTL_MS)?;
         (Some(lock), Some(folder))
     };
     fault("after-lock");
@@ -506,29 +503,16 @@ fn live_before(store: &mut dyn Store, bound: Millis) -> anyhow::Result<u64> {
     Ok(total)
 }
 
-/// Takes the archive folder's own lock (creating the folder first), so that
-/// no other store archives into it meanwhile.
-fn take_folder_lock<'a>(
-    root: &Path,
-    files: &'a LocalFolder,
-    holder: &str,
-    run: &str,
-) -> anyhow::Result<FolderLock<'a>> {
-    std::fs::create_dir_all(root)
-        .with_context(|| format!("cannot create archive folder {}", root.display()))?;
-    FolderLock::take(files, holder, run, LOCK_TTL_MS)
-}
-
 /// Refuses to mix monthly and daily partitions in one archive folder:
 /// readers could no longer rely on one folder per time range.
-fn check_granularity(root: &Path, granularity: Granularity) -> anyhow::Result<()> {
+fn check_granularity(root: &Archive, granularity: Granularity) -> anyhow::Result<()> {
     if let Some(other) = layout::list_partitions(root)?
         .into_iter()
         .find(|p| p.granularity() != granularity)
     {
         anyhow::bail!(
             "archive {} already holds {:?} partitions (e.g. {}); use the same --partition for every run",
-            root.display(),
+            root,
             other.granularity(),
             other.rel_dir().display()
         );
@@ -633,10 +617,10 @@ fn run_partitions(
     Ok(())
 }
 
-fn new_partition_report(root: &Path, p: &Partition) -> PartitionReport {
+fn new_partition_report(root: &Archive, p: &Partition) -> PartitionReport {
     PartitionReport {
         partition: p.name(),
-        path: root.join(p.rel_dir()).display().to_string(),
+        path: p.dir(root).to_string(),
         ..Default::default()
     }
 }
@@ -653,7 +637,7 @@ fn partition_filter(p: &Partition) -> ScanFilter {
 /// from the bytes per row of the existing archive (or a typical ratio).
 fn dry_run_partition(
     store: &mut dyn Store,
-    root: &Path,
+    root: &Archive,
     p: &Partition,
     (rows, bytes): (u64, u64),
 ) -> anyhow::Result<PartitionReport> {
@@ -686,11 +670,11 @@ fn dry_run_partition(
     Ok(pr)
 }
 
-/// A part being written: its temp path, final name and, per row, the
-/// fingerprint of the event as the store returned it.
+/// A part being written (streamed to a temporary file or object): its
+/// final name and, per row, the fingerprint of the event as the store
+/// returned it.
 struct OpenPart {
     writer: PartWriter,
-    tmp: PathBuf,
     name: String,
     fingerprints: Vec<u64>,
 }
@@ -700,7 +684,7 @@ struct OpenPart {
 /// next compare and swap expects.
 struct PartitionWrite<'f, 'a> {
     p: Partition,
-    dir: PathBuf,
+    dir: Dir,
     folder: &'f mut FolderLock<'a>,
     manifest: Manifest,
     version: Option<Version>,
@@ -735,7 +719,6 @@ fn archive_partition(
     let (progress, done_before) = (bar.progress, bar.done_before);
     let mut pr = new_partition_report(&options.root, p);
     let dir = p.dir(&options.root);
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let (manifest, version) =
         recover::recover_leftovers(store, folder, &options.root, p, &mut pr, report)?;
     let listed = recover::listed_ids(&dir, &manifest)?;
@@ -821,10 +804,9 @@ fn archive_partition(
                             if open.is_none() {
                                 let name = part_name(next_seq);
                                 next_seq += 1;
-                                let tmp = temp_path(&dir.join(&name), &run);
+                                let upload = options.root.upload(&dir.key(&name), &run)?;
                                 open = Some(OpenPart {
-                                    writer: PartWriter::create(&tmp)?,
-                                    tmp,
+                                    writer: PartWriter::create(upload, dir.join(&name).display())?,
                                     name,
                                     fingerprints: Vec::new(),
                                 });
@@ -854,8 +836,7 @@ fn archive_partition(
                 if let Some(part) = open.take().filter(|_| written.is_err()) {
                     // Stopped mid-part (a failure or an interrupt): the part was
                     // never listed, so its temporary file is only clutter.
-                    drop(part.writer);
-                    let _ = std::fs::remove_file(&part.tmp);
+                    part.writer.abandon();
                 }
                 written
             },
@@ -890,10 +871,9 @@ fn commit_part(
     pr: &mut PartitionReport,
     report: &mut ArchiveReport,
 ) -> anyhow::Result<()> {
-    let written = part.writer.finish()?;
+    let (written, upload) = part.writer.finish()?;
     let path = w.dir.join(&part.name);
-    if !publish_new(&part.tmp, &path)? {
-        let _ = std::fs::remove_file(&part.tmp);
+    if !upload.publish()? {
         return Err(LostRaceError(format!(
             "{} appeared while this run was writing it: another writer is using the archive folder; this run stopped without replacing it (the events stay live)",
             path.display()
@@ -933,7 +913,7 @@ fn verify_and_list(
     options: &ArchiveOptions,
     w: &mut PartitionWrite<'_, '_>,
     (name, fingerprints): (&str, &[u64]),
-    path: &Path,
+    path: &location::Loc,
     written: &parquet::WrittenPart,
     pr: &mut PartitionReport,
     report: &mut ArchiveReport,
@@ -971,7 +951,7 @@ fn verify_and_list(
     );
     drop(read_ids);
     let sha256 = file_sha256(path)?;
-    let bytes = std::fs::metadata(path)?.len();
+    let bytes = path.size()?;
     w.folder.confirm()?;
     fault("after-verify");
 
@@ -999,7 +979,7 @@ fn settle_already_archived(
     store: &mut dyn Store,
     options: &ArchiveOptions,
     p: &Partition,
-    dir: &Path,
+    dir: &Dir,
     parts: &[PartEntry],
     mut already: HashMap<Uuid, u64>,
     pr: &mut PartitionReport,
@@ -1072,18 +1052,18 @@ fn settle_archived_elsewhere(
     let versions = archived_ids::archived_versions(&options.root, &wanted)?;
     // Identical ones, grouped by the part that holds them (the re-check
     // before the delete reads that part again).
-    let mut identical: BTreeMap<(Partition, PathBuf, String), (PartEntry, Vec<ArchivedId>)> =
+    let mut identical: BTreeMap<(Partition, String), (Dir, PartEntry, Vec<ArchivedId>)> =
         BTreeMap::new();
     let mut unbacked = Vec::new();
     let mut conflicts = 0u64;
     for (id, (fp, record)) in elsewhere {
         match versions.get(&id) {
             Some(found) if fingerprint(&found.event, false) == fp => {
-                let key = (found.partition, found.dir.clone(), found.entry.file.clone());
+                let key = (found.partition, found.entry.file.clone());
                 identical
                     .entry(key)
-                    .or_insert_with(|| (found.entry.clone(), Vec::new()))
-                    .1
+                    .or_insert_with(|| (found.dir.clone(), found.entry.clone(), Vec::new()))
+                    .2
                     .push(ArchivedId::of(&found.event, &record.partition));
             }
             Some(found) => {
@@ -1118,12 +1098,12 @@ fn settle_archived_elsewhere(
             unbacked.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
         ));
     }
-    let settled: u64 = identical.values().map(|(_, r)| r.len() as u64).sum();
+    let settled: u64 = identical.values().map(|(_, _, r)| r.len() as u64).sum();
     pr.already_archived += settled;
     if !options.keep_live {
         pr.deleted += settled;
     }
-    for ((p, dir, _), (entry, records)) in identical {
+    for ((p, _), (dir, entry, records)) in identical {
         queue_delete(report, &p, &dir, &entry, &records);
     }
     Ok(())

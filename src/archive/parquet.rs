@@ -11,9 +11,6 @@
 //! is sorted and `created_at` is close to it.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::fs::File;
-use std::io::Read;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use anyhow::Context;
@@ -33,6 +30,7 @@ use parquet::schema::types::ColumnPath;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use super::location::{Loc, PartFile, Upload};
 use crate::event::{Event, Millis};
 use crate::store::ScanFilter;
 
@@ -132,12 +130,13 @@ pub struct WrittenPart {
 }
 
 /// Streams events (already in (received_at, id) order) into one Parquet
-/// file. Memory: one Arrow batch, the writer's current row group, and 16
-/// bytes per row for the ids that the digest and the delete step need.
+/// file, written to an [`Upload`] as it is encoded. Memory: one Arrow
+/// batch, the writer's current row group, and 16 bytes per row for the ids
+/// that the digest and the delete step need.
 pub struct PartWriter {
-    path: PathBuf,
-    file: File,
-    writer: ArrowWriter<File>,
+    /// The part's name, for messages.
+    path: String,
+    writer: ArrowWriter<Box<dyn Upload>>,
     id: StringBuilder,
     service: StringBuilder,
     event_type: StringBuilder,
@@ -157,17 +156,13 @@ pub struct PartWriter {
 }
 
 impl PartWriter {
-    /// Creates (truncates) `path`.
-    pub fn create(path: &Path) -> anyhow::Result<PartWriter> {
-        let file =
-            File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-        let writer =
-            ArrowWriter::try_new(file.try_clone()?, arrow_schema(), Some(writer_properties()))?;
+    /// Writes into `upload`; `name` names the part in messages.
+    pub fn create(upload: Box<dyn Upload>, name: String) -> anyhow::Result<PartWriter> {
+        let writer = ArrowWriter::try_new(upload, arrow_schema(), Some(writer_properties()))?;
         let ts = || TimestampMillisecondBuilder::with_capacity(BATCH_ROWS).with_timezone("UTC");
         let strings = || StringBuilder::with_capacity(BATCH_ROWS, BATCH_ROWS * 24);
         Ok(PartWriter {
-            path: path.to_path_buf(),
-            file,
+            path: name,
             writer,
             id: StringBuilder::with_capacity(BATCH_ROWS, BATCH_ROWS * 36),
             service: strings(),
@@ -260,31 +255,37 @@ impl PartWriter {
         let batch = RecordBatch::try_new(arrow_schema(), columns)?;
         self.writer
             .write(&batch)
-            .with_context(|| format!("cannot write {}", self.path.display()))?;
+            .with_context(|| format!("cannot write {}", self.path))?;
         self.pending = 0;
         Ok(())
     }
 
-    /// Writes the footer and fsyncs the file (the caller renames it and
-    /// fsyncs the folder).
-    pub fn finish(mut self) -> anyhow::Result<WrittenPart> {
+    /// Writes the footer and hands back the upload, for the caller to
+    /// publish (fsync and rename, or complete and copy).
+    pub fn finish(mut self) -> anyhow::Result<(WrittenPart, Box<dyn Upload>)> {
         self.flush_batch()?;
-        self.writer
-            .close()
-            .with_context(|| format!("cannot finish {}", self.path.display()))?;
-        self.file
-            .sync_all()
-            .with_context(|| format!("cannot fsync {}", self.path.display()))?;
+        let upload = self
+            .writer
+            .into_inner()
+            .with_context(|| format!("cannot finish {}", self.path))?;
         let mut ids = self.ids;
         ids.sort_unstable();
-        Ok(WrittenPart {
+        let part = WrittenPart {
             rows: self.rows,
             min_received_at: self.min,
             max_received_at: self.max,
             ids_digest: ids_digest(&ids),
             sorted_ids: ids,
             types: self.types,
-        })
+        };
+        Ok((part, upload))
+    }
+
+    /// Gives up on the part: what was uploaded so far is removed.
+    pub fn abandon(self) {
+        if let Ok(upload) = self.writer.into_inner() {
+            upload.abandon();
+        }
     }
 }
 
@@ -303,30 +304,18 @@ pub fn ids_digest(sorted_ids: &[Uuid]) -> String {
 }
 
 /// SHA-256 of a file's bytes, streamed.
-pub fn file_sha256(path: &Path) -> anyhow::Result<String> {
-    let mut file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file
-            .read(&mut buf)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hex::encode(hasher.finalize()))
+pub fn file_sha256(path: &Loc) -> anyhow::Result<String> {
+    path.sha256()
 }
 
-fn open_builder(path: &Path) -> anyhow::Result<ParquetRecordBatchReaderBuilder<File>> {
-    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+fn open_builder(path: &Loc) -> anyhow::Result<ParquetRecordBatchReaderBuilder<PartFile>> {
+    let file = path.open()?;
     ParquetRecordBatchReaderBuilder::try_new(file)
         .with_context(|| format!("{} is not a readable Parquet file", path.display()))
 }
 
 /// The Parquet metadata of a part (footer only).
-pub fn part_metadata(path: &Path) -> anyhow::Result<Arc<ParquetMetaData>> {
+pub fn part_metadata(path: &Loc) -> anyhow::Result<Arc<ParquetMetaData>> {
     Ok(open_builder(path)?.metadata().clone())
 }
 
@@ -413,7 +402,7 @@ impl Columns {
 /// Streams the events of one part file that match `filter`, in file order
 /// ((received_at, id)), one batch in memory at a time.
 pub struct PartEvents {
-    path: PathBuf,
+    path: Loc,
     reader: ParquetRecordBatchReader,
     filter: ScanFilter,
     columns: Columns,
@@ -424,14 +413,14 @@ pub struct PartEvents {
 }
 
 impl PartEvents {
-    pub fn open(path: &Path, filter: &ScanFilter) -> anyhow::Result<PartEvents> {
+    pub fn open(path: &Loc, filter: &ScanFilter) -> anyhow::Result<PartEvents> {
         Self::open_columns(path, filter, Columns::ALL)
     }
 
     /// Reads only `columns`, and skips the row groups that hold none of the
     /// filter's types (see [`super::read::row_groups_with_types`]).
     pub fn open_columns(
-        path: &Path,
+        path: &Loc,
         filter: &ScanFilter,
         columns: Columns,
     ) -> anyhow::Result<PartEvents> {
@@ -457,7 +446,7 @@ impl PartEvents {
             .build()
             .with_context(|| format!("cannot read {}", path.display()))?;
         Ok(PartEvents {
-            path: path.to_path_buf(),
+            path: path.clone(),
             reader,
             filter: filter.clone(),
             columns,
@@ -622,7 +611,7 @@ pub struct RowRef<'a> {
 /// owned events (the archive's read-back check runs on every row written).
 /// Returns the number of rows.
 pub fn for_each_row(
-    path: &Path,
+    path: &Loc,
     mut visit: impl FnMut(RowRef<'_>) -> anyhow::Result<()>,
 ) -> anyhow::Result<u64> {
     let reader = open_builder(path)?
@@ -687,7 +676,7 @@ fn optional_value(a: &arrow_array::StringArray, i: usize) -> Option<&str> {
 /// What a part file actually holds, as its manifest entry should record it:
 /// rows, time range, types and (sorted) ids, reading only the `id`, `type`
 /// and `received_at` columns. Memory: 16 bytes per row for the ids.
-pub fn part_facts(path: &Path) -> anyhow::Result<WrittenPart> {
+pub fn part_facts(path: &Loc) -> anyhow::Result<WrittenPart> {
     let builder = open_builder(path)?;
     let cols = ["id", "type", "received_at"]
         .iter()
@@ -741,7 +730,7 @@ pub fn part_facts(path: &Path) -> anyhow::Result<WrittenPart> {
 }
 
 /// Every id of a part, in file order, reading only the id column.
-pub fn read_ids(path: &Path) -> anyhow::Result<Vec<Uuid>> {
+pub fn read_ids(path: &Loc) -> anyhow::Result<Vec<Uuid>> {
     let builder = open_builder(path)?;
     let col = column_index(builder.metadata(), "id")
         .with_context(|| format!("{} is not an archive part", path.display()))?;

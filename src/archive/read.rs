@@ -15,7 +15,6 @@
 //! one batch per part of one partition.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use arrow_array::cast::AsArray;
@@ -31,6 +30,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::layout::{list_partitions, Partition};
+use super::location::{Archive, Dir, Loc};
 use super::manifest::{part_path, Manifest, PartEntry};
 use super::parquet::{file_sha256, Columns, PartEvents, BATCH_ROWS};
 use crate::event::{Event, Millis};
@@ -39,13 +39,13 @@ use crate::store::ScanFilter;
 /// The partitions of `root` that may hold events in `[since, until)`,
 /// in time order. Fails when monthly and daily partitions overlap, because
 /// then no single order of folders is the time order.
-pub fn partitions_for(root: &Path, filter: &ScanFilter) -> anyhow::Result<Vec<Partition>> {
+pub fn partitions_for(root: &Archive, filter: &ScanFilter) -> anyhow::Result<Vec<Partition>> {
     let all = list_partitions(root)?;
     for pair in all.windows(2) {
         if pair[1].start() < pair[0].end() {
             anyhow::bail!(
                 "archive {} holds overlapping partitions {} and {} (monthly and daily partitions of the same month cannot be mixed)",
-                root.display(),
+                root,
                 pair[0].rel_dir().display(),
                 pair[1].rel_dir().display()
             );
@@ -60,10 +60,10 @@ pub fn partitions_for(root: &Path, filter: &ScanFilter) -> anyhow::Result<Vec<Pa
 /// Checks a part file against its manifest entry's SHA-256, after checking
 /// that the entry names a plain part file of `dir`; the error names the
 /// file and both digests. Returns the file's path.
-pub fn check_sha256(dir: &Path, entry: &PartEntry) -> anyhow::Result<PathBuf> {
+pub fn check_sha256(dir: &Dir, entry: &PartEntry) -> anyhow::Result<Loc> {
     let path = part_path(dir, entry)?;
     anyhow::ensure!(
-        path.exists(),
+        path.exists()?,
         "{} is listed in its manifest but missing",
         path.display()
     );
@@ -80,14 +80,14 @@ pub fn check_sha256(dir: &Path, entry: &PartEntry) -> anyhow::Result<PathBuf> {
 /// Every archived event under `dir` matching `filter`, in (received_at, id)
 /// order. Errors (a damaged or missing part, an unreadable manifest) are
 /// yielded as items; after an error the iterator ends.
-pub fn archived_events(dir: &Path, filter: &ScanFilter) -> anyhow::Result<ArchivedEvents> {
+pub fn archived_events(dir: &Archive, filter: &ScanFilter) -> anyhow::Result<ArchivedEvents> {
     archived_events_columns(dir, filter, Columns::ALL)
 }
 
 /// [`archived_events`] decoding only `columns` (a projection reads the
 /// fields its expressions name, and nothing else).
 pub fn archived_events_columns(
-    dir: &Path,
+    dir: &Archive,
     filter: &ScanFilter,
     columns: Columns,
 ) -> anyhow::Result<ArchivedEvents> {
@@ -99,13 +99,13 @@ pub fn archived_events_columns(
 /// [`partitions_for`], in time order), so that a reader can spread the
 /// partitions of one scan over threads.
 pub fn partition_events(
-    dir: &Path,
+    dir: &Archive,
     partitions: Vec<Partition>,
     filter: &ScanFilter,
     columns: Columns,
 ) -> ArchivedEvents {
     ArchivedEvents {
-        root: dir.to_path_buf(),
+        root: dir.clone(),
         filter: filter.clone(),
         columns,
         partitions: partitions.into_iter().rev().collect(),
@@ -117,7 +117,7 @@ pub fn partition_events(
 
 /// The iterator returned by [`archived_events`].
 pub struct ArchivedEvents {
-    root: PathBuf,
+    root: Archive,
     filter: ScanFilter,
     columns: Columns,
     /// Partitions still to read, last one first (popped from the end).
@@ -211,7 +211,7 @@ impl Iterator for ArchivedEvents {
 /// the dictionary is then the exact set of the row group's types. These are
 /// facts of the file itself, never of the manifest.
 pub(super) fn row_groups_with_types(
-    path: &Path,
+    path: &Loc,
     meta: &ParquetMetaData,
     groups: Vec<usize>,
     types: &[String],
@@ -226,7 +226,7 @@ pub(super) fn row_groups_with_types(
         .iter()
         .position(|c| c.name() == "type")
         .context("column `type` is missing")?;
-    let mut file: Option<std::sync::Arc<std::fs::File>> = None;
+    let mut file: Option<std::sync::Arc<super::location::PartFile>> = None;
     let mut kept = Vec::with_capacity(groups.len());
     for g in groups {
         let chunk = meta.row_group(g).column(col);
@@ -249,10 +249,7 @@ pub(super) fn row_groups_with_types(
             let reader = match &file {
                 Some(f) => f.clone(),
                 None => {
-                    let f = std::sync::Arc::new(
-                        std::fs::File::open(path)
-                            .with_context(|| format!("cannot open {}", path.display()))?,
-                    );
+                    let f = std::sync::Arc::new(path.open()?);
                     file = Some(f.clone());
                     f
                 }
@@ -307,7 +304,7 @@ pub struct ArchivedCount {
 /// alone (an estimate for progress and status: `verify` checks the counts
 /// against the files); one cut by `since`/`until` reads just the `type`
 /// and `received_at` columns of its parts. Files are not checksummed here.
-pub fn archived_counts(dir: &Path, filter: &ScanFilter) -> anyhow::Result<Vec<ArchivedCount>> {
+pub fn archived_counts(dir: &Archive, filter: &ScanFilter) -> anyhow::Result<Vec<ArchivedCount>> {
     let mut out = Vec::new();
     for partition in partitions_for(dir, filter)? {
         let pdir = partition.dir(dir);
@@ -336,12 +333,11 @@ pub fn archived_counts(dir: &Path, filter: &ScanFilter) -> anyhow::Result<Vec<Ar
 }
 
 fn count_part(
-    path: &Path,
+    path: &Loc,
     filter: &ScanFilter,
     counts: &mut BTreeMap<String, u64>,
 ) -> anyhow::Result<()> {
-    let file =
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let file = path.open()?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)
         .with_context(|| format!("{} is not a readable Parquet file", path.display()))?;
     let schema = builder.parquet_schema();
@@ -400,7 +396,7 @@ pub struct PartitionSummary {
 }
 
 /// Rows, files and bytes per archived partition (manifests only).
-pub fn archive_summary(dir: &Path) -> anyhow::Result<Vec<PartitionSummary>> {
+pub fn archive_summary(dir: &Archive) -> anyhow::Result<Vec<PartitionSummary>> {
     let mut out = Vec::new();
     for partition in list_partitions(dir)? {
         let pdir = partition.dir(dir);
@@ -429,9 +425,9 @@ pub fn archive_summary(dir: &Path) -> anyhow::Result<Vec<PartitionSummary>> {
 mod tests {
     use super::*;
     use crate::archive::layout::{part_name, Granularity};
-    use crate::archive::location::LocalFolder;
     use crate::archive::parquet::PartWriter;
     use crate::event::parse_time_bound;
+    use std::path::Path;
 
     fn event(n: u128, received: &str, event_type: &str) -> Event {
         Event {
@@ -447,19 +443,21 @@ mod tests {
     }
 
     fn write_part(root: &Path, seq: u32, events: &[Event]) {
+        let archive = Archive::local(root);
         let partition = Partition::of(events[0].received_at.unwrap(), Granularity::Month);
-        let dir = partition.dir(root);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = partition.dir(&archive);
         let name = part_name(seq);
         let path = dir.join(&name);
-        let mut w = PartWriter::create(&path).unwrap();
+        let upload = archive.upload(path.key(), "test").unwrap();
+        let mut w = PartWriter::create(upload, path.display()).unwrap();
         for e in events {
             w.push(e).unwrap();
         }
-        let written = w.finish().unwrap();
-        let files = LocalFolder::new(root, "test");
-        let (mut manifest, version) = Manifest::read_versioned(&files, &partition).unwrap();
-        let bytes = std::fs::metadata(&path).unwrap().len();
+        let (written, upload) = w.finish().unwrap();
+        assert!(upload.publish().unwrap());
+        let files = archive.files();
+        let (mut manifest, version) = Manifest::read_versioned(files, &partition).unwrap();
+        let bytes = path.size().unwrap();
         manifest.parts.push(PartEntry::new(
             &name,
             bytes,
@@ -467,7 +465,7 @@ mod tests {
             &written,
         ));
         manifest
-            .save_if(&files, &partition, version.as_ref())
+            .save_if(files, &partition, version.as_ref())
             .unwrap();
     }
 
@@ -503,12 +501,12 @@ mod tests {
             since: None,
             until: Some(parse_time_bound("2016-01-10").unwrap()),
         };
-        let ids: Vec<u128> = archived_events(root.path(), &filter)
+        let ids: Vec<u128> = archived_events(&Archive::local(root.path()), &filter)
             .unwrap()
             .map(|e| e.unwrap().id.as_u128())
             .collect();
         assert_eq!(ids, [1]);
-        let counts = archived_counts(root.path(), &filter).unwrap();
+        let counts = archived_counts(&Archive::local(root.path()), &filter).unwrap();
         assert_eq!(counts[0].count, 1);
     }
 
@@ -519,7 +517,7 @@ mod tests {
         write_part(root.path(), 1, &[event(2, "2016-04-02T00:00:00Z", "x")]);
         for file in ["/etc/passwd", "../month=04/part-00001.parquet"] {
             edit_manifest(root.path(), |e| e.file = file.into());
-            let first = archived_events(root.path(), &ScanFilter::default())
+            let first = archived_events(&Archive::local(root.path()), &ScanFilter::default())
                 .unwrap()
                 .next()
                 .unwrap();
@@ -536,7 +534,7 @@ mod tests {
             root.path().join("year=2016/month=01/part-00002.parquet"),
         )
         .unwrap();
-        let first = archived_events(root.path(), &ScanFilter::default())
+        let first = archived_events(&Archive::local(root.path()), &ScanFilter::default())
             .unwrap()
             .next()
             .unwrap();
@@ -559,7 +557,7 @@ mod tests {
         write_part(root.path(), 1, &a);
         write_part(root.path(), 2, &b);
         write_part(root.path(), 1, &c);
-        let all: Vec<Event> = archived_events(root.path(), &ScanFilter::default())
+        let all: Vec<Event> = archived_events(&Archive::local(root.path()), &ScanFilter::default())
             .unwrap()
             .collect::<anyhow::Result<_>>()
             .unwrap();
@@ -573,20 +571,21 @@ mod tests {
             since: Some(parse_time_bound("2016-01-03").unwrap()),
             until: Some(parse_time_bound("2016-02-01").unwrap()),
         };
-        let ids: Vec<u128> = archived_events(root.path(), &filter)
+        let ids: Vec<u128> = archived_events(&Archive::local(root.path()), &filter)
             .unwrap()
             .map(|e| e.unwrap().id.as_u128())
             .collect();
         assert_eq!(ids, [2, 4]);
-        let counts = archived_counts(root.path(), &filter).unwrap();
+        let counts = archived_counts(&Archive::local(root.path()), &filter).unwrap();
         assert_eq!(counts.len(), 1);
         assert_eq!(
             (counts[0].partition.as_str(), counts[0].count),
             ("2016-01", 2)
         );
-        let all_counts = archived_counts(root.path(), &ScanFilter::default()).unwrap();
+        let all_counts =
+            archived_counts(&Archive::local(root.path()), &ScanFilter::default()).unwrap();
         assert_eq!(all_counts.iter().map(|c| c.count).sum::<u64>(), 5);
-        let summary = archive_summary(root.path()).unwrap();
+        let summary = archive_summary(&Archive::local(root.path())).unwrap();
         assert_eq!(summary[0].files, 2);
         assert_eq!(summary[0].rows, 4);
     }
@@ -620,6 +619,7 @@ mod tests {
         w.write(&RecordBatch::try_new(schema, vec![column]).unwrap())
             .unwrap();
         w.close().unwrap();
+        let path = Archive::local(dir.path()).top().join("types.parquet");
         let meta = crate::archive::parquet::part_metadata(&path).unwrap();
         assert_eq!(meta.num_row_groups(), 3);
         let kept = |types: &[&str]| {
@@ -644,7 +644,7 @@ mod tests {
         let mid = bytes.len() / 2;
         bytes[mid] ^= 0xff;
         std::fs::write(&path, bytes).unwrap();
-        let first = archived_events(root.path(), &ScanFilter::default())
+        let first = archived_events(&Archive::local(root.path()), &ScanFilter::default())
             .unwrap()
             .next()
             .unwrap();

@@ -7,11 +7,11 @@
 //! SHA-256, and it must hold every id about to be deleted.
 
 use std::ops::Range;
-use std::path::PathBuf;
 
 use uuid::Uuid;
 
 use super::layout::Partition;
+use super::location::Dir;
 use super::manifest::Manifest;
 use super::parquet::read_ids;
 use super::read::check_sha256;
@@ -20,7 +20,7 @@ use super::read::check_sha256;
 #[derive(Debug, Clone)]
 pub struct QueuedPart {
     pub partition: Partition,
-    pub dir: PathBuf,
+    pub dir: Dir,
     pub file: String,
     /// The SHA-256 the part had when it was verified and listed.
     pub sha256: String,

@@ -5,14 +5,12 @@
 //! is lost by it, and left in place and reported otherwise.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
 
-use anyhow::Context;
 use uuid::Uuid;
 
 use super::folder_lock::FolderLock;
-use super::layout::{fsync_dir, part_files_on_disk, temp_files, Partition};
-use super::location::Version;
+use super::layout::{part_files_on_disk, temp_files, Partition};
+use super::location::{Archive, Dir, Loc, Version};
 use super::manifest::{part_path, Manifest, PartEntry};
 use super::parquet::{self, file_sha256, ids_digest, PartEvents};
 use super::{ArchiveReport, PartitionReport, PAGE};
@@ -20,7 +18,7 @@ use crate::event::{Event, Millis};
 use crate::store::{ScanFilter, Store};
 
 /// True when a partition folder holds temporary files or unlisted parts.
-pub(super) fn has_leftovers(root: &Path, p: &Partition) -> anyhow::Result<bool> {
+pub(super) fn has_leftovers(root: &Archive, p: &Partition) -> anyhow::Result<bool> {
     let dir = p.dir(root);
     let manifest = Manifest::load_checked(&dir, p)?;
     Ok(!temp_files(&dir)?.is_empty()
@@ -40,7 +38,7 @@ pub(super) fn has_leftovers(root: &Path, p: &Partition) -> anyhow::Result<bool> 
 pub(super) fn recover_leftovers(
     store: &mut dyn Store,
     folder: &mut FolderLock<'_>,
-    root: &Path,
+    root: &Archive,
     p: &Partition,
     pr: &mut PartitionReport,
     report: &mut ArchiveReport,
@@ -51,7 +49,7 @@ pub(super) fn recover_leftovers(
         folder.confirm()?;
     }
     for tmp in temps {
-        std::fs::remove_file(&tmp).with_context(|| format!("cannot remove {}", tmp.display()))?;
+        tmp.remove()?;
     }
     let (mut manifest, mut version) = Manifest::read_versioned(folder.files(), p)?;
     for file in part_files_on_disk(&dir)? {
@@ -68,9 +66,7 @@ pub(super) fn recover_leftovers(
             }
             Orphan::Discard => {
                 folder.confirm()?;
-                std::fs::remove_file(&path)
-                    .with_context(|| format!("cannot remove {}", path.display()))?;
-                fsync_dir(&dir)?;
+                path.remove()?;
                 pr.discarded_files.push(file);
             }
             Orphan::Keep(why) => report.problems.push(format!(
@@ -94,9 +90,9 @@ enum Orphan {
 /// still live or listed), and kept and reported when it does not.
 fn check_orphan(
     store: &mut dyn Store,
-    path: &Path,
+    path: &Loc,
     manifest: &Manifest,
-    dir: &Path,
+    dir: &Dir,
 ) -> anyhow::Result<Orphan> {
     let listed = listed_ids(dir, manifest)?;
     let mut events = match PartEvents::open(path, &ScanFilter::default()) {
@@ -162,14 +158,9 @@ fn check_orphan(
             sorted_ids: Vec::new(),
             types,
         };
-        let bytes = std::fs::metadata(path)?.len();
-        let name = path
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
+        let bytes = path.size()?;
         return Ok(Orphan::Adopt(PartEntry::new(
-            &name,
+            path.name(),
             bytes,
             file_sha256(path)?,
             &written,
@@ -184,7 +175,7 @@ fn check_orphan(
 }
 
 /// The ids of every listed part of a partition, sorted (16 bytes per row).
-pub(super) fn listed_ids(dir: &Path, manifest: &Manifest) -> anyhow::Result<Vec<Uuid>> {
+pub(super) fn listed_ids(dir: &Dir, manifest: &Manifest) -> anyhow::Result<Vec<Uuid>> {
     let mut ids = Vec::new();
     for entry in &manifest.parts {
         ids.extend(parquet::read_ids(&part_path(dir, entry)?)?);

@@ -8,11 +8,11 @@
 //! at the next batch with what was appended committed); every file's SHA-256 is checked against its manifest
 //! before its rows are used (see [`super::read`]).
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use serde::Serialize;
 
+use super::location::Archive;
 use super::read::{archived_counts, archived_events};
 use crate::cancel::{self, Interrupted, Stop};
 use crate::progress::{Progress, Unit};
@@ -23,13 +23,13 @@ pub const REPLAY_BATCH: usize = 10_000;
 
 #[derive(Debug, Clone)]
 pub struct ReplayOptions {
-    pub root: PathBuf,
+    pub root: Archive,
     pub filter: ScanFilter,
     pub batch_size: usize,
 }
 
 impl ReplayOptions {
-    pub fn new(root: PathBuf, filter: ScanFilter) -> ReplayOptions {
+    pub fn new(root: Archive, filter: ScanFilter) -> ReplayOptions {
         ReplayOptions {
             root,
             filter,
@@ -72,16 +72,16 @@ pub fn replay(
 ) -> anyhow::Result<ReplayReport> {
     let started = Instant::now();
     anyhow::ensure!(
-        options.root.is_dir(),
+        options.root.exists()?,
         "archive folder {} does not exist",
-        options.root.display()
+        options.root
     );
     let total: u64 = archived_counts(&options.root, &options.filter)?
         .iter()
         .map(|c| c.count)
         .sum();
     let mut report = ReplayReport {
-        archive: options.root.display().to_string(),
+        archive: options.root.to_string(),
         store: store.describe(),
         ..Default::default()
     };

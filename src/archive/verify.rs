@@ -7,12 +7,13 @@
 //! ids that are both live and archived. Every problem names the file (or
 //! the manifest and its entry) and what exactly is wrong.
 
-use std::path::Path;
+use std::fmt::Display;
 
 use serde::Serialize;
 use uuid::Uuid;
 
 use super::layout::{list_partitions, part_files_on_disk, temp_files, Partition, MANIFEST};
+use super::location::{Archive, Loc};
 use super::manifest::{is_part_name, part_path, Manifest, PartEntry};
 use super::parquet::{file_sha256, part_facts, part_metadata};
 use crate::event::format_millis;
@@ -43,22 +44,18 @@ const LOOKUP_CHUNK: usize = 10_000;
 const SHOWN_IDS: usize = 5;
 
 pub fn verify(
-    root: &Path,
+    root: &Archive,
     mut store: Option<&mut dyn Store>,
     progress: &dyn Progress,
 ) -> anyhow::Result<VerifyReport> {
-    anyhow::ensure!(
-        root.is_dir(),
-        "archive folder {} does not exist",
-        root.display()
-    );
+    anyhow::ensure!(root.exists()?, "archive folder {} does not exist", root);
     let mut report = VerifyReport {
-        archive: root.display().to_string(),
+        archive: root.to_string(),
         ..Default::default()
     };
-    let problem = |report: &mut VerifyReport, path: &Path, text: String| {
+    let problem = |report: &mut VerifyReport, path: &dyn Display, text: String| {
         report.problems.push(VerifyProblem {
-            path: path.display().to_string(),
+            path: path.to_string(),
             problem: text,
         })
     };
@@ -99,7 +96,7 @@ pub fn verify(
         // The manifest on its own: partition, entry names, time ranges,
         // counts. An entry that names anything but a part file of this
         // folder is reported here and never opened below.
-        if dir.join(MANIFEST).exists() {
+        if dir.join(MANIFEST).exists()? {
             for text in manifest.problems(partition) {
                 problem(&mut report, &dir.join(MANIFEST), text);
             }
@@ -205,16 +202,16 @@ pub fn verify(
 /// reporting each difference through `problem`. Returns the part's sorted
 /// ids, or `None` when the file cannot be read as a part at all.
 fn check_part(
-    path: &Path,
+    path: &Loc,
     entry: &PartEntry,
     partition: &Partition,
     problem: &mut dyn FnMut(String),
 ) -> anyhow::Result<Option<Vec<Uuid>>> {
-    if !path.exists() {
+    let Some(stat) = path.stat()? else {
         problem("listed in the manifest but the file is gone".into());
         return Ok(None);
-    }
-    let size = std::fs::metadata(path)?.len();
+    };
+    let size = stat.len;
     if size != entry.bytes {
         problem(format!(
             "is {size} bytes, the manifest records {}",

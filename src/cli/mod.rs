@@ -23,7 +23,7 @@ pub struct GlobalArgs {
     /// Config file [default: ./chronicle.toml when it exists]
     #[arg(long, global = true, env = "CHRONICLE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Archive location: a folder or file:///abs/path [default: CHRONICLE_ARCHIVE, else `archive` in chronicle.toml, else ./archive]
+    /// Archive location: a folder, file:///abs/path or s3://bucket/prefix [default: CHRONICLE_ARCHIVE, else `archive` in chronicle.toml, else ./archive]
     #[arg(long, global = true, value_name = "DIR")]
     pub archive: Option<String>,
     /// Print the result as one JSON object on stdout

@@ -44,7 +44,7 @@ pub fn run(
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
     let options = ArchiveOptions {
-        root: settings.archive.local_path().to_path_buf(),
+        root: chronicle::archive::location::Archive::open(&settings.archive)?,
         before: args.before,
         lag_ms: args.lag,
         granularity: args.partition,

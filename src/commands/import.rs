@@ -120,7 +120,9 @@ pub fn run(args: ImportArgs, settings: &Settings, printer: &Printer) -> anyhow::
         max_rejects: common.max_rejects,
         dry_run: common.dry_run,
         batch_size: common.batch_size,
-        archive: Some(settings.archive.local_path().to_path_buf()),
+        archive: Some(chronicle::archive::location::Archive::open(
+            &settings.archive,
+        )?),
         limit: common.limit,
         show: common.show,
     };

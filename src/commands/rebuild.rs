@@ -65,14 +65,16 @@ fn options(
     dry_run: bool,
     prefer: Option<Prefer>,
     clock: &ClockArgs,
-) -> RunOptions {
-    RunOptions {
+) -> anyhow::Result<RunOptions> {
+    Ok(RunOptions {
         // Read besides the live store when the folder exists.
-        archive: Some(settings.archive.local_path().to_path_buf()),
+        archive: Some(chronicle::archive::location::Archive::open(
+            &settings.archive,
+        )?),
         now: clock.now.unwrap_or_else(now_millis),
         dry_run,
         prefer,
-    }
+    })
 }
 
 /// `chronicle rebuild NAME`.
@@ -94,7 +96,7 @@ pub fn run(
         )?;
         return Ok(ExitStatus::Success);
     }
-    let options = options(settings, args.dry_run, args.prefer, &args.clock);
+    let options = options(settings, args.dry_run, args.prefer, &args.clock)?;
     run_mode(&args.name, Mode::Rebuild, &options, settings, printer)
 }
 
@@ -104,7 +106,7 @@ pub fn run_project(
     settings: &Settings,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
-    let options = options(settings, args.dry_run, args.prefer, &args.clock);
+    let options = options(settings, args.dry_run, args.prefer, &args.clock)?;
     run_mode(&args.name, Mode::Project, &options, settings, printer)
 }
 

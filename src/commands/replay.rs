@@ -34,7 +34,7 @@ pub struct ReplayArgs {
 
 pub fn run(args: ReplayArgs, settings: &Settings, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let mut options = ReplayOptions::new(
-        settings.archive.local_path().to_path_buf(),
+        chronicle::archive::location::Archive::open(&settings.archive)?,
         scan_filter(args.types, args.since, args.until)?,
     );
     options.batch_size = args.batch_size;

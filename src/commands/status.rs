@@ -45,7 +45,9 @@ pub fn run(args: StatusArgs, settings: &Settings, printer: &Printer) -> anyhow::
     let described = store.describe();
     let mut report =
         status(store.as_mut()).with_context(|| format!("cannot read store {described}"))?;
-    report.archive = archive_status(settings.archive.local_path())?;
+    report.archive = archive_status(&chronicle::archive::location::Archive::open(
+        &settings.archive,
+    )?)?;
     report.summarise_years();
     report.keep_last_runs(match args.runs {
         RunsShown::Last(n) => Some(n),

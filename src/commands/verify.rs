@@ -28,7 +28,7 @@ pub struct VerifyArgs {
 }
 
 pub fn run(args: VerifyArgs, settings: &Settings, printer: &Printer) -> anyhow::Result<ExitStatus> {
-    let root = settings.archive.local_path();
+    let root = &chronicle::archive::location::Archive::open(&settings.archive)?;
     // --repair writes archived-id records; plain verify only reads.
     let mut store = if args.repair {
         chronicle::store::open_with(&settings.store, chronicle::store::OpenMode::Existing)?

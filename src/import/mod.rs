@@ -44,7 +44,7 @@ pub struct ImportOptions {
     pub batch_size: usize,
     /// The archive folder, read for the archived version of an id that
     /// conflicts with its archived-id record.
-    pub archive: Option<PathBuf>,
+    pub archive: Option<crate::archive::location::Archive>,
     /// Read only the first N records (over all inputs).
     pub limit: Option<u64>,
     /// Keep the first N mapped events and rejects for display.

@@ -8,7 +8,6 @@
 //!   `--prefer archive|live` says which version counts.
 
 use std::collections::HashSet;
-use std::path::Path;
 use std::str::FromStr;
 
 use serde::Serialize;
@@ -56,7 +55,7 @@ impl Boundary {
     /// Finds the live events of `filter` whose id is archived and decides,
     /// per id, which copy the run reads.
     pub fn resolve(
-        archive: Option<&Path>,
+        archive: Option<&crate::archive::location::Archive>,
         store: &mut dyn Store,
         filter: &ScanFilter,
         prefer: Option<Prefer>,

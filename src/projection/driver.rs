@@ -4,7 +4,7 @@
 //! checkpoint. The kinds (`table`, `latest`, `exec`, and the dry run) only
 //! see rows, one at a time, in (received_at, id) order.
 
-use std::path::{Path, PathBuf};
+use crate::archive::location::Archive;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
@@ -114,7 +114,7 @@ impl Stats {
 pub struct Sources<'a> {
     pub stores: StoreOpener<'a>,
     /// The archive folder; read when it exists.
-    pub archive: Option<&'a PathBuf>,
+    pub archive: Option<&'a Archive>,
     pub boundary: Arc<Boundary>,
     pub types: Arc<TypeIndex>,
     pub progress: &'a dyn Progress,
@@ -145,7 +145,7 @@ impl Sources<'_> {
             Ok(rows(events, types, prep))
         });
         let archived = match self.archive {
-            Some(dir) if dir.is_dir() => Some(self.archived(dir, filter, columns, prepare)?),
+            Some(dir) if dir.exists()? => Some(self.archived(dir, filter, columns, prepare)?),
             _ => None,
         };
         Ok(match archived {
@@ -158,7 +158,7 @@ impl Sources<'_> {
     /// on [`READERS`] threads in parallel and yielded in partition order.
     fn archived<P: Send + 'static>(
         &self,
-        dir: &Path,
+        dir: &Archive,
         filter: &ScanFilter,
         columns: Columns,
         prepare: &Arc<Prepare<P>>,
@@ -166,7 +166,7 @@ impl Sources<'_> {
         let opens: Vec<_> = read::partitions_for(dir, filter)?
             .into_iter()
             .map(|partition| {
-                let (dir, skip) = (dir.to_path_buf(), Arc::clone(&self.boundary));
+                let (dir, skip) = (dir.clone(), Arc::clone(&self.boundary));
                 let (types, prep) = (Arc::clone(&self.types), Arc::clone(prepare));
                 let filter = filter.clone();
                 move || {
@@ -228,8 +228,8 @@ fn drive<K: Kind>(
 /// (mostly) the archive and the other (mostly) the live store. Both windows
 /// are still merged from both sources, so the cut is only about speed,
 /// never about which events are read.
-fn split_point(archive: Option<&PathBuf>, filter: &ScanFilter) -> Option<Millis> {
-    let dir = archive.filter(|d| d.is_dir())?;
+fn split_point(archive: Option<&Archive>, filter: &ScanFilter) -> Option<Millis> {
+    let dir = archive.filter(|d| d.exists().unwrap_or(false))?;
     let partitions = read::partitions_for(dir, filter).ok()?;
     let cut = partitions.last()?.end();
     let inside = filter.since.is_none_or(|s| cut > s) && filter.until.is_none_or(|u| cut < u);

@@ -23,8 +23,8 @@ pub mod status;
 pub mod table;
 pub mod types;
 
+use crate::archive::location::Archive;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Instant;
@@ -72,7 +72,7 @@ impl Mode {
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     /// The archive folder; read when it exists.
-    pub archive: Option<PathBuf>,
+    pub archive: Option<Archive>,
     /// The clock, fixed by the caller so that a run has one stable time.
     pub now: Millis,
     pub dry_run: bool,
@@ -217,7 +217,7 @@ pub fn run(
     };
     let types = Arc::new(TypeIndex::new(def.types.clone()));
     let boundary = Arc::new(Boundary::resolve(
-        options.archive.as_deref(),
+        options.archive.as_ref(),
         stores(OpenMode::ReadOnly)?.as_mut(),
         &filter,
         options.prefer,

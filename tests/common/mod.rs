@@ -2,6 +2,7 @@
 //! binary in a scratch folder, locate fixtures, and read results back.
 #![allow(dead_code)]
 
+pub mod archive_target;
 pub mod emit;
 #[cfg(feature = "mongodb")]
 pub mod mongo;

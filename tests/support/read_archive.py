@@ -2,11 +2,14 @@
 """Independent reader for the archive tests: reads a chronicle archive folder
 with DuckDB or pyarrow (never chronicle code), checks the Parquet logical
 types, and prints every event as a canonical JSON line in (received_at, id)
-order, for comparison with `chronicle export`.
-Usage: read_archive.py ARCHIVE_DIR duckdb|pyarrow"""
+order, for comparison with `chronicle export`. An `s3://bucket/prefix`
+archive is read with pyarrow's S3FileSystem, pointed at AWS_ENDPOINT_URL
+with the AWS_* credentials of the environment.
+Usage: read_archive.py ARCHIVE_DIR|s3://BUCKET/PREFIX duckdb|pyarrow"""
 import datetime
 import glob
 import json
+import os
 import sys
 
 import pyarrow as pa
@@ -21,12 +24,43 @@ def iso(ms):
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{milli:03d}Z"
 
 
-def check_types(root):
-    files = glob.glob(f"{root}/**/*.parquet", recursive=True)
+def s3_filesystem():
+    from pyarrow import fs
+
+    endpoint = os.environ.get("AWS_ENDPOINT_URL", "")
+    scheme, _, host = endpoint.rpartition("://")
+    return fs.S3FileSystem(
+        access_key=os.environ.get("AWS_ACCESS_KEY_ID"),
+        secret_key=os.environ.get("AWS_SECRET_ACCESS_KEY"),
+        region=os.environ.get("AWS_REGION", "us-east-1"),
+        endpoint_override=host or None,
+        scheme=scheme or "https",
+    )
+
+
+def locate(root):
+    """(filesystem or None, path) of an archive root."""
+    if root.startswith("s3://"):
+        return s3_filesystem(), root[len("s3://"):].rstrip("/")
+    return None, root
+
+
+def parquet_files(filesystem, root):
+    if filesystem is None:
+        return glob.glob(f"{root}/**/*.parquet", recursive=True)
+    from pyarrow import fs
+
+    infos = filesystem.get_file_info(fs.FileSelector(root, recursive=True))
+    return [i.path for i in infos if i.path.endswith(".parquet") and not os.path.basename(i.path).startswith((".", "_"))]
+
+
+def check_types(filesystem, root):
+    files = parquet_files(filesystem, root)
     if not files:
         sys.exit(f"no parquet files under {root}")
     for f in files:
-        schema = pq.ParquetFile(f).schema
+        source = filesystem.open_input_file(f) if filesystem else f
+        schema = pq.ParquetFile(source).schema
         names = [schema.column(i).name for i in range(len(schema))]
         if names != COLUMNS:
             sys.exit(f"{f}: columns {names}")
@@ -52,10 +86,10 @@ def rows_duckdb(root):
     ).fetchall()
 
 
-def rows_pyarrow(root):
+def rows_pyarrow(filesystem, root):
     import pyarrow.dataset as ds
 
-    table = ds.dataset(root, format="parquet", partitioning="hive").to_table(columns=COLUMNS)
+    table = ds.dataset(root, format="parquet", partitioning="hive", filesystem=filesystem).to_table(columns=COLUMNS)
     table = table.sort_by([("received_at", "ascending"), ("id", "ascending")])
     cols = []
     for name in COLUMNS:
@@ -70,8 +104,14 @@ def rows_pyarrow(root):
 
 def main():
     root, engine = sys.argv[1], sys.argv[2]
-    check_types(root)
-    rows = rows_duckdb(root) if engine == "duckdb" else rows_pyarrow(root)
+    filesystem, root = locate(root)
+    check_types(filesystem, root)
+    if engine == "duckdb":
+        if filesystem is not None:
+            sys.exit("duckdb reads S3 through its httpfs extension, which is not installed here; use pyarrow")
+        rows = rows_duckdb(root)
+    else:
+        rows = rows_pyarrow(filesystem, root)
     for (id_, service, type_, aggregate_id, correlation_id, created, received, payload) in rows:
         meta = {"service": service, "type": type_, "created_at": iso(created), "received_at": iso(received)}
         if aggregate_id is not None:
