@@ -343,16 +343,18 @@ fn checkpoints_and_locks(store: &mut dyn Store) {
         store.try_lock("job", "b", 60_000).unwrap(),
         LockAttempt::Acquired
     );
-    // A lock whose TTL has passed is taken over.
+    // A lock whose TTL has passed is taken over. The TTL is long enough that
+    // a loaded machine cannot let it pass between the first two calls (a
+    // 30 ms TTL made this test flaky), and the sleep outlasts it.
     assert_eq!(
-        store.try_lock("ttl", "a", 30).unwrap(),
+        store.try_lock("ttl", "a", 1_500).unwrap(),
         LockAttempt::Acquired
     );
     assert!(matches!(
-        store.try_lock("ttl", "b", 30).unwrap(),
+        store.try_lock("ttl", "b", 1_500).unwrap(),
         LockAttempt::Held { .. }
     ));
-    std::thread::sleep(std::time::Duration::from_millis(60));
+    std::thread::sleep(std::time::Duration::from_millis(1_600));
     assert_eq!(
         store.try_lock("ttl", "b", 60_000).unwrap(),
         LockAttempt::Acquired
