@@ -23,6 +23,7 @@
 //!    as conflicts.
 
 pub mod archived_ids;
+mod delete;
 pub mod folder_lock;
 pub mod layout;
 pub mod local;
@@ -30,6 +31,7 @@ pub mod location;
 pub mod manifest;
 #[cfg(feature = "s3")]
 pub mod object;
+mod options;
 pub mod parquet;
 pub mod read;
 mod recheck;
@@ -38,27 +40,31 @@ pub mod replay;
 pub mod root;
 pub mod verify;
 
-use std::collections::{BTreeMap, HashMap};
-use std::hash::{Hash, Hasher};
-use std::ops::Range;
+use std::collections::HashMap;
 use std::time::Instant;
 
-use serde::Serialize;
 use uuid::Uuid;
 
-use crate::cancel::{self, Interrupted, Stop};
-use crate::event::{format_millis, now_millis, ContentHash, Event, Millis};
+use crate::cancel::{self, Stop};
+use crate::event::{format_millis, now_millis, Millis};
 use crate::exit::LostRaceError;
 use crate::fault::fault;
 use crate::progress::{Progress, Unit};
 use crate::store::lock::{hostname, StoreLock, LOCK_TTL_MS};
-use crate::store::{ArchivedBatch, ArchivedId, ScanCursor, ScanFilter, Store};
+use crate::store::{ArchivedId, ScanCursor, ScanFilter, Store};
+use delete::{
+    fingerprint, fingerprint_row, flush_deletes, queue_part, settle_already_archived,
+    settle_archived_elsewhere,
+};
 use folder_lock::FolderLock;
 use layout::{part_files_on_disk, part_name, part_seq, Granularity, Partition};
 use location::{Archive, Dir, Version};
 use manifest::{Manifest, PartEntry};
-use parquet::{file_sha256, ids_digest, PartEvents, PartWriter};
-use recheck::QueuedPart;
+pub use options::{
+    parse_before, parse_duration_ms, ArchiveConflict, ArchiveLimits, ArchiveOptions, ArchiveReport,
+    PartitionReport,
+};
+use parquet::{file_sha256, ids_digest, PartWriter};
 
 /// Name of the store lock that keeps archive runs apart.
 pub const LOCK_NAME: &str = "archive";
@@ -67,299 +73,6 @@ pub const PAGE: usize = 10_000;
 /// Rows per part file. Bounds memory (the writer keeps 24 bytes per row for
 /// verification and the delete step) and the cost of re-doing a part.
 pub const MAX_PART_ROWS: u64 = 2_000_000;
-
-#[derive(Debug, Clone)]
-pub struct ArchiveOptions {
-    pub root: Archive,
-    /// Only partitions entirely before this instant are archived.
-    pub before: Millis,
-    /// ... and entirely before now minus this lag.
-    pub lag_ms: i64,
-    pub granularity: Granularity,
-    pub dry_run: bool,
-    pub keep_live: bool,
-    /// Count the live events first so that progress shows a total (one
-    /// extra pass over the store's month counts); off when nobody watches.
-    pub count_total: bool,
-    /// Part size and delete queue; [`ArchiveLimits::default`] but in tests.
-    pub limits: ArchiveLimits,
-}
-
-/// The sizes that bound an archive run's memory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ArchiveLimits {
-    /// Rows per part file ([`MAX_PART_ROWS`]).
-    pub part_rows: u64,
-    /// Ids queued before the delete ([`DELETE_BATCH`]).
-    pub delete_batch: usize,
-}
-
-impl Default for ArchiveLimits {
-    fn default() -> ArchiveLimits {
-        ArchiveLimits {
-            part_rows: MAX_PART_ROWS,
-            delete_batch: DELETE_BATCH,
-        }
-    }
-}
-
-/// What happened to one partition.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct PartitionReport {
-    pub partition: String,
-    pub path: String,
-    /// Live events of the partition when it was scanned.
-    pub live: u64,
-    /// Events written into new part files.
-    pub archived: u64,
-    /// Live events the archive already held identically.
-    pub already_archived: u64,
-    /// Live events the archive holds with other content (left live).
-    pub conflicts: u64,
-    /// Events queued for deletion from the live store (deleted in one
-    /// transaction with other partitions'; the run's `deleted` is the count
-    /// the store reported).
-    pub deleted: u64,
-    pub new_files: Vec<String>,
-    pub adopted_files: Vec<String>,
-    pub discarded_files: Vec<String>,
-    /// Dry run: live events per type.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub per_type: BTreeMap<String, u64>,
-    /// Dry run: estimated size of the new part files.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub estimated_bytes: Option<u64>,
-}
-
-/// A live event whose id the archive holds with other content.
-#[derive(Debug, Clone, Serialize)]
-pub struct ArchiveConflict {
-    pub partition: String,
-    pub id: String,
-    pub live: String,
-    pub archived: String,
-}
-
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct ArchiveReport {
-    pub archive: String,
-    pub store: String,
-    pub dry_run: bool,
-    pub keep_live: bool,
-    /// Partitions entirely before this instant were eligible.
-    pub cutoff: String,
-    pub partitions: Vec<PartitionReport>,
-    pub archived: u64,
-    pub already_archived: u64,
-    pub conflicts: u64,
-    pub deleted: u64,
-    pub bytes_written: u64,
-    /// Archived-id records written or removed to make the store's records
-    /// match the archive (the upgrade of a store written before they
-    /// existed; 0 once upgraded).
-    pub records_upgraded: u64,
-    /// Things that went wrong without stopping the run (exit 1).
-    pub problems: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub conflict_samples: Vec<ArchiveConflict>,
-    pub elapsed_s: f64,
-    pub events_per_s: f64,
-    /// Set when a signal stopped the run: the partitions listed are done,
-    /// the one it was working on is left as it was (live).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub interrupted: Option<Interrupted>,
-    /// Verified and listed ids not deleted from live yet.
-    #[serde(skip)]
-    pending: PendingDeletes,
-}
-
-/// Ids whose archiving is complete (verified part, manifest saved), queued
-/// so that the live store deletes many partitions' ids in one transaction:
-/// in a store whose rows of one month are scattered over the whole table,
-/// one delete per partition would rewrite most pages once per partition.
-/// Delaying a delete is always safe: a run killed before it leaves events
-/// both archived and live, which the next run deletes. 32 bytes per id: the
-/// partition is named once per part, not per id.
-#[derive(Debug, Clone, Default)]
-struct PendingDeletes {
-    ids: Vec<Uuid>,
-    /// The content hash of each queued id (same order), for its
-    /// archived-id record, written in the same transaction as the delete.
-    hashes: Vec<ContentHash>,
-    partitions: Vec<String>,
-    /// Which listed part holds which slice of `ids`, for the re-check
-    /// right before the delete.
-    parts: Vec<QueuedPart>,
-}
-
-impl PendingDeletes {
-    /// Keeps the parts that passed the re-check (`safe`, one flag per
-    /// part). All of them, normally: then nothing is copied.
-    fn retain_parts(&mut self, safe: &[bool]) {
-        if safe.iter().all(|ok| *ok) {
-            return;
-        }
-        let mut kept = PendingDeletes {
-            partitions: std::mem::take(&mut self.partitions),
-            ..Default::default()
-        };
-        for (part, _) in self.parts.iter().zip(safe).filter(|(_, ok)| **ok) {
-            let start = kept.ids.len();
-            kept.ids.extend_from_slice(&self.ids[part.ids.clone()]);
-            kept.hashes
-                .extend_from_slice(&self.hashes[part.ids.clone()]);
-            kept.parts.push(QueuedPart {
-                ids: start..kept.ids.len(),
-                ..part.clone()
-            });
-        }
-        *self = kept;
-    }
-
-    /// Each part's slice of the ids and its partition's name.
-    fn slices(&self) -> Vec<(Range<usize>, String)> {
-        self.parts
-            .iter()
-            .map(|part| (part.ids.clone(), part.partition.name()))
-            .collect()
-    }
-
-    /// Drops ids pushed after `len` (a part that was not listed after all).
-    fn truncate(&mut self, len: usize) {
-        self.ids.truncate(len);
-        self.hashes.truncate(len);
-    }
-}
-
-/// Ids queued before the live store is asked to delete them. With
-/// [`MAX_PART_ROWS`], this bounds the queue (32 bytes an id) whatever the
-/// partitions' sizes: a partition of many parts is flushed between parts.
-const DELETE_BATCH: usize = 1_000_000;
-
-/// Registers the ids pushed onto the queue since `start` as those of one
-/// listed part (`entry`, of partition `p` in `dir`): they are recorded as
-/// archived and, unless `--keep-live`, deleted from live.
-fn queue_part(
-    report: &mut ArchiveReport,
-    p: &Partition,
-    dir: &Dir,
-    entry: &PartEntry,
-    start: usize,
-) {
-    let pending = &mut report.pending;
-    pending.parts.push(QueuedPart {
-        partition: *p,
-        dir: dir.clone(),
-        file: entry.file.clone(),
-        sha256: entry.sha256.clone(),
-        ids: start..pending.ids.len(),
-    });
-    let name = p.name();
-    if pending.partitions.last() != Some(&name) {
-        pending.partitions.push(name);
-    }
-}
-
-/// Queues `records` (all of one listed part) as [`queue_part`] does.
-fn queue_delete(
-    report: &mut ArchiveReport,
-    p: &Partition,
-    dir: &Dir,
-    entry: &PartEntry,
-    records: &[ArchivedId],
-) {
-    let start = report.pending.ids.len();
-    report.pending.ids.extend(records.iter().map(|r| r.id));
-    report.pending.hashes.extend(records.iter().map(|r| r.hash));
-    queue_part(report, p, dir, entry, start);
-}
-
-/// Records the queued ids as archived and (unless `--keep-live`) deletes
-/// exactly those from live, in one store transaction, and checks the
-/// count, once this run has
-/// confirmed that it still holds the archive folder's lock and every part
-/// holding them has been read again from disk: still listed with the same
-/// SHA-256, still that SHA-256, still holding each id. The ids of a part
-/// that fails the re-check stay live, and the run fails naming the part.
-/// The store shows the delete phase's progress on `progress`.
-fn flush_deletes(
-    store: &mut dyn Store,
-    folder: Option<&mut FolderLock<'_>>,
-    report: &mut ArchiveReport,
-    progress: &dyn Progress,
-) -> anyhow::Result<()> {
-    let mut pending = std::mem::take(&mut report.pending);
-    if pending.ids.is_empty() {
-        return Ok(());
-    }
-    if let Some(folder) = folder {
-        folder.confirm()?;
-    }
-    let (safe, failed) = recheck::recheck(&pending.ids, &pending.parts);
-    fault("before-delete");
-    pending.retain_parts(&safe);
-    let slices = pending.slices();
-    let batch = ArchivedBatch {
-        ids: &pending.ids,
-        hashes: &pending.hashes,
-        partitions: &slices,
-    };
-    let delete_live = !report.keep_live;
-    let deleted = if batch.is_empty() {
-        0
-    } else {
-        store.put_archived_batch(&batch, delete_live, progress)?
-    };
-    fault("after-delete");
-    report.deleted += deleted;
-    if delete_live && deleted != batch.len() {
-        report.problems.push(format!(
-            "deleted {deleted} live events for {} archived ones of partitions {}; the others were no longer live",
-            batch.len(),
-            pending.partitions.join(", ")
-        ));
-    }
-    anyhow::ensure!(failed.is_empty(), "{}", failed.join("\n"));
-    Ok(())
-}
-
-/// Conflicts kept in the report; the rest are only counted.
-const CONFLICT_SAMPLES: usize = 100;
-
-/// 64-bit fingerprint of an event's stored form. Used to check that what was
-/// written reads back identically, and that a live event equals its
-/// archived copy (then `received_at` is left out, as in
-/// [`Event::same_content`]).
-fn fingerprint(event: &Event, with_received_at: bool) -> u64 {
-    fingerprint_row(
-        &parquet::RowRef {
-            id: event.id,
-            service: &event.service,
-            event_type: &event.event_type,
-            created_at: event.created_at,
-            received_at: event.received_at.unwrap_or_default(),
-            aggregate_id: event.aggregate_id.as_deref(),
-            correlation_id: event.correlation_id.as_deref(),
-            payload: &event.payload,
-        },
-        with_received_at,
-    )
-}
-
-fn fingerprint_row(row: &parquet::RowRef<'_>, with_received_at: bool) -> u64 {
-    let mut h = std::hash::DefaultHasher::new();
-    row.id.hash(&mut h);
-    row.service.hash(&mut h);
-    row.event_type.hash(&mut h);
-    row.created_at.hash(&mut h);
-    row.aggregate_id.hash(&mut h);
-    row.correlation_id.hash(&mut h);
-    row.payload.hash(&mut h);
-    if with_received_at {
-        row.received_at.hash(&mut h);
-    }
-    h.finish()
-}
 
 /// Runs `work` holding the archive's locks, in the store and in the folder
 /// (for `verify --repair`, which writes archived-id records as an archive
@@ -970,196 +683,4 @@ fn verify_and_list(
         pr.deleted += rows as u64;
     }
     Ok(entry)
-}
-
-/// Live events whose ids the partition's listed parts already hold: delete
-/// those found identical there, report the others as conflicts.
-#[allow(clippy::too_many_arguments)]
-fn settle_already_archived(
-    store: &mut dyn Store,
-    options: &ArchiveOptions,
-    p: &Partition,
-    dir: &Dir,
-    parts: &[PartEntry],
-    mut already: HashMap<Uuid, u64>,
-    pr: &mut PartitionReport,
-    report: &mut ArchiveReport,
-) -> anyhow::Result<()> {
-    for entry in parts {
-        let path = read::check_sha256(dir, entry)?;
-        let mut identical = Vec::new();
-        for archived in PartEvents::open(&path, &ScanFilter::default())? {
-            let archived = archived?;
-            let Some(fp) = already.remove(&archived.id) else {
-                continue;
-            };
-            if fp == fingerprint(&archived, false) {
-                identical.push(ArchivedId::of(&archived, &p.name()));
-            } else {
-                pr.conflicts += 1;
-                if report.conflict_samples.len() < CONFLICT_SAMPLES {
-                    let live = store.get_many(&[archived.id])?;
-                    report.conflict_samples.push(ArchiveConflict {
-                        partition: p.name(),
-                        id: archived.id.to_string(),
-                        live: live.first().map(|e| e.to_json_line()).unwrap_or_default(),
-                        archived: archived.to_json_line(),
-                    });
-                }
-            }
-        }
-        pr.already_archived += identical.len() as u64;
-        if !options.keep_live {
-            pr.deleted += identical.len() as u64;
-        }
-        if !identical.is_empty() {
-            queue_delete(report, p, dir, entry, &identical);
-        }
-    }
-    anyhow::ensure!(
-        already.is_empty(),
-        "{}: {} ids listed in the archive were not found in its parts",
-        dir.display(),
-        already.len()
-    );
-    if pr.conflicts > 0 {
-        report.problems.push(format!(
-            "{}: {} live events differ from their archived copies; they stay live",
-            p.name(),
-            pr.conflicts
-        ));
-    }
-    Ok(())
-}
-
-/// Live events whose id a record places in another partition: identical to
-/// the version read from that partition → recorded and deleted as already
-/// archived; different → a conflict, left live; not found there (a record
-/// the archive does not back) → left live and reported. Reads each named
-/// partition once; such events only exist in stores written before
-/// archived-id records, or after a MongoDB import raced an archive run.
-fn settle_archived_elsewhere(
-    store: &mut dyn Store,
-    options: &ArchiveOptions,
-    elsewhere: HashMap<Uuid, (u64, ArchivedId)>,
-    pr: &mut PartitionReport,
-    report: &mut ArchiveReport,
-) -> anyhow::Result<()> {
-    let wanted: Vec<(Uuid, String)> = elsewhere
-        .iter()
-        .map(|(id, (_, r))| (*id, r.partition.clone()))
-        .collect();
-    let versions = archived_ids::archived_versions(&options.root, &wanted)?;
-    // Identical ones, grouped by the part that holds them (the re-check
-    // before the delete reads that part again).
-    let mut identical: BTreeMap<(Partition, String), (Dir, PartEntry, Vec<ArchivedId>)> =
-        BTreeMap::new();
-    let mut unbacked = Vec::new();
-    let mut conflicts = 0u64;
-    for (id, (fp, record)) in elsewhere {
-        match versions.get(&id) {
-            Some(found) if fingerprint(&found.event, false) == fp => {
-                let key = (found.partition, found.entry.file.clone());
-                identical
-                    .entry(key)
-                    .or_insert_with(|| (found.dir.clone(), found.entry.clone(), Vec::new()))
-                    .2
-                    .push(ArchivedId::of(&found.event, &record.partition));
-            }
-            Some(found) => {
-                let archived = &found.event;
-                conflicts += 1;
-                if report.conflict_samples.len() < CONFLICT_SAMPLES {
-                    let live = store.get_many(&[id])?;
-                    report.conflict_samples.push(ArchiveConflict {
-                        partition: record.partition.clone(),
-                        id: id.to_string(),
-                        live: live.first().map(|e| e.to_json_line()).unwrap_or_default(),
-                        archived: archived.to_json_line(),
-                    });
-                }
-            }
-            None => unbacked.push(format!("{id} ({})", record.partition)),
-        }
-    }
-    if conflicts > 0 {
-        pr.conflicts += conflicts;
-        report.problems.push(format!(
-            "{}: {conflicts} live events differ from their copies archived in other partitions; they stay live",
-            pr.partition
-        ));
-    }
-    if !unbacked.is_empty() {
-        unbacked.sort();
-        report.problems.push(format!(
-            "{}: {} live events have archived-id records that the archive does not back (e.g. {}); left live, run `chronicle verify --repair`",
-            pr.partition,
-            unbacked.len(),
-            unbacked.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
-        ));
-    }
-    let settled: u64 = identical.values().map(|(_, _, r)| r.len() as u64).sum();
-    pr.already_archived += settled;
-    if !options.keep_live {
-        pr.deleted += settled;
-    }
-    for ((p, _), (dir, entry, records)) in identical {
-        queue_delete(report, &p, &dir, &entry, &records);
-    }
-    Ok(())
-}
-
-/// Parses a duration such as `90d`, `12h`, `30m`, `45s`, `2w` or `0`.
-pub fn parse_duration_ms(text: &str) -> Result<i64, String> {
-    let t = text.trim();
-    if t == "0" {
-        return Ok(0);
-    }
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (digits, unit) = t.split_at(split);
-    let n: i64 = digits.parse().map_err(|_| {
-        format!("`{text}` is not a duration (expected e.g. 90d, 12h, 30m, 45s or 2w)")
-    })?;
-    let unit_ms = match unit {
-        "w" => 7 * 86_400_000,
-        "d" => 86_400_000,
-        "h" => 3_600_000,
-        "m" => 60_000,
-        "s" => 1_000,
-        _ => {
-            return Err(format!(
-                "`{text}` is not a duration (expected e.g. 90d, 12h, 30m, 45s or 2w)"
-            ))
-        }
-    };
-    n.checked_mul(unit_ms)
-        .ok_or_else(|| format!("`{text}` is too long a duration"))
-}
-
-/// Parses `--before`: an instant (RFC 3339 or a date, UTC) or an age such as
-/// `90d`, meaning that long before now.
-pub fn parse_before(text: &str) -> Result<Millis, String> {
-    if text.trim().ends_with(|c: char| c.is_ascii_alphabetic()) && !text.contains('-') {
-        return parse_duration_ms(text).map(|age| now_millis() - age);
-    }
-    crate::event::parse_time_bound(text)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_and_ages() {
-        assert_eq!(parse_duration_ms("90d"), Ok(90 * 86_400_000));
-        assert_eq!(parse_duration_ms("1h"), Ok(3_600_000));
-        assert_eq!(parse_duration_ms("0"), Ok(0));
-        assert!(parse_duration_ms("1y").is_err());
-        let age = now_millis() - parse_before("2d").unwrap();
-        assert!((2 * 86_400_000..2 * 86_400_000 + 60_000).contains(&age));
-        assert_eq!(
-            parse_before("2016-02-01").unwrap(),
-            crate::event::parse_time_bound("2016-02-01").unwrap()
-        );
-    }
 }
