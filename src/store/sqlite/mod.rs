@@ -12,68 +12,25 @@
 //! loses at most the open group; the file stays consistent and re-running
 //! the idempotent job completes it.
 
+mod archived;
+mod schema;
+
 use std::collections::HashMap;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use rusqlite::{
-    params, params_from_iter, Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior,
-};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, TransactionBehavior};
 use uuid::Uuid;
 
 use super::idfilter::IdFilter;
 use super::{
     archived_outcome, AppendOutcome, ArchivedBatch, ArchivedCount, ArchivedId, ImportRun,
-    LockAttempt, MonthCount, OpenMode, ScanCursor, ScanFilter, Store,
+    LockAttempt, MonthCount, ScanCursor, ScanFilter, Store,
 };
 use crate::event::{now_millis, Event};
 use crate::progress::{Progress, Unit};
 
-/// 2 added `archived_ids`; a chronicle that only knows version 1 would not
-/// look there and would re-import archived ids, so it must refuse the file.
-const SCHEMA_VERSION: i64 = 2;
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS events (
-    seq            INTEGER PRIMARY KEY,
-    id             BLOB NOT NULL UNIQUE,
-    received_at    INTEGER NOT NULL,
-    created_at     INTEGER NOT NULL,
-    service        TEXT NOT NULL,
-    type           TEXT NOT NULL,
-    aggregate_id   TEXT,
-    correlation_id TEXT,
-    payload        TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS events_received ON events(received_at, id);
-CREATE INDEX IF NOT EXISTS events_type_received ON events(type, received_at, id);
-CREATE TABLE IF NOT EXISTS import_runs (
-    run_id     TEXT PRIMARY KEY,
-    started_at TEXT NOT NULL,
-    record     TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS checkpoints (
-    name  TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS archived_ids (
-    id   BLOB PRIMARY KEY,
-    hash BLOB NOT NULL,
-    part INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS archived_filter (
-    k       INTEGER PRIMARY KEY CHECK (k = 0),
-    version INTEGER NOT NULL,
-    records INTEGER NOT NULL,
-    bits    BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS locks (
-    name       TEXT PRIMARY KEY,
-    holder     TEXT NOT NULL,
-    expires_at INTEGER NOT NULL
-);
-";
+use archived::{add_to_filter, archived_from_row, partition_code, partition_name};
 
 const EVENT_COLUMNS: &str =
     "id, received_at, created_at, service, type, aggregate_id, correlation_id, payload";
@@ -106,132 +63,6 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens `path`, creating the file and its schema when missing.
-    pub fn open(path: &str) -> anyhow::Result<SqliteStore> {
-        SqliteStore::open_with(path, OpenMode::Create)
-    }
-
-    pub fn open_with(path: &str, mode: OpenMode) -> anyhow::Result<SqliteStore> {
-        if let Some(parent) = Path::new(path).parent() {
-            if !parent.as_os_str().is_empty() && !parent.exists() {
-                anyhow::bail!(
-                    "cannot open store sqlite:{path}: folder {} does not exist",
-                    parent.display()
-                );
-            }
-        }
-        if mode != OpenMode::Create && !Path::new(path).exists() {
-            anyhow::bail!(
-                "store sqlite:{path} does not exist (check --store or CHRONICLE_STORE; only import, archive and replay create a store)"
-            );
-        }
-        let conn = if mode == OpenMode::ReadOnly {
-            open_read_only(path)?
-        } else {
-            open_read_write(path)?
-        };
-        Ok(SqliteStore {
-            path: path.to_string(),
-            conn,
-            open_group: None,
-            appending: false,
-            filter: None,
-        })
-    }
-
-    /// False for a store written before archived-id records, opened read
-    /// only (the schema is only created by a writable open): it has none.
-    fn has_archived_ids(&self) -> anyhow::Result<bool> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'archived_ids'",
-                [],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some())
-    }
-
-    fn any_archived_ids(&self) -> anyhow::Result<bool> {
-        Ok(self
-            .conn
-            .query_row("SELECT EXISTS (SELECT 1 FROM archived_ids)", [], |r| {
-                r.get(0)
-            })?)
-    }
-
-    /// Makes the cached filter the one this transaction sees: one small
-    /// read per transaction, the whole filter only when it changed. With
-    /// `rebuild` (inside a write transaction), a filter in another format
-    /// is rebuilt; without, it is left as none, so every id is looked up.
-    fn refresh_filter(&mut self, rebuild: bool) -> anyhow::Result<()> {
-        let version: i64 = self
-            .conn
-            .query_row("SELECT version FROM archived_filter WHERE k = 0", [], |r| {
-                r.get(0)
-            })
-            .optional()?
-            .unwrap_or(-1);
-        let unreadable = matches!(self.filter, Some((_, None)));
-        if self.filter.as_ref().map(|(v, _)| *v) != Some(version) || (rebuild && unreadable) {
-            let (version, filter, _) = read_filter(&self.conn)?;
-            self.filter = Some(match filter {
-                Some(filter) => (version, Some(filter)),
-                // No filter and no records (a store that never archived):
-                // nothing to look up (rather than a probe of the empty
-                // table for every id).
-                None if version < 0 && !self.any_archived_ids()? => {
-                    (version, Some(IdFilter::for_records(0)))
-                }
-                // A filter in another format (written by an older
-                // chronicle), or records without one: rebuilt once, in
-                // this transaction, rather than looking up every id.
-                None if rebuild => {
-                    let (version, filter) =
-                        add_to_filter(&self.conn, std::iter::empty::<&Uuid>(), None)?;
-                    (version, Some(filter))
-                }
-                None => (version, None),
-            });
-        }
-        Ok(())
-    }
-
-    /// [`Store::get_archived`] inside the caller's read transaction.
-    fn archived_in_snapshot(&mut self, ids: &[Uuid]) -> anyhow::Result<Vec<ArchivedId>> {
-        // A filter that cannot be read (a store written between the records
-        // and the filter) only means that every id is looked up.
-        let filter = match self.refresh_filter(false) {
-            Ok(()) => self.filter.as_ref().and_then(|(_, f)| f.as_ref()),
-            Err(_) => None,
-        };
-        let wanted: Vec<Uuid> = match filter {
-            Some(filter) => ids
-                .iter()
-                .filter(|id| filter.may_contain(id))
-                .copied()
-                .collect(),
-            None => ids.to_vec(),
-        };
-        let mut out = Vec::new();
-        for chunk in wanted.chunks(ID_CHUNK) {
-            let sql = format!(
-                "SELECT id, hash, part FROM archived_ids WHERE id IN ({})",
-                placeholders(chunk.len())
-            );
-            let mut stmt = self.conn.prepare_cached(&sql)?;
-            let rows = stmt.query_map(
-                params_from_iter(chunk.iter().map(|id| id.as_bytes().to_vec())),
-                archived_from_row,
-            )?;
-            for row in rows {
-                out.push(row?);
-            }
-        }
-        Ok(out)
-    }
-
     /// Commits the open append group, if any. Every operation other than
     /// `append` starts with this so it never runs inside a group. A group
     /// in which an append failed (a full disk, say) is rolled back instead:
@@ -261,98 +92,6 @@ impl Drop for SqliteStore {
     }
 }
 
-fn open_read_write(path: &str) -> anyhow::Result<Connection> {
-    let conn =
-        Connection::open(path).with_context(|| format!("cannot open store sqlite:{path}"))?;
-    conn.busy_timeout(Duration::from_secs(10))?;
-    // WAL + synchronous=NORMAL: a crash (even power loss) leaves a
-    // consistent file; at worst the last committed batches are rolled
-    // back, and re-running the idempotent job restores them.
-    // Takes effect only on a new file. 16 KiB pages make the trees
-    // shallower, which cut the CPU cost of a large import by a fifth.
-    conn.pragma_update(None, "page_size", 16384)
-        .with_context(|| format!("cannot open store sqlite:{path}"))?;
-    conn.pragma_update(None, "journal_mode", "WAL")
-        .with_context(|| format!("sqlite:{path} is not a usable SQLite database"))?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
-    conn.pragma_update(None, "cache_size", -65536)?;
-    conn.pragma_update(None, "temp_store", "MEMORY")?;
-    check_version(&conn, path)?;
-    conn.execute_batch(SCHEMA)
-        .with_context(|| format!("cannot create the schema in sqlite:{path}"))?;
-    conn.pragma_update(None, "user_version", SCHEMA_VERSION)
-        .with_context(|| format!("cannot write to store sqlite:{path}"))?;
-    Ok(conn)
-}
-
-/// A read-only connection: nothing is created or changed, so status and
-/// export work on a file the user may only read. A WAL database needs its
-/// `-shm` index; when that cannot be created (the folder is read-only too)
-/// the file is opened as immutable, which is safe because no writer can
-/// work in such a folder either (it could not create its `-wal`).
-fn open_read_only(path: &str) -> anyhow::Result<Connection> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags)
-        .with_context(|| format!("cannot open store sqlite:{path}"))?;
-    conn.busy_timeout(Duration::from_secs(10))?;
-    let probe = conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0));
-    let no_wal_index = matches!(
-        &probe,
-        Err(rusqlite::Error::SqliteFailure(e, _))
-            if matches!(e.code, rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly)
-    );
-    let conn = if no_wal_index {
-        let uri = format!("file:{}?immutable=1", uri_escape(path));
-        let conn = Connection::open_with_flags(&uri, flags | OpenFlags::SQLITE_OPEN_URI)
-            .with_context(|| format!("cannot open store sqlite:{path}"))?;
-        check_version(&conn, path)?;
-        conn
-    } else {
-        check_version(&conn, path)?;
-        conn
-    };
-    let has_schema: bool = conn
-        .query_row(
-            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'events')",
-            [],
-            |r| r.get(0),
-        )
-        .with_context(|| format!("cannot read store sqlite:{path}"))?;
-    anyhow::ensure!(
-        has_schema,
-        "sqlite:{path} is not a chronicle store (it has no events table)"
-    );
-    Ok(conn)
-}
-
-/// Refuses a file written by a newer chronicle; any other failure to read
-/// the header means the file is not a usable database.
-fn check_version(conn: &Connection, path: &str) -> anyhow::Result<()> {
-    let version: i64 = conn
-        .pragma_query_value(None, "user_version", |r| r.get(0))
-        .with_context(|| format!("sqlite:{path} is not a usable SQLite database"))?;
-    if version > SCHEMA_VERSION {
-        anyhow::bail!(
-            "sqlite:{path} has schema version {version}, newer than this chronicle understands ({SCHEMA_VERSION}); upgrade chronicle"
-        );
-    }
-    Ok(())
-}
-
-/// A path as the file part of an SQLite URI (`%`, `?` and `#` escaped).
-fn uri_escape(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    for c in path.chars() {
-        match c {
-            '%' => out.push_str("%25"),
-            '?' => out.push_str("%3f"),
-            '#' => out.push_str("%23"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
     let id: Vec<u8> = row.get(0)?;
     let id = Uuid::from_slice(&id).map_err(|e| {
@@ -367,124 +106,6 @@ fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
         aggregate_id: row.get(5)?,
         correlation_id: row.get(6)?,
         payload: row.get(7)?,
-    })
-}
-
-/// The stored filter: (version, filter, records it was told about); version
-/// -1 and no filter when the store has none, no filter when it is stored in
-/// another format (see [`IdFilter::from_bytes`]).
-fn read_filter(conn: &Connection) -> anyhow::Result<(i64, Option<IdFilter>, u64)> {
-    let row: Option<(i64, i64, Vec<u8>)> = conn
-        .query_row(
-            "SELECT version, records, bits FROM archived_filter WHERE k = 0",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()?;
-    Ok(match row {
-        Some((version, records, bits)) => (version, IdFilter::from_bytes(bits), records as u64),
-        None => (-1, None, 0),
-    })
-}
-
-/// Adds `ids` (just recorded) to the stored filter, inside the caller's
-/// transaction; the filter is rebuilt from every record when it is missing,
-/// in another format, or would be over its capacity. `cached` is the connection's copy of the
-/// filter: when it is still the stored version it is updated in place
-/// rather than read again, so that memory holds one filter (32 MiB at 10M
-/// archived ids), not two. Returns the new (version, filter).
-fn add_to_filter<'a>(
-    conn: &Connection,
-    ids: impl ExactSizeIterator<Item = &'a Uuid>,
-    cached: Option<(i64, Option<IdFilter>)>,
-) -> anyhow::Result<(i64, IdFilter)> {
-    let stored: Option<(i64, i64)> = conn
-        .query_row(
-            "SELECT version, records FROM archived_filter WHERE k = 0",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
-    let (version, filter, records) = match (stored, cached) {
-        (Some((version, records)), Some((v, Some(f)))) if v == version => {
-            (version, Some(f), records as u64)
-        }
-        (None, _) => (-1, None, 0),
-        _ => {
-            let (version, filter, records) = read_filter(conn)?;
-            (version, filter, records)
-        }
-    };
-    let total = records + ids.len() as u64;
-    let (filter, records) = match filter {
-        Some(mut f) if total <= f.capacity() => {
-            for id in ids {
-                f.insert(id);
-            }
-            (f, total)
-        }
-        _ => {
-            let n: i64 = conn.query_row("SELECT count(*) FROM archived_ids", [], |r| r.get(0))?;
-            let mut f = IdFilter::for_records(n as u64);
-            let mut stmt = conn.prepare("SELECT id FROM archived_ids")?;
-            let mut rows = stmt.query([])?;
-            while let Some(row) = rows.next()? {
-                let id: Vec<u8> = row.get(0)?;
-                f.insert(&Uuid::from_slice(&id)?);
-            }
-            (f, n as u64)
-        }
-    };
-    let version = version + 1;
-    conn.execute(
-        "INSERT INTO archived_filter (k, version, records, bits) VALUES (0, ?1, ?2, ?3)
-         ON CONFLICT(k) DO UPDATE SET version = excluded.version, records = excluded.records, bits = excluded.bits",
-        params![version, records as i64, filter.as_bytes()],
-    )?;
-    Ok((version, filter))
-}
-
-/// Partitions are kept as integers (`2016-01` as 201601, `2016-01-05` as
-/// 20160105): 3 or 4 bytes a record instead of 7 or 10.
-fn partition_code(partition: &str) -> anyhow::Result<i64> {
-    let b = partition.as_bytes();
-    let shaped = match b.len() {
-        7 => b[4] == b'-',
-        10 => b[4] == b'-' && b[7] == b'-',
-        _ => false,
-    };
-    let digits: String = partition.chars().filter(|c| *c != '-').collect();
-    match digits.parse::<i64>() {
-        Ok(code) if shaped && digits.bytes().all(|c| c.is_ascii_digit()) => Ok(code),
-        _ => anyhow::bail!("`{partition}` is not an archive partition name"),
-    }
-}
-
-fn partition_name(code: i64) -> String {
-    if code >= 10_000_000 {
-        format!(
-            "{:04}-{:02}-{:02}",
-            code / 10_000,
-            code / 100 % 100,
-            code % 100
-        )
-    } else {
-        format!("{:04}-{:02}", code / 100, code % 100)
-    }
-}
-
-fn archived_from_row(row: &Row<'_>) -> rusqlite::Result<ArchivedId> {
-    let bad = |i: usize, e: Box<dyn std::error::Error + Send + Sync>| {
-        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Blob, e)
-    };
-    let id: Vec<u8> = row.get(0)?;
-    let hash: Vec<u8> = row.get(1)?;
-    Ok(ArchivedId {
-        id: Uuid::from_slice(&id).map_err(|e| bad(0, Box::new(e)))?,
-        hash: hash
-            .try_into()
-            .map_err(|_| bad(1, "content hash is not 16 bytes".into()))?,
-        partition: partition_name(row.get(2)?),
     })
 }
 
