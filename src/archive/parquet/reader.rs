@@ -1,312 +1,24 @@
-//! The archive's Parquet encoding: the Arrow schema of an archived event,
-//! the streaming part writer (sorted rows in, zstd row groups out, plus the
-//! facts the manifest records), and the streaming readers (whole events with
-//! row-group pruning, or just the id column).
-//!
-//! Plain Arrow `Utf8` columns are written and Parquet's own dictionary
-//! encoding is left to decide per column chunk, so readers get plain strings
-//! while low-cardinality columns (service, type) still compress to almost
-//! nothing. Columns that are unique per row (id, payload) skip the dictionary
-//! attempt, and the two timestamps use delta encoding because `received_at`
-//! is sorted and `created_at` is close to it.
+//! Reading part files: their metadata and facts, row-group pruning by
+//! time, the streaming [`PartEvents`] reader of whole events (or chosen
+//! columns), the borrowed-row walk [`for_each_row`] and the id-only read.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use anyhow::Context;
-use arrow_array::builder::{StringBuilder, TimestampMillisecondBuilder};
 use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampMillisecondType;
-use arrow_array::{Array, ArrayRef, RecordBatch};
-use arrow_schema::extension::Json;
-use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow_array::{Array, RecordBatch};
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
-use parquet::arrow::{ArrowWriter, ProjectionMask};
-use parquet::basic::{Compression, Encoding, ZstdLevel};
-use parquet::file::metadata::{KeyValue, ParquetMetaData, SortingColumn};
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::arrow::ProjectionMask;
+use parquet::file::metadata::ParquetMetaData;
 use parquet::file::statistics::Statistics;
-use parquet::schema::types::ColumnPath;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::location::{Loc, PartFile, Upload};
+use super::{ids_digest, WrittenPart, BATCH_ROWS};
+use crate::archive::location::{Loc, PartFile};
 use crate::event::{Event, Millis};
 use crate::store::ScanFilter;
-
-/// Version of the archived row layout, recorded in every manifest and in
-/// each file's key-value metadata.
-pub const SCHEMA_VERSION: u32 = 1;
-
-/// Rows per row group: large enough for fast scans and good compression,
-/// small enough that a reader prunes by `received_at` usefully and a writer
-/// buffers little.
-pub const ROW_GROUP_ROWS: usize = 128 * 1024;
-
-/// Rows per Arrow batch handed to the writer or returned by the readers.
-pub const BATCH_ROWS: usize = 8192;
-
-/// Column names, in file order.
-pub const COLUMNS: [&str; 8] = [
-    "id",
-    "service",
-    "type",
-    "aggregate_id",
-    "correlation_id",
-    "created_at",
-    "received_at",
-    "payload",
-];
-const COL_ID: usize = 0;
-const COL_RECEIVED_AT: usize = 6;
-
-/// The Arrow schema of archived events.
-pub fn arrow_schema() -> SchemaRef {
-    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
-    SCHEMA
-        .get_or_init(|| {
-            let ts = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
-            Arc::new(Schema::new(vec![
-                Field::new("id", DataType::Utf8, false),
-                Field::new("service", DataType::Utf8, false),
-                Field::new("type", DataType::Utf8, false),
-                Field::new("aggregate_id", DataType::Utf8, true),
-                Field::new("correlation_id", DataType::Utf8, true),
-                Field::new("created_at", ts.clone(), false),
-                Field::new("received_at", ts, false),
-                // The JSON extension type makes the writer emit Parquet's
-                // JSON logical type, which DuckDB maps to its JSON type.
-                Field::new("payload", DataType::Utf8, false).with_extension_type(Json::default()),
-            ]))
-        })
-        .clone()
-}
-
-fn writer_properties() -> WriterProperties {
-    let col = |name: &str| ColumnPath::from(name);
-    WriterProperties::builder()
-        .set_compression(Compression::ZSTD(
-            ZstdLevel::try_new(3).expect("valid level"),
-        ))
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-        .set_write_batch_size(BATCH_ROWS)
-        .set_statistics_enabled(EnabledStatistics::Page)
-        .set_column_dictionary_enabled(col("id"), false)
-        .set_column_dictionary_enabled(col("payload"), false)
-        .set_column_dictionary_enabled(col("created_at"), false)
-        .set_column_dictionary_enabled(col("received_at"), false)
-        .set_column_encoding(col("created_at"), Encoding::DELTA_BINARY_PACKED)
-        .set_column_encoding(col("received_at"), Encoding::DELTA_BINARY_PACKED)
-        .set_sorting_columns(Some(vec![
-            SortingColumn {
-                column_idx: COL_RECEIVED_AT as i32,
-                descending: false,
-                nulls_first: false,
-            },
-            SortingColumn {
-                column_idx: COL_ID as i32,
-                descending: false,
-                nulls_first: false,
-            },
-        ]))
-        .set_key_value_metadata(Some(vec![KeyValue::new(
-            "chronicle.schema_version".to_string(),
-            SCHEMA_VERSION.to_string(),
-        )]))
-        .set_created_by(format!("chronicle {}", env!("CARGO_PKG_VERSION")))
-        .build()
-}
-
-/// What a finished part holds, as the manifest records it.
-#[derive(Debug, Clone)]
-pub struct WrittenPart {
-    pub rows: u64,
-    pub min_received_at: Millis,
-    pub max_received_at: Millis,
-    /// The ids written, sorted by id.
-    pub sorted_ids: Vec<Uuid>,
-    pub ids_digest: String,
-    pub types: BTreeMap<String, u64>,
-}
-
-/// Streams events (already in (received_at, id) order) into one Parquet
-/// file, written to an [`Upload`] as it is encoded. Memory: one Arrow
-/// batch, the writer's current row group, and 16 bytes per row for the ids
-/// that the digest and the delete step need.
-pub struct PartWriter {
-    /// The part's name, for messages.
-    path: String,
-    writer: ArrowWriter<Box<dyn Upload>>,
-    id: StringBuilder,
-    service: StringBuilder,
-    event_type: StringBuilder,
-    aggregate_id: StringBuilder,
-    correlation_id: StringBuilder,
-    created_at: TimestampMillisecondBuilder,
-    received_at: TimestampMillisecondBuilder,
-    payload: StringBuilder,
-    pending: usize,
-    rows: u64,
-    min: Millis,
-    max: Millis,
-    last_key: Option<(Millis, Uuid)>,
-    ids: Vec<Uuid>,
-    types: BTreeMap<String, u64>,
-    id_text: String,
-}
-
-impl PartWriter {
-    /// Writes into `upload`; `name` names the part in messages.
-    pub fn create(upload: Box<dyn Upload>, name: String) -> anyhow::Result<PartWriter> {
-        let writer = ArrowWriter::try_new(upload, arrow_schema(), Some(writer_properties()))?;
-        let ts = || TimestampMillisecondBuilder::with_capacity(BATCH_ROWS).with_timezone("UTC");
-        let strings = || StringBuilder::with_capacity(BATCH_ROWS, BATCH_ROWS * 24);
-        Ok(PartWriter {
-            path: name,
-            writer,
-            id: StringBuilder::with_capacity(BATCH_ROWS, BATCH_ROWS * 36),
-            service: strings(),
-            event_type: strings(),
-            aggregate_id: strings(),
-            correlation_id: strings(),
-            created_at: ts(),
-            received_at: ts(),
-            payload: StringBuilder::with_capacity(BATCH_ROWS, BATCH_ROWS * 128),
-            pending: 0,
-            rows: 0,
-            min: Millis::MAX,
-            max: Millis::MIN,
-            last_key: None,
-            ids: Vec::new(),
-            types: BTreeMap::new(),
-            id_text: String::with_capacity(36),
-        })
-    }
-
-    pub fn rows(&self) -> u64 {
-        self.rows
-    }
-
-    /// Appends one event; events must come in strictly increasing
-    /// (received_at, id) order, which is checked because every reader relies
-    /// on it.
-    pub fn push(&mut self, event: &Event) -> anyhow::Result<()> {
-        let received_at = event
-            .received_at
-            .with_context(|| format!("event {} has no received_at", event.id))?;
-        let key = (received_at, event.id);
-        if let Some(last) = self.last_key {
-            anyhow::ensure!(
-                key > last,
-                "events must be archived in (received_at, id) order: {} after {}",
-                event.id,
-                last.1
-            );
-        }
-        self.last_key = Some(key);
-        self.id_text.clear();
-        self.id_text.push_str(
-            event
-                .id
-                .hyphenated()
-                .encode_lower(&mut Uuid::encode_buffer()),
-        );
-        self.id.append_value(&self.id_text);
-        self.service.append_value(&event.service);
-        self.event_type.append_value(&event.event_type);
-        self.aggregate_id
-            .append_option(event.aggregate_id.as_deref());
-        self.correlation_id
-            .append_option(event.correlation_id.as_deref());
-        self.created_at.append_value(event.created_at);
-        self.received_at.append_value(received_at);
-        self.payload.append_value(&event.payload);
-        self.min = self.min.min(received_at);
-        self.max = self.max.max(received_at);
-        self.ids.push(event.id);
-        match self.types.get_mut(&event.event_type) {
-            Some(n) => *n += 1,
-            None => {
-                self.types.insert(event.event_type.clone(), 1);
-            }
-        }
-        self.rows += 1;
-        self.pending += 1;
-        if self.pending == BATCH_ROWS {
-            self.flush_batch()?;
-        }
-        Ok(())
-    }
-
-    fn flush_batch(&mut self) -> anyhow::Result<()> {
-        if self.pending == 0 {
-            return Ok(());
-        }
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(self.id.finish()),
-            Arc::new(self.service.finish()),
-            Arc::new(self.event_type.finish()),
-            Arc::new(self.aggregate_id.finish()),
-            Arc::new(self.correlation_id.finish()),
-            Arc::new(self.created_at.finish()),
-            Arc::new(self.received_at.finish()),
-            Arc::new(self.payload.finish()),
-        ];
-        let batch = RecordBatch::try_new(arrow_schema(), columns)?;
-        self.writer
-            .write(&batch)
-            .with_context(|| format!("cannot write {}", self.path))?;
-        self.pending = 0;
-        Ok(())
-    }
-
-    /// Writes the footer and hands back the upload, for the caller to
-    /// publish (fsync and rename, or complete and copy).
-    pub fn finish(mut self) -> anyhow::Result<(WrittenPart, Box<dyn Upload>)> {
-        self.flush_batch()?;
-        let upload = self
-            .writer
-            .into_inner()
-            .with_context(|| format!("cannot finish {}", self.path))?;
-        let mut ids = self.ids;
-        ids.sort_unstable();
-        let part = WrittenPart {
-            rows: self.rows,
-            min_received_at: self.min,
-            max_received_at: self.max,
-            ids_digest: ids_digest(&ids),
-            sorted_ids: ids,
-            types: self.types,
-        };
-        Ok((part, upload))
-    }
-
-    /// Gives up on the part: what was uploaded so far is removed.
-    pub fn abandon(self) {
-        if let Ok(upload) = self.writer.into_inner() {
-            upload.abandon();
-        }
-    }
-}
-
-/// The manifest's id digest: SHA-256 of the lowercase hyphenated ids sorted
-/// ascending, each followed by `\n`, so that
-/// `duckdb -noheader -list -c "SELECT id FROM 'part.parquet' ORDER BY id" | sha256sum`
-/// reproduces it. `sorted_ids` must be sorted (byte order = text order).
-pub fn ids_digest(sorted_ids: &[Uuid]) -> String {
-    let mut hasher = Sha256::new();
-    let mut buf = Uuid::encode_buffer();
-    for id in sorted_ids {
-        hasher.update(id.hyphenated().encode_lower(&mut buf).as_bytes());
-        hasher.update(b"\n");
-    }
-    hex::encode(hasher.finalize())
-}
-
-/// SHA-256 of a file's bytes, streamed.
-pub fn file_sha256(path: &Loc) -> anyhow::Result<String> {
-    path.sha256()
-}
 
 fn open_builder(path: &Loc) -> anyhow::Result<ParquetRecordBatchReaderBuilder<PartFile>> {
     let file = path.open()?;
@@ -427,7 +139,12 @@ impl PartEvents {
         let builder = open_builder(path)?;
         let groups = row_groups_for(builder.metadata(), filter.since, filter.until)
             .and_then(|groups| {
-                super::read::row_groups_with_types(path, builder.metadata(), groups, &filter.types)
+                crate::archive::read::row_groups_with_types(
+                    path,
+                    builder.metadata(),
+                    groups,
+                    &filter.types,
+                )
             })
             .with_context(|| format!("{} is not an archive part", path.display()))?;
         let leaves: Vec<usize> = builder
