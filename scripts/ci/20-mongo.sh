@@ -18,7 +18,7 @@ else
   mongo_pid=$!
   CLEANUP+=("kill $mongo_pid 2>/dev/null; wait $mongo_pid 2>/dev/null; rm -rf '$mongo_dir'")
   mongo_up=false
-  for _ in $(seq 1 120); do
+  for _ in $(seq 1 480); do
     if ! kill -0 "$mongo_pid" 2>/dev/null; then
       break
     fi
@@ -29,7 +29,7 @@ else
     sleep 0.25
   done
   if [ "$mongo_up" != true ]; then
-    echo "SecantusDB did not answer on 127.0.0.1:$mongo_port within 30 s; its log:" >&2
+    echo "SecantusDB did not answer on 127.0.0.1:$mongo_port within 120 s (or exited); its log:" >&2
     cat "$mongo_dir/server.log" >&2 || true
     return 1 2>/dev/null || exit 1
   fi

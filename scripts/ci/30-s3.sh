@@ -18,7 +18,7 @@ else
   s3_pid=$!
   CLEANUP+=("kill $s3_pid 2>/dev/null; wait $s3_pid 2>/dev/null; rm -f '$s3_log'")
   s3_up=false
-  for _ in $(seq 1 120); do
+  for _ in $(seq 1 480); do
     if ! kill -0 "$s3_pid" 2>/dev/null; then
       break
     fi
@@ -29,7 +29,7 @@ else
     sleep 0.25
   done
   if [ "$s3_up" != true ]; then
-    echo "moto did not answer on 127.0.0.1:$s3_port within 30 s; its log:" >&2
+    echo "moto did not answer on 127.0.0.1:$s3_port within 120 s (or exited); its log:" >&2
     cat "$s3_log" >&2 || true
     return 1 2>/dev/null || exit 1
   fi
