@@ -1,4 +1,4 @@
-//! Optional backends (cargo features `mongodb` and `postgres`, on by
+//! Optional backends (cargo features `mongodb`, `postgres` and `s3`, on by
 //! default): a build without one refuses its URIs with exit 69 and a
 //! message naming what the build lacks, never "unsupported URI", and never
 //! a secret. In a default build the same commands reach the backend and
@@ -73,6 +73,31 @@ columns = [{ name = "events", value = "count()" }]
         assert!(
             out.stderr
                 .contains("this chronicle was built without PostgreSQL support"),
+            "{}",
+            out.stderr
+        );
+    }
+}
+
+#[test]
+fn an_s3_archive_needs_the_s3_feature() {
+    let dir = tempfile::tempdir().unwrap();
+    // Credentials in the URL are refused by a build with S3 (they belong in
+    // the environment); a build without it refuses the scheme first. Either
+    // way the secret is never printed and nothing runs.
+    let out = run(
+        dir.path(),
+        &["--archive", "s3://key:s3cret@bucket/x", "status"],
+    );
+    assert!(!out.stderr.contains("s3cret"), "{}", out.stderr);
+    if cfg!(feature = "s3") {
+        assert_ne!(out.code, 0, "{}", out.stderr);
+        assert_ne!(out.code, UNAVAILABLE, "{}", out.stderr);
+    } else {
+        assert_eq!(out.code, UNAVAILABLE, "{}", out.stderr);
+        assert!(
+            out.stderr
+                .contains("this chronicle was built without S3 support"),
             "{}",
             out.stderr
         );

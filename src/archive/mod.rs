@@ -60,10 +60,7 @@ use folder_lock::FolderLock;
 use layout::{part_files_on_disk, part_name, part_seq, Granularity, Partition};
 use location::{Archive, Dir, Version};
 use manifest::{Manifest, PartEntry};
-pub use options::{
-    parse_before, parse_duration_ms, ArchiveConflict, ArchiveLimits, ArchiveOptions, ArchiveReport,
-    PartitionReport,
-};
+pub use options::{ArchiveConflict, ArchiveLimits, ArchiveOptions, ArchiveReport, PartitionReport};
 use parquet::{file_sha256, ids_digest, PartWriter};
 
 /// Name of the store lock that keeps archive runs apart.

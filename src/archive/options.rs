@@ -1,6 +1,7 @@
-//! The options an `archive` run takes, the report it returns, and the
-//! parsing of `--before` / `--lag` values: the data types around the
-//! procedure in `mod.rs`, kept apart so that file reads as the procedure.
+//! The options an `archive` run takes and the report it returns: the data
+//! types around the procedure in `mod.rs`, kept apart so that file reads as
+//! the procedure. (`--before` and `--lag` are parsed by `crate::duration`,
+//! the one duration grammar.)
 
 use std::collections::BTreeMap;
 
@@ -11,7 +12,7 @@ use super::layout::Granularity;
 use super::location::Archive;
 use super::MAX_PART_ROWS;
 use crate::cancel::Interrupted;
-use crate::event::{now_millis, Millis};
+use crate::event::Millis;
 
 #[derive(Debug, Clone)]
 pub struct ArchiveOptions {
@@ -116,59 +117,4 @@ pub struct ArchiveReport {
     /// Verified and listed ids not deleted from live yet.
     #[serde(skip)]
     pub(super) pending: PendingDeletes,
-}
-
-/// Parses a duration such as `90d`, `12h`, `30m`, `45s`, `2w` or `0`.
-pub fn parse_duration_ms(text: &str) -> Result<i64, String> {
-    let t = text.trim();
-    if t == "0" {
-        return Ok(0);
-    }
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (digits, unit) = t.split_at(split);
-    let n: i64 = digits.parse().map_err(|_| {
-        format!("`{text}` is not a duration (expected e.g. 90d, 12h, 30m, 45s or 2w)")
-    })?;
-    let unit_ms = match unit {
-        "w" => 7 * 86_400_000,
-        "d" => 86_400_000,
-        "h" => 3_600_000,
-        "m" => 60_000,
-        "s" => 1_000,
-        _ => {
-            return Err(format!(
-                "`{text}` is not a duration (expected e.g. 90d, 12h, 30m, 45s or 2w)"
-            ))
-        }
-    };
-    n.checked_mul(unit_ms)
-        .ok_or_else(|| format!("`{text}` is too long a duration"))
-}
-
-/// Parses `--before`: an instant (RFC 3339 or a date, UTC) or an age such as
-/// `90d`, meaning that long before now.
-pub fn parse_before(text: &str) -> Result<Millis, String> {
-    if text.trim().ends_with(|c: char| c.is_ascii_alphabetic()) && !text.contains('-') {
-        return parse_duration_ms(text).map(|age| now_millis() - age);
-    }
-    crate::event::parse_time_bound(text)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_and_ages() {
-        assert_eq!(parse_duration_ms("90d"), Ok(90 * 86_400_000));
-        assert_eq!(parse_duration_ms("1h"), Ok(3_600_000));
-        assert_eq!(parse_duration_ms("0"), Ok(0));
-        assert!(parse_duration_ms("1y").is_err());
-        let age = now_millis() - parse_before("2d").unwrap();
-        assert!((2 * 86_400_000..2 * 86_400_000 + 60_000).contains(&age));
-        assert_eq!(
-            parse_before("2016-02-01").unwrap(),
-            crate::event::parse_time_bound("2016-02-01").unwrap()
-        );
-    }
 }
