@@ -60,19 +60,11 @@ fn as_counts(v: &Value) -> BTreeMap<String, u64> {
 
 /// Whether a Java runtime for Spark is on the PATH; required in CI.
 fn java() -> bool {
-    let ok = Command::new("java")
-        .arg("-version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "Java 17 or later is required in CI (pyspark runs on it)"
-        );
-        eprintln!("skipped: no java on the PATH for pyspark");
-    }
-    ok
+    common::tool_runs(
+        "java",
+        &["-version"],
+        "Java 17 or later (pyspark runs on it)",
+    )
 }
 
 #[test]

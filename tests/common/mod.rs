@@ -133,17 +133,24 @@ pub fn mongodb_uri() -> Option<String> {
 /// tests check against). Outside CI a missing module skips the test, saying
 /// so; in CI it is a failure.
 pub fn python_with(modules: &str) -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", &format!("import {modules}")])
+    tool_runs(
+        "python3",
+        &["-c", &format!("import {modules}")],
+        &format!("python3 with {modules}"),
+    )
+}
+
+/// True when `program args` runs and succeeds. Outside CI a missing tool
+/// skips the test, saying so; in CI it is a failure (`what` names it).
+pub fn tool_runs(program: &str, args: &[&str], what: &str) -> bool {
+    let ok = Command::new(program)
+        .args(args)
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false);
     if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "python3 with {modules} is required in CI"
-        );
-        eprintln!("skipped: python3 with {modules} is not available");
+        assert!(std::env::var_os("CI").is_none(), "{what} is required in CI");
+        eprintln!("skipped: {what} is not available");
     }
     ok
 }
