@@ -180,6 +180,10 @@ impl Store for SqliteStore {
             )
         });
         let mut outcomes: Vec<Option<AppendOutcome>> = vec![None; events.len()];
+        // The filter's verdicts for the whole batch first, in one pass (see
+        // `IdFilter::may_contain_each`); none means "look every id up".
+        let maybe_archived =
+            filter.map(|f| f.may_contain_each(order.iter().map(|&i| &events[i].id)));
         {
             let tx = &self.conn;
             let mut insert = tx.prepare_cached(
@@ -190,11 +194,11 @@ impl Store for SqliteStore {
                 tx.prepare_cached(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = ?1"))?;
             let mut archived =
                 tx.prepare_cached("SELECT id, hash, part FROM archived_ids WHERE id = ?1")?;
-            for &i in &order {
+            for (k, &i) in order.iter().enumerate() {
                 let event = &events[i];
                 // The archived-id record first: an archived id is never
                 // inserted again, whatever the live store holds.
-                let record = if filter.is_none_or(|f| f.may_contain(&event.id)) {
+                let record = if maybe_archived.as_ref().is_none_or(|maybe| maybe[k]) {
                     archived
                         .query_row([&event.id.as_bytes()[..]], archived_from_row)
                         .optional()?
