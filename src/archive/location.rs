@@ -107,6 +107,14 @@ pub trait Backend: ControlFiles {
     fn upload(&self, key: &str, run: &str) -> anyhow::Result<Box<dyn Upload>>;
     /// Removes `key` (a leftover); removing a missing file is no error.
     fn remove(&self, key: &str) -> anyhow::Result<()>;
+    /// Removes the temporary file `key` of an interrupted run. On object
+    /// storage, an upload marker ([`super::layout::upload_marker_name`])
+    /// first aborts the pending multipart upload it names, which is
+    /// returned for the report.
+    fn remove_temp(&self, key: &str) -> anyhow::Result<Option<AbortedUpload>> {
+        self.remove(key)?;
+        Ok(None)
+    }
     /// Temporary files of interrupted runs in the folder `prefix`:
     /// `.NAME.RUN.tmp`, as [`Backend::upload`] and the control-file writes
     /// name them. Never the only copy of anything.
@@ -115,9 +123,20 @@ pub trait Backend: ControlFiles {
             .list(prefix)?
             .files
             .into_iter()
-            .filter(|n| n.starts_with('.') && n.ends_with(".tmp"))
+            .filter(|n| super::layout::temp_run(n).is_some())
             .collect())
     }
+}
+
+/// A pending multipart upload of an interrupted run, aborted: reported by
+/// the next `archive` run and by `verify`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AbortedUpload {
+    /// The temporary object it was uploading (`s3://…/.part-00001.parquet.RUN.tmp`).
+    pub object: String,
+    pub upload_id: String,
+    /// The run that started it.
+    pub run: String,
 }
 
 /// A file being written: bytes go out as they are written (streamed; on
@@ -361,6 +380,14 @@ impl Loc {
     pub fn remove(&self) -> anyhow::Result<()> {
         self.archive
             .remove(&self.key)
+            .with_context(|| format!("cannot remove {self}"))
+    }
+
+    /// Removes this temporary file of an interrupted run
+    /// ([`Backend::remove_temp`]).
+    pub fn remove_temp(&self) -> anyhow::Result<Option<AbortedUpload>> {
+        self.archive
+            .remove_temp(&self.key)
             .with_context(|| format!("cannot remove {self}"))
     }
 

@@ -30,6 +30,8 @@ pub mod local;
 pub mod location;
 pub mod manifest;
 #[cfg(feature = "s3")]
+mod multipart;
+#[cfg(feature = "s3")]
 pub mod object;
 mod options;
 pub mod parquet;
@@ -264,7 +266,7 @@ fn run_partitions(
     };
     // Partitions that the archive holds leftovers in are visited even when
     // no live event remains in them.
-    let mut pending: Vec<Partition> = layout::list_partitions(&options.root)?
+    let mut pending: Vec<Partition> = layout::list_partitions_with_leftovers(&options.root)?
         .into_iter()
         .filter(|p| p.end() <= bound)
         .collect();

@@ -9,6 +9,9 @@
 //!   named after the run, then copied to its final name only if no object
 //!   has that name (multipart copy completed with `If-None-Match: *`), so a
 //!   writer that lost its lock can never replace another's listed part;
+//! - each multipart upload's id is recorded in a marker object before its
+//!   first chunk goes up, so that the next run or `verify` can abort the
+//!   upload a killed run left ([`super::multipart`]);
 //! - control files are created with `If-None-Match: *` and replaced with
 //!   `If-Match: <ETag>`; S3 has no conditional delete here, so a delete is a
 //!   conditional replace by an empty object, which reads as absent;
@@ -26,13 +29,17 @@ use futures::StreamExt;
 use object_store::aws::{AmazonS3Builder, S3ConditionalPut, S3CopyIfNotExists};
 use object_store::azure::MicrosoftAzureBuilder;
 use object_store::gcp::GoogleCloudStorageBuilder;
+use object_store::multipart::MultipartStore;
 use object_store::path::Path as ObjectPath;
 use object_store::{
     ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion, WriteMultipart,
 };
 
-use super::layout::temp_name;
-use super::location::{Backend, ControlFiles, Listing, PartFile, Stat, Upload, Version};
+use super::layout::{is_upload_marker, temp_name, upload_marker_name};
+use super::location::{
+    AbortedUpload, Backend, ControlFiles, Listing, PartFile, Stat, Upload, Version,
+};
+use super::multipart::{Marker, NamedUpload};
 use super::root::{Cloud, RemoteLocation};
 
 /// Bytes fetched per range request at least, and the size of the chunks
@@ -65,6 +72,8 @@ fn block_on<F: Future>(future: F) -> F::Output {
 /// An archive under a prefix of a bucket.
 pub struct ObjectFolder {
     store: Arc<dyn ObjectStore>,
+    /// The same client, for uploads whose id is recorded.
+    multipart: Arc<dyn MultipartStore>,
     /// The key prefix, without a trailing `/`; empty for the bucket root.
     prefix: String,
     url: String,
@@ -78,7 +87,7 @@ impl ObjectFolder {
         // ring (already built for the MongoDB driver) does TLS.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let url = location.url();
-        let store: Arc<dyn ObjectStore> = match location.cloud {
+        let (store, multipart) = match location.cloud {
             Cloud::S3 => {
                 let mut b = AmazonS3Builder::from_env()
                     .with_bucket_name(&location.bucket)
@@ -93,7 +102,7 @@ impl ObjectFolder {
                 if let Some(allow) = location.allow_http {
                     b = b.with_allow_http(allow);
                 }
-                Arc::new(b.build().map_err(|e| config_error(&url, e))?)
+                both(b.build().map_err(|e| config_error(&url, e))?)
             }
             Cloud::Gcs => {
                 let mut b =
@@ -103,7 +112,7 @@ impl ObjectFolder {
                         object_store::ClientOptions::new().with_allow_http(allow),
                     );
                 }
-                Arc::new(b.build().map_err(|e| config_error(&url, e))?)
+                both(b.build().map_err(|e| config_error(&url, e))?)
             }
             Cloud::Azure => {
                 let mut b = MicrosoftAzureBuilder::from_env().with_container_name(&location.bucket);
@@ -113,11 +122,12 @@ impl ObjectFolder {
                 if let Some(allow) = location.allow_http {
                     b = b.with_allow_http(allow);
                 }
-                Arc::new(b.build().map_err(|e| config_error(&url, e))?)
+                both(b.build().map_err(|e| config_error(&url, e))?)
             }
         };
         Ok(ObjectFolder {
             store,
+            multipart,
             prefix: location.prefix.clone(),
             url,
         })
@@ -176,6 +186,14 @@ impl ObjectFolder {
         let bytes = block_on(result.bytes()).map_err(|e| self.fail("read", key, e))?;
         Ok(Some((bytes, Version::new(etag))))
     }
+}
+
+/// One client as both of the traits an [`ObjectFolder`] uses.
+fn both<S: ObjectStore + MultipartStore>(
+    store: S,
+) -> (Arc<dyn ObjectStore>, Arc<dyn MultipartStore>) {
+    let store = Arc::new(store);
+    (store.clone(), store)
 }
 
 /// An object_store error without anything but its message (which names
@@ -303,15 +321,37 @@ impl Backend for ObjectFolder {
             "" => temp_name(name, run),
             _ => format!("{folder}/{}", temp_name(name, run)),
         };
+        let marker_key = match folder {
+            "" => upload_marker_name(name, run),
+            _ => format!("{folder}/{}", upload_marker_name(name, run)),
+        };
         let tmp = self.path(&tmp_key)?;
         let dest = self.path(key)?;
-        let upload = block_on(self.store.put_multipart(&tmp))
+        let marker = self.path(&marker_key)?;
+        let upload_id = block_on(self.multipart.create_multipart(&tmp))
             .map_err(|e| self.fail("start uploading", &tmp_key, e))?;
+        // Recorded before the first chunk goes up: from here on a killed
+        // run leaves an upload the next run or `verify` can name and abort.
+        let record = Marker {
+            run: run.to_string(),
+            object: tmp_key.clone(),
+            upload_id: upload_id.clone(),
+        };
+        let recorded = PutPayload::from(record.encode());
+        if let Err(e) = block_on(self.store.put(&marker, recorded)) {
+            let _ = block_on(self.multipart.abort_multipart(&tmp, &upload_id));
+            return Err(self.fail("write", &marker_key, e));
+        }
+        let upload = NamedUpload::new(Arc::clone(&self.multipart), tmp.clone(), upload_id);
         Ok(Box::new(ObjectUpload {
             store: Arc::clone(&self.store),
-            writer: Some(WriteMultipart::new_with_chunk_size(upload, UPLOAD_CHUNK)),
+            writer: Some(WriteMultipart::new_with_chunk_size(
+                Box::new(upload),
+                UPLOAD_CHUNK,
+            )),
             tmp,
             dest,
+            marker,
             name: self.describe(key),
         }))
     }
@@ -323,6 +363,34 @@ impl Backend for ObjectFolder {
             Err(e) => Err(self.fail("remove", key, e)),
         }
     }
+
+    fn remove_temp(&self, key: &str) -> anyhow::Result<Option<AbortedUpload>> {
+        let name = key.rsplit('/').next().unwrap_or(key);
+        if !is_upload_marker(name) {
+            self.remove(key)?;
+            return Ok(None);
+        }
+        let Some((bytes, _)) = self.get_raw(key)? else {
+            return Ok(None); // removed meanwhile
+        };
+        // Anything but a marker names no upload: only the object goes.
+        let Some(marker) = Marker::decode(&bytes) else {
+            self.remove(key)?;
+            return Ok(None);
+        };
+        let object = self.path(&marker.object)?;
+        // An upload that was completed or aborted already is not found.
+        match block_on(self.multipart.abort_multipart(&object, &marker.upload_id)) {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(self.fail("abort the upload of", &marker.object, e)),
+        }
+        self.remove(key)?;
+        Ok(Some(AbortedUpload {
+            object: self.describe(&marker.object),
+            upload_id: marker.upload_id,
+            run: marker.run,
+        }))
+    }
 }
 
 /// A part being uploaded: multipart chunks go out while the encoder
@@ -332,6 +400,9 @@ struct ObjectUpload {
     writer: Option<WriteMultipart>,
     tmp: ObjectPath,
     dest: ObjectPath,
+    /// The marker naming the upload, deleted once it is completed or
+    /// aborted.
+    marker: ObjectPath,
     name: String,
 }
 
@@ -362,6 +433,9 @@ impl Upload for ObjectUpload {
             block_on(writer.finish())
                 .map_err(|e| anyhow::anyhow!("cannot upload {name}: {}", clean(&e)))?;
         }
+        // The upload is complete: its marker names nothing pending now (a
+        // marker left by a failed delete only costs the next run a request).
+        let _ = block_on(self.store.delete(&self.marker));
         // Copied only if the final name is free, then the temporary object
         // goes (a crash in between leaves it for the next run to remove).
         let published = match block_on(self.store.copy_if_not_exists(&self.tmp, &self.dest)) {
@@ -382,7 +456,9 @@ impl Upload for ObjectUpload {
     fn abandon(mut self: Box<Self>) {
         if let Some(writer) = self.writer.take() {
             let _inside = runtime().enter();
-            let _ = block_on(writer.abort());
+            if block_on(writer.abort()).is_ok() {
+                let _ = block_on(self.store.delete(&self.marker));
+            }
         }
         let _ = block_on(self.store.delete(&self.tmp));
     }

@@ -1,5 +1,6 @@
 //! Leftovers of an interrupted archive run in one partition folder:
-//! temporary files are removed, and a part file renamed into place but never
+//! temporary files are removed (on object storage, with the multipart
+//! uploads their markers name), and a part file renamed into place but never
 //! listed in the manifest (the run died between rename and manifest) is
 //! adopted when it matches the live store exactly, discarded when nothing
 //! is lost by it, and left in place and reported otherwise.
@@ -49,7 +50,9 @@ pub(super) fn recover_leftovers(
         folder.confirm()?;
     }
     for tmp in temps {
-        tmp.remove()?;
+        if let Some(aborted) = tmp.remove_temp()? {
+            pr.aborted_uploads.push(aborted);
+        }
     }
     let (mut manifest, mut version) = Manifest::read_versioned(folder.files(), p)?;
     for file in part_files_on_disk(&dir)? {
