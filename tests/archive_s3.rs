@@ -9,6 +9,9 @@
 //! - `rebuild` and `project` read an archive on S3, configured by an
 //!   `[archive]` table (endpoint, region, allow_http) or `CHRONICLE_ARCHIVE`;
 //! - credentials never appear in any output, record or stored object;
+//! - a named AWS profile (`AWS_PROFILE`, its config and credentials files)
+//!   supplies credentials, region and endpoint when the environment does
+//!   not;
 //! - a run killed mid-upload leaves no multipart upload in progress once
 //!   the next run or `verify` has been (checked with boto3, not chronicle).
 
@@ -330,6 +333,92 @@ fn credentials_never_appear_in_any_output() {
         .read("year=2016/month=01/_manifest.json")
         .unwrap()
         .is_some());
+}
+
+#[test]
+fn a_named_aws_profile_supplies_credentials_region_and_endpoint() {
+    let Some(bucket) = s3_bucket() else { return };
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (credentials, config) = (dir.join("aws-credentials"), dir.join("aws-config"));
+    // The AWS CLI's section names: `[NAME]` in credentials, `[profile
+    // NAME]` in config; a `[NAME]` section in config is not the profile.
+    std::fs::write(
+        &credentials,
+        format!(
+            "[default]\naws_access_key_id = not-this-one\naws_secret_access_key = not-this-one\n\n\
+             [chronicle-test]\naws_access_key_id = chronicle-profile-id\n\
+             aws_secret_access_key = {SECRET_KEY}\naws_session_token = {SESSION_TOKEN}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "[chronicle-test]\nendpoint_url = http://127.0.0.1:9\n\n\
+             [profile chronicle-test]\nregion = us-east-1\nendpoint_url = {endpoint}\n"
+        ),
+    )
+    .unwrap();
+    let url = fresh_prefix(&bucket, "profile");
+    let run = |args: &[&str], profile: &str| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["--store", "sqlite:live.db"])
+            .args(args)
+            .current_dir(dir)
+            .env("HOME", dir)
+            .env("AWS_PROFILE", profile)
+            .env("AWS_CONFIG_FILE", &config)
+            .env("AWS_SHARED_CREDENTIALS_FILE", &credentials)
+            .env("AWS_ALLOW_HTTP", "true")
+            .env("RUST_LOG", "trace");
+        // Nothing but the profile says where S3 is and who is asking.
+        for var in [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_REGION",
+            "AWS_DEFAULT_REGION",
+            "AWS_ENDPOINT_URL",
+            "CHRONICLE_STORE",
+            "CHRONICLE_CONFIG",
+            "CHRONICLE_ARCHIVE",
+        ] {
+            cmd.env_remove(var);
+        }
+        let out = cmd.output().unwrap();
+        assert_no_secret(&format!("stdout of {args:?}"), &out.stdout);
+        assert_no_secret(&format!("stderr of {args:?}"), &out.stderr);
+        out
+    };
+    let ok = |args: &[&str]| {
+        let out = run(args, "chronicle-test");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    };
+    ok(&["-q", "import", "events", FIXTURE]);
+    let out = ok(&["--json", "archive", "--before", "2016-03-15", "--to", &url]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["archived"], 123, "{report}");
+    ok(&["--json", "verify", "--archive", &url]);
+    ok(&["--json", "status", "--archive", &url]);
+    let out = ok(&["--json", "replay", "--from", &url]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["read"], 123, "{report}");
+    // What was written is on the server, where the profile pointed.
+    assert!(Target::S3(url.clone()).exists("year=2016/month=01/part-00001.parquet"));
+
+    // A profile that neither file has is an error naming it, not a fall
+    // back to other credentials.
+    let out = run(&["verify", "--archive", &url], "no-such-profile");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("`no-such-profile`"), "{stderr}");
 }
 
 #[test]

@@ -23,6 +23,8 @@
 //!    as conflicts.
 
 pub mod archived_ids;
+#[cfg(feature = "s3")]
+pub mod aws_profile;
 mod delete;
 pub mod folder_lock;
 pub mod layout;

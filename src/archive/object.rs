@@ -81,7 +81,8 @@ pub struct ObjectFolder {
 
 impl ObjectFolder {
     /// Builds the client: credentials, region and endpoint from the
-    /// standard environment (`AWS_*`, `GOOGLE_*`, `AZURE_*`), overridden by
+    /// standard environment (`AWS_*`, `GOOGLE_*`, `AZURE_*`) and, for S3,
+    /// a named AWS profile ([`super::aws_profile`]), overridden by
     /// `[archive] endpoint`, `region` and `allow_http`.
     pub fn open(location: &RemoteLocation) -> anyhow::Result<ObjectFolder> {
         // ring (already built for the MongoDB driver) does TLS.
@@ -89,7 +90,11 @@ impl ObjectFolder {
         let url = location.url();
         let (store, multipart) = match location.cloud {
             Cloud::S3 => {
-                let mut b = AmazonS3Builder::from_env()
+                // The environment, then a named profile where it says
+                // nothing, then chronicle.toml's `[archive]` table.
+                let env = |name: &str| std::env::var(name).ok();
+                let mut b = super::aws_profile::apply(AmazonS3Builder::from_env(), &env)
+                    .with_context(|| format!("archive {url}"))?
                     .with_bucket_name(&location.bucket)
                     .with_conditional_put(S3ConditionalPut::ETagMatch)
                     .with_copy_if_not_exists(S3CopyIfNotExists::Multipart);
