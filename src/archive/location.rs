@@ -99,7 +99,15 @@ pub trait Backend: ControlFiles {
     /// The file `key`, or `None` when it does not exist.
     fn stat(&self, key: &str) -> anyhow::Result<Option<Stat>>;
     /// `key` opened for Parquet's random reads (footer, column chunks).
-    fn open(&self, key: &str) -> anyhow::Result<PartFile>;
+    /// With `etag` (object storage only), that version of it alone: an
+    /// error when the object is another, and every read conditional on it.
+    fn open(&self, key: &str, etag: Option<&str>) -> anyhow::Result<PartFile>;
+    /// The ETag of `key` on object storage; `None` on a local disk, and
+    /// when it does not exist.
+    fn etag(&self, key: &str) -> anyhow::Result<Option<String>> {
+        let _ = key;
+        Ok(None)
+    }
     /// `key` as one sequential stream (checksums).
     fn stream(&self, key: &str) -> anyhow::Result<Box<dyn Read + Send>>;
     /// Starts writing the file `key` under a temporary name carrying
@@ -158,6 +166,30 @@ pub enum PartFile {
     Local(File),
     #[cfg(feature = "s3")]
     Remote(super::object::RangedObject),
+}
+
+impl PartFile {
+    /// A second handle on a part on object storage (sharing its cache),
+    /// kept to give it the footer once the Parquet reader has read it;
+    /// `None` on a local disk.
+    pub fn remote_handle(&self) -> Option<PartFile> {
+        match self {
+            PartFile::Local(_) => None,
+            #[cfg(feature = "s3")]
+            PartFile::Remote(r) => Some(PartFile::Remote(r.clone())),
+        }
+    }
+
+    /// Hands the part's footer to its reader, so that reads of object
+    /// storage stop at the end of the column chunk they are in rather than
+    /// running on into columns nobody asked for.
+    pub fn learn_layout(&self, meta: &parquet::file::metadata::ParquetMetaData) {
+        match self {
+            PartFile::Local(_) => {}
+            #[cfg(feature = "s3")]
+            PartFile::Remote(r) => r.learn_layout(meta),
+        }
+    }
 }
 
 impl parquet::file::reader::Length for PartFile {
@@ -304,6 +336,7 @@ impl Dir {
         Loc {
             archive: self.archive.clone(),
             key: self.key(name),
+            etag: None,
         }
     }
 
@@ -340,6 +373,8 @@ impl PartialEq for Dir {
 pub struct Loc {
     archive: Archive,
     key: String,
+    /// The only version to read ([`Loc::pinned`]).
+    etag: Option<String>,
 }
 
 impl Loc {
@@ -371,9 +406,24 @@ impl Loc {
             .with_context(|| format!("{self} does not exist"))
     }
 
+    /// The same file, to be read only in the version `etag` (object
+    /// storage): opening it fails if the object is another, and so does
+    /// any read after it was replaced.
+    pub fn pinned(mut self, etag: String) -> Loc {
+        self.etag = Some(etag);
+        self
+    }
+
+    /// The ETag on object storage (`None` on a local disk).
+    pub fn etag(&self) -> anyhow::Result<Option<String>> {
+        self.archive
+            .etag(&self.key)
+            .with_context(|| format!("cannot read {self}"))
+    }
+
     pub fn open(&self) -> anyhow::Result<PartFile> {
         self.archive
-            .open(&self.key)
+            .open(&self.key, self.etag.as_deref())
             .with_context(|| format!("cannot open {self}"))
     }
 

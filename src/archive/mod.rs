@@ -664,12 +664,19 @@ fn verify_and_list(
         path.display()
     );
     drop(read_ids);
+    // On object storage, the ETag of the version hashed (the same before
+    // and after), so that readers can pin that version instead of hashing
+    // it again (`read::checked_part`).
+    let etag = path.etag()?;
     let sha256 = file_sha256(path)?;
     let bytes = path.size()?;
+    let after = path.etag()?;
+    let etag = etag.filter(|e| after.as_ref() == Some(e));
     w.folder.confirm()?;
     fault("after-verify");
 
-    let entry = PartEntry::new(name, bytes, sha256, written);
+    let mut entry = PartEntry::new(name, bytes, sha256, written);
+    entry.etag = etag;
     w.manifest.parts.push(entry.clone());
     w.version = Some(
         w.manifest

@@ -16,7 +16,10 @@
 //!   `If-Match: <ETag>`; S3 has no conditional delete here, so a delete is a
 //!   conditional replace by an empty object, which reads as absent;
 //! - reads are range requests: Parquet's footer, then the column chunks it
-//!   asks for, in blocks of at least [`BLOCK`] bytes kept in a small cache.
+//!   asks for, in blocks of at least [`BLOCK`] bytes kept in a small cache
+//!   but never past the end of the column chunk a read starts in; a part
+//!   pinned to an ETag (its manifest's, `Loc::pinned`) is read with
+//!   `If-Match` on every request.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -32,7 +35,8 @@ use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::multipart::MultipartStore;
 use object_store::path::Path as ObjectPath;
 use object_store::{
-    ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion, WriteMultipart,
+    GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
+    UpdateVersion, WriteMultipart,
 };
 
 use super::layout::{is_upload_marker, temp_name, upload_marker_name};
@@ -300,15 +304,34 @@ impl Backend for ObjectFolder {
         }
     }
 
-    fn open(&self, key: &str) -> anyhow::Result<PartFile> {
+    fn open(&self, key: &str, etag: Option<&str>) -> anyhow::Result<PartFile> {
         let path = self.path(key)?;
         let meta = block_on(self.store.head(&path)).map_err(|e| self.fail("open", key, e))?;
+        if let Some(expected) = etag {
+            anyhow::ensure!(
+                meta.e_tag.as_deref() == Some(expected),
+                "{} was replaced: its ETag is {}, its manifest entry records {expected}",
+                self.describe(key),
+                meta.e_tag.as_deref().unwrap_or("missing")
+            );
+        }
         Ok(PartFile::Remote(RangedObject(Arc::new(Ranged {
             store: Arc::clone(&self.store),
             path,
             len: meta.size,
+            if_match: etag.map(str::to_string),
+            chunk_ends: OnceLock::new(),
             cache: Mutex::new(VecDeque::new()),
         }))))
+    }
+
+    fn etag(&self, key: &str) -> anyhow::Result<Option<String>> {
+        let path = self.path(key)?;
+        match block_on(self.store.head(&path)) {
+            Ok(meta) => Ok(meta.e_tag),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.fail("read", key, e)),
+        }
     }
 
     fn stream(&self, key: &str) -> anyhow::Result<Box<dyn Read + Send>> {
@@ -495,6 +518,10 @@ struct Ranged {
     store: Arc<dyn ObjectStore>,
     path: ObjectPath,
     len: u64,
+    /// The only version read, when pinned.
+    if_match: Option<String>,
+    /// Where the column chunks end, sorted, once the footer is read.
+    chunk_ends: OnceLock<Vec<u64>>,
     /// Recently fetched blocks, (start, bytes), newest last.
     cache: Mutex<VecDeque<(u64, Bytes)>>,
 }
@@ -510,6 +537,22 @@ impl RangedObject {
 
     pub fn is_empty(&self) -> bool {
         self.0.len == 0
+    }
+
+    /// Takes the column chunk boundaries from the part's footer.
+    pub fn learn_layout(&self, meta: &parquet::file::metadata::ParquetMetaData) {
+        let mut ends: Vec<u64> = meta
+            .row_groups()
+            .iter()
+            .flat_map(|rg| rg.columns())
+            .map(|c| {
+                let (start, len) = c.byte_range();
+                start + len
+            })
+            .collect();
+        ends.sort_unstable();
+        ends.dedup();
+        let _ = self.0.chunk_ends.set(ends);
     }
 
     pub fn get_read(&self, start: u64) -> RangedRead {
@@ -535,11 +578,35 @@ impl RangedObject {
                 }
             }
         }
-        let fetch_end = (start + (length.max(BLOCK)) as u64).min(self.0.len);
-        let bytes =
-            block_on(self.0.store.get_range(&self.0.path, start..fetch_end)).map_err(|e| {
-                parquet::errors::ParquetError::External(Box::new(std::io::Error::other(clean(&e))))
-            })?;
+        let mut fetch_end = (start + (length.max(BLOCK)) as u64).min(self.0.len);
+        // A read inside one column chunk stops at its end: the next chunk
+        // belongs to another column, which the reader may not want (a
+        // projection that needs four small columns must not fetch blocks
+        // of the payload column beside them).
+        if let Some(ends) = self.0.chunk_ends.get() {
+            if let Some(&chunk_end) = ends.get(ends.partition_point(|&e| e <= start)) {
+                if end <= chunk_end {
+                    fetch_end = fetch_end.min(chunk_end);
+                }
+            }
+        }
+        let options = GetOptions {
+            range: Some(GetRange::Bounded(start..fetch_end)),
+            if_match: self.0.if_match.clone(),
+            ..Default::default()
+        };
+        let external = |e: object_store::Error| {
+            parquet::errors::ParquetError::External(Box::new(std::io::Error::other(clean(&e))))
+        };
+        let bytes = block_on(async {
+            self.0
+                .store
+                .get_opts(&self.0.path, options)
+                .await?
+                .bytes()
+                .await
+        })
+        .map_err(external)?;
         let mut cache = self.0.cache.lock().expect("cache lock");
         if cache.len() == CACHED_BLOCKS {
             cache.pop_front();
