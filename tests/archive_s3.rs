@@ -115,6 +115,18 @@ fn control_files_and_parts_on_s3_are_conditional() {
     dropped.write_all(&big[..1000]).unwrap();
     dropped.abandon();
     assert!(a.list("year=2016/month=02").unwrap().files.is_empty());
+
+    // A marker whose upload is gone already (completed or aborted before
+    // the marker was deleted) is removed all the same, and reported.
+    let marker = "year=2016/month=03/.part-00001.parquet.upload.deadrun.tmp";
+    let record = r#"{"run": "deadrun", "object": "year=2016/month=03/.part-00001.parquet.deadrun.tmp", "upload_id": "no-such-upload"}"#;
+    fa.create(marker, record.as_bytes()).unwrap().unwrap();
+    let aborted = a.remove_temp(marker).unwrap().unwrap();
+    assert_eq!(
+        (aborted.run.as_str(), aborted.upload_id.as_str()),
+        ("deadrun", "no-such-upload")
+    );
+    assert!(a.stat(marker).unwrap().is_none());
 }
 
 fn hex_sha256(bytes: &[u8]) -> String {

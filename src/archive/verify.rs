@@ -132,8 +132,10 @@ pub fn verify(
             if is_upload_marker(tmp.name()) {
                 match &holder {
                     Ok(holder) if holder.as_deref() != temp_run(tmp.name()).map(|(_, run)| run) => {
-                        if let Some(aborted) = tmp.remove_temp()? {
-                            report.aborted_uploads.push(aborted);
+                        match tmp.remove_temp() {
+                            Ok(Some(aborted)) => report.aborted_uploads.push(aborted),
+                            Ok(None) => {}
+                            Err(e) => problem(&mut report, &tmp, format!("{e:#}")),
                         }
                         continue;
                     }
