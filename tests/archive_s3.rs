@@ -8,13 +8,19 @@
 //!   a published part is never replaced;
 //! - `rebuild` and `project` read an archive on S3, configured by an
 //!   `[archive]` table (endpoint, region, allow_http) or `CHRONICLE_ARCHIVE`;
-//! - credentials never appear in any output, record or stored object.
+//! - credentials never appear in any output, record or stored object;
+//! - a named AWS profile (`AWS_PROFILE`, its config and credentials files)
+//!   supplies credentials, region and endpoint when the environment does
+//!   not;
+//! - a run killed mid-upload leaves no multipart upload in progress once
+//!   the next run or `verify` has been (checked with boto3, not chronicle).
 
 mod common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use chronicle::archive::folder_lock::FolderLock;
 use chronicle::archive::location::Archive;
@@ -109,6 +115,18 @@ fn control_files_and_parts_on_s3_are_conditional() {
     dropped.write_all(&big[..1000]).unwrap();
     dropped.abandon();
     assert!(a.list("year=2016/month=02").unwrap().files.is_empty());
+
+    // A marker whose upload is gone already (completed or aborted before
+    // the marker was deleted) is removed all the same, and reported.
+    let marker = "year=2016/month=03/.part-00001.parquet.upload.deadrun.tmp";
+    let record = r#"{"run": "deadrun", "object": "year=2016/month=03/.part-00001.parquet.deadrun.tmp", "upload_id": "no-such-upload"}"#;
+    fa.create(marker, record.as_bytes()).unwrap().unwrap();
+    let aborted = a.remove_temp(marker).unwrap().unwrap();
+    assert_eq!(
+        (aborted.run.as_str(), aborted.upload_id.as_str()),
+        ("deadrun", "no-such-upload")
+    );
+    assert!(a.stat(marker).unwrap().is_none());
 }
 
 fn hex_sha256(bytes: &[u8]) -> String {
@@ -330,6 +348,92 @@ fn credentials_never_appear_in_any_output() {
 }
 
 #[test]
+fn a_named_aws_profile_supplies_credentials_region_and_endpoint() {
+    let Some(bucket) = s3_bucket() else { return };
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (credentials, config) = (dir.join("aws-credentials"), dir.join("aws-config"));
+    // The AWS CLI's section names: `[NAME]` in credentials, `[profile
+    // NAME]` in config; a `[NAME]` section in config is not the profile.
+    std::fs::write(
+        &credentials,
+        format!(
+            "[default]\naws_access_key_id = not-this-one\naws_secret_access_key = not-this-one\n\n\
+             [chronicle-test]\naws_access_key_id = chronicle-profile-id\n\
+             aws_secret_access_key = {SECRET_KEY}\naws_session_token = {SESSION_TOKEN}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "[chronicle-test]\nendpoint_url = http://127.0.0.1:9\n\n\
+             [profile chronicle-test]\nregion = us-east-1\nendpoint_url = {endpoint}\n"
+        ),
+    )
+    .unwrap();
+    let url = fresh_prefix(&bucket, "profile");
+    let run = |args: &[&str], profile: &str| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["--store", "sqlite:live.db"])
+            .args(args)
+            .current_dir(dir)
+            .env("HOME", dir)
+            .env("AWS_PROFILE", profile)
+            .env("AWS_CONFIG_FILE", &config)
+            .env("AWS_SHARED_CREDENTIALS_FILE", &credentials)
+            .env("AWS_ALLOW_HTTP", "true")
+            .env("RUST_LOG", "trace");
+        // Nothing but the profile says where S3 is and who is asking.
+        for var in [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_REGION",
+            "AWS_DEFAULT_REGION",
+            "AWS_ENDPOINT_URL",
+            "CHRONICLE_STORE",
+            "CHRONICLE_CONFIG",
+            "CHRONICLE_ARCHIVE",
+        ] {
+            cmd.env_remove(var);
+        }
+        let out = cmd.output().unwrap();
+        assert_no_secret(&format!("stdout of {args:?}"), &out.stdout);
+        assert_no_secret(&format!("stderr of {args:?}"), &out.stderr);
+        out
+    };
+    let ok = |args: &[&str]| {
+        let out = run(args, "chronicle-test");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    };
+    ok(&["-q", "import", "events", FIXTURE]);
+    let out = ok(&["--json", "archive", "--before", "2016-03-15", "--to", &url]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["archived"], 123, "{report}");
+    ok(&["--json", "verify", "--archive", &url]);
+    ok(&["--json", "status", "--archive", &url]);
+    let out = ok(&["--json", "replay", "--from", &url]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["read"], 123, "{report}");
+    // What was written is on the server, where the profile pointed.
+    assert!(Target::S3(url.clone()).exists("year=2016/month=01/part-00001.parquet"));
+
+    // A profile that neither file has is an error naming it, not a fall
+    // back to other credentials.
+    let out = run(&["verify", "--archive", &url], "no-such-profile");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("`no-such-profile`"), "{stderr}");
+}
+
+#[test]
 fn chronicle_archive_variable_names_an_s3_archive() {
     let Some(bucket) = s3_bucket() else { return };
     let tmp = tempfile::tempdir().unwrap();
@@ -359,4 +463,138 @@ fn chronicle_archive_variable_names_an_s3_archive() {
         "a local folder was written"
     );
     assert!(Target::S3(url.clone()).exists("year=2016/month=01/part-00001.parquet"));
+}
+
+const UPLOADS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/s3_uploads.py");
+
+/// The multipart uploads in progress under `url`, as S3 lists them:
+/// (key, upload id), sorted.
+fn pending_uploads(url: &str) -> Vec<(String, String)> {
+    let out = Command::new("python3")
+        .args([UPLOADS, url])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "s3_uploads.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Starts an archive run that stops at its first part's first row (the
+/// upload started) and kills it there with SIGKILL; returns the uploads it
+/// left in progress.
+fn kill_mid_upload(dir: &Path, store: &str, url: &str) -> Vec<(String, String)> {
+    let mut child = Command::new(BIN)
+        .args(["-q", "--store", store, "archive", "--before", "2016-03-15"])
+        .args(["--to", url])
+        .current_dir(dir)
+        .env("CHRONICLE_FAULT", "mid-write:120000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let pending = loop {
+        let pending = pending_uploads(url);
+        if !pending.is_empty() || started.elapsed() > Duration::from_secs(60) {
+            break pending;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the run ended early");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    pending
+}
+
+#[test]
+fn a_killed_upload_is_named_and_aborted_by_verify_and_by_the_next_run() {
+    let Some(bucket) = s3_bucket() else { return };
+    if !common::python_with("boto3") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let url = fresh_prefix(&bucket, "killed-upload");
+    let store = "sqlite:live.db";
+    let chronicle = |args: &[&str]| {
+        Command::new(BIN)
+            .args(["--json", "--store", store])
+            .args(args)
+            .current_dir(dir)
+            .env_remove("CHRONICLE_FAULT")
+            .output()
+            .unwrap()
+    };
+    let out = chronicle(&["import", "events", FIXTURE]);
+    assert!(out.status.success());
+
+    // verify names and aborts the upload of the killed run.
+    let left = kill_mid_upload(dir, store, &url);
+    assert_eq!(
+        left.len(),
+        1,
+        "one upload in progress when killed: {left:?}"
+    );
+    let out = chronicle(&["verify", "--archive", &url]);
+    assert_eq!(pending_uploads(&url), [], "verify left the upload pending");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let aborted = &report["aborted_uploads"];
+    assert_eq!(aborted.as_array().map(Vec::len), Some(1), "{report}");
+    assert_eq!(aborted[0]["upload_id"], left[0].1.as_str(), "{report}");
+    // The upload was of the part's temporary object, which verify names.
+    let object = left[0].0.rsplit('/').next().unwrap();
+    assert!(object.starts_with(".part-00001.parquet."), "{left:?}");
+    let named = aborted[0]["object"].as_str().unwrap();
+    assert!(
+        named.starts_with(&url) && named.ends_with(object),
+        "{report}"
+    );
+    assert!(stderr.contains(&format!("cleaned: {named}: ")), "{stderr}");
+
+    // The next archive run does the same before it archives.
+    let left = kill_mid_upload(dir, store, &url);
+    assert_eq!(left.len(), 1, "{left:?}");
+    let out = chronicle(&["archive", "--before", "2016-03-15", "--to", &url]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        pending_uploads(&url),
+        [],
+        "the next run left the upload pending"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let aborted: Vec<&serde_json::Value> = report["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["aborted_uploads"].as_array().unwrap())
+        .collect();
+    assert_eq!(aborted.len(), 1, "{report}");
+    assert_eq!(aborted[0]["upload_id"], left[0].1.as_str(), "{report}");
+    assert_eq!(report["archived"], 123, "{report}");
+
+    // Nothing is left: no marker, no temporary object, no problem.
+    let out = chronicle(&["verify", "--archive", &url]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["aborted_uploads"], serde_json::json!([]), "{report}");
+    let archive = open(&url);
+    for month in ["year=2016/month=01", "year=2016/month=02"] {
+        let files = archive.list(month).unwrap().files;
+        assert!(
+            files.iter().all(|f| !f.starts_with('.')),
+            "{month}: {files:?}"
+        );
+    }
 }

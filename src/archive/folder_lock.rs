@@ -167,6 +167,17 @@ impl<'a> FolderLock<'a> {
     }
 }
 
+/// The run id of the lock's holder while the lock is held (present and not
+/// stale), read without taking it: `verify` leaves that run's uploads alone.
+/// An unreadable lock record is an error.
+pub fn live_holder_run(files: &dyn ControlFiles) -> anyhow::Result<Option<String>> {
+    let Some((bytes, _)) = files.read(LOCK_FILE)? else {
+        return Ok(None);
+    };
+    let record = decode(files, &bytes)?;
+    Ok((!is_stale(&record)).then_some(record.run))
+}
+
 fn encode(record: &LockRecord) -> anyhow::Result<Vec<u8>> {
     let mut text = serde_json::to_string_pretty(record)?;
     text.push('\n');

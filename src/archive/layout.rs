@@ -152,6 +152,22 @@ fn hive_value(name: &str, key: &str) -> Option<u32> {
 /// Every partition folder of `archive` that holds a manifest or a part
 /// file, in time order. A missing root is an empty archive.
 pub fn list_partitions(archive: &Archive) -> anyhow::Result<Vec<Partition>> {
+    partitions_holding(archive, holds_partition_files)
+}
+
+/// [`list_partitions`], plus the folders that hold only temporary files
+/// (a run killed before the first manifest of a partition was written):
+/// the folders `archive` and `verify` look for leftovers in.
+pub fn list_partitions_with_leftovers(archive: &Archive) -> anyhow::Result<Vec<Partition>> {
+    partitions_holding(archive, |files| {
+        holds_partition_files(files) || files.iter().any(|f| temp_run(f).is_some())
+    })
+}
+
+fn partitions_holding(
+    archive: &Archive,
+    holds: impl Fn(&[String]) -> bool,
+) -> anyhow::Result<Vec<Partition>> {
     let mut out = Vec::new();
     let top = archive.top();
     for year_name in top.list()?.dirs {
@@ -166,7 +182,7 @@ pub fn list_partitions(archive: &Archive) -> anyhow::Result<Vec<Partition>> {
             };
             let month_dir = archive.dir(year_dir.key(&month_name));
             let listing = month_dir.list()?;
-            if holds_partition_files(&listing.files) {
+            if holds(&listing.files) {
                 out.push(Partition {
                     year: year as i32,
                     month,
@@ -178,7 +194,7 @@ pub fn list_partitions(archive: &Archive) -> anyhow::Result<Vec<Partition>> {
                     continue;
                 };
                 if NaiveDate::from_ymd_opt(year as i32, month, day).is_some()
-                    && holds_partition_files(&archive.dir(month_dir.key(&day_name)).list()?.files)
+                    && holds(&archive.dir(month_dir.key(&day_name)).list()?.files)
                 {
                     out.push(Partition {
                         year: year as i32,
@@ -234,6 +250,26 @@ pub fn temp_files(dir: &Dir) -> anyhow::Result<Vec<Loc>> {
 /// `.NAME.RUN.tmp`: the temporary name of `name` written by run `run`.
 pub fn temp_name(name: &str, run: &str) -> String {
     format!(".{name}.{run}.tmp")
+}
+
+/// `.NAME.upload.RUN.tmp`: the marker that names the pending multipart
+/// upload of `name`'s temporary object on object storage
+/// (src/archive/multipart.rs). A temporary file itself, so that every
+/// place that finds leftovers finds it.
+pub fn upload_marker_name(name: &str, run: &str) -> String {
+    temp_name(&format!("{name}.upload"), run)
+}
+
+/// True for a name made by [`upload_marker_name`].
+pub fn is_upload_marker(file: &str) -> bool {
+    temp_run(file).is_some_and(|(name, _)| name.ends_with(".upload"))
+}
+
+/// `(NAME, RUN)` of a temporary name `.NAME.RUN.tmp`.
+pub fn temp_run(file: &str) -> Option<(&str, &str)> {
+    file.strip_prefix('.')?
+        .strip_suffix(".tmp")?
+        .rsplit_once('.')
 }
 
 /// The temporary name a file is written under before its rename:
@@ -316,6 +352,18 @@ mod tests {
         assert!(!d.overlaps(Some(d.end()), None));
         assert!(!d.overlaps(None, Some(d.start())));
         assert_eq!(part_seq(&part_name(7)), Some(7));
+    }
+
+    #[test]
+    fn upload_markers_are_temporary_names_carrying_their_run() {
+        let marker = upload_marker_name("part-00001.parquet", "0123abcd4567");
+        assert_eq!(marker, ".part-00001.parquet.upload.0123abcd4567.tmp");
+        assert!(is_upload_marker(&marker));
+        assert_eq!(temp_run(&marker).unwrap().1, "0123abcd4567");
+        let tmp = temp_name("part-00001.parquet", "0123abcd4567");
+        assert!(!is_upload_marker(&tmp));
+        assert_eq!(temp_run(&tmp), Some(("part-00001.parquet", "0123abcd4567")));
+        assert!(!is_upload_marker("part-00001.parquet"));
     }
 
     #[test]

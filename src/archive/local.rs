@@ -198,7 +198,8 @@ impl Backend for LocalFolder {
         }
     }
 
-    fn open(&self, key: &str) -> anyhow::Result<PartFile> {
+    /// Files on a disk have no ETag: `Loc::pinned` is never given one here.
+    fn open(&self, key: &str, _etag: Option<&str>) -> anyhow::Result<PartFile> {
         let path = self.path(key);
         Ok(PartFile::Local(File::open(&path).with_context(|| {
             format!("cannot open {}", path.display())

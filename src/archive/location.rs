@@ -99,7 +99,15 @@ pub trait Backend: ControlFiles {
     /// The file `key`, or `None` when it does not exist.
     fn stat(&self, key: &str) -> anyhow::Result<Option<Stat>>;
     /// `key` opened for Parquet's random reads (footer, column chunks).
-    fn open(&self, key: &str) -> anyhow::Result<PartFile>;
+    /// With `etag` (object storage only), that version of it alone: an
+    /// error when the object is another, and every read conditional on it.
+    fn open(&self, key: &str, etag: Option<&str>) -> anyhow::Result<PartFile>;
+    /// The ETag of `key` on object storage; `None` on a local disk, and
+    /// when it does not exist.
+    fn etag(&self, key: &str) -> anyhow::Result<Option<String>> {
+        let _ = key;
+        Ok(None)
+    }
     /// `key` as one sequential stream (checksums).
     fn stream(&self, key: &str) -> anyhow::Result<Box<dyn Read + Send>>;
     /// Starts writing the file `key` under a temporary name carrying
@@ -107,6 +115,14 @@ pub trait Backend: ControlFiles {
     fn upload(&self, key: &str, run: &str) -> anyhow::Result<Box<dyn Upload>>;
     /// Removes `key` (a leftover); removing a missing file is no error.
     fn remove(&self, key: &str) -> anyhow::Result<()>;
+    /// Removes the temporary file `key` of an interrupted run. On object
+    /// storage, an upload marker ([`super::layout::upload_marker_name`])
+    /// first aborts the pending multipart upload it names, which is
+    /// returned for the report.
+    fn remove_temp(&self, key: &str) -> anyhow::Result<Option<AbortedUpload>> {
+        self.remove(key)?;
+        Ok(None)
+    }
     /// Temporary files of interrupted runs in the folder `prefix`:
     /// `.NAME.RUN.tmp`, as [`Backend::upload`] and the control-file writes
     /// name them. Never the only copy of anything.
@@ -115,9 +131,20 @@ pub trait Backend: ControlFiles {
             .list(prefix)?
             .files
             .into_iter()
-            .filter(|n| n.starts_with('.') && n.ends_with(".tmp"))
+            .filter(|n| super::layout::temp_run(n).is_some())
             .collect())
     }
+}
+
+/// A pending multipart upload of an interrupted run, aborted: reported by
+/// the next `archive` run and by `verify`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AbortedUpload {
+    /// The temporary object it was uploading (`s3://…/.part-00001.parquet.RUN.tmp`).
+    pub object: String,
+    pub upload_id: String,
+    /// The run that started it.
+    pub run: String,
 }
 
 /// A file being written: bytes go out as they are written (streamed; on
@@ -139,6 +166,33 @@ pub enum PartFile {
     Local(File),
     #[cfg(feature = "s3")]
     Remote(super::object::RangedObject),
+}
+
+impl PartFile {
+    /// A second handle on a part on object storage (sharing its cache),
+    /// kept to give it the footer once the Parquet reader has read it;
+    /// `None` on a local disk.
+    pub fn remote_handle(&self) -> Option<PartFile> {
+        match self {
+            PartFile::Local(_) => None,
+            #[cfg(feature = "s3")]
+            PartFile::Remote(r) => Some(PartFile::Remote(r.clone())),
+        }
+    }
+
+    /// Hands the part's footer to its reader, so that reads of object
+    /// storage stop at the end of the column chunk they are in rather than
+    /// running on into columns nobody asked for.
+    pub fn learn_layout(&self, meta: &parquet::file::metadata::ParquetMetaData) {
+        match self {
+            // A local read costs what it reads: nothing to bound.
+            PartFile::Local(_) => {
+                let _ = meta;
+            }
+            #[cfg(feature = "s3")]
+            PartFile::Remote(r) => r.learn_layout(meta),
+        }
+    }
 }
 
 impl parquet::file::reader::Length for PartFile {
@@ -285,6 +339,7 @@ impl Dir {
         Loc {
             archive: self.archive.clone(),
             key: self.key(name),
+            etag: None,
         }
     }
 
@@ -321,6 +376,8 @@ impl PartialEq for Dir {
 pub struct Loc {
     archive: Archive,
     key: String,
+    /// The only version to read ([`Loc::pinned`]).
+    etag: Option<String>,
 }
 
 impl Loc {
@@ -352,15 +409,38 @@ impl Loc {
             .with_context(|| format!("{self} does not exist"))
     }
 
+    /// The same file, to be read only in the version `etag` (object
+    /// storage): opening it fails if the object is another, and so does
+    /// any read after it was replaced.
+    pub fn pinned(mut self, etag: String) -> Loc {
+        self.etag = Some(etag);
+        self
+    }
+
+    /// The ETag on object storage (`None` on a local disk).
+    pub fn etag(&self) -> anyhow::Result<Option<String>> {
+        self.archive
+            .etag(&self.key)
+            .with_context(|| format!("cannot read {self}"))
+    }
+
     pub fn open(&self) -> anyhow::Result<PartFile> {
         self.archive
-            .open(&self.key)
+            .open(&self.key, self.etag.as_deref())
             .with_context(|| format!("cannot open {self}"))
     }
 
     pub fn remove(&self) -> anyhow::Result<()> {
         self.archive
             .remove(&self.key)
+            .with_context(|| format!("cannot remove {self}"))
+    }
+
+    /// Removes this temporary file of an interrupted run
+    /// ([`Backend::remove_temp`]).
+    pub fn remove_temp(&self) -> anyhow::Result<Option<AbortedUpload>> {
+        self.archive
+            .remove_temp(&self.key)
             .with_context(|| format!("cannot remove {self}"))
     }
 

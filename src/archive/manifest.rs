@@ -44,6 +44,13 @@ pub struct PartEntry {
     pub types: BTreeMap<String, u64>,
     /// When the part was written (RFC 3339).
     pub written_at: String,
+    /// On object storage, the ETag of the object whose SHA-256 is `sha256`
+    /// (taken from the stored object when the part was archived). A reader
+    /// that finds the same ETag reads that version with range requests,
+    /// every one conditional on it, instead of reading the whole object
+    /// again for its SHA-256. Absent on a local disk and in older entries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
 }
 
 impl PartEntry {
@@ -59,6 +66,7 @@ impl PartEntry {
             ids_digest: part.ids_digest.clone(),
             types: part.types.clone(),
             written_at: format_millis(now_millis()),
+            etag: None,
         }
     }
 
@@ -295,6 +303,7 @@ mod tests {
             ids_digest: "cd".repeat(32),
             types: [("x".to_string(), 2)].into(),
             written_at: "2026-01-01T00:00:00.000Z".into(),
+            etag: None,
         }
     }
 

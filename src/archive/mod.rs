@@ -23,12 +23,16 @@
 //!    as conflicts.
 
 pub mod archived_ids;
+#[cfg(feature = "s3")]
+pub mod aws_profile;
 mod delete;
 pub mod folder_lock;
 pub mod layout;
 pub mod local;
 pub mod location;
 pub mod manifest;
+#[cfg(feature = "s3")]
+mod multipart;
 #[cfg(feature = "s3")]
 pub mod object;
 mod options;
@@ -264,7 +268,7 @@ fn run_partitions(
     };
     // Partitions that the archive holds leftovers in are visited even when
     // no live event remains in them.
-    let mut pending: Vec<Partition> = layout::list_partitions(&options.root)?
+    let mut pending: Vec<Partition> = layout::list_partitions_with_leftovers(&options.root)?
         .into_iter()
         .filter(|p| p.end() <= bound)
         .collect();
@@ -660,12 +664,19 @@ fn verify_and_list(
         path.display()
     );
     drop(read_ids);
+    // On object storage, the ETag of the version hashed (the same before
+    // and after), so that readers can pin that version instead of hashing
+    // it again (`read::checked_part`).
+    let etag = path.etag()?;
     let sha256 = file_sha256(path)?;
     let bytes = path.size()?;
+    let after = path.etag()?;
+    let etag = etag.filter(|e| after.as_ref() == Some(e));
     w.folder.confirm()?;
     fault("after-verify");
 
-    let entry = PartEntry::new(name, bytes, sha256, written);
+    let mut entry = PartEntry::new(name, bytes, sha256, written);
+    entry.etag = etag;
     w.manifest.parts.push(entry.clone());
     w.version = Some(
         w.manifest

@@ -9,11 +9,17 @@
 //!   named after the run, then copied to its final name only if no object
 //!   has that name (multipart copy completed with `If-None-Match: *`), so a
 //!   writer that lost its lock can never replace another's listed part;
+//! - each multipart upload's id is recorded in a marker object before its
+//!   first chunk goes up, so that the next run or `verify` can abort the
+//!   upload a killed run left ([`super::multipart`]);
 //! - control files are created with `If-None-Match: *` and replaced with
 //!   `If-Match: <ETag>`; S3 has no conditional delete here, so a delete is a
 //!   conditional replace by an empty object, which reads as absent;
 //! - reads are range requests: Parquet's footer, then the column chunks it
-//!   asks for, in blocks of at least [`BLOCK`] bytes kept in a small cache.
+//!   asks for, in blocks of at least [`BLOCK`] bytes kept in a small cache
+//!   but never past the end of the column chunk a read starts in; a part
+//!   pinned to an ETag (its manifest's, `Loc::pinned`) is read with
+//!   `If-Match` on every request.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -26,13 +32,18 @@ use futures::StreamExt;
 use object_store::aws::{AmazonS3Builder, S3ConditionalPut, S3CopyIfNotExists};
 use object_store::azure::MicrosoftAzureBuilder;
 use object_store::gcp::GoogleCloudStorageBuilder;
+use object_store::multipart::MultipartStore;
 use object_store::path::Path as ObjectPath;
 use object_store::{
-    ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion, WriteMultipart,
+    GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
+    UpdateVersion, WriteMultipart,
 };
 
-use super::layout::temp_name;
-use super::location::{Backend, ControlFiles, Listing, PartFile, Stat, Upload, Version};
+use super::layout::{is_upload_marker, temp_name, upload_marker_name};
+use super::location::{
+    AbortedUpload, Backend, ControlFiles, Listing, PartFile, Stat, Upload, Version,
+};
+use super::multipart::{Marker, NamedUpload};
 use super::root::{Cloud, RemoteLocation};
 
 /// Bytes fetched per range request at least, and the size of the chunks
@@ -65,6 +76,8 @@ fn block_on<F: Future>(future: F) -> F::Output {
 /// An archive under a prefix of a bucket.
 pub struct ObjectFolder {
     store: Arc<dyn ObjectStore>,
+    /// The same client, for uploads whose id is recorded.
+    multipart: Arc<dyn MultipartStore>,
     /// The key prefix, without a trailing `/`; empty for the bucket root.
     prefix: String,
     url: String,
@@ -72,15 +85,20 @@ pub struct ObjectFolder {
 
 impl ObjectFolder {
     /// Builds the client: credentials, region and endpoint from the
-    /// standard environment (`AWS_*`, `GOOGLE_*`, `AZURE_*`), overridden by
+    /// standard environment (`AWS_*`, `GOOGLE_*`, `AZURE_*`) and, for S3,
+    /// a named AWS profile ([`super::aws_profile`]), overridden by
     /// `[archive] endpoint`, `region` and `allow_http`.
     pub fn open(location: &RemoteLocation) -> anyhow::Result<ObjectFolder> {
         // ring (already built for the MongoDB driver) does TLS.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let url = location.url();
-        let store: Arc<dyn ObjectStore> = match location.cloud {
+        let (store, multipart) = match location.cloud {
             Cloud::S3 => {
-                let mut b = AmazonS3Builder::from_env()
+                // The environment, then a named profile where it says
+                // nothing, then chronicle.toml's `[archive]` table.
+                let env = |name: &str| std::env::var(name).ok();
+                let mut b = super::aws_profile::apply(AmazonS3Builder::from_env(), &env)
+                    .with_context(|| format!("archive {url}"))?
                     .with_bucket_name(&location.bucket)
                     .with_conditional_put(S3ConditionalPut::ETagMatch)
                     .with_copy_if_not_exists(S3CopyIfNotExists::Multipart);
@@ -93,7 +111,7 @@ impl ObjectFolder {
                 if let Some(allow) = location.allow_http {
                     b = b.with_allow_http(allow);
                 }
-                Arc::new(b.build().map_err(|e| config_error(&url, e))?)
+                both(b.build().map_err(|e| config_error(&url, e))?)
             }
             Cloud::Gcs => {
                 let mut b =
@@ -103,7 +121,7 @@ impl ObjectFolder {
                         object_store::ClientOptions::new().with_allow_http(allow),
                     );
                 }
-                Arc::new(b.build().map_err(|e| config_error(&url, e))?)
+                both(b.build().map_err(|e| config_error(&url, e))?)
             }
             Cloud::Azure => {
                 let mut b = MicrosoftAzureBuilder::from_env().with_container_name(&location.bucket);
@@ -113,11 +131,12 @@ impl ObjectFolder {
                 if let Some(allow) = location.allow_http {
                     b = b.with_allow_http(allow);
                 }
-                Arc::new(b.build().map_err(|e| config_error(&url, e))?)
+                both(b.build().map_err(|e| config_error(&url, e))?)
             }
         };
         Ok(ObjectFolder {
             store,
+            multipart,
             prefix: location.prefix.clone(),
             url,
         })
@@ -176,6 +195,14 @@ impl ObjectFolder {
         let bytes = block_on(result.bytes()).map_err(|e| self.fail("read", key, e))?;
         Ok(Some((bytes, Version::new(etag))))
     }
+}
+
+/// One client as both of the traits an [`ObjectFolder`] uses.
+fn both<S: ObjectStore + MultipartStore>(
+    store: S,
+) -> (Arc<dyn ObjectStore>, Arc<dyn MultipartStore>) {
+    let store = Arc::new(store);
+    (store.clone(), store)
 }
 
 /// An object_store error without anything but its message (which names
@@ -277,15 +304,34 @@ impl Backend for ObjectFolder {
         }
     }
 
-    fn open(&self, key: &str) -> anyhow::Result<PartFile> {
+    fn open(&self, key: &str, etag: Option<&str>) -> anyhow::Result<PartFile> {
         let path = self.path(key)?;
         let meta = block_on(self.store.head(&path)).map_err(|e| self.fail("open", key, e))?;
+        if let Some(expected) = etag {
+            anyhow::ensure!(
+                meta.e_tag.as_deref() == Some(expected),
+                "{} was replaced: its ETag is {}, its manifest entry records {expected}",
+                self.describe(key),
+                meta.e_tag.as_deref().unwrap_or("missing")
+            );
+        }
         Ok(PartFile::Remote(RangedObject(Arc::new(Ranged {
             store: Arc::clone(&self.store),
             path,
             len: meta.size,
+            if_match: etag.map(str::to_string),
+            chunk_ends: OnceLock::new(),
             cache: Mutex::new(VecDeque::new()),
         }))))
+    }
+
+    fn etag(&self, key: &str) -> anyhow::Result<Option<String>> {
+        let path = self.path(key)?;
+        match block_on(self.store.head(&path)) {
+            Ok(meta) => Ok(meta.e_tag),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.fail("read", key, e)),
+        }
     }
 
     fn stream(&self, key: &str) -> anyhow::Result<Box<dyn Read + Send>> {
@@ -303,15 +349,37 @@ impl Backend for ObjectFolder {
             "" => temp_name(name, run),
             _ => format!("{folder}/{}", temp_name(name, run)),
         };
+        let marker_key = match folder {
+            "" => upload_marker_name(name, run),
+            _ => format!("{folder}/{}", upload_marker_name(name, run)),
+        };
         let tmp = self.path(&tmp_key)?;
         let dest = self.path(key)?;
-        let upload = block_on(self.store.put_multipart(&tmp))
+        let marker = self.path(&marker_key)?;
+        let upload_id = block_on(self.multipart.create_multipart(&tmp))
             .map_err(|e| self.fail("start uploading", &tmp_key, e))?;
+        // Recorded before the first chunk goes up: from here on a killed
+        // run leaves an upload the next run or `verify` can name and abort.
+        let record = Marker {
+            run: run.to_string(),
+            object: tmp_key.clone(),
+            upload_id: upload_id.clone(),
+        };
+        let recorded = PutPayload::from(record.encode());
+        if let Err(e) = block_on(self.store.put(&marker, recorded)) {
+            let _ = block_on(self.multipart.abort_multipart(&tmp, &upload_id));
+            return Err(self.fail("write", &marker_key, e));
+        }
+        let upload = NamedUpload::new(Arc::clone(&self.multipart), tmp.clone(), upload_id);
         Ok(Box::new(ObjectUpload {
             store: Arc::clone(&self.store),
-            writer: Some(WriteMultipart::new_with_chunk_size(upload, UPLOAD_CHUNK)),
+            writer: Some(WriteMultipart::new_with_chunk_size(
+                Box::new(upload),
+                UPLOAD_CHUNK,
+            )),
             tmp,
             dest,
+            marker,
             name: self.describe(key),
         }))
     }
@@ -323,6 +391,34 @@ impl Backend for ObjectFolder {
             Err(e) => Err(self.fail("remove", key, e)),
         }
     }
+
+    fn remove_temp(&self, key: &str) -> anyhow::Result<Option<AbortedUpload>> {
+        let name = key.rsplit('/').next().unwrap_or(key);
+        if !is_upload_marker(name) {
+            self.remove(key)?;
+            return Ok(None);
+        }
+        let Some((bytes, _)) = self.get_raw(key)? else {
+            return Ok(None); // removed meanwhile
+        };
+        // Anything but a marker names no upload: only the object goes.
+        let Some(marker) = Marker::decode(&bytes) else {
+            self.remove(key)?;
+            return Ok(None);
+        };
+        let object = self.path(&marker.object)?;
+        // An upload that was completed or aborted already is not found.
+        match block_on(self.multipart.abort_multipart(&object, &marker.upload_id)) {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(self.fail("abort the upload of", &marker.object, e)),
+        }
+        self.remove(key)?;
+        Ok(Some(AbortedUpload {
+            object: self.describe(&marker.object),
+            upload_id: marker.upload_id,
+            run: marker.run,
+        }))
+    }
 }
 
 /// A part being uploaded: multipart chunks go out while the encoder
@@ -332,6 +428,9 @@ struct ObjectUpload {
     writer: Option<WriteMultipart>,
     tmp: ObjectPath,
     dest: ObjectPath,
+    /// The marker naming the upload, deleted once it is completed or
+    /// aborted.
+    marker: ObjectPath,
     name: String,
 }
 
@@ -362,6 +461,9 @@ impl Upload for ObjectUpload {
             block_on(writer.finish())
                 .map_err(|e| anyhow::anyhow!("cannot upload {name}: {}", clean(&e)))?;
         }
+        // The upload is complete: its marker names nothing pending now (a
+        // marker left by a failed delete only costs the next run a request).
+        let _ = block_on(self.store.delete(&self.marker));
         // Copied only if the final name is free, then the temporary object
         // goes (a crash in between leaves it for the next run to remove).
         let published = match block_on(self.store.copy_if_not_exists(&self.tmp, &self.dest)) {
@@ -382,7 +484,9 @@ impl Upload for ObjectUpload {
     fn abandon(mut self: Box<Self>) {
         if let Some(writer) = self.writer.take() {
             let _inside = runtime().enter();
-            let _ = block_on(writer.abort());
+            if block_on(writer.abort()).is_ok() {
+                let _ = block_on(self.store.delete(&self.marker));
+            }
         }
         let _ = block_on(self.store.delete(&self.tmp));
     }
@@ -414,6 +518,10 @@ struct Ranged {
     store: Arc<dyn ObjectStore>,
     path: ObjectPath,
     len: u64,
+    /// The only version read, when pinned.
+    if_match: Option<String>,
+    /// Where the column chunks end, sorted, once the footer is read.
+    chunk_ends: OnceLock<Vec<u64>>,
     /// Recently fetched blocks, (start, bytes), newest last.
     cache: Mutex<VecDeque<(u64, Bytes)>>,
 }
@@ -429,6 +537,22 @@ impl RangedObject {
 
     pub fn is_empty(&self) -> bool {
         self.0.len == 0
+    }
+
+    /// Takes the column chunk boundaries from the part's footer.
+    pub fn learn_layout(&self, meta: &parquet::file::metadata::ParquetMetaData) {
+        let mut ends: Vec<u64> = meta
+            .row_groups()
+            .iter()
+            .flat_map(|rg| rg.columns())
+            .map(|c| {
+                let (start, len) = c.byte_range();
+                start + len
+            })
+            .collect();
+        ends.sort_unstable();
+        ends.dedup();
+        let _ = self.0.chunk_ends.set(ends);
     }
 
     pub fn get_read(&self, start: u64) -> RangedRead {
@@ -454,11 +578,35 @@ impl RangedObject {
                 }
             }
         }
-        let fetch_end = (start + (length.max(BLOCK)) as u64).min(self.0.len);
-        let bytes =
-            block_on(self.0.store.get_range(&self.0.path, start..fetch_end)).map_err(|e| {
-                parquet::errors::ParquetError::External(Box::new(std::io::Error::other(clean(&e))))
-            })?;
+        let mut fetch_end = (start + (length.max(BLOCK)) as u64).min(self.0.len);
+        // A read inside one column chunk stops at its end: the next chunk
+        // belongs to another column, which the reader may not want (a
+        // projection that needs four small columns must not fetch blocks
+        // of the payload column beside them).
+        if let Some(ends) = self.0.chunk_ends.get() {
+            if let Some(&chunk_end) = ends.get(ends.partition_point(|&e| e <= start)) {
+                if end <= chunk_end {
+                    fetch_end = fetch_end.min(chunk_end);
+                }
+            }
+        }
+        let options = GetOptions {
+            range: Some(GetRange::Bounded(start..fetch_end)),
+            if_match: self.0.if_match.clone(),
+            ..Default::default()
+        };
+        let external = |e: object_store::Error| {
+            parquet::errors::ParquetError::External(Box::new(std::io::Error::other(clean(&e))))
+        };
+        let bytes = block_on(async {
+            self.0
+                .store
+                .get_opts(&self.0.path, options)
+                .await?
+                .bytes()
+                .await
+        })
+        .map_err(external)?;
         let mut cache = self.0.cache.lock().expect("cache lock");
         if cache.len() == CACHED_BLOCKS {
             cache.pop_front();

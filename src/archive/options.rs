@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::delete::{PendingDeletes, DELETE_BATCH};
 use super::layout::Granularity;
-use super::location::Archive;
+use super::location::{AbortedUpload, Archive};
 use super::MAX_PART_ROWS;
 use crate::cancel::Interrupted;
 use crate::event::Millis;
@@ -69,6 +69,9 @@ pub struct PartitionReport {
     pub new_files: Vec<String>,
     pub adopted_files: Vec<String>,
     pub discarded_files: Vec<String>,
+    /// Pending multipart uploads of interrupted runs, aborted (object
+    /// storage only).
+    pub aborted_uploads: Vec<AbortedUpload>,
     /// Dry run: live events per type.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub per_type: BTreeMap<String, u64>,

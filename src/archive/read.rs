@@ -19,7 +19,6 @@ use std::collections::BTreeMap;
 use anyhow::Context;
 use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampMillisecondType;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 use parquet::basic::Encoding;
 use parquet::column::page::{Page, PageReader};
@@ -75,6 +74,24 @@ pub fn check_sha256(dir: &Dir, entry: &PartEntry) -> anyhow::Result<Loc> {
         entry.sha256
     );
     Ok(path)
+}
+
+/// A listed part, ready to read for its events. On object storage, a part
+/// whose ETag is still the one its manifest entry recorded when its
+/// SHA-256 was taken is that very version: it is read pinned to it (every
+/// range request conditional on the ETag, so a replacement fails the read)
+/// without fetching the whole object again to hash it. Any other part
+/// (a local disk, an entry without an ETag, another ETag) is hashed and
+/// checked by [`check_sha256`]. `verify` and the re-check before a delete
+/// always hash.
+pub fn checked_part(dir: &Dir, entry: &PartEntry) -> anyhow::Result<Loc> {
+    if let Some(etag) = &entry.etag {
+        let path = part_path(dir, entry)?;
+        if path.etag()?.as_deref() == Some(etag.as_str()) {
+            return Ok(path.pinned(etag.clone()));
+        }
+    }
+    check_sha256(dir, entry)
 }
 
 /// Every archived event under `dir` matching `filter`, in (received_at, id)
@@ -133,7 +150,7 @@ impl ArchivedEvents {
         let dir = partition.dir(&self.root);
         let manifest = Manifest::load_checked(&dir, partition)?;
         for entry in &manifest.parts {
-            let path = check_sha256(&dir, entry)?;
+            let path = checked_part(&dir, entry)?;
             self.current.push(
                 PartEvents::open_columns(&path, &self.filter, self.columns)?
                     .within(partition.start(), partition.end()),
@@ -250,6 +267,9 @@ pub(super) fn row_groups_with_types(
                 Some(f) => f.clone(),
                 None => {
                     let f = std::sync::Arc::new(path.open()?);
+                    // Only the dictionary page is wanted: no block read
+                    // runs on past the type column's chunk.
+                    f.learn_layout(meta);
                     file = Some(f.clone());
                     f
                 }
@@ -337,9 +357,7 @@ fn count_part(
     filter: &ScanFilter,
     counts: &mut BTreeMap<String, u64>,
 ) -> anyhow::Result<()> {
-    let file = path.open()?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
-        .with_context(|| format!("{} is not a readable Parquet file", path.display()))?;
+    let builder = super::parquet::open_builder(path)?;
     let schema = builder.parquet_schema();
     let wanted: Vec<usize> = schema
         .columns()

@@ -1,5 +1,6 @@
 //! Leftovers of an interrupted archive run in one partition folder:
-//! temporary files are removed, and a part file renamed into place but never
+//! temporary files are removed (on object storage, with the multipart
+//! uploads their markers name), and a part file renamed into place but never
 //! listed in the manifest (the run died between rename and manifest) is
 //! adopted when it matches the live store exactly, discarded when nothing
 //! is lost by it, and left in place and reported otherwise.
@@ -9,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
 use super::folder_lock::FolderLock;
-use super::layout::{part_files_on_disk, temp_files, Partition};
+use super::layout::{is_upload_marker, part_files_on_disk, temp_files, Partition};
 use super::location::{Archive, Dir, Loc, Version};
 use super::manifest::{part_path, Manifest, PartEntry};
 use super::parquet::{self, file_sha256, ids_digest, PartEvents};
@@ -49,7 +50,15 @@ pub(super) fn recover_leftovers(
         folder.confirm()?;
     }
     for tmp in temps {
-        tmp.remove()?;
+        match tmp.remove_temp() {
+            Ok(Some(aborted)) => pr.aborted_uploads.push(aborted),
+            Ok(None) => {}
+            // An upload that cannot be aborted (say, a policy without
+            // s3:AbortMultipartUpload) costs money, never data: it is
+            // reported (exit 1) and the run goes on.
+            Err(e) if is_upload_marker(tmp.name()) => report.problems.push(format!("{e:#}")),
+            Err(e) => return Err(e),
+        }
     }
     let (mut manifest, mut version) = Manifest::read_versioned(folder.files(), p)?;
     for file in part_files_on_disk(&dir)? {

@@ -6,14 +6,23 @@
 //! manifests do not list, entries whose file is gone, and, given a store,
 //! ids that are both live and archived. Every problem names the file (or
 //! the manifest and its entry) and what exactly is wrong.
+//!
+//! It changes one thing: on object storage, the pending multipart uploads
+//! that killed runs left (named by their markers, [`super::multipart`]) are
+//! aborted, unless their run still holds the archive folder's lock. They
+//! hold nothing anyone can read, and cost money until aborted.
 
 use std::fmt::Display;
 
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::layout::{list_partitions, part_files_on_disk, temp_files, Partition, MANIFEST};
-use super::location::{Archive, Loc};
+use super::folder_lock::live_holder_run;
+use super::layout::{
+    is_upload_marker, list_partitions_with_leftovers, part_files_on_disk, temp_files, temp_run,
+    Partition, MANIFEST,
+};
+use super::location::{AbortedUpload, Archive, Loc};
 use super::manifest::{is_part_name, part_path, Manifest, PartEntry};
 use super::parquet::{file_sha256, part_facts, part_metadata};
 use crate::event::format_millis;
@@ -36,6 +45,9 @@ pub struct VerifyReport {
     /// Ids found both in the live store and in the archive.
     pub live_and_archived: u64,
     pub problems: Vec<VerifyProblem>,
+    /// Pending multipart uploads of interrupted runs, aborted by this
+    /// verify (object storage only).
+    pub aborted_uploads: Vec<AbortedUpload>,
 }
 
 /// Ids looked up in the store per call.
@@ -59,7 +71,8 @@ pub fn verify(
             problem: text,
         })
     };
-    let partitions = list_partitions(root)?;
+    // Folders holding only leftovers too, so that those are named.
+    let partitions = list_partitions_with_leftovers(root)?;
     for pair in partitions.windows(2) {
         if pair[1].start() < pair[0].end() {
             problem(
@@ -84,11 +97,11 @@ pub fn verify(
     for (n, partition) in partitions.iter().enumerate() {
         progress.set_position(done);
         done += rows[n];
-        report.partitions += 1;
         let dir = partition.dir(root);
         let manifest = match Manifest::load(&dir, partition) {
             Ok(m) => m,
             Err(e) => {
+                report.partitions += 1;
                 problem(&mut report, &dir, format!("{e:#}"));
                 continue;
             }
@@ -96,19 +109,50 @@ pub fn verify(
         // The manifest on its own: partition, entry names, time ranges,
         // counts. An entry that names anything but a part file of this
         // folder is reported here and never opened below.
-        if dir.join(MANIFEST).exists()? {
+        let has_manifest = dir.join(MANIFEST).exists()?;
+        let parts = part_files_on_disk(&dir)?;
+        // A folder of leftovers alone is no partition of the archive.
+        if has_manifest || !parts.is_empty() {
+            report.partitions += 1;
+        }
+        if has_manifest {
             for text in manifest.problems(partition) {
                 problem(&mut report, &dir.join(MANIFEST), text);
             }
         }
-        for tmp in temp_files(&dir)? {
+        let temps = temp_files(&dir)?;
+        // The lock is read after the listing: a marker listed before it
+        // belongs to its holder, or to a run that is gone.
+        let holder = if temps.iter().any(|t| is_upload_marker(t.name())) {
+            live_holder_run(root.files())
+        } else {
+            Ok(None)
+        };
+        for tmp in temps {
+            if is_upload_marker(tmp.name()) {
+                match &holder {
+                    Ok(holder) if holder.as_deref() != temp_run(tmp.name()).map(|(_, run)| run) => {
+                        match tmp.remove_temp() {
+                            Ok(Some(aborted)) => report.aborted_uploads.push(aborted),
+                            Ok(None) => {}
+                            Err(e) => problem(&mut report, &tmp, format!("{e:#}")),
+                        }
+                        continue;
+                    }
+                    // The holder's upload is work in progress.
+                    Ok(_) => continue,
+                    // An unreadable lock: nothing is aborted, the marker is
+                    // reported below like any leftover.
+                    Err(_) => {}
+                }
+            }
             problem(
                 &mut report,
                 &tmp,
                 "temporary file of an interrupted archive run (the next run removes it)".into(),
             );
         }
-        for file in part_files_on_disk(&dir)? {
+        for file in parts {
             if !manifest.contains(&file) {
                 problem(
                     &mut report,

@@ -139,6 +139,13 @@ fn print_report(
         for f in &p.discarded_files {
             let _ = write!(line, "  (discarded {f} of an interrupted run)");
         }
+        for u in &p.aborted_uploads {
+            let _ = write!(
+                line,
+                "  (aborted the pending upload of {} of interrupted run {})",
+                u.object, u.run
+            );
+        }
         let _ = writeln!(human, "{line}");
     }
     if !report.dry_run {

@@ -22,6 +22,7 @@ use uuid::Uuid;
 
 use super::location::Loc;
 
+pub(crate) use reader::open_builder;
 pub use reader::{for_each_row, part_facts, part_metadata, read_ids, Columns, PartEvents, RowRef};
 pub use writer::{PartWriter, WrittenPart};
 

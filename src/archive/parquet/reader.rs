@@ -20,10 +20,19 @@ use crate::archive::location::{Loc, PartFile};
 use crate::event::{Event, Millis};
 use crate::store::ScanFilter;
 
-fn open_builder(path: &Loc) -> anyhow::Result<ParquetRecordBatchReaderBuilder<PartFile>> {
+/// A Parquet reader of a part; on object storage its reads learn the
+/// column chunk layout from the footer ([`PartFile::learn_layout`]).
+pub(crate) fn open_builder(
+    path: &Loc,
+) -> anyhow::Result<ParquetRecordBatchReaderBuilder<PartFile>> {
     let file = path.open()?;
-    ParquetRecordBatchReaderBuilder::try_new(file)
-        .with_context(|| format!("{} is not a readable Parquet file", path.display()))
+    let remote = file.remote_handle();
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+        .with_context(|| format!("{} is not a readable Parquet file", path.display()))?;
+    if let Some(remote) = remote {
+        remote.learn_layout(builder.metadata());
+    }
+    Ok(builder)
 }
 
 /// The Parquet metadata of a part (footer only).
