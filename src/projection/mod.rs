@@ -17,6 +17,7 @@ pub mod expr;
 pub mod json;
 pub mod kinds;
 pub mod latest;
+pub mod memo;
 pub mod sink;
 pub mod source;
 pub mod status;
