@@ -424,19 +424,6 @@ fn not_money(value: &Val<'_>) -> String {
     format!("`{text}` is not a money string (expected AMOUNT/CURRENCY such as 3.0000/EUR)")
 }
 
-/// `"3.0000/EUR"` → (3.0000, "EUR").
-pub fn split_money(text: &str) -> Result<(Decimal, &str), String> {
-    let bad =
-        || format!("`{text}` is not a money string (expected AMOUNT/CURRENCY such as 3.0000/EUR)");
-    let (amount, currency) = text.rsplit_once('/').ok_or_else(bad)?;
-    let currency = currency.trim();
-    if currency.is_empty() {
-        return Err(bad());
-    }
-    let amount = Decimal::parse(amount.trim()).ok_or_else(bad)?;
-    Ok((amount, currency))
-}
-
 fn time_part(part: TimePart, ms: Millis) -> Result<String, String> {
     if (0..=crate::event::MAX_MILLIS).contains(&ms) {
         return Ok(time_part_fast(part, ms));

@@ -7,8 +7,9 @@
 
 use std::borrow::Cow;
 
-use super::expr::{split_money, RowExpr};
+use super::expr::RowExpr;
 use super::json::{lookup, Raw};
+use super::money::split_money;
 use crate::decimal::Decimal;
 
 /// Values remembered per event; more distinct fields than this are looked
