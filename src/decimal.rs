@@ -198,6 +198,9 @@ impl Decimal {
     /// Parses `12`, `-3.50`, `+0.1`, `1e3`, `2.5E-2`: the forms found in
     /// money strings, numeric strings and JSON numbers.
     pub fn parse(text: &str) -> Option<Decimal> {
+        if let Some(plain) = Self::parse_plain(text) {
+            return Some(plain);
+        }
         let lexed = lex(text, true)?;
         let mut mantissa: i128 = 0;
         for b in lexed.int.bytes().chain(lexed.frac.bytes()) {
@@ -219,6 +222,43 @@ impl Decimal {
         Some(Decimal {
             mantissa: if lexed.negative { -mantissa } else { mantissa },
             scale: scale as u32,
+        })
+    }
+
+    /// [`Decimal::parse`] of the common form, in one pass: an optional
+    /// sign, then at most 18 digits with at most one `.` among or around
+    /// them (money amounts). `None` for anything else, which the general
+    /// parser then decides, so the two always agree.
+    fn parse_plain(text: &str) -> Option<Decimal> {
+        let bytes = text.as_bytes();
+        let (negative, digits) = match bytes.first()? {
+            b'-' => (true, &bytes[1..]),
+            b'+' => (false, &bytes[1..]),
+            _ => (false, bytes),
+        };
+        let mut mantissa: u64 = 0;
+        let mut count = 0u32;
+        let mut point: Option<u32> = None;
+        for &b in digits {
+            match b {
+                // 18 digits fit a u64; more go to the general parser.
+                b'0'..=b'9' if count < 18 => {
+                    mantissa = mantissa * 10 + u64::from(b - b'0');
+                    count += 1;
+                }
+                b'.' if point.is_none() => point = Some(count),
+                _ => return None,
+            }
+        }
+        // No digit at all is not a number.
+        if count == 0 {
+            return None;
+        }
+        let scale = point.map_or(0, |p| count - p);
+        let mantissa = i128::from(mantissa);
+        Some(Decimal {
+            mantissa: if negative { -mantissa } else { mantissa },
+            scale,
         })
     }
 
@@ -326,6 +366,70 @@ impl fmt::Display for Decimal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The one-pass parser agrees with the general one wherever it answers.
+    #[test]
+    fn plain_parse_agrees_with_the_general_parser() {
+        let general = |text: &str| -> Option<(i128, u32)> {
+            let lexed = lex(text, true)?;
+            let mut m: i128 = 0;
+            for b in lexed.int.bytes().chain(lexed.frac.bytes()) {
+                m = m.checked_mul(10)?.checked_add((b - b'0') as i128)?;
+            }
+            let mut scale = (lexed.frac.len() as i64).checked_sub(lexed.exponent as i64)?;
+            if m == 0 {
+                scale = scale.max(0);
+            }
+            while scale < 0 {
+                m = m.checked_mul(10)?;
+                scale += 1;
+            }
+            (scale <= MAX_SCALE as i64)
+                .then_some((if lexed.negative { -m } else { m }, scale as u32))
+        };
+        for text in [
+            "463.45",
+            "-3.50",
+            "+0.1",
+            "0",
+            "-0.00",
+            "5.",
+            ".5",
+            "-.5",
+            "007.10",
+            "",
+            "-",
+            "+",
+            ".",
+            "-.",
+            "1.2.3",
+            "1..2",
+            "1e3",
+            "2.5E-2",
+            " 1",
+            "1 ",
+            "1,5",
+            "١",
+            "123456789012345678",
+            "1234567890123456789",
+            "0.123456789012345678",
+            "0.0000000000000000001",
+            "99999999999999999999",
+            "--1",
+            "+-1",
+            "3.0000",
+        ] {
+            let got = Decimal::parse(text).map(|d| (d.mantissa, d.scale));
+            assert_eq!(got, general(text), "{text:?}");
+            if let Some(plain) = Decimal::parse_plain(text) {
+                assert_eq!(
+                    Some((plain.mantissa, plain.scale)),
+                    general(text),
+                    "{text:?}"
+                );
+            }
+        }
+    }
 
     fn d(s: &str) -> Decimal {
         Decimal::parse(s).unwrap()

@@ -10,7 +10,8 @@ use std::fmt::Write as _;
 
 use chrono::{Datelike, TimeZone, Timelike, Utc};
 
-use super::json::{lookup, Raw};
+use super::json::Raw;
+use super::memo::Memo;
 use crate::decimal::Decimal;
 use crate::event::{format_millis, parse_rfc3339_millis, Event, Millis};
 
@@ -364,6 +365,16 @@ impl RowExpr {
     }
 
     pub fn eval<'a>(&self, event: &'a Event) -> Result<Val<'a>, String> {
+        self.eval_in(event, &mut Memo::default())
+    }
+
+    /// [`RowExpr::eval`] sharing payload lookups and money splits with the
+    /// other expressions evaluated on the same event through `memo`.
+    pub fn eval_in<'e, 'a>(
+        &'e self,
+        event: &'a Event,
+        memo: &mut Memo<'e, 'a>,
+    ) -> Result<Val<'a>, String> {
         Ok(match self {
             RowExpr::Id => Val::Text(Cow::Owned(event.id.hyphenated().to_string())),
             RowExpr::Type => Val::Text(Cow::Borrowed(&event.event_type)),
@@ -372,29 +383,28 @@ impl RowExpr {
             RowExpr::ReceivedAt => event.received_at.map(Val::Time).unwrap_or(Val::Null),
             RowExpr::AggregateId => opt_text(&event.aggregate_id),
             RowExpr::CorrelationId => opt_text(&event.correlation_id),
-            RowExpr::Payload(path) => match lookup(&event.payload, path)? {
+            RowExpr::Payload(path) => match memo.payload(&event.payload, path)? {
                 None | Some(Raw::Null) => Val::Null,
                 Some(Raw::Str(s)) => Val::Text(s),
                 Some(Raw::Other(s)) => Val::Json(s),
             },
-            RowExpr::Part(part, inner) => match inner.eval(event)? {
+            RowExpr::Part(part, inner) => match inner.eval_in(event, memo)? {
                 Val::Null => Val::Null,
                 Val::Time(ms) => Val::Text(Cow::Owned(time_part(*part, ms)?)),
                 Val::Text(s) => Val::Text(Cow::Owned(time_part(*part, parse_rfc3339_millis(&s)?)?)),
                 other => return Err(format!("{other:?} is not a timestamp")),
             },
-            RowExpr::Amount(inner) => match inner.eval(event)? {
+            RowExpr::Amount(inner) => match inner.eval_in(event, memo)? {
                 Val::Null => Val::Null,
-                Val::Text(s) => Val::Decimal(split_money(&s)?.0),
+                Val::Text(s) => Val::Decimal(memo.money(inner, s)?.0),
                 other => return Err(not_money(&other)),
             },
-            RowExpr::Currency(inner) => match inner.eval(event)? {
+            RowExpr::Currency(inner) => match inner.eval_in(event, memo)? {
                 Val::Null => Val::Null,
-                Val::Text(Cow::Borrowed(s)) => Val::Text(Cow::Borrowed(split_money(s)?.1)),
-                Val::Text(Cow::Owned(s)) => Val::Text(Cow::Owned(split_money(&s)?.1.to_string())),
+                Val::Text(s) => Val::Text(memo.money(inner, s)?.1),
                 other => return Err(not_money(&other)),
             },
-            RowExpr::Number(inner) => match inner.eval(event)?.to_decimal()? {
+            RowExpr::Number(inner) => match inner.eval_in(event, memo)?.to_decimal()? {
                 Some(d) => Val::Decimal(d),
                 None => Val::Null,
             },
@@ -412,19 +422,6 @@ fn opt_text(value: &Option<String>) -> Val<'_> {
 fn not_money(value: &Val<'_>) -> String {
     let text = value.to_text().unwrap_or_default();
     format!("`{text}` is not a money string (expected AMOUNT/CURRENCY such as 3.0000/EUR)")
-}
-
-/// `"3.0000/EUR"` → (3.0000, "EUR").
-pub fn split_money(text: &str) -> Result<(Decimal, &str), String> {
-    let bad =
-        || format!("`{text}` is not a money string (expected AMOUNT/CURRENCY such as 3.0000/EUR)");
-    let (amount, currency) = text.rsplit_once('/').ok_or_else(bad)?;
-    let currency = currency.trim();
-    if currency.is_empty() {
-        return Err(bad());
-    }
-    let amount = Decimal::parse(amount.trim()).ok_or_else(bad)?;
-    Ok((amount, currency))
 }
 
 fn time_part(part: TimePart, ms: Millis) -> Result<String, String> {

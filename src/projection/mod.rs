@@ -17,6 +17,8 @@ pub mod expr;
 pub mod json;
 pub mod kinds;
 pub mod latest;
+pub mod memo;
+pub mod money;
 pub mod sink;
 pub mod source;
 pub mod status;

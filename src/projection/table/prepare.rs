@@ -10,6 +10,7 @@ use crate::decimal::Decimal;
 use crate::event::Event;
 use crate::projection::config::{Column, SqlType, TableDef};
 use crate::projection::expr::{AggFn, Val};
+use crate::projection::memo::Memo;
 use crate::projection::types::{event_context, TypeIndex};
 
 /// One aggregate column's argument for one event, evaluated on a reader
@@ -129,8 +130,11 @@ impl TableRows {
 
     fn evaluate(&self, event: &Event, type_pos: usize, out: &mut Prepared) -> Result<(), String> {
         let def = &*self.def;
+        // One memo for all the expressions of this event: the group key and
+        // the sums often read the same payload field.
+        let mut memo = Memo::default();
         for g in &def.group {
-            match g.expr.eval(event) {
+            match g.expr.eval_in(event, &mut memo) {
                 Ok(v) => encode_key(&mut out.key, &v),
                 Err(e) => {
                     return Err(format!(
@@ -151,7 +155,7 @@ impl TableRows {
             let fail = |e: String| format!("{}: column `{name}`: {e}", event_context(event));
             let value = match arg {
                 None => Val::Null,
-                Some(expr) => expr.eval(event).map_err(fail)?,
+                Some(expr) => expr.eval_in(event, &mut memo).map_err(fail)?,
             };
             out.args.push(match func {
                 AggFn::Count => Arg::Count(arg.is_none() || value != Val::Null),
