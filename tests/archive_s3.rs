@@ -598,3 +598,131 @@ fn a_killed_upload_is_named_and_aborted_by_verify_and_by_the_next_run() {
         );
     }
 }
+
+#[test]
+fn verify_leaves_the_upload_of_the_lock_holder_alone() {
+    let Some(bucket) = s3_bucket() else { return };
+    if !common::python_with("boto3") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    // verify wants a store.
+    let imported = Command::new(BIN)
+        .args([
+            "-q",
+            "--store",
+            "sqlite:live.db",
+            "import",
+            "events",
+            FIXTURE,
+        ])
+        .current_dir(tmp.path())
+        .status()
+        .unwrap();
+    assert!(imported.success());
+    let url = fresh_prefix(&bucket, "live-upload");
+    let archive = open(&url);
+    // This process holds the folder lock as run `liverun` and is uploading
+    // a part; run `deadrun` was killed mid-upload (its upload is dropped,
+    // never completed nor aborted, as SIGKILL leaves it).
+    let lock = FolderLock::take(archive.files(), "test holder", "liverun", 60_000).unwrap();
+    let mut live = archive
+        .upload("year=2016/month=01/part-00001.parquet", "liverun")
+        .unwrap();
+    live.write_all(&vec![7u8; 6 << 20]).unwrap();
+    let dead = archive
+        .upload("year=2016/month=01/part-00002.parquet", "deadrun")
+        .unwrap();
+    drop(dead);
+    assert_eq!(pending_uploads(&url).len(), 2);
+
+    let out = Command::new(BIN)
+        .args([
+            "--json",
+            "--store",
+            "sqlite:live.db",
+            "verify",
+            "--archive",
+            &url,
+        ])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let aborted = report["aborted_uploads"].as_array().unwrap();
+    assert_eq!(aborted.len(), 1, "{report}");
+    assert_eq!(aborted[0]["run"], "deadrun", "{report}");
+    let left = pending_uploads(&url);
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(
+        left[0].0.ends_with(".part-00001.parquet.liverun.tmp"),
+        "{left:?}"
+    );
+
+    // The holder's upload goes on and is published.
+    live.write_all(&[8u8; 1000]).unwrap();
+    assert!(live.publish().unwrap());
+    assert_eq!(pending_uploads(&url), []);
+    let stat = archive
+        .stat("year=2016/month=01/part-00001.parquet")
+        .unwrap()
+        .unwrap();
+    assert_eq!(stat.len, (6 << 20) + 1000);
+    lock.release().unwrap();
+}
+
+#[test]
+fn a_part_replaced_on_s3_after_archiving_is_never_read() {
+    let Some(bucket) = s3_bucket() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let url = fresh_prefix(&bucket, "replaced");
+    let chronicle = |store: &str, args: &[&str]| {
+        Command::new(BIN)
+            .args(["--json", "--store", store])
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap()
+    };
+    assert!(chronicle("sqlite:live.db", &["import", "events", FIXTURE])
+        .status
+        .success());
+    let out = chronicle(
+        "sqlite:live.db",
+        &["archive", "--before", "2016-03-15", "--to", &url],
+    );
+    assert!(out.status.success());
+    let jan = "year=2016/month=01/part-00001.parquet";
+    let feb = "year=2016/month=02/part-00001.parquet";
+    // The entry records the ETag of the object it hashed.
+    let manifest = Target::S3(url.clone()).read_string("year=2016/month=01/_manifest.json");
+    let manifest: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    assert!(manifest["parts"][0]["etag"].is_string(), "{manifest}");
+
+    // January's part replaced by February's (a valid part, other rows).
+    let archive = open(&url);
+    let (_, version) = archive.files().read(jan).unwrap().unwrap();
+    let (other, _) = archive.files().read(feb).unwrap().unwrap();
+    archive
+        .files()
+        .replace(jan, &version, &other)
+        .unwrap()
+        .unwrap();
+    // Readers hash it (its ETag is not the entry's) and refuse it.
+    let out = chronicle("sqlite:fresh.db", &["replay", "--from", &url]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let conn = rusqlite::Connection::open(dir.join("fresh.db")).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+        .unwrap_or(0);
+    assert_eq!(n, 0, "rows of a replaced part were replayed");
+    let out = chronicle("sqlite:live.db", &["verify", "--archive", &url]);
+    assert_eq!(out.status.code(), Some(1));
+}
