@@ -413,7 +413,7 @@ fn a_named_aws_profile_supplies_credentials_region_and_endpoint() {
     // A profile that neither file has is an error naming it, not a fall
     // back to other credentials.
     let out = run(&["verify", "--archive", &url], "no-such-profile");
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("`no-such-profile`"), "{stderr}");
 }

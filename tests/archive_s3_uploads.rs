@@ -93,6 +93,8 @@ fn a_killed_upload_is_named_and_aborted_by_verify_and_by_the_next_run() {
     let out = chronicle(&["verify", "--archive", &url]);
     assert_eq!(pending_uploads(&url), [], "verify left the upload pending");
     let stderr = String::from_utf8_lossy(&out.stderr);
+    // An aborted upload is cleaned, not a problem.
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let aborted = &report["aborted_uploads"];
     assert_eq!(aborted.as_array().map(Vec::len), Some(1), "{report}");
@@ -200,6 +202,12 @@ fn verify_leaves_the_upload_of_the_lock_holder_alone() {
         .current_dir(tmp.path())
         .output()
         .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
     let aborted = report["aborted_uploads"].as_array().unwrap();
