@@ -12,9 +12,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use chronicle::archive::location::Archive;
-use chronicle::archive::root::ArchiveLocation;
-use common::archive_target::s3_bucket;
+use common::archive_target::{fresh_prefix, open, s3_bucket};
 
 const BIN: &str = env!("CARGO_BIN_EXE_chronicle");
 const PROXY: &str = concat!(
@@ -66,11 +64,7 @@ fn rebuild_reads_only_footers_and_needed_column_chunks_of_s3_parts() {
     let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let url = format!(
-        "{}/ranges-{}",
-        bucket.trim_end_matches('/'),
-        uuid::Uuid::new_v4().simple()
-    );
+    let url = fresh_prefix(&bucket, "ranges");
     // The endpoint comes from the environment (the table would win over
     // it), so that only the rebuild goes through the proxy.
     std::fs::write(
@@ -120,7 +114,7 @@ columns = [{{ name = "events", value = "count()" }}]
         &endpoint,
     );
 
-    let archive = Archive::open(&ArchiveLocation::parse(&url).unwrap()).unwrap();
+    let archive = open(&url);
     let folder = "year=2015/month=01";
     let parts: Vec<String> = archive
         .list(folder)

@@ -36,13 +36,20 @@ BOUNDARY_COPY=$BENCH_DIR/boundary-import.db
 BOUNDARY_FRESH=$BENCH_DIR/boundary-fresh.db
 # timed_import DB: one import of the bench CSV into DB; prints "wall cpu"
 # (user + sys seconds), for the CPU time moves less than the wall time when
-# the machine is shared.
+# the machine is shared. An import that fails (exit above 1: 1 only means
+# rejected rows) fails the bench: it runs in a command substitution, where
+# bash drops `set -e`, so it must say so itself rather than be timed.
 timed_import() {
-  local stats
+  local stats status=0
   stats=$(mktemp)
   /usr/bin/time -f "%e %U %S" -o "$stats" \
     "$CHRONICLE" --quiet --store "sqlite:$1" import csv "$CSV" --mapping "$MAPPING" \
-    --rejects "$BENCH_DIR/rejects.csv" || [ $? -eq 1 ]
+    --rejects "$BENCH_DIR/rejects.csv" || status=$?
+  if [ "$status" -gt 1 ]; then
+    echo "import into $1 failed (exit $status)" >&2
+    rm -f "$stats"
+    return 1
+  fi
   tail -n 1 "$stats" | awk '{ print $1, $2 + $3 }'
   rm -f "$stats"
 }

@@ -20,7 +20,8 @@
 //!   `endpoint_url`. `[archive] region` and `endpoint` in chronicle.toml
 //!   win over all (applied after this, in [`super::object`]).
 //! - Roles, SSO and `credential_process` are not followed: a profile that
-//!   only has those is an error saying so.
+//!   only has those is an error saying so, unless the environment has
+//!   credentials (exported from it), which are then used with its region.
 //!
 //! No value read here is ever printed: errors name the file, the profile
 //! and the key, never a value, and [`Profile`]'s `Debug` hides secrets.
@@ -135,6 +136,13 @@ pub fn load(env: Env<'_>) -> anyhow::Result<Option<Profile>> {
         );
         return Ok(None);
     }
+    // Credentials in the environment replace the profile's whole, so the
+    // profile's own are judged only when they would be used: a role or SSO
+    // profile whose credentials were exported (what the error below asks
+    // for) still gives its region and endpoint.
+    if env_has_credentials(env) {
+        return Ok(Some(profile));
+    }
     if profile.access_key_id.is_some() != profile.secret_access_key.is_some() {
         anyhow::bail!(
             "AWS profile `{name}` has {} but not {}",
@@ -157,6 +165,12 @@ pub fn load(env: Env<'_>) -> anyhow::Result<Option<Profile>> {
         );
     }
     Ok(Some(profile))
+}
+
+/// True when the environment gives credentials (`AWS_ACCESS_KEY_ID`),
+/// which then win over a profile's, whole.
+fn env_has_credentials(env: Env<'_>) -> bool {
+    var(env, "AWS_ACCESS_KEY_ID").is_some()
 }
 
 /// The config file's section names for profile `name`.
@@ -204,7 +218,7 @@ pub fn apply(builder: AmazonS3Builder, env: Env<'_>) -> anyhow::Result<AmazonS3B
         return Ok(builder);
     };
     let mut b = builder;
-    if var(env, "AWS_ACCESS_KEY_ID").is_none() {
+    if !env_has_credentials(env) {
         if let (Some(id), Some(secret)) = (profile.access_key_id, profile.secret_access_key) {
             b = b.with_access_key_id(id).with_secret_access_key(secret);
             if let Some(token) = profile.session_token {
@@ -390,5 +404,39 @@ region = eu-central-1
             ("AWS_ENDPOINT_URL", "http://other:9000"),
         ]);
         assert_eq!((id, token, region, endpoint), (None, None, None, None));
+    }
+
+    #[test]
+    fn exported_credentials_beside_a_role_or_sso_profile_are_used() {
+        // What the error for such a profile tells the user to do: export
+        // its credentials (`aws configure export-credentials`) while
+        // AWS_PROFILE stays set. The environment's keys are then the
+        // credentials, as in the AWS CLI, and the profile's region applies.
+        let files = Files::new(CREDENTIALS, CONFIG);
+        let env = files.env(&[
+            ("AWS_PROFILE", "sso"),
+            ("AWS_ACCESS_KEY_ID", "exported-id"),
+            ("AWS_SECRET_ACCESS_KEY", "exported-secret"),
+        ]);
+        let b = apply(AmazonS3Builder::new(), &lookup(&env)).unwrap();
+        assert_eq!(
+            b.get_config_value(&Key::Region).as_deref(),
+            Some("eu-central-1")
+        );
+        assert_eq!(b.get_config_value(&Key::AccessKeyId), None);
+        // A half pair of keys in a profile the environment overrides is
+        // not used, so not an error either.
+        let half = Files::new("[work]\naws_access_key_id = lone-id\n", "");
+        let env = half.env(&[
+            ("AWS_PROFILE", "work"),
+            ("AWS_ACCESS_KEY_ID", "exported-id"),
+            ("AWS_SECRET_ACCESS_KEY", "exported-secret"),
+        ]);
+        assert!(apply(AmazonS3Builder::new(), &lookup(&env)).is_ok());
+        // Without exported credentials, both are still errors.
+        let env = files.env(&[("AWS_PROFILE", "sso")]);
+        assert!(apply(AmazonS3Builder::new(), &lookup(&env)).is_err());
+        let env = half.env(&[("AWS_PROFILE", "work")]);
+        assert!(apply(AmazonS3Builder::new(), &lookup(&env)).is_err());
     }
 }

@@ -96,13 +96,23 @@ impl Target {
 pub fn archive_targets(dir: &Path, name: &str) -> Vec<Target> {
     let mut out = vec![Target::Local(dir.join(name))];
     if let Some(bucket) = s3_bucket() {
-        out.push(Target::S3(format!(
-            "{}/{name}-{}",
-            bucket.trim_end_matches('/'),
-            uuid::Uuid::new_v4().simple()
-        )));
+        out.push(Target::S3(fresh_prefix(&bucket, name)));
     }
     out
+}
+
+/// `BUCKET/<name>-<uuid>`: a prefix no other test (or run) writes under.
+pub fn fresh_prefix(bucket: &str, name: &str) -> String {
+    format!(
+        "{}/{name}-{}",
+        bucket.trim_end_matches('/'),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+/// The archive at `url`, through chronicle's backend.
+pub fn open(url: &str) -> Archive {
+    Archive::open(&ArchiveLocation::parse(url).unwrap()).unwrap()
 }
 
 /// `CHRONICLE_TEST_S3`, or `None` outside CI when it is unset (the S3
