@@ -111,6 +111,8 @@ fn control_files_and_parts_on_s3_are_conditional() {
         (aborted.run.as_str(), aborted.upload_id.as_str()),
         ("deadrun", "no-such-upload")
     );
+    // Nothing was pending, so nothing is reported as aborted.
+    assert!(!aborted.pending);
     assert!(a.stat(marker).unwrap().is_none());
 }
 

@@ -99,6 +99,7 @@ fn a_killed_upload_is_named_and_aborted_by_verify_and_by_the_next_run() {
     let aborted = &report["aborted_uploads"];
     assert_eq!(aborted.as_array().map(Vec::len), Some(1), "{report}");
     assert_eq!(aborted[0]["upload_id"], left[0].1.as_str(), "{report}");
+    assert_eq!(aborted[0]["pending"], true, "{report}");
     // The upload was of the part's temporary object, which verify names.
     let object = left[0].0.rsplit('/').next().unwrap();
     assert!(object.starts_with(".part-00001.parquet."), "{left:?}");

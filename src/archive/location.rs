@@ -136,8 +136,8 @@ pub trait Backend: ControlFiles {
     }
 }
 
-/// A pending multipart upload of an interrupted run, aborted: reported by
-/// the next `archive` run and by `verify`.
+/// The multipart upload of an interrupted run, named by its marker and
+/// cleaned: reported by the next `archive` run and by `verify`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct AbortedUpload {
     /// The temporary object it was uploading (`s3://…/.part-00001.parquet.RUN.tmp`).
@@ -145,6 +145,10 @@ pub struct AbortedUpload {
     pub upload_id: String,
     /// The run that started it.
     pub run: String,
+    /// True when the upload was still pending and is now aborted; false
+    /// when it had already ended (completed or aborted by its run, which
+    /// was killed before deleting the marker) and only the marker went.
+    pub pending: bool,
 }
 
 /// A file being written: bytes go out as they are written (streamed; on

@@ -408,15 +408,17 @@ impl Backend for ObjectFolder {
         };
         let object = self.path(&marker.object)?;
         // An upload that was completed or aborted already is not found.
-        match block_on(self.multipart.abort_multipart(&object, &marker.upload_id)) {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+        let pending = match block_on(self.multipart.abort_multipart(&object, &marker.upload_id)) {
+            Ok(()) => true,
+            Err(object_store::Error::NotFound { .. }) => false,
             Err(e) => return Err(self.fail("abort the upload of", &marker.object, e)),
-        }
+        };
         self.remove(key)?;
         Ok(Some(AbortedUpload {
             object: self.describe(&marker.object),
             upload_id: marker.upload_id,
             run: marker.run,
+            pending,
         }))
     }
 }
