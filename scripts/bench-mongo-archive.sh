@@ -24,14 +24,7 @@ trap 'for c in "${CLEANUP[@]}"; do eval "$c" || true; done' EXIT
 # shellcheck source=/dev/null
 source scripts/ci/20-mongo.sh
 DB="chronicle_bench_archive_$$"
-STORE=$(python3 - "$MONGODB_URI" "$DB" <<'PY'
-import sys
-uri, db = sys.argv[1], sys.argv[2]
-base, _, query = uri.partition("?")
-scheme, _, rest = base.partition("://")
-print(f"{scheme}://{rest.split('/')[0]}/{db}" + (f"?{query}" if query else ""))
-PY
-)
+STORE=$(python3 scripts/mongo-db-uri.py "$MONGODB_URI" "$DB")
 CLEANUP+=("python3 -c 'import sys, pymongo; pymongo.MongoClient(sys.argv[1]).drop_database(sys.argv[2])' '$MONGODB_URI' '$DB'")
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/chronicle-mongo-archive.XXXXXX")

@@ -21,14 +21,7 @@ if [ -z "${MONGODB_URI:-}" ]; then
   trap 'for c in "${CLEANUP[@]}"; do eval "$c" || true; done' EXIT
 fi
 BENCH_DB="chronicle_bench_$$"
-BENCH_STORE=$(python3 - "$MONGODB_URI" "$BENCH_DB" <<'PY'
-import sys
-uri, db = sys.argv[1], sys.argv[2]
-base, _, query = uri.partition("?")
-scheme, _, rest = base.partition("://")
-print(f"{scheme}://{rest.split('/')[0]}/{db}" + (f"?{query}" if query else ""))
-PY
-)
+BENCH_STORE=$(python3 scripts/mongo-db-uri.py "$MONGODB_URI" "$BENCH_DB")
 
 # server_cpu: CPU seconds the local server used so far ("" when remote).
 server_cpu() {

@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-use chrono::{Datelike, TimeZone, Timelike, Utc};
+use chrono::{DateTime, Datelike, TimeZone, Timelike, Utc};
 
 use super::json::Raw;
 use super::memo::Memo;
@@ -432,7 +432,13 @@ fn time_part(part: TimePart, ms: Millis) -> Result<String, String> {
         .timestamp_millis_opt(ms)
         .single()
         .ok_or_else(|| format!("timestamp {ms} is out of range"))?;
-    Ok(match part {
+    Ok(time_part_chrono(part, t))
+}
+
+/// The time part by chrono's calendar: the fallback outside the fast
+/// path's range, and the reference the fast path is tested against.
+fn time_part_chrono(part: TimePart, t: DateTime<Utc>) -> String {
+    match part {
         TimePart::Year => format!("{:04}", t.year()),
         TimePart::Month => format!("{:04}-{:02}", t.year(), t.month()),
         TimePart::Day => format!("{:04}-{:02}-{:02}", t.year(), t.month(), t.day()),
@@ -443,7 +449,7 @@ fn time_part(part: TimePart, ms: Millis) -> Result<String, String> {
             t.day(),
             t.hour()
         ),
-    })
+    }
 }
 
 /// [`time_part`] of an instant in the years 1970–9999, without chrono and
@@ -568,19 +574,7 @@ mod tests {
     #[test]
     fn fast_time_parts_match_chrono() {
         let chrono_part = |part: TimePart, ms: Millis| {
-            let t = Utc.timestamp_millis_opt(ms).single().unwrap();
-            match part {
-                TimePart::Year => format!("{:04}", t.year()),
-                TimePart::Month => format!("{:04}-{:02}", t.year(), t.month()),
-                TimePart::Day => format!("{:04}-{:02}-{:02}", t.year(), t.month(), t.day()),
-                TimePart::Hour => format!(
-                    "{:04}-{:02}-{:02}T{:02}",
-                    t.year(),
-                    t.month(),
-                    t.day(),
-                    t.hour()
-                ),
-            }
+            time_part_chrono(part, Utc.timestamp_millis_opt(ms).single().unwrap())
         };
         let mut ms = 0i64;
         let mut instants = vec![

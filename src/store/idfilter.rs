@@ -121,11 +121,12 @@ impl IdFilter {
     /// is waited for in turn, while this tight loop of independent loads
     /// lets the CPU overlap them.
     pub fn may_contain_each<'a>(&self, ids: impl Iterator<Item = &'a Uuid>) -> Vec<bool> {
-        let slots: Vec<(usize, u64)> = ids.map(|id| word_and_mask(id, self.bits_log2)).collect();
-        slots
-            .iter()
-            .map(|&(at, mask)| self.word(at) & mask == mask)
-            .collect()
+        // No iteration depends on another's load, so one pass suffices.
+        ids.map(|id| {
+            let (at, mask) = word_and_mask(id, self.bits_log2);
+            self.word(at) & mask == mask
+        })
+        .collect()
     }
 }
 

@@ -281,6 +281,25 @@ fn is_ascending_index_on(keys: &Document, fields: &[&str]) -> bool {
         })
 }
 
+impl MongoStore {
+    /// Runs an aggregation on `collection` and collects its rows, retried
+    /// like every other call; `allowDiskUse` because a `$group` over a
+    /// large store outgrows the server's in-memory limit.
+    fn aggregate<T: Send + Sync>(
+        &self,
+        collection: &Collection<T>,
+        pipeline: Vec<Document>,
+    ) -> anyhow::Result<Vec<Document>> {
+        self.retry(|| {
+            collection
+                .aggregate(pipeline.clone())
+                .allow_disk_use(true)
+                .run()?
+                .collect()
+        })
+    }
+}
+
 impl Store for MongoStore {
     fn describe(&self) -> String {
         self.description.clone()
@@ -396,13 +415,7 @@ impl Store for MongoStore {
     fn archived_counts(&mut self) -> anyhow::Result<Vec<ArchivedCount>> {
         let _span = Span::start(&self.profile, "counts");
         let pipeline = vec![doc! {"$group": {"_id": "$p", "n": {"$sum": 1}}}];
-        let rows: Vec<Document> = self.retry(|| {
-            self.archived
-                .aggregate(pipeline.clone())
-                .allow_disk_use(true)
-                .run()?
-                .collect()
-        })?;
+        let rows = self.aggregate(&self.archived, pipeline)?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             out.push(ArchivedCount {
@@ -426,13 +439,7 @@ impl Store for MongoStore {
             }},
             doc! {"$sort": {"_id.month": 1, "_id.type": 1}},
         ];
-        let rows: Vec<Document> = self.retry(|| {
-            self.events
-                .aggregate(pipeline.clone())
-                .allow_disk_use(true)
-                .run()?
-                .collect()
-        })?;
+        let rows = self.aggregate(&self.events, pipeline)?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let key = row.get_document("_id")?;
