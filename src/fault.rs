@@ -5,7 +5,8 @@
 //!
 //! Points: `after-lock` (archive, rebuild, project: the lock is held),
 //! and the archive's `mid-write`, `after-rename`, `after-verify`,
-//! `after-manifest`, `before-delete`, `after-delete`.
+//! `after-manifest`, `before-delete`, `after-delete`; and the SQLite
+//! store's `mid-upgrade` (schema version 3, before its commit).
 
 /// Aborts or pauses here when `CHRONICLE_FAULT` names `point`.
 pub fn fault(point: &str) {

@@ -51,6 +51,9 @@ pub struct SqliteStore {
     conn: Connection,
     /// Start time and size of the open append transaction, if any.
     open_group: Option<(Instant, usize)>,
+    /// Whether the file still has the type index of schema versions 1 and 2
+    /// (opened read-only, so not upgraded; see `schema::upgrade_to_v3`).
+    type_index: bool,
     /// Set while an append runs: still set afterwards means it failed, and
     /// its group is rolled back rather than committed.
     appending: bool,
@@ -255,11 +258,11 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> anyhow::Result<Vec<Event>> {
         self.commit_group()?;
-        // A single type walks the (type, received_at, id) index; several
-        // types walk (received_at, id) and filter, because an IN list on the
-        // leading column would make SQLite sort every matching row before
-        // applying LIMIT.
-        let index = if filter.types.len() == 1 {
+        // Scans walk the (received_at, id) index and test each row's type:
+        // without the index SQLite might sort every matching row before
+        // applying LIMIT. A single type walks the type index instead in the
+        // old files that still have one.
+        let index = if filter.types.len() == 1 && self.type_index {
             "events_type_received"
         } else {
             "events_received"

@@ -1,0 +1,211 @@
+//! The SQLite store's upgrade to schema version 3, which drops the
+//! `(type, received_at, id)` index: a store written by an older chronicle
+//! (fixtures/legacy-archive, version 1) is read as it is by the read-only
+//! commands, upgraded by the next writing one with every event, its order,
+//! its type filters and its idempotency kept, and left as it was when that
+//! upgrade is killed.
+
+mod common;
+
+use std::path::Path;
+
+use common::Run;
+
+const LEGACY_DB: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/fixtures/legacy-archive/store.db"
+);
+const STORE: &str = "sqlite:store.db";
+
+/// Two events that the legacy store does not hold, of a type it has and of
+/// one it has not.
+const NEW_EVENTS: &str = r#"{"id":"00000000-0000-4000-8000-000000000001","meta":{"service":"core","type":"payment-completed","created_at":"2016-05-01T00:00:00.000Z","received_at":"2016-05-01T00:00:00.500Z"},"payload":{"amount":"1.00/EUR"}}
+{"id":"00000000-0000-4000-8000-000000000002","meta":{"service":"core","type":"layout-test","created_at":"2015-01-01T00:00:00.000Z","received_at":"2015-01-01T00:00:00.000Z"},"payload":{}}
+"#;
+
+fn chronicle(dir: &Path, args: &[&str]) -> Run {
+    let mut all = vec!["--store", STORE];
+    all.extend_from_slice(args);
+    common::run(dir, &all)
+}
+
+fn ok(dir: &Path, args: &[&str]) -> Run {
+    let run = chronicle(dir, args);
+    assert_eq!(
+        run.code, 0,
+        "chronicle {args:?}: {}{}",
+        run.stdout, run.stderr
+    );
+    run
+}
+
+/// (user_version, whether the file has the type index).
+fn layout(dir: &Path) -> (i64, bool) {
+    let conn = rusqlite::Connection::open(dir.join("store.db")).unwrap();
+    let version = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    let type_index = conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'events_type_received')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    (version, type_index)
+}
+
+fn legacy_store() -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::copy(LEGACY_DB, tmp.path().join("store.db")).unwrap();
+    std::fs::write(tmp.path().join("new.jsonl"), NEW_EVENTS).unwrap();
+    tmp
+}
+
+fn export(dir: &Path, args: &[&str]) -> Vec<String> {
+    let mut all = vec!["export"];
+    all.extend_from_slice(args);
+    ok(dir, &all).stdout.lines().map(str::to_string).collect()
+}
+
+/// `(received_at, id)` of each exported line, in output order.
+fn keys(lines: &[String]) -> Vec<(String, String)> {
+    lines
+        .iter()
+        .map(|line| {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            (
+                v["meta"]["received_at"].as_str().unwrap().to_string(),
+                v["id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn read_only_commands_read_an_old_layout_and_leave_it() {
+    let tmp = legacy_store();
+    let dir = tmp.path();
+    assert_eq!(layout(dir), (1, true));
+    let all = export(dir, &[]);
+    assert_eq!(all.len(), 119);
+    let completed = export(dir, &["--type", "payment-completed"]);
+    let two_types = export(
+        dir,
+        &["--type", "payment-completed", "--type", "payment-refunded"],
+    );
+    assert!(!completed.is_empty() && completed.len() < two_types.len());
+    assert!(two_types.len() < all.len());
+    for lines in [&all, &completed, &two_types] {
+        let keys = keys(lines);
+        assert!(keys.windows(2).all(|w| w[0] < w[1]), "scan order: {keys:?}");
+    }
+    ok(dir, &["status"]);
+    assert_eq!(
+        layout(dir),
+        (1, true),
+        "a read-only command changed the file"
+    );
+}
+
+#[test]
+fn the_next_writing_run_upgrades_the_layout_and_keeps_every_event() {
+    let tmp = legacy_store();
+    let dir = tmp.path();
+    let before = export(dir, &[]);
+    let completed_before = export(dir, &["--type", "payment-completed"]);
+    let refunded_before = export(dir, &["--type", "payment-refunded"]);
+    let status_before = ok(dir, &["--json", "status"]).json();
+
+    let report = ok(dir, &["--json", "import", "events", "new.jsonl"]).json();
+    assert_eq!(report["imported"], 2, "{report}");
+    assert_eq!(layout(dir), (3, false));
+
+    let after = export(dir, &[]);
+    assert_eq!(after.len(), before.len() + 2);
+    let mut expected = before.clone();
+    expected.extend(NEW_EVENTS.lines().map(|l| {
+        // The export's own canonical line for each new event.
+        after
+            .iter()
+            .find(|a| a.contains(&l[7..43]))
+            .unwrap_or_else(|| panic!("{} not exported", &l[7..43]))
+            .clone()
+    }));
+    expected.sort_by_key(|l| keys(std::slice::from_ref(l)));
+    assert_eq!(after, expected, "events or their order changed");
+    let keys_after = keys(&after);
+    assert!(keys_after.windows(2).all(|w| w[0] < w[1]));
+
+    // A single type is now found by testing each row of the (received_at,
+    // id) index: the same events, in the same order.
+    let completed_after = export(dir, &["--type", "payment-completed"]);
+    assert_eq!(completed_after.len(), completed_before.len() + 1);
+    assert!(completed_after
+        .iter()
+        .all(|l| l.contains(r#""type":"payment-completed""#)));
+    assert_eq!(
+        completed_after
+            .iter()
+            .filter(|l| !l.contains("00000000-0000-4000-8000-000000000001"))
+            .cloned()
+            .collect::<Vec<_>>(),
+        completed_before
+    );
+    assert_eq!(
+        export(dir, &["--type", "payment-refunded"]),
+        refunded_before
+    );
+    assert_eq!(export(dir, &["--type", "layout-test"]).len(), 1);
+    // status's counts per month and type, now without the type index.
+    let status_after = ok(dir, &["--json", "status"]).json();
+    let mut expected = status_before["live_by_type"].clone();
+    let completed = expected["payment-completed"].as_u64().unwrap();
+    expected["payment-completed"] = (completed + 1).into();
+    expected["layout-test"] = 1.into();
+    assert_eq!(status_after["live_by_type"], expected, "{status_after}");
+    assert_eq!(
+        status_after["live_total"].as_u64().unwrap(),
+        status_before["live_total"].as_u64().unwrap() + 2
+    );
+    let window = export(dir, &["--since", "2016-01-01", "--until", "2016-02-01"]);
+    assert!(!window.is_empty() && window.len() < after.len());
+
+    // Idempotent by id in the new layout: the same file again is duplicates,
+    // and the same id with other content a conflict that changes nothing.
+    let again = ok(dir, &["--json", "import", "events", "new.jsonl"]).json();
+    assert_eq!(again["duplicates"], 2, "{again}");
+    let changed = NEW_EVENTS
+        .lines()
+        .next()
+        .unwrap()
+        .replace("1.00/EUR", "2.00/EUR");
+    std::fs::write(dir.join("changed.jsonl"), changed + "\n").unwrap();
+    let run = chronicle(dir, &["--json", "import", "events", "changed.jsonl"]);
+    assert_eq!(run.json()["conflicts"], 1, "{}", run.stdout);
+    assert_eq!(export(dir, &[]), after);
+}
+
+#[test]
+fn a_killed_upgrade_leaves_the_old_table_whole() {
+    let tmp = legacy_store();
+    let dir = tmp.path();
+    let before = export(dir, &[]);
+    let run = common::command(dir, &["--store", STORE, "import", "events", "new.jsonl"])
+        .env("CHRONICLE_FAULT", "mid-upgrade")
+        .output()
+        .unwrap();
+    assert!(!run.status.success());
+    assert!(
+        String::from_utf8_lossy(&run.stderr).contains("aborting at mid-upgrade"),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(layout(dir), (1, true));
+    assert_eq!(export(dir, &[]), before);
+    assert!(!export(dir, &["--type", "payment-refunded"]).is_empty());
+
+    ok(dir, &["-q", "import", "events", "new.jsonl"]);
+    assert_eq!(layout(dir), (3, false));
+    assert_eq!(export(dir, &[]).len(), before.len() + 2);
+}
