@@ -209,3 +209,26 @@ fn a_killed_upgrade_leaves_the_old_table_whole() {
     assert_eq!(layout(dir), (3, false));
     assert_eq!(export(dir, &[]).len(), before.len() + 2);
 }
+
+#[test]
+fn a_type_index_created_again_is_kept_and_walked() {
+    let tmp = legacy_store();
+    let dir = tmp.path();
+    ok(dir, &["-q", "import", "events", "new.jsonl"]);
+    assert_eq!(layout(dir), (3, false));
+    let refunded = export(dir, &["--type", "payment-refunded"]);
+    assert!(!refunded.is_empty());
+    // What docs/stores.md tells the owner of a large live window to run.
+    rusqlite::Connection::open(dir.join("store.db"))
+        .unwrap()
+        .execute_batch("CREATE INDEX events_type_received ON events(type, received_at, id)")
+        .unwrap();
+    let again = ok(dir, &["--json", "import", "events", "new.jsonl"]).json();
+    assert_eq!(again["duplicates"], 2, "{again}");
+    assert_eq!(
+        layout(dir),
+        (3, true),
+        "a writing open dropped the owner's index"
+    );
+    assert_eq!(export(dir, &["--type", "payment-refunded"]), refunded);
+}

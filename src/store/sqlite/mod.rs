@@ -51,9 +51,6 @@ pub struct SqliteStore {
     conn: Connection,
     /// Start time and size of the open append transaction, if any.
     open_group: Option<(Instant, usize)>,
-    /// Whether the file still has the type index of schema versions 1 and 2
-    /// (opened read-only, so not upgraded; see `schema::upgrade_to_v3`).
-    type_index: bool,
     /// Set while an append runs: still set afterwards means it failed, and
     /// its group is rolled back rather than committed.
     appending: bool,
@@ -260,9 +257,12 @@ impl Store for SqliteStore {
         self.commit_group()?;
         // Scans walk the (received_at, id) index and test each row's type:
         // without the index SQLite might sort every matching row before
-        // applying LIMIT. A single type walks the type index instead in the
-        // old files that still have one.
-        let index = if filter.types.len() == 1 && self.type_index {
+        // applying LIMIT. A single type walks the type index instead where
+        // the file has one: an older file opened read-only (never
+        // upgraded), or one whose owner created it again (docs/stores.md).
+        // Asked per page rather than once, as another process may upgrade
+        // the file while this one reads it.
+        let index = if filter.types.len() == 1 && schema::has_type_index(&self.conn)? {
             "events_type_received"
         } else {
             "events_received"

@@ -85,12 +85,9 @@ impl SqliteStore {
         } else {
             open_read_write(path)?
         };
-        let type_index =
-            has_type_index(&conn).with_context(|| format!("cannot read store sqlite:{path}"))?;
         Ok(SqliteStore {
             path: path.to_string(),
             conn,
-            type_index,
             open_group: None,
             appending: false,
             filter: None,
@@ -125,7 +122,7 @@ pub(super) fn open_read_write(path: &str) -> anyhow::Result<Connection> {
 
 /// Whether the file has the `(type, received_at, id)` index of schema
 /// versions 1 and 2, which single-type scans then walk.
-fn has_type_index(conn: &Connection) -> rusqlite::Result<bool> {
+pub(super) fn has_type_index(conn: &Connection) -> rusqlite::Result<bool> {
     conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'events_type_received')",
         [],
@@ -143,10 +140,11 @@ fn has_type_index(conn: &Connection) -> rusqlite::Result<bool> {
 /// Why: every appended event paid a fourth b-tree insert for an index that
 /// only single-type scans used: 21% of a 1M-event import's wall time, 28% of
 /// a replay's, 7% of an archive's (docs/performance.md, "Schema version
-/// 3"), while a single-type scan of the `(received_at, id)` index, testing
-/// each row's type, was measured as fast as the type index's walk (the
-/// per-event work after SQLite dominates either way), and `status`'s
-/// per-month counts 0.1 s slower per million events.
+/// 3"). A single-type scan now reads every row of its window and tests the
+/// type: as fast as the index's walk for a type of 11% of the events (the
+/// per-event work after SQLite dominates), about 0.2 s per million events
+/// of the window for a rare one; `status`'s per-month counts take 0.1 s
+/// more per million events.
 fn upgrade_to_v3(conn: &Connection, path: &str) -> anyhow::Result<()> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if version >= 3 || !has_type_index(conn)? {
