@@ -211,9 +211,9 @@ fn sqlite_filter_in_the_first_format_is_rebuilt_not_trusted() {
     // An all-clear first-format bitmap: read as a filter, it would let
     // every archived id back in as new.
     let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.execute(
-        "UPDATE archived_filter SET bits = zeroblob(131072), version = version + 1",
-        [],
+    conn.execute_batch(
+        "UPDATE archived_filter_bits SET bits = zeroblob(131072);
+         UPDATE archived_filter SET version = version + 1;",
     )
     .unwrap();
     let mut importer = store::open(&uri).unwrap();
@@ -228,7 +228,7 @@ fn sqlite_filter_in_the_first_format_is_rebuilt_not_trusted() {
     importer.flush().unwrap();
     let (len, last): (i64, Vec<u8>) = conn
         .query_row(
-            "SELECT length(bits), substr(bits, -1) FROM archived_filter",
+            "SELECT length(bits), substr(bits, -1) FROM archived_filter_bits",
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )

@@ -232,3 +232,70 @@ fn a_type_index_created_again_is_kept_and_walked() {
     );
     assert_eq!(export(dir, &["--type", "payment-refunded"]), refunded);
 }
+
+/// A version-2 file whose archived-id filter is in the old table shape (the
+/// bitmap a column of the row with its version) and says "not archived" for
+/// every id: the upgrade drops it, the next run builds it again from the
+/// records, and every archived id stays taken.
+#[test]
+fn the_upgrade_rebuilds_the_archived_id_filter_from_the_records() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let events = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/archive/events.jsonl");
+    ok(dir, &["-q", "import", "events", events]);
+    let report = ok(
+        dir,
+        &[
+            "--json",
+            "archive",
+            "--before",
+            "2016-03-15",
+            "--to",
+            "arch",
+        ],
+    )
+    .json();
+    assert_eq!(report["archived"], 123, "{report}");
+    let conn = rusqlite::Connection::open(dir.join("store.db")).unwrap();
+    conn.execute_batch(
+        "DROP TABLE archived_filter_bits;
+         DROP TABLE archived_filter;
+         CREATE TABLE archived_filter (
+             k       INTEGER PRIMARY KEY CHECK (k = 0),
+             version INTEGER NOT NULL,
+             records INTEGER NOT NULL,
+             bits    BLOB NOT NULL
+         );
+         INSERT INTO archived_filter VALUES (0, 7, 123, zeroblob(131072) || x'02');
+         CREATE INDEX events_type_received ON events(type, received_at, id);
+         PRAGMA user_version = 2;",
+    )
+    .unwrap();
+    drop(conn);
+    assert_eq!(layout(dir), (2, true));
+
+    let again = ok(dir, &["--json", "import", "events", events]).json();
+    assert_eq!(
+        (again["imported"].as_u64(), again["duplicates"].as_u64()),
+        (Some(0), Some(240)),
+        "{again}"
+    );
+    assert_eq!(layout(dir), (3, false));
+    let conn = rusqlite::Connection::open(dir.join("store.db")).unwrap();
+    let columns: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_info('archived_filter')")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(columns, ["k", "version", "records"]);
+    let (len, last): (i64, Vec<u8>) = conn
+        .query_row(
+            "SELECT length(bits), substr(bits, -1) FROM archived_filter_bits",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(len > 131072 - 1 && last == [2u8], "{len} {last:?}");
+}

@@ -106,7 +106,8 @@ impl SqliteStore {
 
 /// The stored filter: (version, filter, records it was told about); version
 /// -1 and no filter when the store has none, no filter when it is stored in
-/// another format (see [`IdFilter::from_bytes`]).
+/// another format (see [`IdFilter::from_bytes`]) or its bitmap is missing
+/// (a version-2 file opened read-only keeps it in its old column).
 pub(super) fn read_filter(conn: &Connection) -> anyhow::Result<(i64, Option<IdFilter>, u64)> {
     let row: Option<(i64, i64)> = conn
         .query_row(
@@ -116,24 +117,51 @@ pub(super) fn read_filter(conn: &Connection) -> anyhow::Result<(i64, Option<IdFi
         )
         .optional()?;
     Ok(match row {
-        Some((version, records)) => {
+        Some((version, records)) if bits_len(conn)?.is_some() => {
             // Through the incremental blob API: straight from the pages into
             // one buffer, where reading the column would first assemble a
             // second copy of the whole bitmap (32 MiB at 10M archived ids).
-            let blob = conn.blob_open(DatabaseName::Main, "archived_filter", "bits", 0, true)?;
+            let blob = conn.blob_open(DatabaseName::Main, BITS_TABLE, "bits", 0, true)?;
             let mut bits = vec![0; blob.len()];
             blob.read_at_exact(&mut bits, 0)?;
             (version, IdFilter::from_bytes(bits), records as u64)
         }
+        Some((version, records)) => (version, None, records as u64),
         None => (-1, None, 0),
     })
 }
 
-/// Stores `filter` as the row's bitmap. The bytes are written into the row
-/// through the incremental blob API rather than bound as a parameter, which
-/// would cost two transient copies of the bitmap (SQLite's copy of the
-/// parameter and the record built from it): 64 MiB at 10M archived ids, at
-/// the archive's busiest moment (docs/archive.md, "Memory").
+/// The table of the filter's bitmap: one row, apart from the row of its
+/// version and record count, so that updating those never rewrites the
+/// bitmap (an update of a row re-reads and re-encodes all of its columns).
+const BITS_TABLE: &str = "archived_filter_bits";
+
+/// The stored bitmap's length; none when there is no bitmap, or no table
+/// for it (a file of schema version 2 or older, opened read-only).
+fn bits_len(conn: &Connection) -> rusqlite::Result<Option<i64>> {
+    let has_table: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+        [BITS_TABLE],
+        |r| r.get(0),
+    )?;
+    if !has_table {
+        return Ok(None);
+    }
+    // `length` of a blob reads the record's header, not the bitmap.
+    conn.query_row(
+        "SELECT length(bits) FROM archived_filter_bits WHERE k = 0",
+        [],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+/// Stores `filter` as the bitmap, with its version and record count. The
+/// bytes are written through the incremental blob API rather than bound as
+/// a parameter, which would cost two transient copies of the bitmap
+/// (SQLite's copy of the parameter and the record built from it): 64 MiB at
+/// 10M archived ids, at the archive's busiest moment (docs/archive.md,
+/// "Memory").
 fn write_filter(
     conn: &Connection,
     version: i64,
@@ -141,30 +169,23 @@ fn write_filter(
     filter: &IdFilter,
 ) -> anyhow::Result<()> {
     let bytes = filter.as_bytes();
+    conn.execute(
+        "INSERT INTO archived_filter (k, version, records) VALUES (0, ?1, ?2)
+         ON CONFLICT(k) DO UPDATE SET version = excluded.version, records = excluded.records",
+        params![version, records as i64],
+    )?;
     // Same size: the bitmap is overwritten in place. Otherwise (a first
-    // filter, or one rebuilt larger) the row gets a zero-filled blob of the
-    // new size first; SQLite writes those zeros without a buffer.
-    let same_size = conn
-        .query_row(
-            "SELECT length(bits) FROM archived_filter WHERE k = 0",
-            [],
-            |r| r.get::<_, i64>(0),
-        )
-        .optional()?
-        == Some(bytes.len() as i64);
-    if same_size {
+    // filter, or one rebuilt larger) the old row goes and a zero-filled blob
+    // of the new size comes; SQLite writes those zeros without a buffer. (An
+    // upsert would read the old bitmap first.)
+    if bits_len(conn)? != Some(bytes.len() as i64) {
+        conn.execute("DELETE FROM archived_filter_bits WHERE k = 0", [])?;
         conn.execute(
-            "UPDATE archived_filter SET version = ?1, records = ?2 WHERE k = 0",
-            params![version, records as i64],
-        )?;
-    } else {
-        conn.execute(
-            "INSERT INTO archived_filter (k, version, records, bits) VALUES (0, ?1, ?2, zeroblob(?3))
-             ON CONFLICT(k) DO UPDATE SET version = excluded.version, records = excluded.records, bits = excluded.bits",
-            params![version, records as i64, bytes.len() as i64],
+            "INSERT INTO archived_filter_bits (k, bits) VALUES (0, zeroblob(?1))",
+            [bytes.len() as i64],
         )?;
     }
-    let mut blob = conn.blob_open(DatabaseName::Main, "archived_filter", "bits", 0, false)?;
+    let mut blob = conn.blob_open(DatabaseName::Main, BITS_TABLE, "bits", 0, false)?;
     blob.write_at(bytes, 0)?;
     Ok(())
 }
@@ -205,7 +226,10 @@ pub(super) fn add_to_filter<'a>(
             }
             (f, total)
         }
-        _ => {
+        outgrown => {
+            // The old filter goes first: at 10M archived ids it is 16 MiB
+            // beside the new one's 32.
+            drop(outgrown);
             let n: i64 = conn.query_row("SELECT count(*) FROM archived_ids", [], |r| r.get(0))?;
             let mut f = IdFilter::for_records(n as u64);
             let mut stmt = conn.prepare("SELECT id FROM archived_ids")?;

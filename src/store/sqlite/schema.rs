@@ -15,9 +15,10 @@ use crate::store::OpenMode;
 
 /// 2 added `archived_ids`; a chronicle that only knows version 1 would not
 /// look there and would re-import archived ids, so it must refuse the file.
-/// 3 dropped the `(type, received_at, id)` index ([`upgrade_to_v3`]); a
-/// chronicle that only knows version 2 names it in its scans and would build
-/// it again, so it must refuse the file too.
+/// 3 dropped the `(type, received_at, id)` index and moved the archived-id
+/// filter's bitmap into a table of its own ([`upgrade_to_v3`]); a chronicle
+/// that only knows version 2 names that index in its scans and the bitmap's
+/// old column, so it must refuse the file too.
 pub(super) const SCHEMA_VERSION: i64 = 3;
 
 pub(super) const SCHEMA: &str = "
@@ -50,8 +51,11 @@ CREATE TABLE IF NOT EXISTS archived_ids (
 CREATE TABLE IF NOT EXISTS archived_filter (
     k       INTEGER PRIMARY KEY CHECK (k = 0),
     version INTEGER NOT NULL,
-    records INTEGER NOT NULL,
-    bits    BLOB NOT NULL
+    records INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS archived_filter_bits (
+    k    INTEGER PRIMARY KEY CHECK (k = 0),
+    bits BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS locks (
     name       TEXT PRIMARY KEY,
@@ -130,12 +134,19 @@ pub(super) fn has_type_index(conn: &Connection) -> rusqlite::Result<bool> {
     )
 }
 
-/// Drops the `(type, received_at, id)` index of a version 1 or 2 file, in
-/// one transaction with the version number: a crash or a kill leaves the
-/// file as it was, and the next writable open drops it. Dropping an index
-/// frees its pages without touching the events, so this takes seconds even
-/// for a large store. Read-only opens leave old files as they are (every
-/// query runs with or without the index).
+/// Upgrades a version 1 or 2 file, in one transaction with the version
+/// number: a crash or a kill leaves the file as it was, and the next
+/// writable open upgrades it. It drops the `(type, received_at, id)` index
+/// and the archived-id filter, whose bitmap was a column of the row that
+/// holds its version: every update of the version made SQLite read and
+/// rewrite the whole bitmap, two transient copies of it in memory (64 MiB
+/// at 10M archived ids, which took the archive past its 300 MB bound). The
+/// filter is derived from the `archived_ids` records, and the next append
+/// or archive run builds it again in its new table, in its own transaction.
+/// Dropping frees pages without touching the events, so this takes seconds
+/// even for a large store. Read-only opens leave old files as they are
+/// (every query runs with or without the index; without the new filter
+/// table, every id is looked up).
 ///
 /// Why: every appended event paid a fourth b-tree insert for an index that
 /// only single-type scans used: 21% of a 1M-event import's wall time, 28% of
@@ -147,11 +158,15 @@ pub(super) fn has_type_index(conn: &Connection) -> rusqlite::Result<bool> {
 /// more per million events.
 fn upgrade_to_v3(conn: &Connection, path: &str) -> anyhow::Result<()> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    if version >= 3 || !has_type_index(conn)? {
+    if version >= 3 {
         return Ok(());
     }
     let upgrade = || -> rusqlite::Result<()> {
-        conn.execute_batch("BEGIN IMMEDIATE; DROP INDEX IF EXISTS events_type_received;")?;
+        conn.execute_batch(
+            "BEGIN IMMEDIATE;
+             DROP INDEX IF EXISTS events_type_received;
+             DROP TABLE IF EXISTS archived_filter;",
+        )?;
         conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         fault("mid-upgrade");
         conn.execute_batch("COMMIT")
