@@ -290,6 +290,11 @@ fn the_upgrade_rebuilds_the_archived_id_filter_from_the_records() {
         .collect::<Result<_, _>>()
         .unwrap();
     assert_eq!(columns, ["k", "version", "records"]);
+    // The version goes on from the old filter's 7, never back to 0.
+    let version: i64 = conn
+        .query_row("SELECT version FROM archived_filter", [], |r| r.get(0))
+        .unwrap();
+    assert!(version > 7, "{version}");
     let (len, last): (i64, Vec<u8>) = conn
         .query_row(
             "SELECT length(bits), substr(bits, -1) FROM archived_filter_bits",

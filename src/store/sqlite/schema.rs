@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use super::SqliteStore;
 use crate::fault::fault;
@@ -162,11 +162,43 @@ fn upgrade_to_v3(conn: &Connection, path: &str) -> anyhow::Result<()> {
         return Ok(());
     }
     let upgrade = || -> rusqlite::Result<()> {
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        // Another process may have upgraded the file while this one waited
+        // for it; dropping its new filter then would restart the filter's
+        // version numbers under connections that cache it by version.
+        let now: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if now >= 3 {
+            return conn.execute_batch("COMMIT");
+        }
+        // The filter's version goes on from the old one's rather than
+        // starting again at 0, so that no connection that cached the old
+        // filter can take the new one for its own.
+        let has_filter: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'archived_filter')",
+            [],
+            |r| r.get(0),
+        )?;
+        let old_version: Option<i64> = if has_filter {
+            conn.query_row("SELECT version FROM archived_filter WHERE k = 0", [], |r| {
+                r.get(0)
+            })
+            .optional()?
+        } else {
+            None
+        };
         conn.execute_batch(
-            "BEGIN IMMEDIATE;
-             DROP INDEX IF EXISTS events_type_received;
+            "DROP INDEX IF EXISTS events_type_received;
              DROP TABLE IF EXISTS archived_filter;",
         )?;
+        conn.execute_batch(SCHEMA)?;
+        if let Some(version) = old_version {
+            // No bitmap: read as "no filter", so every id is looked up
+            // until the next append or archive run builds it again.
+            conn.execute(
+                "INSERT INTO archived_filter (k, version, records) VALUES (0, ?1, 0)",
+                [version + 1],
+            )?;
+        }
         conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         fault("mid-upgrade");
         conn.execute_batch("COMMIT")
