@@ -198,9 +198,12 @@ impl Decimal {
     /// Parses `12`, `-3.50`, `+0.1`, `1e3`, `2.5E-2`: the forms found in
     /// money strings, numeric strings and JSON numbers.
     pub fn parse(text: &str) -> Option<Decimal> {
-        if let Some(plain) = Self::parse_plain(text) {
-            return Some(plain);
-        }
+        Self::parse_plain(text).or_else(|| Self::parse_general(text))
+    }
+
+    /// [`Decimal::parse`] of every form, through the lexer: the reference
+    /// that [`Decimal::parse_plain`] is tested against.
+    fn parse_general(text: &str) -> Option<Decimal> {
         let lexed = lex(text, true)?;
         let mut mantissa: i128 = 0;
         for b in lexed.int.bytes().chain(lexed.frac.bytes()) {
@@ -370,23 +373,7 @@ mod tests {
     /// The one-pass parser agrees with the general one wherever it answers.
     #[test]
     fn plain_parse_agrees_with_the_general_parser() {
-        let general = |text: &str| -> Option<(i128, u32)> {
-            let lexed = lex(text, true)?;
-            let mut m: i128 = 0;
-            for b in lexed.int.bytes().chain(lexed.frac.bytes()) {
-                m = m.checked_mul(10)?.checked_add((b - b'0') as i128)?;
-            }
-            let mut scale = (lexed.frac.len() as i64).checked_sub(lexed.exponent as i64)?;
-            if m == 0 {
-                scale = scale.max(0);
-            }
-            while scale < 0 {
-                m = m.checked_mul(10)?;
-                scale += 1;
-            }
-            (scale <= MAX_SCALE as i64)
-                .then_some((if lexed.negative { -m } else { m }, scale as u32))
-        };
+        let general = |text: &str| Decimal::parse_general(text).map(|d| (d.mantissa, d.scale));
         for text in [
             "463.45",
             "-3.50",

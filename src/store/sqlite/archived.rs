@@ -5,6 +5,7 @@
 use rusqlite::{params, params_from_iter, Connection, DatabaseName, OptionalExtension, Row};
 use uuid::Uuid;
 
+use super::schema::has_object;
 use super::{placeholders, SqliteStore, ID_CHUNK};
 use crate::store::idfilter::IdFilter;
 use crate::store::ArchivedId;
@@ -13,15 +14,7 @@ impl SqliteStore {
     /// False for a store written before archived-id records, opened read
     /// only (the schema is only created by a writable open): it has none.
     pub(super) fn has_archived_ids(&self) -> anyhow::Result<bool> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'archived_ids'",
-                [],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some())
+        Ok(has_object(&self.conn, "table", "archived_ids")?)
     }
 
     pub(super) fn any_archived_ids(&self) -> anyhow::Result<bool> {
@@ -139,12 +132,7 @@ const BITS_TABLE: &str = "archived_filter_bits";
 /// The stored bitmap's length; none when there is no bitmap, or no table
 /// for it (a file of schema version 2 or older, opened read-only).
 fn bits_len(conn: &Connection) -> rusqlite::Result<Option<i64>> {
-    let has_table: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
-        [BITS_TABLE],
-        |r| r.get(0),
-    )?;
-    if !has_table {
+    if !has_object(conn, "table", BITS_TABLE)? {
         return Ok(None);
     }
     // `length` of a blob reads the record's header, not the bitmap.

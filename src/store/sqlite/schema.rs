@@ -124,14 +124,20 @@ pub(super) fn open_read_write(path: &str) -> anyhow::Result<Connection> {
     Ok(conn)
 }
 
+/// Whether the file has a table or an index (`kind`) of this name: files of
+/// older schema versions, opened read-only, lack some.
+pub(super) fn has_object(conn: &Connection, kind: &str, name: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = ?1 AND name = ?2)",
+        [kind, name],
+        |r| r.get(0),
+    )
+}
+
 /// Whether the file has the `(type, received_at, id)` index of schema
 /// versions 1 and 2, which single-type scans then walk.
 pub(super) fn has_type_index(conn: &Connection) -> rusqlite::Result<bool> {
-    conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'events_type_received')",
-        [],
-        |r| r.get(0),
-    )
+    has_object(conn, "index", "events_type_received")
 }
 
 /// Upgrades a version 1 or 2 file, in one transaction with the version
@@ -173,12 +179,7 @@ fn upgrade_to_v3(conn: &Connection, path: &str) -> anyhow::Result<()> {
         // The filter's version goes on from the old one's rather than
         // starting again at 0, so that no connection that cached the old
         // filter can take the new one for its own.
-        let has_filter: bool = conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'archived_filter')",
-            [],
-            |r| r.get(0),
-        )?;
-        let old_version: Option<i64> = if has_filter {
+        let old_version: Option<i64> = if has_object(conn, "table", "archived_filter")? {
             conn.query_row("SELECT version FROM archived_filter WHERE k = 0", [], |r| {
                 r.get(0)
             })
@@ -237,12 +238,7 @@ pub(super) fn open_read_only(path: &str) -> anyhow::Result<Connection> {
         check_version(&conn, path)?;
         conn
     };
-    let has_schema: bool = conn
-        .query_row(
-            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'events')",
-            [],
-            |r| r.get(0),
-        )
+    let has_schema = has_object(&conn, "table", "events")
         .with_context(|| format!("cannot read store sqlite:{path}"))?;
     anyhow::ensure!(
         has_schema,
