@@ -31,6 +31,69 @@ pub struct Event {
     pub payload: String,
 }
 
+/// An event borrowed from where it is held: an [`Event`] ([`Event::view`])
+/// or a row of a decoded archive batch, which the archive's readers hand
+/// out without copying its text into an owned event (a rebuild's readers
+/// would otherwise allocate and copy every row's strings, only for the
+/// projection to read a field or two and drop them).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EventRef<'a> {
+    pub id: Uuid,
+    pub service: &'a str,
+    pub event_type: &'a str,
+    pub created_at: Millis,
+    pub received_at: Option<Millis>,
+    pub aggregate_id: Option<&'a str>,
+    pub correlation_id: Option<&'a str>,
+    pub payload: &'a str,
+}
+
+impl EventRef<'_> {
+    pub fn to_event(&self) -> Event {
+        Event {
+            id: self.id,
+            service: self.service.to_string(),
+            event_type: self.event_type.to_string(),
+            created_at: self.created_at,
+            received_at: self.received_at,
+            aggregate_id: self.aggregate_id.map(str::to_string),
+            correlation_id: self.correlation_id.map(str::to_string),
+            payload: self.payload.to_string(),
+        }
+    }
+
+    /// Writes the canonical JSON line (without the newline) in the documented
+    /// key order `id`, `meta`, `payload`; meta keys in schema order. Written by
+    /// hand because this is the hot path of `export` and `exec` projections.
+    pub fn write_json_line(&self, out: &mut String) {
+        out.push_str("{\"id\":\"");
+        out.push_str(&self.id.hyphenated().to_string());
+        out.push_str("\",\"meta\":{\"service\":");
+        push_json_string(out, self.service);
+        out.push_str(",\"type\":");
+        push_json_string(out, self.event_type);
+        out.push_str(",\"created_at\":\"");
+        out.push_str(&format_millis(self.created_at));
+        out.push('"');
+        if let Some(r) = self.received_at {
+            out.push_str(",\"received_at\":\"");
+            out.push_str(&format_millis(r));
+            out.push('"');
+        }
+        if let Some(a) = self.aggregate_id {
+            out.push_str(",\"aggregate_id\":");
+            push_json_string(out, a);
+        }
+        if let Some(c) = self.correlation_id {
+            out.push_str(",\"correlation_id\":");
+            push_json_string(out, c);
+        }
+        out.push_str("},\"payload\":");
+        out.push_str(self.payload);
+        out.push('}');
+    }
+}
+
 /// Why a JSON document is not a canonical event.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {reason}")]
@@ -227,35 +290,24 @@ impl Event {
         Value::Object(doc)
     }
 
-    /// Writes the canonical JSON line (without the newline) in the documented
-    /// key order `id`, `meta`, `payload`; meta keys in schema order. Written by
-    /// hand because this is the hot path of `export` and `exec` projections.
+    /// Writes the canonical JSON line (without the newline); see
+    /// [`EventRef::write_json_line`].
     pub fn write_json_line(&self, out: &mut String) {
-        out.push_str("{\"id\":\"");
-        out.push_str(&self.id.hyphenated().to_string());
-        out.push_str("\",\"meta\":{\"service\":");
-        push_json_string(out, &self.service);
-        out.push_str(",\"type\":");
-        push_json_string(out, &self.event_type);
-        out.push_str(",\"created_at\":\"");
-        out.push_str(&format_millis(self.created_at));
-        out.push('"');
-        if let Some(r) = self.received_at {
-            out.push_str(",\"received_at\":\"");
-            out.push_str(&format_millis(r));
-            out.push('"');
+        self.view().write_json_line(out)
+    }
+
+    /// The event borrowed: what projections and the archive's checks read.
+    pub fn view(&self) -> EventRef<'_> {
+        EventRef {
+            id: self.id,
+            service: &self.service,
+            event_type: &self.event_type,
+            created_at: self.created_at,
+            received_at: self.received_at,
+            aggregate_id: self.aggregate_id.as_deref(),
+            correlation_id: self.correlation_id.as_deref(),
+            payload: &self.payload,
         }
-        if let Some(a) = &self.aggregate_id {
-            out.push_str(",\"aggregate_id\":");
-            push_json_string(out, a);
-        }
-        if let Some(c) = &self.correlation_id {
-            out.push_str(",\"correlation_id\":");
-            push_json_string(out, c);
-        }
-        out.push_str("},\"payload\":");
-        out.push_str(&self.payload);
-        out.push('}');
     }
 
     pub fn to_json_line(&self) -> String {

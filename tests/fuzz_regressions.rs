@@ -257,7 +257,7 @@ fn eval_with_deadline(expr: &'static str, payload: &'static str) -> Option<Optio
             payload: payload.into(),
         };
         let row = RowExpr::compile(&parse(expr).unwrap()).unwrap();
-        let text = row.eval(&event).ok().and_then(|v| v.to_text());
+        let text = row.eval(event.view()).ok().and_then(|v| v.to_text());
         let _ = tx.send(text);
     });
     rx.recv_timeout(std::time::Duration::from_secs(5)).ok()

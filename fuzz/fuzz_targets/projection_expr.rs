@@ -28,7 +28,7 @@ fuzz_target!(|data: &[u8]| {
             correlation_id: None,
             payload: payload.to_string(),
         };
-        if let Ok(val) = row.eval(&event) {
+        if let Ok(val) = row.eval(event.view()) {
             let _ = val.to_text();
             let _ = val.to_decimal();
         }

@@ -14,16 +14,16 @@ use uuid::Uuid;
 use super::layout::{list_partitions, Partition};
 use super::location::{Archive, Dir};
 use super::manifest::{part_path, Manifest, PartEntry};
-use super::parquet::{for_each_row, read_ids, PartEvents, RowRef};
+use super::parquet::{for_each_row, read_ids, PartEvents};
 use super::read::check_sha256;
-use crate::event::{content_hash_of, ContentHash, Event};
+use crate::event::{content_hash_of, ContentHash, Event, EventRef};
 use crate::store::{live_and_archived, ArchivedId, ScanFilter, Store};
 
 /// Ids named per problem; the rest are counted.
 const SHOWN_IDS: usize = 5;
 
 /// The record of one archived row.
-pub fn record_of_row(row: &RowRef<'_>, partition: &str) -> ArchivedId {
+pub fn record_of_row(row: &EventRef<'_>, partition: &str) -> ArchivedId {
     ArchivedId {
         id: row.id,
         hash: hash_of_row(row),
@@ -32,7 +32,7 @@ pub fn record_of_row(row: &RowRef<'_>, partition: &str) -> ArchivedId {
 }
 
 /// The content hash of one archived row, as its record holds it.
-pub fn hash_of_row(row: &RowRef<'_>) -> ContentHash {
+pub fn hash_of_row(row: &EventRef<'_>) -> ContentHash {
     content_hash_of(
         &row.id,
         row.service,

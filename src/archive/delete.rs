@@ -14,10 +14,10 @@ use super::folder_lock::FolderLock;
 use super::layout::Partition;
 use super::location::Dir;
 use super::manifest::PartEntry;
-use super::parquet::{self, PartEvents};
+use super::parquet::PartEvents;
 use super::recheck::{self, QueuedPart};
 use super::{archived_ids, read, ArchiveConflict, ArchiveOptions, ArchiveReport, PartitionReport};
-use crate::event::{ContentHash, Event};
+use crate::event::{ContentHash, Event, EventRef};
 use crate::fault::fault;
 use crate::progress::Progress;
 use crate::store::{ArchivedBatch, ArchivedId, ScanFilter, Store};
@@ -180,22 +180,10 @@ pub(super) const CONFLICT_SAMPLES: usize = 100;
 /// archived copy (then `received_at` is left out, as in
 /// [`Event::same_content`]).
 pub(super) fn fingerprint(event: &Event, with_received_at: bool) -> u64 {
-    fingerprint_row(
-        &parquet::RowRef {
-            id: event.id,
-            service: &event.service,
-            event_type: &event.event_type,
-            created_at: event.created_at,
-            received_at: event.received_at.unwrap_or_default(),
-            aggregate_id: event.aggregate_id.as_deref(),
-            correlation_id: event.correlation_id.as_deref(),
-            payload: &event.payload,
-        },
-        with_received_at,
-    )
+    fingerprint_row(&event.view(), with_received_at)
 }
 
-pub(super) fn fingerprint_row(row: &parquet::RowRef<'_>, with_received_at: bool) -> u64 {
+pub(super) fn fingerprint_row(row: &EventRef<'_>, with_received_at: bool) -> u64 {
     let mut h = std::hash::DefaultHasher::new();
     row.id.hash(&mut h);
     row.service.hash(&mut h);
@@ -205,7 +193,7 @@ pub(super) fn fingerprint_row(row: &parquet::RowRef<'_>, with_received_at: bool)
     row.correlation_id.hash(&mut h);
     row.payload.hash(&mut h);
     if with_received_at {
-        row.received_at.hash(&mut h);
+        row.received_at.unwrap_or_default().hash(&mut h);
     }
     h.finish()
 }

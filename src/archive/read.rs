@@ -32,7 +32,7 @@ use super::layout::{list_partitions, Partition};
 use super::location::{Archive, Dir, Loc};
 use super::manifest::{part_path, Manifest, PartEntry};
 use super::parquet::{file_sha256, Columns, PartEvents, BATCH_ROWS};
-use crate::event::{Event, Millis};
+use crate::event::{Event, EventRef, Millis};
 use crate::store::ScanFilter;
 
 /// The partitions of `root` that may hold events in `[since, until)`,
@@ -159,19 +159,22 @@ impl ArchivedEvents {
         Ok(())
     }
 
-    fn next_event(&mut self) -> anyhow::Result<Option<Event>> {
+    /// Takes the next event, handing it to `f` borrowed from its batch.
+    pub fn next_with<T>(
+        &mut self,
+        mut f: impl FnMut(EventRef<'_>) -> T,
+    ) -> anyhow::Result<Option<T>> {
         loop {
             // The part whose next event has the smallest (received_at, id).
             let mut best: Option<(usize, (Millis, Uuid))> = None;
             let mut i = 0;
             while i < self.current.len() {
-                match self.current[i].peek()? {
+                match self.current[i].peek_key()? {
                     None => {
                         self.current.swap_remove(i);
                         continue;
                     }
-                    Some(e) => {
-                        let key = (e.received_at.unwrap_or_default(), e.id);
+                    Some(key) => {
                         if best.is_none_or(|(_, b)| key < b) {
                             best = Some((i, key));
                         }
@@ -181,14 +184,14 @@ impl ArchivedEvents {
             }
             match best {
                 Some((i, key)) => {
-                    let event = self.current[i].next().expect("peeked")?;
                     // Parts of one partition never share an id; should a
                     // hand-copied file repeat one, it is returned once.
                     if self.last == Some(key) {
+                        self.current[i].take_row(|_| ())?;
                         continue;
                     }
                     self.last = Some(key);
-                    return Ok(Some(event));
+                    return self.current[i].take_row(&mut f);
                 }
                 None => {
                     let Some(partition) = self.partitions.pop() else {
@@ -207,7 +210,7 @@ impl Iterator for ArchivedEvents {
         if self.done {
             return None;
         }
-        match self.next_event() {
+        match self.next_with(|row| row.to_event()) {
             Ok(Some(e)) => Some(Ok(e)),
             Ok(None) => {
                 self.done = true;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use super::boundary::Boundary;
 use super::sink::ProjectionState;
-use super::source::{rows, LiveEvents, Merge, Origin, Prefetch, Prepare, Row};
+use super::source::{archived_rows, rows, LiveEvents, Merge, Origin, Prefetch, Prepare, Row};
 use super::types::TypeIndex;
 use crate::archive::parquet::Columns;
 use crate::archive::read;
@@ -170,9 +170,8 @@ impl Sources<'_> {
                 let (types, prep) = (Arc::clone(&self.types), Arc::clone(prepare));
                 let filter = filter.clone();
                 move || {
-                    let events = read::partition_events(&dir, vec![partition], &filter, columns)
-                        .filter(move |e| !matches!(e, Ok(e) if skip.skip_archive.contains(&e.id)));
-                    Ok(rows(events, types, prep))
+                    let events = read::partition_events(&dir, vec![partition], &filter, columns);
+                    Ok(archived_rows(events, skip, types, prep))
                 }
             })
             .collect();

@@ -13,7 +13,7 @@ use chrono::{DateTime, Datelike, TimeZone, Timelike, Utc};
 use super::json::Raw;
 use super::memo::Memo;
 use crate::decimal::Decimal;
-use crate::event::{format_millis, parse_rfc3339_millis, Event, Millis};
+use crate::event::{format_millis, parse_rfc3339_millis, EventRef, Millis};
 
 /// Parsed but not yet typed: the same grammar serves all three contexts.
 #[derive(Debug, Clone, PartialEq)]
@@ -364,7 +364,7 @@ impl RowExpr {
         }
     }
 
-    pub fn eval<'a>(&self, event: &'a Event) -> Result<Val<'a>, String> {
+    pub fn eval<'a>(&self, event: EventRef<'a>) -> Result<Val<'a>, String> {
         self.eval_in(event, &mut Memo::default())
     }
 
@@ -372,18 +372,18 @@ impl RowExpr {
     /// other expressions evaluated on the same event through `memo`.
     pub fn eval_in<'e, 'a>(
         &'e self,
-        event: &'a Event,
+        event: EventRef<'a>,
         memo: &mut Memo<'e, 'a>,
     ) -> Result<Val<'a>, String> {
         Ok(match self {
             RowExpr::Id => Val::Text(Cow::Owned(event.id.hyphenated().to_string())),
-            RowExpr::Type => Val::Text(Cow::Borrowed(&event.event_type)),
-            RowExpr::Service => Val::Text(Cow::Borrowed(&event.service)),
+            RowExpr::Type => Val::Text(Cow::Borrowed(event.event_type)),
+            RowExpr::Service => Val::Text(Cow::Borrowed(event.service)),
             RowExpr::CreatedAt => Val::Time(event.created_at),
             RowExpr::ReceivedAt => event.received_at.map(Val::Time).unwrap_or(Val::Null),
-            RowExpr::AggregateId => opt_text(&event.aggregate_id),
-            RowExpr::CorrelationId => opt_text(&event.correlation_id),
-            RowExpr::Payload(path) => match memo.payload(&event.payload, path)? {
+            RowExpr::AggregateId => opt_text(event.aggregate_id),
+            RowExpr::CorrelationId => opt_text(event.correlation_id),
+            RowExpr::Payload(path) => match memo.payload(event.payload, path)? {
                 None | Some(Raw::Null) => Val::Null,
                 Some(Raw::Str(s)) => Val::Text(s),
                 Some(Raw::Other(s)) => Val::Json(s),
@@ -412,7 +412,7 @@ impl RowExpr {
     }
 }
 
-fn opt_text(value: &Option<String>) -> Val<'_> {
+fn opt_text(value: Option<&str>) -> Val<'_> {
     match value {
         Some(s) => Val::Text(Cow::Borrowed(s)),
         None => Val::Null,
@@ -600,8 +600,8 @@ mod tests {
         assert_eq!(time_part(TimePart::Day, -1).unwrap(), "1969-12-31");
     }
 
-    fn event(payload: &str) -> Event {
-        Event {
+    fn event(payload: &str) -> crate::event::Event {
+        crate::event::Event {
             id: uuid::Uuid::nil(),
             service: "core".into(),
             event_type: "payment-completed".into(),
@@ -620,7 +620,7 @@ mod tests {
     #[test]
     fn evaluates_row_expressions() {
         let e = event(r#"{"amount":"3.0000/EUR","at":"2016-01-02T03:04:05+02:00","q":2}"#);
-        let text = |s: &str| row(s).eval(&e).unwrap().to_text();
+        let text = |s: &str| row(s).eval(e.view()).unwrap().to_text();
         assert_eq!(text("month(meta.created_at)").as_deref(), Some("2016-03"));
         assert_eq!(text("day(payload.at)").as_deref(), Some("2016-01-02"));
         assert_eq!(text("hour(payload.at)").as_deref(), Some("2016-01-02T01"));
@@ -631,7 +631,7 @@ mod tests {
         assert_eq!(text("meta.aggregate_id").as_deref(), Some("payment/1"));
         let bad = event(r#"{"amount":"3.00 EUR"}"#);
         assert!(row("amount(payload.amount)")
-            .eval(&bad)
+            .eval(bad.view())
             .unwrap_err()
             .contains("money"));
     }

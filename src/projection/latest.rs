@@ -91,9 +91,9 @@ impl<'d> LatestWriter<'d> {
         }
         let mut fields = Vec::with_capacity(self.def.fields.len());
         for (name, expr) in &self.def.fields {
-            let value = expr
-                .eval(event)
-                .map_err(|e| anyhow::anyhow!("{}: field `{name}`: {e}", event_context(event)))?;
+            let value = expr.eval(event.view()).map_err(|e| {
+                anyhow::anyhow!("{}: field `{name}`: {e}", event_context(event.view()))
+            })?;
             fields.push(value.to_text());
         }
         self.pending.insert(

@@ -140,19 +140,26 @@ mod tests {
         let mut memo = Memo::default();
         for _ in 0..2 {
             for expr in &exprs {
-                assert_eq!(expr.eval_in(&e, &mut memo), expr.eval(&e), "{expr:?}");
+                assert_eq!(
+                    expr.eval_in(e.view(), &mut memo),
+                    expr.eval(e.view()),
+                    "{expr:?}"
+                );
             }
         }
         let mut memo = Memo::default();
         assert_eq!(
-            row("currency(payload.escaped)").eval_in(&e, &mut memo),
+            row("currency(payload.escaped)").eval_in(e.view(), &mut memo),
             Ok(Val::Text(Cow::Owned("GBP".into())))
         );
         // A bad money string is an error every time it is asked for.
         let bad = event(r#"{"amount":"3.50 EUR"}"#);
         let mut memo = Memo::default();
         for expr in &exprs[..2] {
-            assert!(expr.eval_in(&bad, &mut memo).unwrap_err().contains("money"));
+            assert!(expr
+                .eval_in(bad.view(), &mut memo)
+                .unwrap_err()
+                .contains("money"));
         }
     }
 }

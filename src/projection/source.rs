@@ -14,9 +14,11 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
+use super::boundary::Boundary;
 use super::types::TypeIndex;
+use crate::archive::read::ArchivedEvents;
 use crate::cancel::{self, Drain, Stop};
-use crate::event::{Event, Millis};
+use crate::event::{Event, EventRef, Millis};
 use crate::store::{ScanCursor, ScanFilter, Store};
 
 /// Events per live store page.
@@ -53,12 +55,25 @@ impl<P> Keyed for Row<P> {
     }
 }
 
-/// What a kind does to each event on the reader threads (the event and its
-/// type's position in, the kind's row data out).
-pub type Prepare<P> = dyn Fn(Event, usize) -> P + Send + Sync;
+/// What a kind does to each event on the reader threads (the event, borrowed
+/// from its page or archive batch, and its type's position in; the kind's
+/// row data out).
+pub type Prepare<P> = dyn Fn(EventRef<'_>, usize) -> P + Send + Sync;
 
-/// Turns events into rows: events of other types are dropped (the sources
-/// filter by type already; this keeps the promise even if one did not).
+/// The row of one event, or none for an event of a type the projection
+/// does not read (the sources filter by type already; this keeps the
+/// promise even if one did not).
+fn row_of<P>(event: EventRef<'_>, types: &TypeIndex, prepare: &Prepare<P>) -> Option<Row<P>> {
+    let type_pos = types.position(event.event_type)?;
+    Some(Row {
+        received_at: event.received_at.unwrap_or_default(),
+        id: event.id,
+        type_pos,
+        data: prepare(event, type_pos),
+    })
+}
+
+/// Turns events into rows.
 pub fn rows<P>(
     events: impl Iterator<Item = EventResult>,
     types: Arc<TypeIndex>,
@@ -66,15 +81,39 @@ pub fn rows<P>(
 ) -> impl Iterator<Item = anyhow::Result<Row<P>>> {
     events.filter_map(move |item| match item {
         Err(e) => Some(Err(e)),
-        Ok(event) => {
-            let type_pos = types.position(&event.event_type)?;
-            Some(Ok(Row {
-                received_at: event.received_at.unwrap_or_default(),
-                id: event.id,
-                type_pos,
-                data: prepare(event, type_pos),
-            }))
+        Ok(event) => row_of(event.view(), &types, &*prepare).map(Ok),
+    })
+}
+
+/// Turns archived events into rows without building owned events: each is
+/// prepared borrowed from its batch. `skip` leaves out the ids the archive
+/// boundary assigns to the live store.
+pub fn archived_rows<P>(
+    mut events: ArchivedEvents,
+    skip: Arc<Boundary>,
+    types: Arc<TypeIndex>,
+    prepare: Arc<Prepare<P>>,
+) -> impl Iterator<Item = anyhow::Result<Row<P>>> {
+    let mut done = false;
+    std::iter::from_fn(move || {
+        while !done {
+            let next = events.next_with(|event| {
+                if skip.skip_archive.contains(&event.id) {
+                    return None;
+                }
+                row_of(event, &types, &*prepare)
+            });
+            match next {
+                Ok(Some(Some(row))) => return Some(Ok(row)),
+                Ok(Some(None)) => {}
+                Ok(None) => done = true,
+                Err(e) => {
+                    done = true;
+                    return Some(Err(e));
+                }
+            }
         }
+        None
     })
 }
 

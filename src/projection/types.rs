@@ -2,7 +2,7 @@
 //! module that the kinds, the sources and the driver share without
 //! depending on one another.
 
-use crate::event::Event;
+use crate::event::EventRef;
 
 /// The projection's event types, with their positions for cheap lookups.
 #[derive(Debug, Clone)]
@@ -31,6 +31,6 @@ impl TypeIndex {
 }
 
 /// `event ID (TYPE)`, the prefix of every error about one event.
-pub fn event_context(event: &Event) -> String {
+pub fn event_context(event: EventRef<'_>) -> String {
     format!("event {} ({})", event.id, event.event_type)
 }

@@ -23,7 +23,7 @@ use uuid::Uuid;
 use super::location::Loc;
 
 pub(crate) use reader::open_builder;
-pub use reader::{for_each_row, part_facts, part_metadata, read_ids, Columns, PartEvents, RowRef};
+pub use reader::{for_each_row, part_facts, part_metadata, read_ids, Columns, PartEvents};
 pub use writer::{PartWriter, WrittenPart};
 
 /// Version of the archived row layout, recorded in every manifest and in

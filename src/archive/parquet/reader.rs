@@ -2,13 +2,13 @@
 //! time, the streaming [`PartEvents`] reader of whole events (or chosen
 //! columns), the borrowed-row walk [`for_each_row`] and the id-only read.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::Context;
 use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampMillisecondType;
-use arrow_array::{Array, RecordBatch};
+use arrow_array::{Array, PrimitiveArray, RecordBatch, StringArray};
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use parquet::arrow::ProjectionMask;
 use parquet::file::metadata::ParquetMetaData;
@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::{ids_digest, WrittenPart, BATCH_ROWS};
 use crate::archive::location::{Loc, PartFile};
-use crate::event::{Event, Millis};
+use crate::event::{Event, EventRef, Millis};
 use crate::store::ScanFilter;
 
 /// A Parquet reader of a part; on object storage its reads learn the
@@ -121,7 +121,9 @@ impl Columns {
 }
 
 /// Streams the events of one part file that match `filter`, in file order
-/// ((received_at, id)), one batch in memory at a time.
+/// ((received_at, id)), one batch in memory at a time. A row is handed out
+/// borrowed from its batch ([`PartEvents::take_row`]) or as an owned event
+/// (the iterator).
 pub struct PartEvents {
     path: Loc,
     reader: ParquetRecordBatchReader,
@@ -129,7 +131,12 @@ pub struct PartEvents {
     columns: Columns,
     /// `[start, end)` every row's `received_at` must lie in (its partition).
     bounds: Option<(Millis, Millis)>,
-    buffer: VecDeque<Event>,
+    /// The columns of the batch being read.
+    batch: Option<BatchColumns>,
+    /// The rows of that batch that pass the filter, as (received_at, id,
+    /// row), and how many of them were taken.
+    keys: Vec<(Millis, Uuid, usize)>,
+    taken: usize,
     row_base: u64,
 }
 
@@ -177,7 +184,9 @@ impl PartEvents {
             filter: filter.clone(),
             columns,
             bounds: None,
-            buffer: VecDeque::new(),
+            batch: None,
+            keys: Vec::new(),
+            taken: 0,
             row_base: 0,
         })
     }
@@ -190,147 +199,167 @@ impl PartEvents {
         self
     }
 
+    /// Reads batches until one has a row to take; false at the end.
     fn fill(&mut self) -> anyhow::Result<bool> {
-        while self.buffer.is_empty() {
+        while self.taken == self.keys.len() {
             let Some(batch) = self.reader.next() else {
+                self.batch = None;
                 return Ok(false);
             };
             let batch = batch.with_context(|| format!("cannot read {}", self.path.display()))?;
             let rows = batch.num_rows() as u64;
-            batch_to_events(
-                &batch,
-                &self.filter,
-                self.columns,
-                self.bounds,
-                &mut self.buffer,
-            )
-            .with_context(|| format!("{} (rows from {})", self.path.display(), self.row_base))?;
+            let columns = BatchColumns::of(&batch, self.columns)
+                .with_context(|| format!("{} is not an archive part", self.path.display()))?;
+            self.keys.clear();
+            self.taken = 0;
+            columns
+                .keys(&self.filter, self.bounds, &mut self.keys)
+                .with_context(|| {
+                    format!("{} (rows from {})", self.path.display(), self.row_base)
+                })?;
+            self.batch = Some(columns);
             self.row_base += rows;
         }
         Ok(true)
     }
 
-    /// The next event without consuming it.
-    pub fn peek(&mut self) -> anyhow::Result<Option<&Event>> {
+    /// The (received_at, id) of the next row, without taking it.
+    pub fn peek_key(&mut self) -> anyhow::Result<Option<(Millis, Uuid)>> {
         if !self.fill()? {
             return Ok(None);
         }
-        Ok(self.buffer.front())
+        let (received_at, id, _) = self.keys[self.taken];
+        Ok(Some((received_at, id)))
+    }
+
+    /// Takes the next row, handing it to `f` borrowed from its batch.
+    pub fn take_row<T>(&mut self, f: impl FnOnce(EventRef<'_>) -> T) -> anyhow::Result<Option<T>> {
+        if !self.fill()? {
+            return Ok(None);
+        }
+        let (received_at, id, row) = self.keys[self.taken];
+        self.taken += 1;
+        let batch = self.batch.as_ref().expect("filled");
+        Ok(Some(f(batch.row(row, received_at, id))))
     }
 }
 
 impl Iterator for PartEvents {
     type Item = anyhow::Result<Event>;
     fn next(&mut self) -> Option<Self::Item> {
-        match self.fill() {
-            Ok(true) => self.buffer.pop_front().map(Ok),
-            Ok(false) => None,
-            Err(e) => Some(Err(e)),
-        }
+        self.take_row(|row| row.to_event()).transpose()
     }
 }
 
-fn string_column<'a>(
-    batch: &'a RecordBatch,
-    name: &str,
-) -> anyhow::Result<&'a arrow_array::StringArray> {
-    batch
+fn string_column(batch: &RecordBatch, name: &str) -> anyhow::Result<StringArray> {
+    Ok(batch
         .column_by_name(name)
         .with_context(|| format!("column `{name}` is missing"))?
         .as_string_opt::<i32>()
-        .with_context(|| format!("column `{name}` is not a string column"))
+        .with_context(|| format!("column `{name}` is not a string column"))?
+        .clone())
 }
 
-fn time_column<'a>(
-    batch: &'a RecordBatch,
-    name: &str,
-) -> anyhow::Result<&'a arrow_array::PrimitiveArray<TimestampMillisecondType>> {
-    batch
+fn time_column(batch: &RecordBatch, name: &str) -> anyhow::Result<TimeArray> {
+    Ok(batch
         .column_by_name(name)
         .with_context(|| format!("column `{name}` is missing"))?
         .as_primitive_opt::<TimestampMillisecondType>()
-        .with_context(|| format!("column `{name}` is not a millisecond timestamp"))
+        .with_context(|| format!("column `{name}` is not a millisecond timestamp"))?
+        .clone())
 }
 
-fn batch_to_events(
-    batch: &RecordBatch,
-    filter: &ScanFilter,
-    columns: Columns,
-    bounds: Option<(Millis, Millis)>,
-    out: &mut VecDeque<Event>,
-) -> anyhow::Result<()> {
-    let id = string_column(batch, "id")?;
-    let event_type = string_column(batch, "type")?;
-    let received_at = time_column(batch, "received_at")?;
-    let text = |wanted: bool, name: &str| -> anyhow::Result<_> {
-        Ok(if wanted {
-            Some(string_column(batch, name)?)
-        } else {
-            None
+type TimeArray = PrimitiveArray<TimestampMillisecondType>;
+
+/// The columns of one decoded batch (cheap handles on its buffers); those
+/// a reader left out are `None` and read as empty text, no value or 0.
+struct BatchColumns {
+    id: StringArray,
+    event_type: StringArray,
+    received_at: TimeArray,
+    service: Option<StringArray>,
+    aggregate_id: Option<StringArray>,
+    correlation_id: Option<StringArray>,
+    payload: Option<StringArray>,
+    created_at: Option<TimeArray>,
+}
+
+impl BatchColumns {
+    fn of(batch: &RecordBatch, columns: Columns) -> anyhow::Result<BatchColumns> {
+        let text = |wanted: bool, name: &str| -> anyhow::Result<Option<StringArray>> {
+            wanted.then(|| string_column(batch, name)).transpose()
+        };
+        Ok(BatchColumns {
+            id: string_column(batch, "id")?,
+            event_type: string_column(batch, "type")?,
+            received_at: time_column(batch, "received_at")?,
+            service: text(columns.service, "service")?,
+            aggregate_id: text(columns.aggregate_id, "aggregate_id")?,
+            correlation_id: text(columns.correlation_id, "correlation_id")?,
+            payload: text(columns.payload, "payload")?,
+            created_at: columns
+                .created_at
+                .then(|| time_column(batch, "created_at"))
+                .transpose()?,
         })
-    };
-    let service = text(columns.service, "service")?;
-    let aggregate_id = text(columns.aggregate_id, "aggregate_id")?;
-    let correlation_id = text(columns.correlation_id, "correlation_id")?;
-    let payload = text(columns.payload, "payload")?;
-    let created_at = if columns.created_at {
-        Some(time_column(batch, "created_at")?)
-    } else {
-        None
-    };
-    let value = |a: Option<&arrow_array::StringArray>, i: usize| {
-        a.map(|a| a.value(i).to_string()).unwrap_or_default()
-    };
-    let opt = |a: Option<&arrow_array::StringArray>, i: usize| {
-        a.and_then(|a| (!a.is_null(i)).then(|| a.value(i).to_string()))
-    };
-    for i in 0..batch.num_rows() {
-        let r = received_at.value(i);
-        if let Some((start, end)) = bounds {
-            anyhow::ensure!(
-                (start..end).contains(&r),
-                "row {i} (id {}) was received at {}, outside the partition [{}, {}) of its folder",
-                id.value(i),
-                crate::event::format_millis(r),
-                crate::event::format_millis(start),
-                crate::event::format_millis(end)
-            );
-        }
-        if filter.since.is_some_and(|s| r < s) || filter.until.is_some_and(|u| r >= u) {
-            continue;
-        }
-        let t = event_type.value(i);
-        if !filter.types.is_empty() && !filter.types.iter().any(|x| x == t) {
-            continue;
-        }
-        let text = id.value(i);
-        let parsed = Uuid::parse_str(text)
-            .map_err(|e| anyhow::anyhow!("row {i}: id `{text}` is not a UUID ({e})"))?;
-        out.push_back(Event {
-            id: parsed,
-            service: value(service, i),
-            event_type: t.to_string(),
-            created_at: created_at.map_or(0, |c| c.value(i)),
-            received_at: Some(r),
-            aggregate_id: opt(aggregate_id, i),
-            correlation_id: opt(correlation_id, i),
-            payload: value(payload, i),
-        });
     }
-    Ok(())
-}
 
-/// One archived row, borrowed from a decoded batch.
-#[derive(Debug, Clone, Copy)]
-pub struct RowRef<'a> {
-    pub id: Uuid,
-    pub service: &'a str,
-    pub event_type: &'a str,
-    pub created_at: Millis,
-    pub received_at: Millis,
-    pub aggregate_id: Option<&'a str>,
-    pub correlation_id: Option<&'a str>,
-    pub payload: &'a str,
+    /// Appends to `out` the rows that pass `filter`, as (received_at, id,
+    /// row); an error for a row outside `bounds` or an id that is not a
+    /// UUID.
+    fn keys(
+        &self,
+        filter: &ScanFilter,
+        bounds: Option<(Millis, Millis)>,
+        out: &mut Vec<(Millis, Uuid, usize)>,
+    ) -> anyhow::Result<()> {
+        for i in 0..self.id.len() {
+            let r = self.received_at.value(i);
+            if let Some((start, end)) = bounds {
+                anyhow::ensure!(
+                    (start..end).contains(&r),
+                    "row {i} (id {}) was received at {}, outside the partition [{}, {}) of its folder",
+                    self.id.value(i),
+                    crate::event::format_millis(r),
+                    crate::event::format_millis(start),
+                    crate::event::format_millis(end)
+                );
+            }
+            if filter.since.is_some_and(|s| r < s) || filter.until.is_some_and(|u| r >= u) {
+                continue;
+            }
+            if !filter.types.is_empty() {
+                let t = self.event_type.value(i);
+                if !filter.types.iter().any(|x| x == t) {
+                    continue;
+                }
+            }
+            let text = self.id.value(i);
+            let id = Uuid::parse_str(text)
+                .map_err(|e| anyhow::anyhow!("row {i}: id `{text}` is not a UUID ({e})"))?;
+            out.push((r, id, i));
+        }
+        Ok(())
+    }
+
+    fn row(&self, i: usize, received_at: Millis, id: Uuid) -> EventRef<'_> {
+        fn value(a: &Option<StringArray>, i: usize) -> &str {
+            a.as_ref().map_or("", |a| a.value(i))
+        }
+        fn opt(a: &Option<StringArray>, i: usize) -> Option<&str> {
+            a.as_ref().and_then(|a| optional_value(a, i))
+        }
+        EventRef {
+            id,
+            service: value(&self.service, i),
+            event_type: self.event_type.value(i),
+            created_at: self.created_at.as_ref().map_or(0, |c| c.value(i)),
+            received_at: Some(received_at),
+            aggregate_id: opt(&self.aggregate_id, i),
+            correlation_id: opt(&self.correlation_id, i),
+            payload: value(&self.payload, i),
+        }
+    }
 }
 
 /// Calls `visit` for every row of a part, in file order, without building
@@ -338,7 +367,7 @@ pub struct RowRef<'a> {
 /// Returns the number of rows.
 pub fn for_each_row(
     path: &Loc,
-    mut visit: impl FnMut(RowRef<'_>) -> anyhow::Result<()>,
+    mut visit: impl FnMut(EventRef<'_>) -> anyhow::Result<()>,
 ) -> anyhow::Result<u64> {
     let reader = open_builder(path)?
         .with_batch_size(BATCH_ROWS)
@@ -347,31 +376,10 @@ pub fn for_each_row(
     let mut rows = 0u64;
     for batch in reader {
         let batch = batch.with_context(|| format!("cannot read {}", path.display()))?;
-        let cols = (|| -> anyhow::Result<_> {
-            Ok((
-                string_column(&batch, "id")?,
-                string_column(&batch, "service")?,
-                string_column(&batch, "type")?,
-                string_column(&batch, "aggregate_id")?,
-                string_column(&batch, "correlation_id")?,
-                time_column(&batch, "created_at")?,
-                time_column(&batch, "received_at")?,
-                string_column(&batch, "payload")?,
-            ))
-        })()
-        .with_context(|| format!("{} is not an archive part", path.display()))?;
-        let (
-            id,
-            service,
-            event_type,
-            aggregate_id,
-            correlation_id,
-            created_at,
-            received_at,
-            payload,
-        ) = cols;
+        let cols = BatchColumns::of(&batch, Columns::ALL)
+            .with_context(|| format!("{} is not an archive part", path.display()))?;
         for i in 0..batch.num_rows() {
-            let text = id.value(i);
+            let text = cols.id.value(i);
             let parsed = Uuid::parse_str(text).map_err(|e| {
                 anyhow::anyhow!(
                     "{}: row {}: id `{text}` is not a UUID ({e})",
@@ -379,23 +387,14 @@ pub fn for_each_row(
                     rows
                 )
             })?;
-            visit(RowRef {
-                id: parsed,
-                service: service.value(i),
-                event_type: event_type.value(i),
-                created_at: created_at.value(i),
-                received_at: received_at.value(i),
-                aggregate_id: optional_value(aggregate_id, i),
-                correlation_id: optional_value(correlation_id, i),
-                payload: payload.value(i),
-            })?;
+            visit(cols.row(i, cols.received_at.value(i), parsed))?;
             rows += 1;
         }
     }
     Ok(rows)
 }
 
-fn optional_value(a: &arrow_array::StringArray, i: usize) -> Option<&str> {
+fn optional_value(a: &StringArray, i: usize) -> Option<&str> {
     (!a.is_null(i)).then(|| a.value(i))
 }
 

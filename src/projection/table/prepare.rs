@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::{aggregates, Ordered};
 use crate::decimal::Decimal;
-use crate::event::Event;
+use crate::event::EventRef;
 use crate::projection::config::{Column, SqlType, TableDef};
 use crate::projection::expr::{AggFn, Val};
 use crate::projection::memo::Memo;
@@ -116,7 +116,7 @@ impl TableRows {
 
     /// Evaluates what the fold needs of one event; `type_pos` is its type's
     /// position in the projection's types.
-    pub fn prepare(&self, event: &Event, type_pos: usize) -> Prepared {
+    pub fn prepare(&self, event: EventRef<'_>, type_pos: usize) -> Prepared {
         let mut prepared = Prepared {
             key: String::with_capacity(32),
             args: Vec::with_capacity(self.accepts.len()),
@@ -128,7 +128,12 @@ impl TableRows {
         prepared
     }
 
-    fn evaluate(&self, event: &Event, type_pos: usize, out: &mut Prepared) -> Result<(), String> {
+    fn evaluate(
+        &self,
+        event: EventRef<'_>,
+        type_pos: usize,
+        out: &mut Prepared,
+    ) -> Result<(), String> {
         let def = &*self.def;
         // One memo for all the expressions of this event: the group key and
         // the sums often read the same payload field.
