@@ -620,6 +620,57 @@ fn a_bad_amount_fails_the_run_naming_the_event() {
     assert!(!s.path("reports.db").exists() || s.dump_tables().is_empty());
 }
 
+/// A window that only the archive holds is folded partition by partition on
+/// the reader threads (src/projection/direct.rs): its tables equal the
+/// all-live ones, and of two bad events in different partitions the error
+/// names the earlier one, every time, whichever partition's thread meets
+/// its bad event first.
+#[test]
+fn an_archive_only_rebuild_equals_all_live_and_fails_at_the_first_bad_event() {
+    let s = Sandbox::new();
+    s.import_fixture("payments.jsonl");
+    s.ok(&["--quiet", "archive", "--before", "2100-01-01", "--lag", "0"]);
+    let dry = s.json(&["rebuild", "revenue", "--dry-run", "--now", LATER]);
+    assert_eq!(
+        (dry["from_live"].as_u64(), dry["in_both"].as_u64()),
+        (Some(0), Some(0)),
+        "{dry}"
+    );
+    for name in ["revenue", "by_country"] {
+        s.ok(&["rebuild", name, "--now", LATER]);
+    }
+    assert_eq!(s.dump("monthly_revenue"), expected("revenue.expected.csv"));
+    assert_eq!(s.dump("by_country"), expected("by_country.expected.csv"));
+
+    let bad = |id: &str, month: &str| {
+        format!(
+            r#"{{"id":"{id}","meta":{{"service":"x","type":"payment-completed","created_at":"2016-{month}-20T00:00:00Z","received_at":"2016-{month}-20T00:00:00Z"}},"payload":{{"amount":"3,00 EUR"}}}}"#
+        )
+    };
+    // February's partition is the second one dealt (to the second reader
+    // thread), March's the third (to the first): the threads race.
+    let (feb, mar) = (
+        "6f1c1e8e-0000-4000-8000-0000000000fe",
+        "6f1c1e8e-0000-4000-8000-00000000003a",
+    );
+    let s = Sandbox::new();
+    s.import_fixture("payments.jsonl");
+    s.import_lines(&[&bad(mar, "03"), &bad(feb, "02")]);
+    s.ok(&["--quiet", "archive", "--before", "2100-01-01", "--lag", "0"]);
+    for _ in 0..5 {
+        let out = s.run(&["rebuild", "revenue", "--now", LATER]);
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("event {feb} (payment-completed)"))
+                && !stderr.contains(mar)
+                && stderr.contains("not a money string"),
+            "{stderr}"
+        );
+    }
+    assert!(!s.path("reports.db").exists() || s.dump_tables().is_empty());
+}
+
 impl Sandbox {
     fn dump_tables(&self) -> Vec<String> {
         let conn = rusqlite::Connection::open(self.path("reports.db")).unwrap();

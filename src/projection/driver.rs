@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
 use super::boundary::Boundary;
+use super::direct;
 use super::sink::ProjectionState;
 use super::source::{archived_rows, rows, LiveEvents, Merge, Origin, Prefetch, Prepare, Row};
 use super::types::TypeIndex;
@@ -98,7 +99,7 @@ impl Stats {
         }
     }
 
-    fn add(&mut self, other: &Stats) {
+    pub(super) fn add(&mut self, other: &Stats) {
         self.events += other.events;
         self.from_archive += other.from_archive;
         self.from_live += other.from_live;
@@ -182,10 +183,10 @@ impl Sources<'_> {
 /// Threads decoding archive partitions at once: parsing Parquet, building
 /// events and the kind's per-event work dominate a rebuild, and the fold
 /// itself needs less than a core.
-const READERS: usize = 2;
+pub(super) const READERS: usize = 2;
 
 /// Events counted between two progress updates and lock renewals.
-const TICK: u64 = 8192;
+pub(super) const TICK: u64 = 8192;
 
 /// Reads a merged stream, counts it into `stats`, and hands each row to
 /// `kind`.
@@ -263,6 +264,13 @@ fn fold<K: Kind>(
 ) -> anyhow::Result<()> {
     let (columns, prepare) = (kind.columns(), kind.prepare());
     let window = |kind: &mut K, f: &ScanFilter, lock: Option<&mut StoreLock>| {
+        // A window only the archive holds is folded partition by partition
+        // (see `direct`), when the kind's folds combine.
+        if let Some(dir) = sources.archive {
+            if kind.fork().is_some() && dir.exists()? && direct::live_is_empty(sources, f)? {
+                return direct::fold_archive(kind, sources, dir, f, lock);
+            }
+        }
         let mut s = Stats::new(sources.types.len());
         drive(
             sources.open(f, columns, &prepare)?,

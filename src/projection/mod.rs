@@ -10,6 +10,7 @@
 
 pub mod boundary;
 pub mod config;
+mod direct;
 pub mod driver;
 pub mod emit_sql;
 pub mod exec;
