@@ -374,6 +374,15 @@ impl Kind for DryRun {
         Ok(())
     }
 
+    // Counting combines: the driver's `Stats` hold the counts.
+    fn fork(&self) -> Option<Self> {
+        Some(DryRun)
+    }
+
+    fn absorb(&mut self, _later: Self) -> anyhow::Result<()> {
+        Ok(())
+    }
+
     fn commit(self, _state: ProjectionState) -> anyhow::Result<Written> {
         Ok(Written::default())
     }
