@@ -151,6 +151,24 @@ pub struct AbortedUpload {
     pub pending: bool,
 }
 
+impl AbortedUpload {
+    /// What was done about it, in the words of `archive` and `verify`
+    /// (after the object's name).
+    pub fn what_was_done(&self) -> String {
+        if self.pending {
+            format!(
+                "aborted the pending multipart upload of interrupted run {}",
+                self.run
+            )
+        } else {
+            format!(
+                "removed the upload marker of interrupted run {} (the upload had already ended)",
+                self.run
+            )
+        }
+    }
+}
+
 /// A file being written: bytes go out as they are written (streamed; on
 /// object storage in multipart chunks), then [`Upload::publish`] makes it
 /// visible under its final name.

@@ -140,19 +140,7 @@ fn print_report(
             let _ = write!(line, "  (discarded {f} of an interrupted run)");
         }
         for u in &p.aborted_uploads {
-            let _ = if u.pending {
-                write!(
-                    line,
-                    "  (aborted the pending upload of {} of interrupted run {})",
-                    u.object, u.run
-                )
-            } else {
-                write!(
-                    line,
-                    "  (removed the marker of interrupted run {}'s upload of {}, which had already ended)",
-                    u.run, u.object
-                )
-            };
+            let _ = write!(line, "  ({}: {})", u.object, u.what_was_done());
         }
         let _ = writeln!(human, "{line}");
     }

@@ -57,17 +57,7 @@ pub fn run(args: VerifyArgs, settings: &Settings, printer: &Printer) -> anyhow::
     // What verify cleaned (object storage) is said like what --repair
     // repaired: one line each on stderr.
     for u in &report.aborted_uploads {
-        if u.pending {
-            eprintln!(
-                "cleaned: {}: aborted the pending multipart upload of interrupted run {}",
-                u.object, u.run
-            );
-        } else {
-            eprintln!(
-                "cleaned: {}: removed the upload marker of interrupted run {} (the upload had already ended)",
-                u.object, u.run
-            );
-        }
+        eprintln!("cleaned: {}: {}", u.object, u.what_was_done());
     }
     // Problems reach stderr in every mode, --quiet and --json included, one
     // line each naming the file, so that cron mail says what is wrong.
