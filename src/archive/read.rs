@@ -159,10 +159,25 @@ impl ArchivedEvents {
         Ok(())
     }
 
-    /// Takes the next event, handing it to `f` borrowed from its batch.
+    /// Takes the next event, handing it to `f` borrowed from its batch;
+    /// none after the last one or an error.
     pub fn next_with<T>(
         &mut self,
         mut f: impl FnMut(EventRef<'_>) -> T,
+    ) -> anyhow::Result<Option<T>> {
+        if self.done {
+            return Ok(None);
+        }
+        let next = self.next_in_order(&mut f);
+        if !matches!(next, Ok(Some(_))) {
+            self.done = true;
+        }
+        next
+    }
+
+    fn next_in_order<T>(
+        &mut self,
+        f: &mut impl FnMut(EventRef<'_>) -> T,
     ) -> anyhow::Result<Option<T>> {
         loop {
             // The part whose next event has the smallest (received_at, id).
@@ -190,8 +205,20 @@ impl ArchivedEvents {
                         self.current[i].take_row(|_| ())?;
                         continue;
                     }
+                    // Parts are written sorted and checked by their SHA-256;
+                    // a part that is not sorted anyway would break the
+                    // merges and folds that rely on the order.
+                    if let Some(last) = self.last.filter(|last| key < *last) {
+                        anyhow::bail!(
+                            "the archive returned event {} (received at {}) after event {} (received at {}), out of (received_at, id) order; refusing to continue",
+                            key.1,
+                            crate::event::format_millis(key.0),
+                            last.1,
+                            crate::event::format_millis(last.0)
+                        );
+                    }
                     self.last = Some(key);
-                    return self.current[i].take_row(&mut f);
+                    return self.current[i].take_row(f);
                 }
                 None => {
                     let Some(partition) = self.partitions.pop() else {
@@ -207,20 +234,7 @@ impl ArchivedEvents {
 impl Iterator for ArchivedEvents {
     type Item = anyhow::Result<Event>;
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        match self.next_with(|row| row.to_event()) {
-            Ok(Some(e)) => Some(Ok(e)),
-            Ok(None) => {
-                self.done = true;
-                None
-            }
-            Err(e) => {
-                self.done = true;
-                Some(Err(e))
-            }
-        }
+        self.next_with(|row| row.to_event()).transpose()
     }
 }
 

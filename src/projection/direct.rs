@@ -50,13 +50,14 @@ pub(super) fn fold_archive<K: Kind>(
     let workers = READERS.min(partitions.len());
     let quit = AtomicBool::new(false);
     std::thread::scope(|scope| {
-        // Partitions are dealt round-robin, and each worker hands over one
-        // fold at a time: at most two folds per worker are held, whatever
-        // the partitions' sizes.
+        // Partitions are dealt round-robin, and a worker hands a finished
+        // fold over only when the main thread takes it (a rendezvous): at
+        // most two folds per worker (one being folded, one waiting) and the
+        // one being absorbed are held, whatever the partitions' sizes.
         let mut lanes: Vec<Receiver<anyhow::Result<(K, Stats)>>> = Vec::with_capacity(workers);
         let mut handles = Vec::with_capacity(workers);
         for w in 0..workers {
-            let (tx, rx) = sync_channel(1);
+            let (tx, rx) = sync_channel(0);
             lanes.push(rx);
             let mine: Vec<Partition> = partitions
                 .iter()
@@ -81,14 +82,17 @@ pub(super) fn fold_archive<K: Kind>(
         let outcome = (|| {
             for i in 0..partitions.len() {
                 let (fold, s) = loop {
+                    // Renewed while waiting and after each partition
+                    // (`renew` writes once a quarter of the TTL has passed).
+                    sources.stop.check()?;
+                    if let Some(lock) = lock.as_deref_mut() {
+                        lock.renew()?;
+                    }
                     match lanes[i % workers].recv_timeout(WAIT) {
                         Ok(result) => break result?,
-                        Err(RecvTimeoutError::Timeout) => {
-                            sources.stop.check()?;
-                            if let Some(lock) = lock.as_deref_mut() {
-                                lock.renew()?;
-                            }
-                        }
+                        Err(RecvTimeoutError::Timeout) => {}
+                        // A worker sends before it ends, so only a panic
+                        // (reported below, once joined) gets here.
                         Err(RecvTimeoutError::Disconnected) => {
                             anyhow::bail!("an archive reader thread ended early")
                         }
@@ -103,8 +107,13 @@ pub(super) fn fold_archive<K: Kind>(
         // to hand over a fold find no receiver.
         quit.store(true, Ordering::Relaxed);
         drop(lanes);
-        let panicked = handles.into_iter().any(|h| h.join().is_err());
-        if panicked && outcome.is_ok() {
+        // Every worker is joined (a panic left unjoined would panic the
+        // scope), and a panic is named as such.
+        let panicked = handles
+            .into_iter()
+            .map(|h| h.join().is_err())
+            .fold(false, |a, b| a | b);
+        if panicked {
             anyhow::bail!("an archive reader thread panicked");
         }
         outcome

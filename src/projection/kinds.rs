@@ -11,12 +11,12 @@ use super::exec::{self, ExecEnv, ExecSink};
 use super::expr::RowExpr;
 use super::latest::LatestWriter;
 use super::sink::{self, ProjectionState, SqlSink};
-use super::source::{Prepare, Row};
+use super::source::{Input, Prepare, Row};
 use super::table::{Prepared, TableFold, TableRows};
 use super::types::TypeIndex;
 use super::{store_checkpoint_name, Mode};
 use crate::archive::parquet::Columns;
-use crate::event::{format_millis, Event, EventRef, Millis};
+use crate::event::{format_millis, Event, Millis};
 use crate::store::OpenMode;
 
 /// What every kind's run needs to know.
@@ -143,7 +143,7 @@ impl Kind for TableKind<'_> {
 
     fn prepare(&self) -> Arc<Prepare<Prepared>> {
         let rows = Arc::clone(&self.rows);
-        Arc::new(move |event: EventRef<'_>, type_pos| rows.prepare(event, type_pos))
+        Arc::new(move |event: Input<'_>, type_pos| rows.prepare(event.view(), type_pos))
     }
 
     fn apply(&mut self, row: Row<Prepared>) -> anyhow::Result<()> {
@@ -263,7 +263,8 @@ impl Kind for LatestKind<'_> {
     }
 
     fn prepare(&self) -> Arc<Prepare<Event>> {
-        Arc::new(|event, _| event.to_event())
+        // Owned live events are kept as they are, not copied.
+        Arc::new(|event, _| event.into_event())
     }
 
     fn apply(&mut self, row: Row<Event>) -> anyhow::Result<()> {
@@ -327,7 +328,8 @@ impl Kind for ExecKind<'_> {
     }
 
     fn prepare(&self) -> Arc<Prepare<String>> {
-        Arc::new(|event: EventRef<'_>, _| {
+        Arc::new(|event: Input<'_>, _| {
+            let event = event.view();
             let mut line = String::with_capacity(event.payload.len() + 256);
             event.write_json_line(&mut line);
             line.push('\n');

@@ -55,19 +55,47 @@ impl<P> Keyed for Row<P> {
     }
 }
 
-/// What a kind does to each event on the reader threads (the event, borrowed
-/// from its page or archive batch, and its type's position in; the kind's
-/// row data out).
-pub type Prepare<P> = dyn Fn(EventRef<'_>, usize) -> P + Send + Sync;
+/// An event as a reader thread holds it: owned (from a live store page) or
+/// borrowed from a decoded archive batch. A kind that keeps whole events
+/// takes an owned one as it is ([`Input::into_event`]); the others read it
+/// through [`Input::view`].
+pub enum Input<'a> {
+    Owned(Event),
+    Borrowed(EventRef<'a>),
+}
+
+impl Input<'_> {
+    pub fn view(&self) -> EventRef<'_> {
+        match self {
+            Input::Owned(event) => event.view(),
+            Input::Borrowed(event) => *event,
+        }
+    }
+
+    pub fn into_event(self) -> Event {
+        match self {
+            Input::Owned(event) => event,
+            Input::Borrowed(event) => event.to_event(),
+        }
+    }
+}
+
+/// What a kind does to each event on the reader threads (the event and its
+/// type's position in; the kind's row data out).
+pub type Prepare<P> = dyn Fn(Input<'_>, usize) -> P + Send + Sync;
 
 /// The row of one event, or none for an event of a type the projection
 /// does not read (the sources filter by type already; this keeps the
 /// promise even if one did not).
-fn row_of<P>(event: EventRef<'_>, types: &TypeIndex, prepare: &Prepare<P>) -> Option<Row<P>> {
-    let type_pos = types.position(event.event_type)?;
+fn row_of<P>(event: Input<'_>, types: &TypeIndex, prepare: &Prepare<P>) -> Option<Row<P>> {
+    let (type_pos, received_at, id) = {
+        let view = event.view();
+        let type_pos = types.position(view.event_type)?;
+        (type_pos, view.received_at.unwrap_or_default(), view.id)
+    };
     Some(Row {
-        received_at: event.received_at.unwrap_or_default(),
-        id: event.id,
+        received_at,
+        id,
         type_pos,
         data: prepare(event, type_pos),
     })
@@ -81,7 +109,7 @@ pub fn rows<P>(
 ) -> impl Iterator<Item = anyhow::Result<Row<P>>> {
     events.filter_map(move |item| match item {
         Err(e) => Some(Err(e)),
-        Ok(event) => row_of(event.view(), &types, &*prepare).map(Ok),
+        Ok(event) => row_of(Input::Owned(event), &types, &*prepare).map(Ok),
     })
 }
 
@@ -94,26 +122,20 @@ pub fn archived_rows<P>(
     types: Arc<TypeIndex>,
     prepare: Arc<Prepare<P>>,
 ) -> impl Iterator<Item = anyhow::Result<Row<P>>> {
-    let mut done = false;
-    std::iter::from_fn(move || {
-        while !done {
-            let next = events.next_with(|event| {
-                if skip.skip_archive.contains(&event.id) {
-                    return None;
-                }
-                row_of(event, &types, &*prepare)
-            });
-            match next {
-                Ok(Some(Some(row))) => return Some(Ok(row)),
-                Ok(Some(None)) => {}
-                Ok(None) => done = true,
-                Err(e) => {
-                    done = true;
-                    return Some(Err(e));
-                }
+    // `next_with` gives none after an error, which ends this iterator.
+    std::iter::from_fn(move || loop {
+        let next = events.next_with(|event| {
+            if skip.skip_archive.contains(&event.id) {
+                return None;
             }
+            row_of(Input::Borrowed(event), &types, &*prepare)
+        });
+        match next {
+            Ok(Some(Some(row))) => return Some(Ok(row)),
+            Ok(Some(None)) => {}
+            Ok(None) => return None,
+            Err(e) => return Some(Err(e)),
         }
-        None
     })
 }
 

@@ -212,11 +212,13 @@ impl PartEvents {
                 .with_context(|| format!("{} is not an archive part", self.path.display()))?;
             self.keys.clear();
             self.taken = 0;
-            columns
-                .keys(&self.filter, self.bounds, &mut self.keys)
-                .with_context(|| {
+            if let Err(e) = columns.keys(&self.filter, self.bounds, &mut self.keys) {
+                // Nothing of a bad batch is handed out, should a caller go on.
+                self.keys.clear();
+                return Err(e).with_context(|| {
                     format!("{} (rows from {})", self.path.display(), self.row_base)
-                })?;
+                });
+            }
             self.batch = Some(columns);
             self.row_base += rows;
         }

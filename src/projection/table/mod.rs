@@ -190,19 +190,22 @@ impl TableFold {
     /// Adds a fold of *later* events (the next window in (received_at, id)
     /// order) to this one; the result equals folding both windows in turn.
     pub fn absorb(&mut self, later: TableFold) -> anyhow::Result<()> {
-        let funcs: Vec<AggFn> = aggregates(&self.def).map(|(_, f, _, _)| f).collect();
+        let funcs: Vec<(&str, AggFn)> = aggregates(&self.def).map(|(n, f, _, _)| (n, f)).collect();
         for (key, acc) in later.groups {
             match self.groups.get_mut(&key) {
                 None => {
                     self.groups.insert(key, acc);
                 }
                 Some(mine) => {
-                    for ((a, b), func) in mine.states.iter_mut().zip(acc.states).zip(&funcs) {
+                    for ((a, b), (name, func)) in mine.states.iter_mut().zip(acc.states).zip(&funcs)
+                    {
                         match (a, b) {
                             (AggState::Count(n), AggState::Count(m)) => *n += m,
                             (AggState::Sum(x), AggState::Sum(y)) => {
                                 *x = x.checked_add(&y).ok_or_else(|| {
-                                    anyhow::anyhow!("decimal overflow adding {y} to {x}")
+                                    anyhow::anyhow!(
+                                        "column `{name}`: decimal overflow adding {y} to {x}"
+                                    )
                                 })?
                             }
                             (AggState::Extreme(x), AggState::Extreme(Some(y))) => {
