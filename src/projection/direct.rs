@@ -9,8 +9,10 @@
 //! Only for kinds whose folds combine, and only when the live store holds
 //! no event of the window; otherwise the window goes through the merge.
 
+use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError};
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use super::driver::{Kind, Sources, Stats, READERS, TICK};
@@ -48,37 +50,49 @@ pub(super) fn fold_archive<K: Kind>(
         return Ok(stats);
     }
     let workers = READERS.min(partitions.len());
-    let quit = AtomicBool::new(false);
+    let board = Board {
+        state: Mutex::new(BoardState {
+            next: 0,
+            absorbed: 0,
+            done: BTreeMap::new(),
+            quit: false,
+        }),
+        changed: Condvar::new(),
+        quit: AtomicBool::new(false),
+    };
     std::thread::scope(|scope| {
-        // Partitions are dealt round-robin, and a worker hands a finished
-        // fold over only when the main thread takes it (a rendezvous): at
-        // most two folds per worker (one being folded, one waiting) and the
-        // one being absorbed are held, whatever the partitions' sizes.
-        let mut lanes: Vec<Receiver<anyhow::Result<(K, Stats)>>> = Vec::with_capacity(workers);
-        let mut handles = Vec::with_capacity(workers);
-        for w in 0..workers {
-            let (tx, rx) = sync_channel(0);
-            lanes.push(rx);
-            let mine: Vec<Partition> = partitions
-                .iter()
-                .skip(w)
-                .step_by(workers)
-                .copied()
-                .collect();
-            let template = kind
-                .fork()
-                .expect("only kinds that fork fold partitions apart");
-            let quit = &quit;
-            handles.push(scope.spawn(move || {
-                for partition in mine {
-                    let result = fold_partition(&template, sources, dir, partition, filter, quit);
-                    let failed = result.is_err();
-                    if tx.send(result).is_err() || failed {
-                        return;
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                let template = kind
+                    .fork()
+                    .expect("only kinds that fork fold partitions apart");
+                let (board, partitions) = (&board, &partitions);
+                scope.spawn(move || {
+                    while let Some(i) = board.take(partitions.len(), workers) {
+                        // A panic is this partition's error: the main thread
+                        // waits for every partition taken, so it must hear.
+                        let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                            fold_partition(
+                                &template,
+                                sources,
+                                dir,
+                                partitions[i],
+                                filter,
+                                &board.quit,
+                            )
+                        }))
+                        .unwrap_or_else(|_| {
+                            Err(anyhow::anyhow!("an archive reader thread panicked"))
+                        });
+                        let failed = result.is_err();
+                        board.put(i, result);
+                        if failed {
+                            return;
+                        }
                     }
-                }
-            }));
-        }
+                })
+            })
+            .collect();
         let outcome = (|| {
             for i in 0..partitions.len() {
                 let (fold, s) = loop {
@@ -88,14 +102,8 @@ pub(super) fn fold_archive<K: Kind>(
                     if let Some(lock) = lock.as_deref_mut() {
                         lock.renew()?;
                     }
-                    match lanes[i % workers].recv_timeout(WAIT) {
-                        Ok(result) => break result?,
-                        Err(RecvTimeoutError::Timeout) => {}
-                        // A worker sends before it ends, so only a panic
-                        // (reported below, once joined) gets here.
-                        Err(RecvTimeoutError::Disconnected) => {
-                            anyhow::bail!("an archive reader thread ended early")
-                        }
+                    if let Some(result) = board.wait_for(i) {
+                        break result?;
                     }
                 };
                 kind.absorb(fold)?;
@@ -103,10 +111,8 @@ pub(super) fn fold_archive<K: Kind>(
             }
             Ok(())
         })();
-        // Workers still folding stop at their next row, and those waiting
-        // to hand over a fold find no receiver.
-        quit.store(true, Ordering::Relaxed);
-        drop(lanes);
+        // Workers still folding stop at their next row; none takes more.
+        board.finish();
         // Every worker is joined (a panic left unjoined would panic the
         // scope), and a panic is named as such.
         let panicked = handles
@@ -119,6 +125,80 @@ pub(super) fn fold_archive<K: Kind>(
         outcome
     })?;
     Ok(stats)
+}
+
+/// Where the workers take partitions and leave their folds. A worker takes
+/// the next partition only while fewer than [`AHEAD`] per worker are
+/// taken beyond the last one absorbed, so at most that many folds wait,
+/// whatever the partitions' sizes; and no worker idles while another one
+/// has partitions left, as a fixed share would.
+struct Board<K> {
+    state: Mutex<BoardState<K>>,
+    changed: Condvar,
+    /// Set when the run ends early: folds stop at their next row.
+    quit: AtomicBool,
+}
+
+struct BoardState<K> {
+    /// The next partition to take, and how many have been absorbed.
+    next: usize,
+    absorbed: usize,
+    done: BTreeMap<usize, anyhow::Result<(K, Stats)>>,
+    quit: bool,
+}
+
+/// Partitions a worker may be ahead of the absorbed ones (its own included).
+const AHEAD: usize = 2;
+
+impl<K> Board<K> {
+    fn state(&self) -> MutexGuard<'_, BoardState<K>> {
+        // A worker that panicked holding the lock left nothing half-done
+        // that the others read.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The next partition to fold, once the window allows; none at the end.
+    fn take(&self, partitions: usize, workers: usize) -> Option<usize> {
+        let mut state = self.state();
+        loop {
+            if state.quit || state.next >= partitions {
+                return None;
+            }
+            if state.next < state.absorbed + AHEAD * workers {
+                state.next += 1;
+                return Some(state.next - 1);
+            }
+            state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn put(&self, partition: usize, result: anyhow::Result<(K, Stats)>) {
+        self.state().done.insert(partition, result);
+        self.changed.notify_all();
+    }
+
+    /// Partition `i`'s fold, or none after [`WAIT`] without it.
+    fn wait_for(&self, i: usize) -> Option<anyhow::Result<(K, Stats)>> {
+        let mut state = self.state();
+        if !state.done.contains_key(&i) {
+            state = self
+                .changed
+                .wait_timeout(state, WAIT)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        let result = state.done.remove(&i)?;
+        state.absorbed = i + 1;
+        drop(state);
+        self.changed.notify_all();
+        Some(result)
+    }
+
+    fn finish(&self) {
+        self.state().quit = true;
+        self.quit.store(true, Ordering::Relaxed);
+        self.changed.notify_all();
+    }
 }
 
 /// Folds one partition into a fork of `template`.
