@@ -671,6 +671,33 @@ fn an_archive_only_rebuild_equals_all_live_and_fails_at_the_first_bad_event() {
     assert!(!s.path("reports.db").exists() || s.dump_tables().is_empty());
 }
 
+/// An incremental run whose window starts inside an archived partition and
+/// that the live store holds nothing of (folded per partition, see
+/// src/projection/direct.rs) applies exactly the rest of that partition.
+#[test]
+fn an_incremental_run_over_the_archive_alone_starts_mid_partition() {
+    let mut lines = fixture_lines();
+    lines.sort_by_key(|l| received_at(l));
+    let s = Sandbox::new();
+    s.import_fixture("payments.jsonl");
+    // The first run stops in the middle of February's partition.
+    let mid = lines
+        .iter()
+        .position(|l| received_at(l).as_str() >= "2016-02-15")
+        .unwrap();
+    let now = plus_lag(&received_at(&lines[mid]));
+    for name in ["revenue", "by_country"] {
+        s.ok(&["project", name, "--now", &now]);
+    }
+    assert_ne!(s.dump("monthly_revenue"), expected("revenue.expected.csv"));
+    s.ok(&["--quiet", "archive", "--before", "2100-01-01", "--lag", "0"]);
+    for name in ["revenue", "by_country"] {
+        s.ok(&["project", name, "--now", LATER]);
+    }
+    assert_eq!(s.dump("monthly_revenue"), expected("revenue.expected.csv"));
+    assert_eq!(s.dump("by_country"), expected("by_country.expected.csv"));
+}
+
 impl Sandbox {
     fn dump_tables(&self) -> Vec<String> {
         let conn = rusqlite::Connection::open(self.path("reports.db")).unwrap();
