@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-use super::driver::{Kind, Sources, Stats, READERS, TICK};
-use super::source::archived_rows;
+use super::driver::{drive, Kind, Sources, Stats, READERS};
+use super::source::{archived_rows, Origin};
 use crate::archive::layout::Partition;
 use crate::archive::location::Archive;
 use crate::archive::read;
@@ -219,24 +219,14 @@ fn fold_partition<K: Kind>(
         sources.types.clone(),
         fold.prepare(),
     );
-    let mut unreported = 0u64;
-    for row in rows {
-        sources.stop.check()?;
+    // The driver's loop (counts, progress), over this partition's rows,
+    // which end early once the run has.
+    let rows = rows.map(move |row| {
         if quit.load(Ordering::Relaxed) {
-            anyhow::bail!(crate::cancel::Stopped);
+            return Err(crate::cancel::Stopped.into());
         }
-        let row = row?;
-        stats.events += 1;
-        stats.from_archive += 1;
-        stats.per_type[row.type_pos] += 1;
-        fold.apply(row)?;
-        unreported += 1;
-        if unreported == TICK {
-            let seen = sources.seen.fetch_add(unreported, Ordering::Relaxed) + unreported;
-            sources.progress.set_position(seen);
-            unreported = 0;
-        }
-    }
-    sources.seen.fetch_add(unreported, Ordering::Relaxed);
+        row.map(|row| (Origin::Archive, row))
+    });
+    drive(Box::new(rows), &mut fold, &mut stats, sources, None)?;
     Ok((fold, stats))
 }

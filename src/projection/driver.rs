@@ -124,7 +124,7 @@ pub struct Sources<'a> {
 }
 
 /// A merged stream of rows.
-pub type Rows<P> = Box<dyn Iterator<Item = anyhow::Result<(Origin, Row<P>)>>>;
+pub type Rows<'a, P> = Box<dyn Iterator<Item = anyhow::Result<(Origin, Row<P>)>> + 'a>;
 
 impl Sources<'_> {
     /// The rows of `filter` from the archive (when it is a folder) and the
@@ -135,7 +135,7 @@ impl Sources<'_> {
         filter: &ScanFilter,
         columns: Columns,
         prepare: &Arc<Prepare<P>>,
-    ) -> anyhow::Result<Rows<P>> {
+    ) -> anyhow::Result<Rows<'static, P>> {
         let live_store = (self.stores)(OpenMode::ReadOnly)?;
         let live_filter = filter.clone();
         let skip = Arc::clone(&self.boundary);
@@ -186,12 +186,12 @@ impl Sources<'_> {
 pub(super) const READERS: usize = 2;
 
 /// Events counted between two progress updates and lock renewals.
-pub(super) const TICK: u64 = 8192;
+const TICK: u64 = 8192;
 
 /// Reads a merged stream, counts it into `stats`, and hands each row to
 /// `kind`.
-fn drive<K: Kind>(
-    rows: Rows<K::Data>,
+pub(super) fn drive<K: Kind>(
+    rows: Rows<'_, K::Data>,
     kind: &mut K,
     stats: &mut Stats,
     sources: &Sources<'_>,
