@@ -23,10 +23,6 @@ use prepare::decode_key;
 pub use prepare::{Arg, Prepared, TableRows};
 
 use std::collections::{HashMap, HashSet};
-
-/// The groups' hasher: SipHash, std's default, was a twentieth of a
-/// rebuild's fold; group keys come from the store's own events.
-type Groups = HashMap<String, Acc, ahash::RandomState>;
 use std::sync::Arc;
 
 use super::config::{Column, SqlType, TableDef};
@@ -73,6 +69,10 @@ struct Acc {
     key: Vec<Option<String>>,
     states: Vec<AggState>,
 }
+
+/// The groups' hasher: SipHash, std's default, was a twentieth of a
+/// rebuild's fold; group keys come from the store's own events.
+type Groups = HashMap<String, Acc, ahash::RandomState>;
 
 /// The compiled fold of one `table` definition.
 pub struct TableFold {
