@@ -1,12 +1,15 @@
 //! Test hook for crash tests: `CHRONICLE_FAULT=<point>` aborts the process
 //! at that point of a job, as a crash or `kill -9` would, and
 //! `CHRONICLE_FAULT=<point>:<ms>` pauses there instead (to hold a lock
-//! while a second run starts, or to be killed while holding it).
+//! while a second run starts, or to be killed while holding it), and
+//! `CHRONICLE_FAULT=<point>:panic` panics there (a bug on a worker thread).
 //!
 //! Points: `after-lock` (archive, rebuild, project: the lock is held),
 //! and the archive's `mid-write`, `after-rename`, `after-verify`,
-//! `after-manifest`, `before-delete`, `after-delete`; and the SQLite
-//! store's `mid-upgrade` (schema version 3, before its commit).
+//! `after-manifest`, `before-delete`, `after-delete`; the SQLite
+//! store's `mid-upgrade` (schema version 3, before its commit); and
+//! `fold-partition` (a rebuild folding archive partitions apart, on its
+//! worker threads).
 
 /// Aborts or pauses here when `CHRONICLE_FAULT` names `point`.
 pub fn fault(point: &str) {
@@ -16,6 +19,9 @@ pub fn fault(point: &str) {
     if value == point {
         eprintln!("CHRONICLE_FAULT: aborting at {point}");
         std::process::abort();
+    }
+    if value.strip_prefix(point) == Some(":panic") {
+        panic!("CHRONICLE_FAULT: panicking at {point}");
     }
     if let Some(ms) = value
         .strip_prefix(point)

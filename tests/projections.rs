@@ -698,6 +698,31 @@ fn an_incremental_run_over_the_archive_alone_starts_mid_partition() {
     assert_eq!(s.dump("by_country"), expected("by_country.expected.csv"));
 }
 
+/// A fold that panics on a reader thread (`CHRONICLE_FAULT=...:panic`, as a
+/// bug would) fails the run with exit 2 and the cause, never hangs it or
+/// kills it with a panic of the whole process, and leaves the table as it
+/// was.
+#[test]
+fn a_panicking_partition_fold_fails_the_run_and_keeps_the_table() {
+    let s = Sandbox::new();
+    s.import_fixture("payments.jsonl");
+    s.ok(&["rebuild", "revenue", "--now", LATER]);
+    let before = s.dump("monthly_revenue");
+    s.ok(&["--quiet", "archive", "--before", "2100-01-01", "--lag", "0"]);
+    let out = s
+        .command(&["rebuild", "revenue", "--now", LATER])
+        .env("CHRONICLE_FAULT", "fold-partition:panic")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("an archive reader thread panicked"),
+        "{stderr}"
+    );
+    assert_eq!(s.dump("monthly_revenue"), before);
+}
+
 impl Sandbox {
     fn dump_tables(&self) -> Vec<String> {
         let conn = rusqlite::Connection::open(self.path("reports.db")).unwrap();

@@ -210,6 +210,7 @@ fn fold_partition<K: Kind>(
     filter: &ScanFilter,
     quit: &AtomicBool,
 ) -> anyhow::Result<(K, Stats)> {
+    crate::fault::fault("fold-partition");
     let mut fold = template.fork().expect("a fork forks");
     let mut stats = Stats::new(sources.types.len());
     let events = read::partition_events(dir, vec![partition], filter, fold.columns());
