@@ -9,7 +9,8 @@
 //!   refused, and edited time ranges or types fail `verify` and hide nothing
 //!   from `replay`;
 //! - a part whose rows are out of (received_at, id) order, with a manifest
-//!   rewritten to match it, is refused by `replay` and `rebuild`;
+//!   rewritten to match it, fails `verify` and is refused by `replay` and
+//!   `rebuild`;
 //! - `verify --quiet` still prints every problem on stderr.
 //!
 //! Races are made deterministic with the `CHRONICLE_FAULT=<point>:<ms>`
@@ -725,12 +726,13 @@ fn verify_quiet_still_prints_each_problem_on_stderr() {
 
 /// A part whose rows are not in (received_at, id) order, with a manifest
 /// that matches it (its checksum and size rewritten; rows, time range,
-/// types and id digest are those of the sorted part): `replay` and a
-/// `rebuild` folding partitions apart refuse it, naming the events, instead
+/// types and id digest are those of the sorted part): `verify` names it,
+/// and `replay` and a `rebuild` folding partitions apart refuse it, naming
+/// the events, instead
 /// of reading on (the merges, the repeated-id check and the folds all rely
 /// on the order). chronicle writes parts sorted; this one is made by hand.
 #[test]
-fn a_part_out_of_order_is_refused_by_replay_and_rebuild() {
+fn a_part_out_of_order_fails_verify_and_is_refused_by_replay_and_rebuild() {
     if !common::python_with("pyarrow") {
         return;
     }
@@ -759,6 +761,16 @@ fn a_part_out_of_order_is_refused_by_replay_and_rebuild() {
         serde_json::to_string_pretty(&manifest).unwrap(),
     )
     .unwrap();
+
+    // verify names the part (every other fact of it matches its entry).
+    let out = verify(dir, &store, &archive);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("month=02/part-00001.parquet")
+            && stderr(&out).contains("out of (received_at, id) order"),
+        "{}",
+        stderr(&out)
+    );
 
     let out = replay(dir, &archive, &[]);
     assert_eq!(code(&out), 2, "{}", stderr(&out));

@@ -402,7 +402,9 @@ fn optional_value(a: &StringArray, i: usize) -> Option<&str> {
 
 /// What a part file actually holds, as its manifest entry should record it:
 /// rows, time range, types and (sorted) ids, reading only the `id`, `type`
-/// and `received_at` columns. Memory: 16 bytes per row for the ids.
+/// and `received_at` columns; an error for rows out of (received_at, id)
+/// order, which every reader of parts relies on. Memory: 16 bytes per row
+/// for the ids.
 pub fn part_facts(path: &Loc) -> anyhow::Result<WrittenPart> {
     let builder = open_builder(path)?;
     let cols = ["id", "type", "received_at"]
@@ -419,6 +421,7 @@ pub fn part_facts(path: &Loc) -> anyhow::Result<WrittenPart> {
     let mut ids = Vec::new();
     let mut types: BTreeMap<String, u64> = BTreeMap::new();
     let (mut min, mut max) = (Millis::MAX, Millis::MIN);
+    let mut last: Option<(Millis, Uuid)> = None;
     for batch in reader {
         let batch = batch.with_context(|| format!("cannot read {}", path.display()))?;
         let (id, event_type, received_at) = (|| -> anyhow::Result<_> {
@@ -431,10 +434,18 @@ pub fn part_facts(path: &Loc) -> anyhow::Result<WrittenPart> {
         .with_context(|| format!("{} is not an archive part", path.display()))?;
         for i in 0..batch.num_rows() {
             let text = id.value(i);
-            ids.push(Uuid::parse_str(text).map_err(|e| {
+            let parsed = Uuid::parse_str(text).map_err(|e| {
                 anyhow::anyhow!("{}: id `{text}` is not a UUID ({e})", path.display())
-            })?);
+            })?;
             let r = received_at.value(i);
+            anyhow::ensure!(
+                last.is_none_or(|last| last <= (r, parsed)),
+                "{}: row {} (id {parsed}) is out of (received_at, id) order",
+                path.display(),
+                ids.len()
+            );
+            last = Some((r, parsed));
+            ids.push(parsed);
             min = min.min(r);
             max = max.max(r);
             match types.get_mut(event_type.value(i)) {
