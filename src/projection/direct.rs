@@ -55,7 +55,6 @@ pub(super) fn fold_archive<K: Kind>(
             next: 0,
             absorbed: 0,
             done: BTreeMap::new(),
-            quit: false,
         }),
         changed: Condvar::new(),
         quit: AtomicBool::new(false),
@@ -135,7 +134,9 @@ pub(super) fn fold_archive<K: Kind>(
 struct Board<K> {
     state: Mutex<BoardState<K>>,
     changed: Condvar,
-    /// Set when the run ends early: folds stop at their next row.
+    /// Set (under the lock, so that no worker misses the wake-up) when the
+    /// run ends: no partition is taken any more, and folds stop at their
+    /// next row.
     quit: AtomicBool,
 }
 
@@ -144,7 +145,6 @@ struct BoardState<K> {
     next: usize,
     absorbed: usize,
     done: BTreeMap<usize, anyhow::Result<(K, Stats)>>,
-    quit: bool,
 }
 
 /// Partitions a worker may be ahead of the absorbed ones (its own included).
@@ -161,7 +161,7 @@ impl<K> Board<K> {
     fn take(&self, partitions: usize, workers: usize) -> Option<usize> {
         let mut state = self.state();
         loop {
-            if state.quit || state.next >= partitions {
+            if self.quit.load(Ordering::Relaxed) || state.next >= partitions {
                 return None;
             }
             if state.next < state.absorbed + AHEAD * workers {
@@ -195,8 +195,9 @@ impl<K> Board<K> {
     }
 
     fn finish(&self) {
-        self.state().quit = true;
+        let state = self.state();
         self.quit.store(true, Ordering::Relaxed);
+        drop(state);
         self.changed.notify_all();
     }
 }

@@ -263,11 +263,12 @@ fn fold<K: Kind>(
     lock: Option<&mut StoreLock>,
 ) -> anyhow::Result<()> {
     let (columns, prepare) = (kind.columns(), kind.prepare());
+    let combines = kind.fork().is_some();
     let window = |kind: &mut K, f: &ScanFilter, lock: Option<&mut StoreLock>| {
         // A window only the archive holds is folded partition by partition
         // (see `direct`), when the kind's folds combine.
         if let Some(dir) = sources.archive {
-            if kind.fork().is_some() && dir.exists()? && direct::live_is_empty(sources, f)? {
+            if combines && dir.exists()? && direct::live_is_empty(sources, f)? {
                 return direct::fold_archive(kind, sources, dir, f, lock);
             }
         }

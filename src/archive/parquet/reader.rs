@@ -424,14 +424,13 @@ pub fn part_facts(path: &Loc) -> anyhow::Result<WrittenPart> {
     let mut last: Option<(Millis, Uuid)> = None;
     for batch in reader {
         let batch = batch.with_context(|| format!("cannot read {}", path.display()))?;
-        let (id, event_type, received_at) = (|| -> anyhow::Result<_> {
-            Ok((
-                string_column(&batch, "id")?,
-                string_column(&batch, "type")?,
-                time_column(&batch, "received_at")?,
-            ))
-        })()
-        .with_context(|| format!("{} is not an archive part", path.display()))?;
+        let BatchColumns {
+            id,
+            event_type,
+            received_at,
+            ..
+        } = BatchColumns::of(&batch, Columns::KEYS)
+            .with_context(|| format!("{} is not an archive part", path.display()))?;
         for i in 0..batch.num_rows() {
             let text = id.value(i);
             let parsed = Uuid::parse_str(text).map_err(|e| {
