@@ -7,7 +7,7 @@
 //! Points: `after-lock` (archive, rebuild, project: the lock is held),
 //! and the archive's `mid-write`, `after-rename`, `after-verify`,
 //! `after-manifest`, `before-delete`, `after-delete`; the SQLite
-//! store's `mid-upgrade` (schema version 3, before its commit); and
+//! store's `mid-upgrade` (schema version 3 or 4, before its commit); and
 //! `fold-partition` (a rebuild folding archive partitions apart, on its
 //! worker threads).
 

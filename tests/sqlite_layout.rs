@@ -119,7 +119,7 @@ fn the_next_writing_run_upgrades_the_layout_and_keeps_every_event() {
 
     let report = ok(dir, &["--json", "import", "events", "new.jsonl"]).json();
     assert_eq!(report["imported"], 2, "{report}");
-    assert_eq!(layout(dir), (3, false));
+    assert_eq!(layout(dir), (4, false));
 
     let after = export(dir, &[]);
     assert_eq!(after.len(), before.len() + 2);
@@ -206,7 +206,7 @@ fn a_killed_upgrade_leaves_the_old_table_whole() {
     assert!(!export(dir, &["--type", "payment-refunded"]).is_empty());
 
     ok(dir, &["-q", "import", "events", "new.jsonl"]);
-    assert_eq!(layout(dir), (3, false));
+    assert_eq!(layout(dir), (4, false));
     assert_eq!(export(dir, &[]).len(), before.len() + 2);
 }
 
@@ -215,7 +215,7 @@ fn a_type_index_created_again_is_kept_and_walked() {
     let tmp = legacy_store();
     let dir = tmp.path();
     ok(dir, &["-q", "import", "events", "new.jsonl"]);
-    assert_eq!(layout(dir), (3, false));
+    assert_eq!(layout(dir), (4, false));
     let refunded = export(dir, &["--type", "payment-refunded"]);
     assert!(!refunded.is_empty());
     // What docs/stores.md tells the owner of a large live window to run.
@@ -227,7 +227,7 @@ fn a_type_index_created_again_is_kept_and_walked() {
     assert_eq!(again["duplicates"], 2, "{again}");
     assert_eq!(
         layout(dir),
-        (3, true),
+        (4, true),
         "a writing open dropped the owner's index"
     );
     assert_eq!(export(dir, &["--type", "payment-refunded"]), refunded);
@@ -280,7 +280,7 @@ fn the_upgrade_rebuilds_the_archived_id_filter_from_the_records() {
         (Some(0), Some(240)),
         "{again}"
     );
-    assert_eq!(layout(dir), (3, false));
+    assert_eq!(layout(dir), (4, false));
     let conn = rusqlite::Connection::open(dir.join("store.db")).unwrap();
     let columns: Vec<String> = conn
         .prepare("SELECT name FROM pragma_table_info('archived_filter')")
@@ -303,4 +303,130 @@ fn the_upgrade_rebuilds_the_archived_id_filter_from_the_records() {
         )
         .unwrap();
     assert!(len > 131072 - 1 && last == [2u8], "{len} {last:?}");
+}
+
+/// The `events` table of schema version 3, its ids in a unique index.
+const V3_EVENTS: &str = "
+CREATE TABLE events (
+    seq            INTEGER PRIMARY KEY,
+    id             BLOB NOT NULL UNIQUE,
+    received_at    INTEGER NOT NULL,
+    created_at     INTEGER NOT NULL,
+    service        TEXT NOT NULL,
+    type           TEXT NOT NULL,
+    aggregate_id   TEXT,
+    correlation_id TEXT,
+    payload        TEXT NOT NULL
+);";
+
+/// A version-3 store, made from one this chronicle wrote: half of
+/// fixtures/archive archived, the rest live in a table with the unique id
+/// index, and an index of the owner's own.
+fn version_3_store() -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let events = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/archive/events.jsonl");
+    ok(dir, &["-q", "import", "events", events]);
+    let report = ok(
+        dir,
+        &[
+            "--json",
+            "archive",
+            "--before",
+            "2016-03-15",
+            "--to",
+            "arch",
+        ],
+    )
+    .json();
+    assert_eq!(report["archived"], 123, "{report}");
+    let conn = rusqlite::Connection::open(dir.join("store.db")).unwrap();
+    conn.execute_batch(&format!(
+        "BEGIN;
+         ALTER TABLE events RENAME TO events_v4;
+         {V3_EVENTS}
+         INSERT INTO events SELECT * FROM events_v4;
+         DROP TABLE events_v4;
+         DROP VIEW event_ids;
+         DROP TABLE live_ids;
+         DROP TABLE recent_ids;
+         DROP TABLE live_ids_state;
+         CREATE INDEX events_received ON events(received_at, id);
+         CREATE INDEX owners_aggregates ON events(aggregate_id);
+         PRAGMA user_version = 3;
+         COMMIT;"
+    ))
+    .unwrap();
+    std::fs::write(dir.join("new.jsonl"), NEW_EVENTS).unwrap();
+    tmp
+}
+
+fn count(dir: &Path, sql: &str) -> i64 {
+    rusqlite::Connection::open(dir.join("store.db"))
+        .unwrap()
+        .query_row(sql, [], |r| r.get(0))
+        .unwrap()
+}
+
+/// Version 4 moves the ids out of the `events` table's unique index into
+/// `live_ids`: a version-3 store is read as it is by the read-only
+/// commands (verify looks its ids up), left as it was by a killed upgrade,
+/// and upgraded by the next writing run with every event, its order, the
+/// owner's index and idempotency by id kept, live and archived.
+#[test]
+fn a_version_3_store_keeps_its_ids_through_the_upgrade() {
+    let tmp = version_3_store();
+    let dir = tmp.path();
+    let events = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/archive/events.jsonl");
+    let autoindex = "SELECT count(*) FROM sqlite_master WHERE name LIKE 'sqlite_autoindex_events%'";
+    assert_eq!(layout(dir), (3, false));
+    assert_eq!(count(dir, autoindex), 1);
+    let before = export(dir, &[]);
+    assert_eq!(before.len(), 117);
+    let verified = ok(dir, &["--json", "verify", "--archive", "arch"]).json();
+    assert_eq!(verified["live_and_archived"], 0, "{verified}");
+    assert_eq!(
+        layout(dir),
+        (3, false),
+        "a read-only command changed the file"
+    );
+
+    let run = common::command(dir, &["--store", STORE, "import", "events", events])
+        .env("CHRONICLE_FAULT", "mid-upgrade")
+        .output()
+        .unwrap();
+    assert!(!run.status.success());
+    assert_eq!(layout(dir), (3, false));
+    assert_eq!(export(dir, &[]), before);
+
+    let again = ok(dir, &["--json", "import", "events", events]).json();
+    assert_eq!(
+        (again["imported"].as_u64(), again["duplicates"].as_u64()),
+        (Some(0), Some(240)),
+        "{again}"
+    );
+    assert_eq!(layout(dir), (4, false));
+    assert_eq!(count(dir, autoindex), 0);
+    assert_eq!(count(dir, "SELECT count(*) FROM live_ids"), 117);
+    assert_eq!(
+        count(
+            dir,
+            "SELECT count(*) FROM sqlite_master WHERE name = 'owners_aggregates'"
+        ),
+        1,
+        "the owner's index was not created again"
+    );
+    assert_eq!(export(dir, &[]), before);
+
+    // A live id with other content conflicts and changes nothing; a new
+    // one goes in once.
+    let mut first: serde_json::Value = serde_json::from_str(&before[0]).unwrap();
+    first["payload"]["changed"] = true.into();
+    std::fs::write(dir.join("changed.jsonl"), format!("{first}\n")).unwrap();
+    let run = chronicle(dir, &["--json", "import", "events", "changed.jsonl"]);
+    assert_eq!(run.json()["conflicts"], 1, "{}", run.stdout);
+    ok(dir, &["-q", "import", "events", "new.jsonl"]);
+    ok(dir, &["-q", "import", "events", "new.jsonl"]);
+    assert_eq!(export(dir, &[]).len(), before.len() + 2);
+    assert_eq!(count(dir, "SELECT count(*) FROM event_ids"), 119);
 }

@@ -13,12 +13,12 @@
 //! the idempotent job completes it.
 
 mod archived;
+mod ids;
 mod schema;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, TransactionBehavior};
 use uuid::Uuid;
 
@@ -31,6 +31,7 @@ use crate::event::{now_millis, Event};
 use crate::progress::{Progress, Unit};
 
 use archived::{add_to_filter, archived_from_row, partition_code, partition_name};
+use ids::{delete_events, LiveIds};
 
 const EVENT_COLUMNS: &str =
     "id, received_at, created_at, service, type, aggregate_id, correlation_id, payload";
@@ -60,6 +61,8 @@ pub struct SqliteStore {
     /// that every id is looked up. Re-read when a new transaction finds
     /// another version.
     filter: Option<(i64, Option<IdFilter>)>,
+    /// What this connection knows of the live id index (see [`ids`]).
+    ids: LiveIds,
 }
 
 impl SqliteStore {
@@ -77,9 +80,22 @@ impl SqliteStore {
             );
         }
         if self.open_group.take().is_some() {
-            self.conn
-                .execute_batch("COMMIT")
-                .with_context(|| format!("cannot commit to sqlite:{}", self.path))?;
+            // A merge that does not commit leaves the connection's filter
+            // ahead of the file: it is dropped, to be scanned again.
+            if let Err(e) = self.ids.merge_if_due(&self.conn) {
+                self.ids.forget();
+                let _ = self.conn.execute_batch("ROLLBACK");
+                return Err(e.context(format!(
+                    "cannot merge the id index of sqlite:{}; the uncommitted events were rolled back",
+                    self.path
+                )));
+            }
+            if let Err(e) = self.conn.execute_batch("COMMIT") {
+                self.ids.forget();
+                return Err(
+                    anyhow::Error::new(e).context(format!("cannot commit to sqlite:{}", self.path))
+                );
+            }
         }
         Ok(())
     }
@@ -164,6 +180,7 @@ impl Store for SqliteStore {
             self.conn.execute_batch("BEGIN IMMEDIATE")?;
             self.open_group = Some((Instant::now(), 0));
             self.refresh_filter(true)?;
+            self.ids.begin(&self.conn)?;
         }
         self.appending = true;
         // An id whose filter bit is clear is certainly not archived.
@@ -184,24 +201,37 @@ impl Store for SqliteStore {
         // `IdFilter::may_contain_each`); none means "look every id up".
         let maybe_archived =
             filter.map(|f| f.may_contain_each(order.iter().map(|&i| &events[i].id)));
+        // The same for the filter over the merged id index: an id whose
+        // bits are clear is not there, and only `recent_ids` is asked.
+        let maybe_live = self
+            .ids
+            .filter()
+            .map(|f| f.may_contain_each(order.iter().map(|&i| &events[i].id)));
         {
             let tx = &self.conn;
             let mut insert = tx.prepare_cached(
-                "INSERT INTO events (id, received_at, created_at, service, type, aggregate_id, correlation_id, payload)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(id) DO NOTHING",
+                "INSERT INTO events (seq, id, received_at, created_at, service, type, aggregate_id, correlation_id, payload)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?;
-            let mut existing =
-                tx.prepare_cached(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = ?1"))?;
+            // Taking the id in `recent_ids` is the uniqueness check for ids
+            // not merged yet: one descent, as the unique index's insert was.
+            let mut take_recent = tx.prepare_cached(
+                "INSERT INTO recent_ids (id, seq) VALUES (?1, ?2) ON CONFLICT(id) DO NOTHING",
+            )?;
+            let mut in_recent = tx.prepare_cached("SELECT seq FROM recent_ids WHERE id = ?1")?;
+            let mut in_live = tx.prepare_cached("SELECT seq FROM live_ids WHERE id = ?1")?;
+            let mut existing = tx.prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE seq = ?1"
+            ))?;
             let mut archived =
                 tx.prepare_cached("SELECT id, hash, part FROM archived_ids WHERE id = ?1")?;
             for (k, &i) in order.iter().enumerate() {
                 let event = &events[i];
+                let id = &event.id.as_bytes()[..];
                 // The archived-id record first: an archived id is never
                 // inserted again, whatever the live store holds.
                 let record = if maybe_archived.as_ref().is_none_or(|maybe| maybe[k]) {
-                    archived
-                        .query_row([&event.id.as_bytes()[..]], archived_from_row)
-                        .optional()?
+                    archived.query_row([id], archived_from_row).optional()?
                 } else {
                     None
                 };
@@ -209,30 +239,49 @@ impl Store for SqliteStore {
                     outcomes[i] = Some(archived_outcome(event, &record));
                     continue;
                 }
-                let inserted = insert.execute(params![
-                    &event.id.as_bytes()[..],
-                    event.received_at.unwrap_or(now),
-                    event.created_at,
-                    event.service,
-                    event.event_type,
-                    event.aggregate_id,
-                    event.correlation_id,
-                    event.payload,
-                ])?;
-                outcomes[i] = Some(if inserted == 1 {
-                    AppendOutcome::Inserted
+                let merged: Option<i64> = if maybe_live.as_ref().is_none_or(|maybe| maybe[k]) {
+                    in_live.query_row([id], |r| r.get(0)).optional()?
                 } else {
-                    let stored = existing.query_row([&event.id.as_bytes()[..]], event_from_row)?;
-                    if stored.same_content(event) {
-                        AppendOutcome::Duplicate
-                    } else {
-                        AppendOutcome::Conflict {
-                            stored: Box::new(stored),
+                    None
+                };
+                let stored_at = match merged {
+                    Some(seq) => Some(seq),
+                    None => {
+                        let seq = self.ids.take_seq();
+                        if take_recent.execute(params![id, seq])? == 1 {
+                            insert.execute(params![
+                                seq,
+                                id,
+                                event.received_at.unwrap_or(now),
+                                event.created_at,
+                                event.service,
+                                event.event_type,
+                                event.aggregate_id,
+                                event.correlation_id,
+                                event.payload,
+                            ])?;
+                            None
+                        } else {
+                            Some(in_recent.query_row([id], |r| r.get(0))?)
+                        }
+                    }
+                };
+                outcomes[i] = Some(match stored_at {
+                    None => AppendOutcome::Inserted,
+                    Some(seq) => {
+                        let stored = existing.query_row([seq], event_from_row)?;
+                        if stored.same_content(event) {
+                            AppendOutcome::Duplicate
+                        } else {
+                            AppendOutcome::Conflict {
+                                stored: Box::new(stored),
+                            }
                         }
                     }
                 });
             }
         }
+        self.ids.appended(events.len());
         let outcomes: Vec<AppendOutcome> = outcomes
             .into_iter()
             .map(|o| o.expect("every event has an outcome"))
@@ -313,7 +362,7 @@ impl Store for SqliteStore {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(ID_CHUNK) {
             let sql = format!(
-                "SELECT {EVENT_COLUMNS} FROM events WHERE id IN ({})",
+                "SELECT {EVENT_COLUMNS} FROM events WHERE seq IN (SELECT seq FROM event_ids WHERE id IN ({}))",
                 placeholders(chunk.len())
             );
             let mut stmt = self.conn.prepare_cached(&sql)?;
@@ -333,7 +382,7 @@ impl Store for SqliteStore {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let deleted = delete_by_id(&tx, "events", ids)?;
+        let deleted = delete_events(&tx, ids)?;
         tx.commit()?;
         Ok(deleted)
     }
@@ -369,7 +418,7 @@ impl Store for SqliteStore {
         // in id order instead touches its pages at random and, past the
         // page cache, spills and re-reads them (measured: archive 4x slower).
         let deleted = if delete_live {
-            delete_by_id(&tx, "events", records.iter().map(|r| &r.id))?
+            delete_events(&tx, records.iter().map(|r| &r.id))?
         } else {
             0
         };
@@ -431,7 +480,7 @@ impl Store for SqliteStore {
             progress.start(batch.phase_label(true), Some(batch.len()), Unit::Events);
             let mut deleted = 0;
             for (n, chunk) in batch.ids.chunks(ID_CHUNK).enumerate() {
-                deleted += delete_by_id(&tx, "events", chunk)?;
+                deleted += delete_events(&tx, chunk)?;
                 if n % (PROGRESS_STEP / ID_CHUNK) == 0 {
                     progress.set_position((n * ID_CHUNK) as u64);
                 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
+use super::ids::LiveIds;
 use super::SqliteStore;
 use crate::fault::fault;
 use crate::store::OpenMode;
@@ -19,12 +20,15 @@ use crate::store::OpenMode;
 /// filter's bitmap into a table of its own ([`upgrade_to_v3`]); a chronicle
 /// that only knows version 2 names that index in its scans and the bitmap's
 /// old column, so it must refuse the file too.
-pub(super) const SCHEMA_VERSION: i64 = 3;
+/// 4 moved the id index out of the `events` table into `recent_ids` and
+/// `live_ids` ([`upgrade_to_v4`]); a chronicle that only knows version 3
+/// would find no unique index on `events.id` and insert every id again.
+pub(super) const SCHEMA_VERSION: i64 = 4;
 
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
     seq            INTEGER PRIMARY KEY,
-    id             BLOB NOT NULL UNIQUE,
+    id             BLOB NOT NULL,
     received_at    INTEGER NOT NULL,
     created_at     INTEGER NOT NULL,
     service        TEXT NOT NULL,
@@ -34,6 +38,21 @@ CREATE TABLE IF NOT EXISTS events (
     payload        TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_received ON events(received_at, id);
+CREATE TABLE IF NOT EXISTS live_ids (
+    id  BLOB PRIMARY KEY,
+    seq INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS recent_ids (
+    id  BLOB PRIMARY KEY,
+    seq INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS live_ids_state (
+    k          INTEGER PRIMARY KEY CHECK (k = 0),
+    generation INTEGER NOT NULL,
+    merged     INTEGER NOT NULL
+);
+CREATE VIEW IF NOT EXISTS event_ids AS
+    SELECT id, seq FROM recent_ids UNION ALL SELECT id, seq FROM live_ids;
 CREATE TABLE IF NOT EXISTS import_runs (
     run_id     TEXT PRIMARY KEY,
     started_at TEXT NOT NULL,
@@ -95,6 +114,7 @@ impl SqliteStore {
             open_group: None,
             appending: false,
             filter: None,
+            ids: LiveIds::new(),
         })
     }
 }
@@ -117,6 +137,7 @@ pub(super) fn open_read_write(path: &str) -> anyhow::Result<Connection> {
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     check_version(&conn, path)?;
     upgrade_to_v3(&conn, path)?;
+    upgrade_to_v4(&conn, path)?;
     conn.execute_batch(SCHEMA)
         .with_context(|| format!("cannot create the schema in sqlite:{path}"))?;
     conn.pragma_update(None, "user_version", SCHEMA_VERSION)
@@ -164,7 +185,8 @@ pub(super) fn has_type_index(conn: &Connection) -> rusqlite::Result<bool> {
 /// more per million events.
 fn upgrade_to_v3(conn: &Connection, path: &str) -> anyhow::Result<()> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    if version >= 3 {
+    // A new file gets the current schema as it is.
+    if version >= 3 || !has_object(conn, "table", "events")? {
         return Ok(());
     }
     let upgrade = || -> rusqlite::Result<()> {
@@ -200,16 +222,78 @@ fn upgrade_to_v3(conn: &Connection, path: &str) -> anyhow::Result<()> {
                 [version + 1],
             )?;
         }
-        conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        conn.pragma_update(None, "user_version", 3)?;
         fault("mid-upgrade");
         conn.execute_batch("COMMIT")
     };
-    upgrade().map_err(|e| {
-        let _ = conn.execute_batch("ROLLBACK");
-        anyhow::Error::new(e).context(format!(
-            "cannot upgrade sqlite:{path} to schema version {SCHEMA_VERSION}, so it was left as it was"
-        ))
-    })
+    upgrade().map_err(|e| upgrade_failed(conn, path, 3, e))
+}
+
+/// Rolls back a failed upgrade and says the file was left as it was.
+fn upgrade_failed(conn: &Connection, path: &str, to: i64, e: rusqlite::Error) -> anyhow::Error {
+    let _ = conn.execute_batch("ROLLBACK");
+    anyhow::Error::new(e).context(format!(
+        "cannot upgrade sqlite:{path} to schema version {to}, so it was left as it was"
+    ))
+}
+
+/// Upgrades a version 3 file, in one transaction with the version number
+/// (a kill leaves the file as it was). SQLite drops the unique index of a
+/// column only with its table, so the events are copied once into a table
+/// without it, and their ids, read in order from that index, go into
+/// `live_ids`. That takes about as long as importing the events again, and
+/// the WAL grows to about the size of the file until the next checkpoint.
+/// An index the owner created on `events` (docs/stores.md) is created again.
+///
+/// Why: see [`super::ids`]: the unique index took every new id at a random
+/// leaf, which made a 10M-event import run at a third of a 1M one's rate.
+fn upgrade_to_v4(conn: &Connection, path: &str) -> anyhow::Result<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version != 3 {
+        return Ok(());
+    }
+    let upgrade = || -> rusqlite::Result<()> {
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let now: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if now >= 4 {
+            return conn.execute_batch("COMMIT");
+        }
+        let owners_indexes: Vec<String> = conn
+            .prepare(
+                "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'
+                 AND sql IS NOT NULL AND name != 'events_received'",
+            )?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let new_events = SCHEMA
+            .split_once("CREATE INDEX")
+            .expect("the schema creates the events table first")
+            .0
+            .replace("IF NOT EXISTS events", "events_v4");
+        conn.execute_batch(&new_events)?;
+        conn.execute_batch(
+            "INSERT INTO events_v4 SELECT seq, id, received_at, created_at, service, type,
+                 aggregate_id, correlation_id, payload FROM events ORDER BY seq;",
+        )?;
+        // The rest of the schema (the id tables among it) is created here,
+        // on the old table, and the ids are read off its unique index.
+        conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(
+            "INSERT INTO live_ids (id, seq) SELECT id, seq FROM events ORDER BY id;
+             INSERT INTO live_ids_state (k, generation, merged)
+                 SELECT 0, 1, count(*) FROM live_ids;
+             DROP TABLE events;
+             ALTER TABLE events_v4 RENAME TO events;",
+        )?;
+        conn.execute_batch(SCHEMA)?;
+        for sql in owners_indexes {
+            conn.execute_batch(&sql)?;
+        }
+        conn.pragma_update(None, "user_version", 4)?;
+        fault("mid-upgrade");
+        conn.execute_batch("COMMIT")
+    };
+    upgrade().map_err(|e| upgrade_failed(conn, path, 4, e))
 }
 
 /// A read-only connection: nothing is created or changed, so status and
@@ -244,6 +328,15 @@ pub(super) fn open_read_only(path: &str) -> anyhow::Result<Connection> {
         has_schema,
         "sqlite:{path} is not a chronicle store (it has no events table)"
     );
+    // A file older than version 4 keeps its ids in a unique index of
+    // `events`: the view every id lookup reads is made over that, in the
+    // connection's own temporary schema, so the file stays as it is.
+    let has_view = has_object(&conn, "view", "event_ids")
+        .with_context(|| format!("cannot read store sqlite:{path}"))?;
+    if !has_view {
+        conn.execute_batch("CREATE TEMP VIEW event_ids AS SELECT id, seq FROM main.events")
+            .with_context(|| format!("cannot read store sqlite:{path}"))?;
+    }
     Ok(conn)
 }
 

@@ -1,0 +1,330 @@
+//! The id index of an SQLite store's live events, in two tables: new ids go
+//! into `recent_ids`, small enough to stay in SQLite's page cache, and are
+//! merged into `live_ids` in id order once a million have gathered. Ids are
+//! random, so one large index takes every insert at a random leaf: past
+//! about 2 million events its leaves no longer fit the 64 MiB cache, and
+//! nearly every insert read a 16 KiB page from the kernel and later wrote it
+//! back (a 10M-event import ran at a third of the 1M import's rate,
+//! docs/performance.md). A merge writes each leaf of `live_ids` once for a
+//! million ids instead.
+//!
+//! An id is in at most one of the two tables (a merge moves ids, and an id
+//! is only added to `recent_ids` after `live_ids` was asked, all under the
+//! writer's lock), so the `event_ids` view over both is the one place that
+//! maps an id to its event's `seq`. New ids skip the probe of `live_ids`
+//! where an in-memory [`IdFilter`] over it says "not there"; the filter is
+//! built by a scan of `live_ids`, kept up to date by this connection's own
+//! merges, and dropped when another connection merged (the merge counter,
+//! `generation`, moved on), as its bits would then miss those ids.
+
+use rusqlite::{params_from_iter, Connection, OptionalExtension};
+use uuid::Uuid;
+
+use super::{placeholders, ID_CHUNK};
+use crate::store::idfilter::IdFilter;
+
+/// `recent_ids` is merged into `live_ids` when a group commits with at
+/// least this many ids in it: about 25 MB of index, well inside the cache.
+pub(super) const MERGE_IDS: i64 = 1_000_000;
+
+/// What one connection knows of the id index.
+pub(super) struct LiveIds {
+    /// [`MERGE_IDS`], smaller in tests.
+    merge_ids: i64,
+    /// The filter over `live_ids` and the `generation` it is complete for.
+    filter: Option<(i64, IdFilter)>,
+    /// Events appended while there was no filter: once they are an eighth
+    /// of `live_ids`, scanning it for a filter costs less than the probes
+    /// it spares, so a small import into a large store does not pay the
+    /// scan.
+    unfiltered: u64,
+    /// The `seq` the next inserted event takes, read at each group's start.
+    next_seq: i64,
+}
+
+/// `(generation, merged)` of the stored index: how many merges there have
+/// been and about how many ids `live_ids` holds (deletes are not counted).
+fn state(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
+    Ok(conn
+        .query_row(
+            "SELECT generation, merged FROM live_ids_state WHERE k = 0",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?
+        .unwrap_or((0, 0)))
+}
+
+fn set_state(conn: &Connection, generation: i64, merged: i64) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO live_ids_state (k, generation, merged) VALUES (0, ?1, ?2)
+         ON CONFLICT(k) DO UPDATE SET generation = excluded.generation, merged = excluded.merged",
+        [generation, merged],
+    )?;
+    Ok(())
+}
+
+/// A filter over every id in `live_ids`, sized for `merged` ids and one
+/// more merge of `merge_ids`.
+fn scan_filter(conn: &Connection, merged: i64, merge_ids: i64) -> anyhow::Result<IdFilter> {
+    let mut filter = IdFilter::for_records((merged + merge_ids) as u64);
+    let mut stmt = conn.prepare("SELECT id FROM live_ids")?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        filter.insert(&Uuid::from_slice(row.get_ref(0)?.as_blob()?)?);
+    }
+    Ok(filter)
+}
+
+impl LiveIds {
+    pub(super) fn new() -> LiveIds {
+        LiveIds {
+            merge_ids: MERGE_IDS,
+            filter: None,
+            unfiltered: 0,
+            next_seq: 1,
+        }
+    }
+
+    /// At the start of a write transaction: where the next event goes, and
+    /// whether the filter still covers `live_ids`.
+    pub(super) fn begin(&mut self, conn: &Connection) -> anyhow::Result<()> {
+        self.next_seq =
+            conn.query_row("SELECT coalesce(max(seq), 0) + 1 FROM events", [], |r| {
+                r.get(0)
+            })?;
+        let (generation, merged) = state(conn)?;
+        if self.filter.as_ref().is_some_and(|(g, _)| *g != generation) {
+            self.filter = None;
+            self.unfiltered = 0;
+        }
+        if self.filter.is_none() && self.unfiltered.saturating_mul(8) >= merged as u64 {
+            self.filter = Some((generation, scan_filter(conn, merged, self.merge_ids)?));
+            self.unfiltered = 0;
+        }
+        Ok(())
+    }
+
+    /// Drops the filter, after a merge that may not have committed.
+    pub(super) fn forget(&mut self) {
+        self.filter = None;
+        self.unfiltered = 0;
+    }
+
+    /// The filter over `live_ids`, when this connection has one.
+    pub(super) fn filter(&self) -> Option<&IdFilter> {
+        self.filter.as_ref().map(|(_, f)| f)
+    }
+
+    /// Counts events appended without a filter.
+    pub(super) fn appended(&mut self, events: usize) {
+        if self.filter.is_none() {
+            self.unfiltered += events as u64;
+        }
+    }
+
+    /// The `seq` for the next inserted event.
+    pub(super) fn take_seq(&mut self) -> i64 {
+        self.next_seq += 1;
+        self.next_seq - 1
+    }
+
+    /// Before a group commits, inside its transaction: merges `recent_ids`
+    /// into `live_ids` once it holds [`MERGE_IDS`] ids, so the merge
+    /// commits or rolls back with the events it indexes.
+    pub(super) fn merge_if_due(&mut self, conn: &Connection) -> anyhow::Result<()> {
+        let recent: i64 = conn.query_row("SELECT count(*) FROM recent_ids", [], |r| r.get(0))?;
+        if recent < self.merge_ids {
+            return Ok(());
+        }
+        let (generation, merged) = state(conn)?;
+        let merged = merged + recent;
+        // A filter another connection's merge made stale stays dropped.
+        let current = match self.filter.take() {
+            Some((g, filter)) if g == generation => Some(filter),
+            _ => None,
+        };
+        let rescan = match current {
+            Some(mut filter) if merged as u64 <= filter.capacity() => {
+                let mut stmt = conn.prepare("SELECT id FROM recent_ids")?;
+                let mut rows = stmt.query([])?;
+                while let Some(row) = rows.next()? {
+                    filter.insert(&Uuid::from_slice(row.get_ref(0)?.as_blob()?)?);
+                }
+                self.filter = Some((generation + 1, filter));
+                false
+            }
+            // Outgrown: scanned again, larger, once the ids are merged.
+            Some(_) => true,
+            None => false,
+        };
+        // Both tables are read and written in id order: each leaf of
+        // `live_ids` is written once, and clearing `recent_ids` frees its
+        // pages without visiting its rows.
+        conn.execute_batch(
+            "INSERT INTO live_ids (id, seq) SELECT id, seq FROM recent_ids;
+             DELETE FROM recent_ids;",
+        )?;
+        set_state(conn, generation + 1, merged)?;
+        if rescan {
+            self.filter = Some((generation + 1, scan_filter(conn, merged, self.merge_ids)?));
+        }
+        Ok(())
+    }
+}
+
+/// Deletes the live events whose id is one of `ids`, with their entries in
+/// the id index; returns how many events were deleted. The caller holds the
+/// transaction.
+pub(super) fn delete_events<'a>(
+    conn: &Connection,
+    ids: impl IntoIterator<Item = &'a Uuid>,
+) -> anyhow::Result<u64> {
+    let ids: Vec<&Uuid> = ids.into_iter().collect();
+    let mut deleted = 0u64;
+    for chunk in ids.chunks(ID_CHUNK) {
+        let list = placeholders(chunk.len());
+        let bytes = || chunk.iter().map(|id| id.as_bytes().to_vec());
+        let mut stmt = conn.prepare_cached(&format!(
+            "DELETE FROM events WHERE seq IN (SELECT seq FROM event_ids WHERE id IN ({list}))"
+        ))?;
+        deleted += stmt.execute(params_from_iter(bytes()))? as u64;
+        for table in ["recent_ids", "live_ids"] {
+            let mut stmt =
+                conn.prepare_cached(&format!("DELETE FROM {table} WHERE id IN ({list})"))?;
+            stmt.execute(params_from_iter(bytes()))?;
+        }
+    }
+    Ok(deleted)
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+    use uuid::Uuid;
+
+    use super::super::SqliteStore;
+    use crate::event::Event;
+    use crate::store::{AppendOutcome, Store};
+
+    fn event(n: u128, payload: &str) -> Event {
+        Event {
+            // Spread over the id space, as random ids are.
+            id: Uuid::from_u128(n.wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835)),
+            service: "core".into(),
+            event_type: "t".into(),
+            created_at: 1_000 + n as i64,
+            received_at: Some(2_000 + n as i64),
+            aggregate_id: None,
+            correlation_id: None,
+            payload: payload.into(),
+        }
+    }
+
+    fn open(path: &str, merge_ids: i64) -> SqliteStore {
+        let mut store = SqliteStore::open(path).unwrap();
+        store.ids.merge_ids = merge_ids;
+        store
+    }
+
+    /// "i" inserted, "d" duplicate, "c" conflict, "a" archived.
+    fn outcomes(store: &mut SqliteStore, events: &[Event]) -> String {
+        let out = store.append(events).unwrap();
+        store.flush().unwrap();
+        out.iter()
+            .map(|o| match o {
+                AppendOutcome::Inserted => 'i',
+                AppendOutcome::Duplicate => 'd',
+                AppendOutcome::Conflict { .. } => 'c',
+                _ => 'a',
+            })
+            .collect()
+    }
+
+    fn count(path: &str, sql: &str) -> i64 {
+        Connection::open(path)
+            .unwrap()
+            .query_row(sql, [], |r| r.get(0))
+            .unwrap()
+    }
+
+    /// (events, distinct ids, ids in `live_ids`, ids in `recent_ids`).
+    fn tables(path: &str) -> (i64, i64, i64, i64) {
+        (
+            count(path, "SELECT count(*) FROM events"),
+            count(path, "SELECT count(DISTINCT id) FROM events"),
+            count(path, "SELECT count(*) FROM live_ids"),
+            count(path, "SELECT count(*) FROM recent_ids"),
+        )
+    }
+
+    #[test]
+    fn ids_stay_taken_across_merges_and_other_connections_merges() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        let path = path.to_str().unwrap();
+        let mut a = open(path, 3);
+        let first: Vec<Event> = (1..=5).map(|n| event(n, "{}")).collect();
+        assert_eq!(outcomes(&mut a, &first), "iiiii");
+        assert_eq!(tables(path), (5, 5, 5, 0), "merged at the commit");
+        let again = [
+            event(2, "{}"),
+            event(3, r#"{"x":1}"#),
+            event(6, "{}"),
+            event(6, "{}"),
+            event(7, r#"{"x":1}"#),
+            event(7, "{}"),
+        ];
+        assert_eq!(outcomes(&mut a, &again), "dcidic");
+        assert_eq!(tables(path), (7, 7, 5, 2));
+
+        // Another connection merges: `a`'s filter no longer covers
+        // `live_ids`, and must not be trusted for 8 and 9.
+        let mut b = open(path, 3);
+        let theirs: Vec<Event> = (8..=9).map(|n| event(n, "{}")).collect();
+        assert_eq!(outcomes(&mut b, &theirs), "ii");
+        assert_eq!(tables(path), (9, 9, 9, 0));
+        let mine = [event(8, "{}"), event(9, r#"{"x":1}"#), event(10, "{}")];
+        assert_eq!(outcomes(&mut a, &mine), "dci");
+        assert_eq!(outcomes(&mut b, &[event(10, "{}")]), "d");
+
+        // Found and deleted wherever the id is indexed; a deleted id is
+        // free again.
+        let ids: Vec<Uuid> = [1, 6, 10].map(|n| event(n, "{}").id).to_vec();
+        let mut found: Vec<Uuid> = a.get_many(&ids).unwrap().iter().map(|e| e.id).collect();
+        found.sort();
+        let mut wanted = ids.clone();
+        wanted.sort();
+        assert_eq!(found, wanted);
+        assert_eq!(a.delete_ids(&ids).unwrap(), 3);
+        assert!(a.get_many(&ids).unwrap().is_empty());
+        assert_eq!(tables(path), (7, 7, 7, 0));
+        assert_eq!(outcomes(&mut b, &[event(1, r#"{"x":1}"#)]), "i");
+        assert_eq!(outcomes(&mut a, &[event(1, r#"{"x":1}"#)]), "d");
+    }
+
+    /// Merges past the filter's capacity make this connection scan
+    /// `live_ids` again, larger: every id stays found.
+    #[test]
+    fn a_filter_outgrown_by_merges_is_scanned_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        let path = path.to_str().unwrap();
+        let mut store = open(path, 40_000);
+        let all: Vec<Event> = (0..150_000).map(|n| event(n, "{}")).collect();
+        for batch in all.chunks(10_000) {
+            assert!(outcomes(&mut store, batch).chars().all(|c| c == 'i'));
+        }
+        let capacity = store.ids.filter().unwrap().capacity();
+        assert!(capacity > 120_000, "{capacity}");
+        for batch in all.chunks(10_000) {
+            assert!(outcomes(&mut store, batch).chars().all(|c| c == 'd'));
+        }
+        let (events, distinct, live, recent) = tables(path);
+        assert_eq!(
+            (events, distinct, live + recent),
+            (150_000, 150_000, 150_000)
+        );
+        assert!(live >= 120_000, "{live}");
+    }
+}
