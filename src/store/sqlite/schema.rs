@@ -271,15 +271,17 @@ fn upgrade_to_v4(conn: &Connection, path: &str) -> anyhow::Result<()> {
             .0
             .replace("IF NOT EXISTS events", "events_v4");
         conn.execute_batch(&new_events)?;
+        // `OR ROLLBACK` spares a statement journal of every page these
+        // statements change (see `ids::LiveIds::merge_if_due`).
         conn.execute_batch(
-            "INSERT INTO events_v4 SELECT seq, id, received_at, created_at, service, type,
+            "INSERT OR ROLLBACK INTO events_v4 SELECT seq, id, received_at, created_at, service, type,
                  aggregate_id, correlation_id, payload FROM events ORDER BY seq;",
         )?;
         // The rest of the schema (the id tables among it) is created here,
         // on the old table, and the ids are read off its unique index.
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(
-            "INSERT INTO live_ids (id, seq) SELECT id, seq FROM events ORDER BY id;
+            "INSERT OR ROLLBACK INTO live_ids (id, seq) SELECT id, seq FROM events ORDER BY id;
              INSERT INTO live_ids_state (k, generation, merged)
                  SELECT 0, 1, count(*) FROM live_ids;
              DROP TABLE events;
