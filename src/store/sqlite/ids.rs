@@ -20,6 +20,7 @@
 use rusqlite::{params_from_iter, Connection, OptionalExtension};
 use uuid::Uuid;
 
+use super::schema::SCHEMA;
 use super::{placeholders, ID_CHUNK};
 use crate::store::idfilter::IdFilter;
 
@@ -164,6 +165,33 @@ impl LiveIds {
             Some(_) => true,
             None => false,
         };
+        let into_empty: bool =
+            conn.query_row("SELECT NOT EXISTS (SELECT 1 FROM live_ids)", [], |r| {
+                r.get(0)
+            })?;
+        if into_empty {
+            // The first merge of a store (a bulk load into a new one, say)
+            // renames `recent_ids` rather than copying it: the tables are
+            // alike, and a new empty `recent_ids` (and the view, which
+            // names both) comes from the schema.
+            conn.execute_batch(
+                "DROP VIEW event_ids;
+                 DROP TABLE live_ids;
+                 ALTER TABLE recent_ids RENAME TO live_ids;",
+            )?;
+            conn.execute_batch(SCHEMA)?;
+        } else {
+            Self::merge_into(conn)?;
+        }
+        set_state(conn, generation + 1, merged)?;
+        if rescan {
+            self.filter = Some((generation + 1, scan_filter(conn, merged, self.merge_ids)?));
+        }
+        Ok(())
+    }
+
+    /// Moves every id of `recent_ids` into a `live_ids` that holds some.
+    fn merge_into(conn: &Connection) -> anyhow::Result<()> {
         // Both tables are read and written in id order: each leaf of
         // `live_ids` is written once, and clearing `recent_ids` frees its
         // pages without visiting its rows. `OR ROLLBACK`: an id already in
@@ -176,10 +204,6 @@ impl LiveIds {
             "INSERT OR ROLLBACK INTO live_ids (id, seq) SELECT id, seq FROM recent_ids;
              DELETE FROM recent_ids;",
         )?;
-        set_state(conn, generation + 1, merged)?;
-        if rescan {
-            self.filter = Some((generation + 1, scan_filter(conn, merged, self.merge_ids)?));
-        }
         Ok(())
     }
 }
