@@ -393,4 +393,36 @@ mod tests {
             "{capacity} {live}"
         );
     }
+
+    /// A merge that fails (here an id already in `live_ids`, which only a
+    /// hand-made change can cause) rolls back the whole group, says so, and
+    /// leaves the store as its last commit left it.
+    #[test]
+    fn a_failed_merge_rolls_back_its_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        let path = path.to_str().unwrap();
+        let mut store = open(path, 3);
+        assert_eq!(
+            outcomes(&mut store, &[event(1, "{}"), event(2, "{}")]),
+            "ii"
+        );
+        Connection::open(path)
+            .unwrap()
+            .execute(
+                "INSERT INTO live_ids (id, seq) VALUES (?1, 999)",
+                [&event(3, "{}").id.as_bytes()[..]],
+            )
+            .unwrap();
+        store.append(&[event(3, "{}"), event(4, "{}")]).unwrap();
+        let err = store.flush().unwrap_err();
+        assert!(format!("{err:#}").contains("rolled back"), "{err:#}");
+        assert_eq!(tables(path), (2, 2, 1, 2));
+        assert!(store.ids.filter().is_none(), "the filter was kept");
+        // The next group starts from the committed state.
+        assert_eq!(
+            outcomes(&mut store, &[event(4, "{}"), event(2, "{}")]),
+            "id"
+        );
+    }
 }
