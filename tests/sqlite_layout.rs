@@ -233,16 +233,14 @@ fn a_type_index_created_again_is_kept_and_walked() {
     assert_eq!(export(dir, &["--type", "payment-refunded"]), refunded);
 }
 
-/// A version-2 file whose archived-id filter is in the old table shape (the
-/// bitmap a column of the row with its version) and says "not archived" for
-/// every id: the upgrade drops it, the next run builds it again from the
-/// records, and every archived id stays taken.
-#[test]
-fn the_upgrade_rebuilds_the_archived_id_filter_from_the_records() {
+const ARCHIVE_EVENTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/archive/events.jsonl");
+
+/// A new store of fixtures/archive's events, those before 2016-03-15 (123
+/// of 240) archived to `arch`.
+fn half_archived_store() -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let events = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/archive/events.jsonl");
-    ok(dir, &["-q", "import", "events", events]);
+    ok(dir, &["-q", "import", "events", ARCHIVE_EVENTS]);
     let report = ok(
         dir,
         &[
@@ -256,6 +254,17 @@ fn the_upgrade_rebuilds_the_archived_id_filter_from_the_records() {
     )
     .json();
     assert_eq!(report["archived"], 123, "{report}");
+    tmp
+}
+
+/// A version-2 file whose archived-id filter is in the old table shape (the
+/// bitmap a column of the row with its version) and says "not archived" for
+/// every id: the upgrade drops it, the next run builds it again from the
+/// records, and every archived id stays taken.
+#[test]
+fn the_upgrade_rebuilds_the_archived_id_filter_from_the_records() {
+    let tmp = half_archived_store();
+    let dir = tmp.path();
     let conn = rusqlite::Connection::open(dir.join("store.db")).unwrap();
     conn.execute_batch(
         "DROP TABLE archived_filter_bits;
@@ -274,7 +283,7 @@ fn the_upgrade_rebuilds_the_archived_id_filter_from_the_records() {
     drop(conn);
     assert_eq!(layout(dir), (2, true));
 
-    let again = ok(dir, &["--json", "import", "events", events]).json();
+    let again = ok(dir, &["--json", "import", "events", ARCHIVE_EVENTS]).json();
     assert_eq!(
         (again["imported"].as_u64(), again["duplicates"].as_u64()),
         (Some(0), Some(240)),
@@ -323,23 +332,8 @@ CREATE TABLE events (
 /// fixtures/archive archived, the rest live in a table with the unique id
 /// index, and an index of the owner's own.
 fn version_3_store() -> tempfile::TempDir {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = half_archived_store();
     let dir = tmp.path();
-    let events = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/archive/events.jsonl");
-    ok(dir, &["-q", "import", "events", events]);
-    let report = ok(
-        dir,
-        &[
-            "--json",
-            "archive",
-            "--before",
-            "2016-03-15",
-            "--to",
-            "arch",
-        ],
-    )
-    .json();
-    assert_eq!(report["archived"], 123, "{report}");
     let conn = rusqlite::Connection::open(dir.join("store.db")).unwrap();
     conn.execute_batch(&format!(
         "BEGIN;
@@ -377,7 +371,7 @@ fn count(dir: &Path, sql: &str) -> i64 {
 fn a_version_3_store_keeps_its_ids_through_the_upgrade() {
     let tmp = version_3_store();
     let dir = tmp.path();
-    let events = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/archive/events.jsonl");
+
     let autoindex = "SELECT count(*) FROM sqlite_master WHERE name LIKE 'sqlite_autoindex_events%'";
     assert_eq!(layout(dir), (3, false));
     assert_eq!(count(dir, autoindex), 1);
@@ -391,7 +385,7 @@ fn a_version_3_store_keeps_its_ids_through_the_upgrade() {
         "a read-only command changed the file"
     );
 
-    let run = common::command(dir, &["--store", STORE, "import", "events", events])
+    let run = common::command(dir, &["--store", STORE, "import", "events", ARCHIVE_EVENTS])
         .env("CHRONICLE_FAULT", "mid-upgrade")
         .output()
         .unwrap();
@@ -399,7 +393,7 @@ fn a_version_3_store_keeps_its_ids_through_the_upgrade() {
     assert_eq!(layout(dir), (3, false));
     assert_eq!(export(dir, &[]), before);
 
-    let again = ok(dir, &["--json", "import", "events", events]).json();
+    let again = ok(dir, &["--json", "import", "events", ARCHIVE_EVENTS]).json();
     assert_eq!(
         (again["imported"].as_u64(), again["duplicates"].as_u64()),
         (Some(0), Some(240)),

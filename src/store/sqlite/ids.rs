@@ -284,6 +284,10 @@ mod tests {
         }
     }
 
+    fn store_path(dir: &tempfile::TempDir) -> String {
+        dir.path().join("store.db").to_str().unwrap().to_string()
+    }
+
     fn open(path: &str, merge_ids: i64) -> SqliteStore {
         let mut store = SqliteStore::open(path).unwrap();
         store.ids.merge_ids = merge_ids;
@@ -324,8 +328,7 @@ mod tests {
     #[test]
     fn ids_stay_taken_across_merges_and_other_connections_merges() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("store.db");
-        let path = path.to_str().unwrap();
+        let path = &store_path(&dir);
         let mut a = open(path, 3);
         let first: Vec<Event> = (1..=5).map(|n| event(n, "{}")).collect();
         assert_eq!(outcomes(&mut a, &first), "iiiii");
@@ -371,8 +374,7 @@ mod tests {
     #[test]
     fn a_filter_outgrown_by_merges_is_scanned_again() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("store.db");
-        let path = path.to_str().unwrap();
+        let path = &store_path(&dir);
         let mut store = open(path, 40_000);
         let all: Vec<Event> = (0..300_000).map(|n| event(n, "{}")).collect();
         for batch in all.chunks(10_000) {
@@ -400,8 +402,7 @@ mod tests {
     #[test]
     fn a_failed_merge_rolls_back_its_group() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("store.db");
-        let path = path.to_str().unwrap();
+        let path = &store_path(&dir);
         let mut store = open(path, 3);
         assert_eq!(
             outcomes(&mut store, &[event(1, "{}"), event(2, "{}")]),

@@ -189,15 +189,7 @@ fn upgrade_to_v3(conn: &Connection, path: &str) -> anyhow::Result<()> {
     if version >= 3 || !has_object(conn, "table", "events")? {
         return Ok(());
     }
-    let upgrade = || -> rusqlite::Result<()> {
-        conn.execute_batch("BEGIN IMMEDIATE")?;
-        // Another process may have upgraded the file while this one waited
-        // for it; dropping its new filter then would restart the filter's
-        // version numbers under connections that cache it by version.
-        let now: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        if now >= 3 {
-            return conn.execute_batch("COMMIT");
-        }
+    upgrade(conn, path, 3, || {
         // The filter's version goes on from the old one's rather than
         // starting again at 0, so that no connection that cached the old
         // filter can take the new one for its own.
@@ -222,25 +214,45 @@ fn upgrade_to_v3(conn: &Connection, path: &str) -> anyhow::Result<()> {
                 [version + 1],
             )?;
         }
-        conn.pragma_update(None, "user_version", 3)?;
+        Ok(())
+    })
+}
+
+/// Runs `step`, the upgrade to schema version `to`, in one transaction with
+/// the version number: a crash or a kill leaves the file as it was, and the
+/// next writable open upgrades it. Another process may have upgraded the
+/// file while this one waited for the transaction; then there is nothing
+/// left to do (and doing it again would, for version 3, restart the
+/// archived-id filter's version numbers under connections that cache it by
+/// version).
+fn upgrade(
+    conn: &Connection,
+    path: &str,
+    to: i64,
+    step: impl FnOnce() -> rusqlite::Result<()>,
+) -> anyhow::Result<()> {
+    let run = || -> rusqlite::Result<()> {
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let now: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if now >= to {
+            return conn.execute_batch("COMMIT");
+        }
+        step()?;
+        conn.pragma_update(None, "user_version", to)?;
         fault("mid-upgrade");
         conn.execute_batch("COMMIT")
     };
-    upgrade().map_err(|e| upgrade_failed(conn, path, 3, e))
+    run().map_err(|e| {
+        let _ = conn.execute_batch("ROLLBACK");
+        anyhow::Error::new(e).context(format!(
+            "cannot upgrade sqlite:{path} to schema version {to}, so it was left as it was"
+        ))
+    })
 }
 
-/// Rolls back a failed upgrade and says the file was left as it was.
-fn upgrade_failed(conn: &Connection, path: &str, to: i64, e: rusqlite::Error) -> anyhow::Error {
-    let _ = conn.execute_batch("ROLLBACK");
-    anyhow::Error::new(e).context(format!(
-        "cannot upgrade sqlite:{path} to schema version {to}, so it was left as it was"
-    ))
-}
-
-/// Upgrades a version 3 file, in one transaction with the version number
-/// (a kill leaves the file as it was). SQLite drops the unique index of a
-/// column only with its table, so the events are copied once into a table
-/// without it, and their ids, read in order from that index, go into
+/// Upgrades a version 3 file ([`upgrade`]). SQLite drops the unique index
+/// of a column only with its table, so the events are copied once into a
+/// table without it, and their ids, read in order from that index, go into
 /// `live_ids`. That takes about as long as importing the events again, and
 /// the WAL grows to about the size of the file until the next checkpoint.
 /// An index the owner created on `events` (docs/stores.md) is created again.
@@ -252,12 +264,7 @@ fn upgrade_to_v4(conn: &Connection, path: &str) -> anyhow::Result<()> {
     if version != 3 {
         return Ok(());
     }
-    let upgrade = || -> rusqlite::Result<()> {
-        conn.execute_batch("BEGIN IMMEDIATE")?;
-        let now: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        if now >= 4 {
-            return conn.execute_batch("COMMIT");
-        }
+    upgrade(conn, path, 4, || {
         let owners_indexes: Vec<String> = conn
             .prepare(
                 "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'
@@ -291,11 +298,8 @@ fn upgrade_to_v4(conn: &Connection, path: &str) -> anyhow::Result<()> {
         for sql in owners_indexes {
             conn.execute_batch(&sql)?;
         }
-        conn.pragma_update(None, "user_version", 4)?;
-        fault("mid-upgrade");
-        conn.execute_batch("COMMIT")
-    };
-    upgrade().map_err(|e| upgrade_failed(conn, path, 4, e))
+        Ok(())
+    })
 }
 
 /// A read-only connection: nothing is created or changed, so status and
