@@ -6,9 +6,10 @@
 //! remain cached during a large import.
 //!
 //! Appends are grouped into transactions of up to [`GROUP_EVENTS`] events or
-//! [`GROUP_TIME`]: the id index takes random inserts, so every commit
-//! rewrites most of its pages into the WAL, and committing every few
-//! thousand events would write the index hundreds of times over. A kill -9
+//! [`GROUP_TIME`]: the index of new ids (`recent_ids`, see [`ids`]) takes
+//! random inserts, so every commit rewrites most of its pages into the
+//! WAL, and committing every few thousand events would write that index
+//! hundreds of times over. A kill -9
 //! loses at most the open group; the file stays consistent and re-running
 //! the idempotent job completes it.
 
