@@ -44,7 +44,7 @@ pub(super) struct LiveIds {
 }
 
 /// `(generation, merged)` of the stored index: how many merges there have
-/// been and about how many ids `live_ids` holds (deletes are not counted).
+/// been and how many ids `live_ids` holds.
 fn state(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
     Ok(conn
         .query_row(
@@ -234,9 +234,11 @@ pub(super) fn delete_events<'a>(
         &["live_ids"]
     };
     let mut seqs: Vec<i64> = Vec::with_capacity(ids.len());
+    let mut merged_gone = 0i64;
     for (n, chunk) in ids.chunks(ID_CHUNK).enumerate() {
         let list = placeholders(chunk.len());
         for table in tables {
+            let before = seqs.len();
             let mut stmt = conn.prepare_cached(&format!(
                 "DELETE FROM {table} WHERE id IN ({list}) RETURNING seq"
             ))?;
@@ -245,10 +247,21 @@ pub(super) fn delete_events<'a>(
             while let Some(row) = rows.next()? {
                 seqs.push(row.get(0)?);
             }
+            if *table == "live_ids" {
+                merged_gone += (seqs.len() - before) as i64;
+            }
         }
         done(n * ID_CHUNK);
     }
     drop(ids);
+    // `merged` sizes the filter and decides when to scan for one: after an
+    // archive run took most live events, it should not still count them.
+    if merged_gone > 0 {
+        conn.execute(
+            "UPDATE live_ids_state SET merged = max(0, merged - ?1) WHERE k = 0",
+            [merged_gone],
+        )?;
+    }
     seqs.sort_unstable();
     let mut deleted = 0u64;
     for chunk in seqs.chunks(ID_CHUNK) {
@@ -362,9 +375,11 @@ mod tests {
         let mut wanted = ids.clone();
         wanted.sort();
         assert_eq!(found, wanted);
+        assert_eq!(count(path, "SELECT merged FROM live_ids_state"), 9);
         assert_eq!(a.delete_ids(&ids).unwrap(), 3);
         assert!(a.get_many(&ids).unwrap().is_empty());
         assert_eq!(tables(path), (7, 7, 7, 0));
+        assert_eq!(count(path, "SELECT merged FROM live_ids_state"), 7);
         assert_eq!(outcomes(&mut b, &[event(1, r#"{"x":1}"#)]), "i");
         assert_eq!(outcomes(&mut a, &[event(1, r#"{"x":1}"#)]), "d");
     }
