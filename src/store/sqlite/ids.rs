@@ -441,4 +441,24 @@ mod tests {
             "id"
         );
     }
+
+    /// A group whose start failed after its `BEGIN` (here the id index's
+    /// state cannot be read) is never appended to: it never learnt whether
+    /// its filter still covers `live_ids`. The next append rolls it back.
+    #[test]
+    fn a_group_that_failed_to_start_is_not_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = &store_path(&dir);
+        let mut store = open(path, 3);
+        assert_eq!(outcomes(&mut store, &[event(1, "{}")]), "i");
+        Connection::open(path)
+            .unwrap()
+            .execute_batch("ALTER TABLE live_ids_state RENAME TO hidden")
+            .unwrap();
+        assert!(store.append(&[event(2, "{}")]).is_err());
+        assert!(
+            store.append(&[event(3, "{}")]).is_err(),
+            "appended into a group that never read the id index's state"
+        );
+    }
 }

@@ -177,13 +177,16 @@ impl Store for SqliteStore {
         {
             self.commit_group()?;
         }
+        // Set before the group's start too: a start that fails after its
+        // `BEGIN` leaves a group that never learnt its filters' state, and
+        // the next append then rolls it back rather than appending to it.
+        self.appending = true;
         if self.open_group.is_none() {
             self.conn.execute_batch("BEGIN IMMEDIATE")?;
             self.open_group = Some((Instant::now(), 0));
             self.refresh_filter(true)?;
             self.ids.begin(&self.conn)?;
         }
-        self.appending = true;
         // An id whose filter bit is clear is certainly not archived.
         let filter = self.filter.as_ref().and_then(|(_, f)| f.as_ref());
         // Inserting in (received_at, id) order turns the index updates into
