@@ -257,6 +257,17 @@ fn half_archived_store() -> tempfile::TempDir {
     tmp
 }
 
+/// Imports fixtures/archive's events again: every one, live or archived,
+/// is a duplicate.
+fn import_again_all_duplicates(dir: &Path) {
+    let again = ok(dir, &["--json", "import", "events", ARCHIVE_EVENTS]).json();
+    assert_eq!(
+        (again["imported"].as_u64(), again["duplicates"].as_u64()),
+        (Some(0), Some(240)),
+        "{again}"
+    );
+}
+
 /// A version-2 file whose archived-id filter is in the old table shape (the
 /// bitmap a column of the row with its version) and says "not archived" for
 /// every id: the upgrade drops it, the next run builds it again from the
@@ -283,12 +294,7 @@ fn the_upgrade_rebuilds_the_archived_id_filter_from_the_records() {
     drop(conn);
     assert_eq!(layout(dir), (2, true));
 
-    let again = ok(dir, &["--json", "import", "events", ARCHIVE_EVENTS]).json();
-    assert_eq!(
-        (again["imported"].as_u64(), again["duplicates"].as_u64()),
-        (Some(0), Some(240)),
-        "{again}"
-    );
+    import_again_all_duplicates(dir);
     assert_eq!(layout(dir), (4, false));
     let conn = rusqlite::Connection::open(dir.join("store.db")).unwrap();
     let columns: Vec<String> = conn
@@ -393,12 +399,7 @@ fn a_version_3_store_keeps_its_ids_through_the_upgrade() {
     assert_eq!(layout(dir), (3, false));
     assert_eq!(export(dir, &[]), before);
 
-    let again = ok(dir, &["--json", "import", "events", ARCHIVE_EVENTS]).json();
-    assert_eq!(
-        (again["imported"].as_u64(), again["duplicates"].as_u64()),
-        (Some(0), Some(240)),
-        "{again}"
-    );
+    import_again_all_duplicates(dir);
     assert_eq!(layout(dir), (4, false));
     assert_eq!(count(dir, autoindex), 0);
     assert_eq!(count(dir, "SELECT count(*) FROM live_ids"), 117);

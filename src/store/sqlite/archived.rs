@@ -220,18 +220,28 @@ pub(super) fn add_to_filter<'a>(
             drop(outgrown);
             let n: i64 = conn.query_row("SELECT count(*) FROM archived_ids", [], |r| r.get(0))?;
             let mut f = IdFilter::for_records(n as u64);
-            let mut stmt = conn.prepare("SELECT id FROM archived_ids")?;
-            let mut rows = stmt.query([])?;
-            while let Some(row) = rows.next()? {
-                let id: Vec<u8> = row.get(0)?;
-                f.insert(&Uuid::from_slice(&id)?);
-            }
+            insert_ids_of(conn, "archived_ids", &mut f)?;
             (f, n as u64)
         }
     };
     let version = version + 1;
     write_filter(conn, version, records, &filter)?;
     Ok((version, filter))
+}
+
+/// Sets the filter's bits for every id in `table` (one with an `id`
+/// column of 16-byte blobs), read straight from SQLite's pages.
+pub(super) fn insert_ids_of(
+    conn: &Connection,
+    table: &str,
+    filter: &mut IdFilter,
+) -> anyhow::Result<()> {
+    let mut stmt = conn.prepare(&format!("SELECT id FROM {table}"))?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        filter.insert(&Uuid::from_slice(row.get_ref(0)?.as_blob()?)?);
+    }
+    Ok(())
 }
 
 /// Partitions are kept as integers (`2016-01` as 201601, `2016-01-05` as

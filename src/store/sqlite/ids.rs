@@ -20,6 +20,7 @@
 use rusqlite::{params_from_iter, Connection, OptionalExtension};
 use uuid::Uuid;
 
+use super::archived::insert_ids_of;
 use super::schema::SCHEMA;
 use super::{placeholders, ID_CHUNK};
 use crate::store::idfilter::IdFilter;
@@ -75,11 +76,7 @@ const BITS_PER_ID: u64 = 8;
 /// more merge of `merge_ids`.
 fn scan_filter(conn: &Connection, merged: i64, merge_ids: i64) -> anyhow::Result<IdFilter> {
     let mut filter = IdFilter::for_load((merged + merge_ids) as u64, BITS_PER_ID);
-    let mut stmt = conn.prepare("SELECT id FROM live_ids")?;
-    let mut rows = stmt.query([])?;
-    while let Some(row) = rows.next()? {
-        filter.insert(&Uuid::from_slice(row.get_ref(0)?.as_blob()?)?);
-    }
+    insert_ids_of(conn, "live_ids", &mut filter)?;
     Ok(filter)
 }
 
@@ -153,11 +150,7 @@ impl LiveIds {
         };
         let rescan = match current {
             Some(mut filter) if merged as u64 <= filter.capacity() => {
-                let mut stmt = conn.prepare("SELECT id FROM recent_ids")?;
-                let mut rows = stmt.query([])?;
-                while let Some(row) = rows.next()? {
-                    filter.insert(&Uuid::from_slice(row.get_ref(0)?.as_blob()?)?);
-                }
+                insert_ids_of(conn, "recent_ids", &mut filter)?;
                 self.filter = Some((generation + 1, filter));
                 false
             }
