@@ -185,7 +185,7 @@ impl Store for SqliteStore {
             self.conn.execute_batch("BEGIN IMMEDIATE")?;
             self.open_group = Some((Instant::now(), 0));
             self.refresh_filter(true)?;
-            self.ids.begin(&self.conn)?;
+            self.ids.begin(&self.conn, &self.path)?;
         }
         // An id whose filter bit is clear is certainly not archived.
         let filter = self.filter.as_ref().and_then(|(_, f)| f.as_ref());
