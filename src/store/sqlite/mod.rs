@@ -14,6 +14,7 @@
 //! the idempotent job completes it.
 
 mod archived;
+mod checkpointer;
 mod ids;
 mod schema;
 
@@ -32,6 +33,7 @@ use crate::event::{now_millis, Event};
 use crate::progress::{Progress, Unit};
 
 use archived::{add_to_filter, archived_from_row, partition_code, partition_name};
+use checkpointer::Checkpointer;
 use ids::{delete_events, LiveIds};
 
 const EVENT_COLUMNS: &str =
@@ -64,6 +66,9 @@ pub struct SqliteStore {
     filter: Option<(i64, Option<IdFilter>)>,
     /// What this connection knows of the live id index (see [`ids`]).
     ids: LiveIds,
+    /// WAL checkpoints beside the writer, from the first append group's
+    /// commit on (see [`checkpointer`]).
+    checkpointer: Option<Checkpointer>,
 }
 
 impl SqliteStore {
@@ -97,6 +102,14 @@ impl SqliteStore {
                     anyhow::Error::new(e).context(format!("cannot commit to sqlite:{}", self.path))
                 );
             }
+            if self.checkpointer.is_none() {
+                // Without one (no second connection could be opened), the
+                // writer checkpoints as SQLite does by default.
+                self.checkpointer = Checkpointer::start(&self.path, &self.conn).ok();
+            }
+            if let Some(checkpointer) = &self.checkpointer {
+                checkpointer.nudge();
+            }
         }
         Ok(())
     }
@@ -106,6 +119,11 @@ impl Drop for SqliteStore {
     fn drop(&mut self) {
         // Whatever was appended is complete and valid on its own.
         let _ = self.commit_group();
+        // Closed before the writer, which as the last connection then
+        // checkpoints what is left and removes the WAL.
+        if let Some(checkpointer) = self.checkpointer.take() {
+            checkpointer.stop(&self.conn);
+        }
     }
 }
 

@@ -115,6 +115,7 @@ impl SqliteStore {
             appending: false,
             filter: None,
             ids: LiveIds::new(),
+            checkpointer: None,
         })
     }
 }
