@@ -54,8 +54,9 @@ pub(super) struct LiveIds {
     unfiltered: u64,
     /// The `seq` the next inserted event takes, read at each group's start.
     next_seq: i64,
-    /// The scan for a larger filter once merges outgrew this one, running on its own connection; it gives the filter with
-    /// the `generation` of the snapshot it read.
+    /// The scan for a larger filter once merges outgrew this one, running
+    /// on a connection of its own; it gives the filter with the
+    /// `generation` of the snapshot it read.
     scan: Option<JoinHandle<anyhow::Result<(i64, IdFilter)>>>,
 }
 
