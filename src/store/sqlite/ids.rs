@@ -29,7 +29,7 @@
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use rusqlite::{params_from_iter, Connection, OpenFlags, OptionalExtension};
+use rusqlite::{params_from_iter, Connection, InterruptHandle, OpenFlags, OptionalExtension};
 use uuid::Uuid;
 
 use super::archived::insert_ids_of;
@@ -57,7 +57,7 @@ pub(super) struct LiveIds {
     /// The scan for a larger filter once merges outgrew this one, running
     /// on a connection of its own; it gives the filter with the
     /// `generation` of the snapshot it read.
-    scan: Option<JoinHandle<anyhow::Result<(i64, IdFilter)>>>,
+    scan: Option<Scan>,
 }
 
 /// `(generation, merged)` of the stored index: how many merges there have
@@ -96,22 +96,34 @@ fn scan_filter(conn: &Connection, merged: i64, merge_ids: i64) -> anyhow::Result
     Ok(filter)
 }
 
-/// Starts [`scan_filter`] on a read-only connection of its own: one read
-/// transaction, so the `generation` it returns is the one its ids are
-/// complete for. In WAL mode it reads the last commit while the writer
-/// goes on.
-fn spawn_scan(path: &str, merge_ids: i64) -> JoinHandle<anyhow::Result<(i64, IdFilter)>> {
-    let path = path.to_string();
-    std::thread::spawn(move || {
+/// [`scan_filter`] running on a read-only connection of its own.
+struct Scan {
+    /// The filter and the `generation` of the snapshot it was read from.
+    thread: JoinHandle<anyhow::Result<(i64, IdFilter)>>,
+    /// Stops the scan when the store closes.
+    interrupt: InterruptHandle,
+}
+
+impl Scan {
+    /// Starts the scan: one read transaction, so the `generation` it
+    /// returns is the one its ids are complete for. In WAL mode it reads
+    /// the last commit while the writer goes on.
+    fn start(path: &str, merge_ids: i64) -> anyhow::Result<Scan> {
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(&path, flags)?;
+        let conn = Connection::open_with_flags(path, flags)?;
         conn.busy_timeout(Duration::from_secs(10))?;
-        conn.execute_batch("BEGIN")?;
-        let (generation, merged) = state(&conn)?;
-        let filter = scan_filter(&conn, merged, merge_ids)?;
-        conn.execute_batch("COMMIT")?;
-        Ok((generation, filter))
-    })
+        let interrupt = conn.get_interrupt_handle();
+        let thread = std::thread::Builder::new()
+            .name("sqlite-id-scan".into())
+            .spawn(move || {
+                conn.execute_batch("BEGIN")?;
+                let (generation, merged) = state(&conn)?;
+                let filter = scan_filter(&conn, merged, merge_ids)?;
+                conn.execute_batch("COMMIT")?;
+                Ok((generation, filter))
+            })?;
+        Ok(Scan { thread, interrupt })
+    }
 }
 
 impl LiveIds {
@@ -134,8 +146,12 @@ impl LiveIds {
                 r.get(0)
             })?;
         let (generation, merged) = state(conn)?;
-        if self.scan.as_ref().is_some_and(|scan| scan.is_finished()) {
-            let scan = self.scan.take().expect("checked").join();
+        if self
+            .scan
+            .as_ref()
+            .is_some_and(|scan| scan.thread.is_finished())
+        {
+            let scan = self.scan.take().expect("checked").thread.join();
             match scan {
                 // Taken only when no merge came after its snapshot (one
                 // of this connection's since then starts another below).
@@ -164,9 +180,21 @@ impl LiveIds {
         // commit this group starts from.
         let outgrown = |(_, f): &(i64, IdFilter)| merged as u64 > f.capacity();
         if self.scan.is_none() && self.filter.as_ref().is_some_and(outgrown) {
-            self.scan = Some(spawn_scan(path, self.merge_ids));
+            // One that cannot start is tried again at the next group; the
+            // outgrown filter serves meanwhile.
+            self.scan = Scan::start(path, self.merge_ids).ok();
         }
         Ok(())
+    }
+
+    /// Stops a scan under way, before the store's writer closes: the
+    /// writer, as the last connection, then checkpoints and removes the
+    /// WAL.
+    pub(super) fn stop_scan(&mut self) {
+        if let Some(scan) = self.scan.take() {
+            scan.interrupt.interrupt();
+            let _ = scan.thread.join();
+        }
     }
 
     /// Drops the filter, after a merge that may not have committed.
@@ -434,7 +462,12 @@ mod tests {
 
     /// Waits for the connection's filter scan, if one runs.
     fn scan_finished(store: &SqliteStore) {
-        while store.ids.scan.as_ref().is_some_and(|s| !s.is_finished()) {
+        while store
+            .ids
+            .scan
+            .as_ref()
+            .is_some_and(|s| !s.thread.is_finished())
+        {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
     }
@@ -476,6 +509,29 @@ mod tests {
             capacity >= live as u64 && live > 131_072,
             "{capacity} {live}"
         );
+    }
+
+    /// A store closed while its scan runs stops the scan first, so that
+    /// the writer is the last connection: it checkpoints and removes the
+    /// WAL, as it would without the scan.
+    #[test]
+    fn a_scan_under_way_is_stopped_when_the_store_closes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = &store_path(&dir);
+        let mut store = open(path, 10_000);
+        let all: Vec<Event> = (0..200_000).map(|n| event(n, "{}")).collect();
+        for batch in all.chunks(10_000) {
+            assert!(outcomes(&mut store, batch).chars().all(|c| c == 'i'));
+            scan_finished(&store);
+        }
+        // The last scan is stale (its group merged): this group starts
+        // another, and the store closes while it reads 200,000 ids.
+        store.append(&[event(200_000, "{}")]).unwrap();
+        assert!(store.ids.scan.is_some(), "no scan under way");
+        drop(store);
+        assert!(!std::path::Path::new(&format!("{path}-wal")).exists());
+        let mut again = SqliteStore::open(path).unwrap();
+        assert_eq!(outcomes(&mut again, &[event(200_000, "{}")]), "d");
     }
 
     /// A merge that fails (here an id already in `live_ids`, which only a

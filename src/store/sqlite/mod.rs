@@ -119,8 +119,9 @@ impl Drop for SqliteStore {
     fn drop(&mut self) {
         // Whatever was appended is complete and valid on its own.
         let _ = self.commit_group();
-        // Closed before the writer, which as the last connection then
+        // Both closed before the writer, which as the last connection then
         // checkpoints what is left and removes the WAL.
+        self.ids.stop_scan();
         if let Some(checkpointer) = self.checkpointer.take() {
             checkpointer.stop(&self.conn);
         }
