@@ -30,10 +30,6 @@ use rusqlite::Connection;
 /// start again from its beginning.
 pub(super) const WRITER_CHECKPOINT_PAGES: i64 = 8192;
 
-/// SQLite's default, which the writer goes back to when the checkpointer
-/// stops.
-const DEFAULT_CHECKPOINT_PAGES: i64 = 1000;
-
 /// The thread; dropping it lets the checkpoint under way finish and waits
 /// for it.
 pub(super) struct Checkpointer {
@@ -75,25 +71,16 @@ impl Checkpointer {
             let _ = nudge.try_send(());
         }
     }
+}
 
-    /// Stops the thread after the checkpoint under way, and gives the
-    /// writer back SQLite's own checkpoints.
-    pub(super) fn stop(mut self, writer: &Connection) {
-        self.join();
-        let _ = writer.pragma_update(None, "wal_autocheckpoint", DEFAULT_CHECKPOINT_PAGES);
-    }
-
-    fn join(&mut self) {
+impl Drop for Checkpointer {
+    /// Stops the thread after the checkpoint under way. The writer's own
+    /// checkpoint stays at the backstop: it closes next.
+    fn drop(&mut self) {
         drop(self.nudge.take());
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
-    }
-}
-
-impl Drop for Checkpointer {
-    fn drop(&mut self) {
-        self.join();
     }
 }
 

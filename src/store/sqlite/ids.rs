@@ -472,6 +472,22 @@ mod tests {
         }
     }
 
+    /// A store that merges in every group (each scan started at a group's
+    /// start is then made stale by that group's merge), filled with ids
+    /// `0..n` in groups of 10,000, each scan finished before the next
+    /// group (which must not take it); returns how many groups started one.
+    fn fill_merging_every_group(path: &str, n: u128) -> (SqliteStore, Vec<Event>, usize) {
+        let mut store = open(path, 10_000);
+        let all: Vec<Event> = (0..n).map(|n| event(n, "{}")).collect();
+        let mut scans = 0;
+        for batch in all.chunks(10_000) {
+            assert!(outcomes(&mut store, batch).chars().all(|c| c == 'i'));
+            scans += usize::from(store.ids.scan.is_some());
+            scan_finished(&store);
+        }
+        (store, all, scans)
+    }
+
     /// Merges past the filter's capacity make this connection scan
     /// `live_ids` again, larger, beside the writer: every id stays found
     /// while the outgrown filter is in use, a scan whose snapshot a later
@@ -480,17 +496,7 @@ mod tests {
     fn a_filter_outgrown_by_merges_is_scanned_again() {
         let dir = tempfile::tempdir().unwrap();
         let path = &store_path(&dir);
-        // Every group merges: each scan started at a group's start is
-        // made stale by that group's merge.
-        let mut store = open(path, 10_000);
-        let all: Vec<Event> = (0..300_000).map(|n| event(n, "{}")).collect();
-        let mut scans = 0;
-        for batch in all.chunks(10_000) {
-            assert!(outcomes(&mut store, batch).chars().all(|c| c == 'i'));
-            // Finished before the next group, which must not take it.
-            scans += usize::from(store.ids.scan.is_some());
-            scan_finished(&store);
-        }
+        let (mut store, all, scans) = fill_merging_every_group(path, 300_000);
         assert!(scans > 0, "no scan beside the writer");
         for batch in all.chunks(10_000) {
             assert!(outcomes(&mut store, batch).chars().all(|c| c == 'd'));
@@ -518,12 +524,7 @@ mod tests {
     fn a_scan_under_way_is_stopped_when_the_store_closes() {
         let dir = tempfile::tempdir().unwrap();
         let path = &store_path(&dir);
-        let mut store = open(path, 10_000);
-        let all: Vec<Event> = (0..200_000).map(|n| event(n, "{}")).collect();
-        for batch in all.chunks(10_000) {
-            assert!(outcomes(&mut store, batch).chars().all(|c| c == 'i'));
-            scan_finished(&store);
-        }
+        let (mut store, _, _) = fill_merging_every_group(path, 200_000);
         // The last scan is stale (its group merged): this group starts
         // another, and the store closes while it reads 200,000 ids.
         store.append(&[event(200_000, "{}")]).unwrap();

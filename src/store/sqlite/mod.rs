@@ -122,9 +122,7 @@ impl Drop for SqliteStore {
         // Both closed before the writer, which as the last connection then
         // checkpoints what is left and removes the WAL.
         self.ids.stop_scan();
-        if let Some(checkpointer) = self.checkpointer.take() {
-            checkpointer.stop(&self.conn);
-        }
+        drop(self.checkpointer.take());
     }
 }
 
